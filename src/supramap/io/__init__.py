@@ -1,0 +1,113 @@
+"""Readers of instrument files, one module per format, chosen by the file's first bytes.
+
+>>> ds = read("scan.bcrf")                       # doctest: +SKIP
+>>> current = read_image("scan.sxm", "Current_forward")   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from supramap.errors import ChannelError, FormatError
+from supramap.io import bcr, gwy, sxm  # noqa: F401  (registration side effect)
+from supramap.io.base import Reader, find_reader, readers, register
+
+__all__ = ["read", "read_image", "describe", "find_reader", "readers", "register", "Reader"]
+
+
+def read(path: str | os.PathLike[str]) -> xr.Dataset:
+    """Read every channel of an instrument file into a Dataset.
+
+    The format is picked from the file's first bytes.  Raises
+    :class:`supramap.errors.FormatError` naming the file when it cannot be read.
+    """
+    p = Path(path)
+    reader = find_reader(p)
+    try:
+        ds = reader.read(p)
+    except FormatError:
+        raise
+    except (ValueError, IndexError, KeyError, UnicodeDecodeError, EOFError, OSError,
+            AssertionError, TypeError) as exc:
+        # A reader hit something its checks did not foresee: still a bad file, not a crash.
+        raise FormatError(p, f"cannot be read as {reader.name}: {exc}") from exc
+    ds.attrs.setdefault("format", reader.name)
+    ds.attrs.setdefault("source_file", str(p))
+    return ds
+
+
+def read_image(path: str | os.PathLike[str], channel: str | None = None) -> xr.DataArray:
+    """Read one 2-D channel of an image file.
+
+    Parameters
+    ----------
+    path : path-like
+        The file.
+    channel : str, optional
+        Channel name (exact, or case-insensitive prefix such as ``"current"`` for
+        ``"Current_forward"``).  Default: the only channel, or the first one.
+    """
+    ds = read(path)
+    return pick_channel(ds, channel, path=path)
+
+
+def pick_channel(ds: xr.Dataset, channel: str | None, *, path: Any = None) -> xr.DataArray:
+    """Choose a channel of *ds* by exact name or case-insensitive prefix."""
+    names = [str(n) for n in ds.data_vars]
+    if not names:
+        raise FormatError(path, "file holds no data channel")
+    if channel is None:
+        name = names[0]
+    elif channel in names:
+        name = channel
+    else:
+        low = channel.lower()
+        hits = [n for n in names if n.lower() == low] or [
+            n for n in names if n.lower().startswith(low)
+        ]
+        if not hits:
+            raise ChannelError(f"{path}: no channel {channel!r}; channels are {', '.join(names)}")
+        name = hits[0]
+    da = ds[name]
+    da.attrs = {**{k: v for k, v in ds.attrs.items() if k not in da.attrs}, **da.attrs}
+    return da
+
+
+def describe(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Summary of a file for ``supramap info``: format, channels, shape, size, units, metadata."""
+    ds = read(path)
+    channels = []
+    for name, da in ds.data_vars.items():
+        entry: dict[str, Any] = {
+            "name": str(name),
+            "shape": list(da.shape),
+            "dims": list(da.dims),
+            "units": da.attrs.get("units", ""),
+        }
+        for dim in da.dims:
+            c = np.asarray(da[dim].values, dtype=float)
+            if c.size > 1:
+                step = float(abs(c[1] - c[0]))
+                entry[f"{dim}_size"] = step * c.size
+                entry[f"{dim}_step"] = step
+                entry[f"{dim}_units"] = da[dim].attrs.get("units", "")
+        finite = np.asarray(da.values, dtype=float)
+        finite = finite[np.isfinite(finite)]
+        entry["nan_fraction"] = float(1 - finite.size / max(da.size, 1))
+        if finite.size:
+            entry["min"] = float(finite.min())
+            entry["max"] = float(finite.max())
+            entry["mean"] = float(finite.mean())
+        channels.append(entry)
+    meta = {k: v for k, v in ds.attrs.items() if isinstance(v, (str, int, float, bool))}
+    return {
+        "file": str(path),
+        "format": ds.attrs.get("format", ""),
+        "channels": channels,
+        "metadata": meta,
+    }

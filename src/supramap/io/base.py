@@ -1,0 +1,82 @@
+"""Reader base class and the ordered registry that picks a reader from a file's first bytes."""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+import xarray as xr
+
+from supramap.errors import FormatError
+
+SNIFF_BYTES = 4096
+
+
+class Reader(ABC):
+    """A file format supramap can read.
+
+    Subclasses implement :meth:`can_read` (three-valued, from the first bytes) and
+    :meth:`read`, which returns an :class:`xarray.Dataset` whose data variables are the
+    file's channels.
+    """
+
+    name: str = ""
+    description: str = ""
+    extensions: tuple[str, ...] = ()
+
+    @abstractmethod
+    def can_read(self, head: bytes) -> bool | None:
+        """True: this is the format; False: it is not; None: cannot tell from the bytes."""
+
+    @abstractmethod
+    def read(self, path: Path) -> xr.Dataset:
+        """Read every channel of *path*."""
+
+
+_REGISTRY: list[Reader] = []
+
+
+def register(reader: Reader) -> Reader:
+    """Add *reader* to the ordered registry (first registered is asked first)."""
+    _REGISTRY.append(reader)
+    return reader
+
+
+def readers() -> tuple[Reader, ...]:
+    """The registered readers, in the order they are asked."""
+    return tuple(_REGISTRY)
+
+
+def _head(path: Path) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(SNIFF_BYTES)
+    except FileNotFoundError:
+        raise FormatError(path, "no such file") from None
+    except IsADirectoryError:
+        raise FormatError(path, "is a directory, not a file") from None
+    except OSError as exc:
+        raise FormatError(path, f"cannot be opened: {exc.strerror or exc}") from None
+
+
+def find_reader(path: str | os.PathLike[str]) -> Reader:
+    """Pick the reader for *path* from its first bytes (the suffix only breaks ties)."""
+    from supramap.errors import UnknownFormatError
+
+    p = Path(path)
+    head = _head(p)
+    if not head:
+        raise FormatError(p, "file is empty")
+    maybe: list[Reader] = []
+    for reader in _REGISTRY:
+        verdict = reader.can_read(head)
+        if verdict:
+            return reader
+        if verdict is None:
+            maybe.append(reader)
+    for reader in maybe:
+        if p.suffix.lower() in reader.extensions:
+            return reader
+    known = ", ".join(r.name for r in _REGISTRY)
+    raise UnknownFormatError(p, f"unrecognised file format (first bytes {head[:12]!r}; known: {known})")

@@ -1,0 +1,187 @@
+"""Nanonis ``.sxm`` scan files.
+
+Layout (Nanonis "SXM file format"): a text header of ``:KEY:`` lines each followed by value
+lines, ending at ``:SCANIT_END:``; then the bytes ``\\x1a\\x04`` and the data as 32-bit floats
+(``SCANIT_TYPE`` says ``MSBFIRST`` = big-endian).  ``DATA_INFO`` lists the channels; a channel
+with ``Direction = both`` is stored as a forward image followed by a backward image, each
+``SCAN_PIXELS`` = (pixels per line, lines), lines in the order scanned.
+
+Orientation: supramap puts the top line of the frame in row 0.  Lines of a ``SCAN_DIR = up``
+scan are stored bottom first, so they are flipped; backward lines are stored right to left, so
+they are mirrored — after which forward and backward images overlay pixel for pixel.
+Unscanned lines (an aborted scan) are NaN in the file and stay NaN.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from supramap.data import make_image
+from supramap.errors import FormatError
+from supramap.io.base import Reader, register
+from supramap.units import parse_unit
+
+END_TAG = b":SCANIT_END:"
+DATA_TAG = b"\x1a\x04"
+
+
+def parse_sxm_header(text: str) -> dict[str, str]:
+    """Split a Nanonis header into ``{KEY: value text}`` (value lines joined by newlines)."""
+    out: dict[str, str] = {}
+    key = None
+    lines: list[str] = []
+    for line in text.splitlines():
+        m = re.fullmatch(r":(.+):", line.strip()) if line.startswith(":") else None
+        if m:
+            if key is not None:
+                out[key] = "\n".join(lines).strip("\n")
+            key, lines = m.group(1), []
+        elif key is not None:
+            lines.append(line)
+    if key is not None:
+        out[key] = "\n".join(lines).strip("\n")
+    return out
+
+
+def _floats(path: Path, header: dict[str, str], key: str, n: int) -> list[float]:
+    if key not in header:
+        raise FormatError(path, f"header has no ':{key}:' field")
+    parts = header[key].split()
+    try:
+        values = [float(v) for v in parts]
+    except ValueError:
+        raise FormatError(path, f"header field ':{key}:' = {header[key]!r} is not numeric")\
+            from None
+    if len(values) < n:
+        raise FormatError(path, f"header field ':{key}:' needs {n} numbers, got {header[key]!r}")
+    return values[:n]
+
+
+def parse_data_info(path: Path, text: str) -> list[dict[str, str]]:
+    """Rows of the ``DATA_INFO`` table as dicts (Channel, Name, Unit, Direction, ...)."""
+    rows = [r.strip().split("\t") for r in text.strip().splitlines() if r.strip()]
+    if len(rows) < 2:
+        raise FormatError(path, "header field ':DATA_INFO:' lists no channel")
+    names = rows[0]
+    out = []
+    for row in rows[1:]:
+        if len(row) < 4:
+            raise FormatError(path, f"':DATA_INFO:' row {row!r} has too few columns")
+        out.append(dict(zip(names, row)))
+    return out
+
+
+class SXMReader(Reader):
+    """Reader of Nanonis ``.sxm`` scans."""
+
+    name = "sxm"
+    description = "Nanonis scan (.sxm)"
+    extensions = (".sxm",)
+
+    def can_read(self, head: bytes) -> bool | None:
+        """True when the file starts with ``:NANONIS_VERSION:``."""
+        return head.startswith(b":NANONIS_VERSION:")
+
+    def read(self, path: Path) -> xr.Dataset:
+        """Read all channels, forward and backward."""
+        return read_sxm(path)
+
+
+def read_sxm(path: str | Path) -> xr.Dataset:
+    """Read a Nanonis ``.sxm`` file into a Dataset of ``<Name>_forward``/``_backward`` images."""
+    p = Path(path)
+    raw = p.read_bytes()
+    end = raw.find(END_TAG)
+    if end < 0:
+        raise FormatError(p, "no ':SCANIT_END:' tag: not a Nanonis .sxm file or truncated header")
+    start = raw.find(DATA_TAG, end)
+    if start < 0:
+        raise FormatError(p, "no data marker (0x1A 0x04) after the header: truncated file")
+    start += len(DATA_TAG)
+    header = parse_sxm_header(raw[:end].decode("latin-1"))
+    nx_f, ny_f = _floats(p, header, "SCAN_PIXELS", 2)
+    nx, ny = int(nx_f), int(ny_f)
+    if nx <= 0 or ny <= 0 or nx != nx_f or ny != ny_f:
+        raise FormatError(p, f"header field ':SCAN_PIXELS:' = {header['SCAN_PIXELS']!r} is not "
+                             "two positive integers")
+    rx, ry = _floats(p, header, "SCAN_RANGE", 2)
+    if not (rx > 0 and ry > 0):
+        raise FormatError(p, f"header field ':SCAN_RANGE:' = {header['SCAN_RANGE']!r} is not "
+                             "positive")
+    ox, oy = (_floats(p, header, "SCAN_OFFSET", 2) if "SCAN_OFFSET" in header else (0.0, 0.0))
+    angle = _floats(p, header, "SCAN_ANGLE", 1)[0] if "SCAN_ANGLE" in header else 0.0
+    scan_dir = header.get("SCAN_DIR", "down").strip().lower()
+    if scan_dir not in ("up", "down"):
+        raise FormatError(p, f"header field ':SCAN_DIR:' = {scan_dir!r} must be 'up' or 'down'")
+    kind = header.get("SCANIT_TYPE", "FLOAT MSBFIRST").upper()
+    if "FLOAT" not in kind:
+        raise FormatError(p, f"header field ':SCANIT_TYPE:' = {kind!r}: only FLOAT is defined")
+    dtype = np.dtype(">f4" if "MSBFIRST" in kind else "<f4")
+    if "DATA_INFO" not in header:
+        raise FormatError(p, "header has no ':DATA_INFO:' field")
+    channels = parse_data_info(p, header["DATA_INFO"])
+
+    images: list[tuple[str, str, str]] = []
+    for ch in channels:
+        direction = ch.get("Direction", "both").strip().lower()
+        dirs = ["forward", "backward"] if direction == "both" else [direction]
+        for d in dirs:
+            images.append((ch.get("Name", f"ch{ch.get('Channel', '')}"), ch.get("Unit", ""), d))
+    per_image = nx * ny * dtype.itemsize
+    need = per_image * len(images)
+    have = len(raw) - start
+    if have < need:
+        raise FormatError(p, f"header promises {len(images)} images of {nx} × {ny} float32 "
+                             f"({need} bytes) but the file holds only {have} bytes of data")
+
+    attrs: dict[str, Any] = {
+        "instrument": "Nanonis",
+        "scan_dir": scan_dir,
+        "scan_angle_deg": angle,
+        "scan_offset_x_m": ox,
+        "scan_offset_y_m": oy,
+        "scan_range_x_m": rx,
+        "scan_range_y_m": ry,
+    }
+    if "BIAS" in header:
+        attrs["bias_V"] = _floats(p, header, "BIAS", 1)[0]
+    if "REC_TEMP" in header:
+        attrs["temperature_K"] = _floats(p, header, "REC_TEMP", 1)[0]
+    for key in ("REC_DATE", "REC_TIME", "COMMENT", "SCAN_FILE"):
+        if key in header:
+            attrs[key.lower()] = header[key].strip()
+
+    variables = {}
+    for k, (name, unit_text, direction) in enumerate(images):
+        block = np.frombuffer(raw, dtype=dtype, count=nx * ny, offset=start + k * per_image)
+        img = block.reshape(ny, nx).astype(np.float64)
+        if scan_dir == "up":
+            img = img[::-1]
+        if direction == "backward":
+            img = img[:, ::-1]
+        unit, factor = parse_unit(unit_text)
+        if factor != 1.0:
+            img = img * factor
+        var = f"{re.sub(r'[^0-9A-Za-z]+', '_', name).strip('_')}_{direction}"
+        da = make_image(
+            img,
+            dx=rx / nx,
+            dy=ry / ny,
+            x0=ox - rx / 2,
+            y0=oy - ry / 2,
+            units=unit,
+            name=var,
+            attrs={**attrs, "channel": name, "direction": direction},
+        )
+        da.attrs["provenance"] = [f"read {p.name} channel {name} {direction}"]
+        variables[var] = da
+    return xr.Dataset(variables, attrs={"format": "sxm", "source_file": str(p),
+                                        "sxm_header": header, **attrs})
+
+
+register(SXMReader())
