@@ -1,0 +1,107 @@
+"""Islands of the conducting phase: connected components and their shape statistics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from skimage import measure
+
+STRIPE_ELONGATION = 3.0
+
+
+@dataclass(frozen=True)
+class Island:
+    """One connected conducting region (physical units).
+
+    ``orientation_deg`` is the angle of the major axis from +x towards +y (image rows),
+    in [0, 180).  ``elongation`` is major/minor axis length of the equivalent ellipse; a
+    *stripe* has elongation ≥ 3.
+    """
+
+    label: int
+    area_m2: float
+    equivalent_diameter_m: float
+    centroid_x_m: float
+    centroid_y_m: float
+    orientation_deg: float
+    elongation: float
+    major_axis_m: float
+    minor_axis_m: float
+    mean_current_A: float
+    max_current_A: float
+    n_pixels: int
+    is_stripe: bool
+    level_index: int | None = None
+
+
+def find_islands(mask: np.ndarray, current: np.ndarray, *, x: np.ndarray, y: np.ndarray,
+                 min_pixels: int = 3, levels: tuple[float, ...] = ()) -> tuple[np.ndarray,
+                                                                                 list[Island]]:
+    """Label 8-connected conducting regions of *mask* and measure them.
+
+    Parameters
+    ----------
+    mask : (M, N) bool ndarray
+    current : (M, N) ndarray
+        Oriented current (conduction positive), A.
+    x, y : 1-D ndarray
+        Pixel-centre coordinates (m).
+    min_pixels : int
+        Smaller components (isolated noise pixels) are dropped and unlabelled.
+    levels : tuple of float
+        Current levels; each island gets the index of the nearest to its mean current.
+
+    Returns
+    -------
+    labels : (M, N) int ndarray
+        0 outside islands, 1..n inside.
+    islands : list of Island
+    """
+    labels = measure.label(mask, connectivity=2)
+    if labels.max() == 0:
+        return labels, []
+    sizes = np.bincount(labels.ravel())
+    small = sizes < min_pixels
+    small[0] = False
+    if small.any():
+        labels[small[labels]] = 0
+        labels = measure.label(labels > 0, connectivity=2)
+    if labels.max() == 0:
+        return labels, []
+    dx = float(abs(x[1] - x[0]))
+    dy = float(abs(y[1] - y[0]))
+    props = measure.regionprops_table(
+        labels, intensity_image=np.nan_to_num(current),
+        properties=("label", "area", "centroid", "orientation", "axis_major_length",
+                    "axis_minor_length", "intensity_mean", "intensity_max"),
+    )
+    lv = np.asarray(levels, dtype=float)
+    out = []
+    # One small record per island (tens to thousands): a comprehension, not a pixel loop.
+    for i in range(len(props["label"])):
+        area = float(props["area"][i]) * dx * dy
+        # Axis lengths are in pixels; with square pixels this is exact, otherwise approximate.
+        scale = np.sqrt(dx * dy)
+        major = float(props["axis_major_length"][i]) * scale
+        minor = float(props["axis_minor_length"][i]) * scale
+        elong = major / minor if minor > 0 else float("inf")
+        theta = (90.0 - np.degrees(float(props["orientation"][i]))) % 180.0
+        mean_i = float(props["intensity_mean"][i])
+        out.append(Island(
+            label=int(props["label"][i]),
+            area_m2=area,
+            equivalent_diameter_m=float(np.sqrt(4 * area / np.pi)),
+            centroid_x_m=float(x[0] + props["centroid-1"][i] * dx),
+            centroid_y_m=float(y[0] + props["centroid-0"][i] * dy),
+            orientation_deg=float(theta),
+            elongation=float(elong),
+            major_axis_m=major,
+            minor_axis_m=minor,
+            mean_current_A=mean_i,
+            max_current_A=float(props["intensity_max"][i]),
+            n_pixels=int(props["area"][i]),
+            is_stripe=bool(elong >= STRIPE_ELONGATION),
+            level_index=int(np.argmin(np.abs(lv - mean_i))) if lv.size else None,
+        ))
+    return labels, out
