@@ -41,7 +41,8 @@ def read(path: str | os.PathLike[str]) -> xr.Dataset:
     return ds
 
 
-def read_image(path: str | os.PathLike[str], channel: str | None = None) -> xr.DataArray:
+def read_image(path: str | os.PathLike[str], channel: str | None = None, *,
+               prefer_units: str | None = None) -> xr.DataArray:
     """Read one 2-D channel of an image file.
 
     Parameters
@@ -50,19 +51,24 @@ def read_image(path: str | os.PathLike[str], channel: str | None = None) -> xr.D
         The file.
     channel : str, optional
         Channel name (exact, or case-insensitive prefix such as ``"current"`` for
-        ``"Current_forward"``).  Default: the only channel, or the first one.
+        ``"Current_forward"``).  Default: the first channel in *prefer_units*, else the first.
+    prefer_units : str, optional
+        SI unit of the wanted quantity (``"A"`` for a current map, ``"m"`` for topography).
     """
     ds = read(path)
-    return pick_channel(ds, channel, path=path)
+    return pick_channel(ds, channel, path=path, prefer_units=prefer_units)
 
 
-def pick_channel(ds: xr.Dataset, channel: str | None, *, path: Any = None) -> xr.DataArray:
-    """Choose a channel of *ds* by exact name or case-insensitive prefix."""
+def pick_channel(ds: xr.Dataset, channel: str | None, *, path: Any = None,
+                 prefer_units: str | None = None) -> xr.DataArray:
+    """Choose a channel of *ds* by exact name or case-insensitive prefix (or, with no name,
+    the first channel whose units are *prefer_units*)."""
     names = [str(n) for n in ds.data_vars]
     if not names:
         raise FormatError(path, "file holds no data channel")
     if channel is None:
-        name = names[0]
+        same = [n for n in names if ds[n].attrs.get("units") == prefer_units]
+        name = same[0] if same else names[0]
     elif channel in names:
         name = channel
     else:

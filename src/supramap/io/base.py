@@ -79,4 +79,5 @@ def find_reader(path: str | os.PathLike[str]) -> Reader:
         if p.suffix.lower() in reader.extensions:
             return reader
     known = ", ".join(r.name for r in _REGISTRY)
-    raise UnknownFormatError(p, f"unrecognised file format (first bytes {head[:12]!r}; known: {known})")
+    raise UnknownFormatError(
+        p, f"unrecognised file format (first bytes {head[:12]!r}; known: {known})")

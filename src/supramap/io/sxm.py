@@ -185,3 +185,52 @@ def read_sxm(path: str | Path) -> xr.Dataset:
 
 
 register(SXMReader())
+
+
+def write_sxm(path: str | Path, images: dict[str, tuple[xr.DataArray, xr.DataArray | None]], *,
+              scan_dir: str = "down", angle_deg: float = 0.0, bias_V: float = 0.0) -> None:
+    """Write a minimal Nanonis ``.sxm`` (for tests and synthetic data), atomically.
+
+    Parameters
+    ----------
+    path : path-like
+    images : dict
+        Channel name → (forward image, backward image or None), all of one shape, with
+        coordinates in metres and ``attrs["units"]``; row 0 at the top, as :func:`read_sxm`
+        returns them.  The file stores them in scan order (inverse of the reader's flips).
+    scan_dir : {"up", "down"}
+    """
+    from supramap.fileutil import atomic_write_bytes
+
+    first = next(iter(images.values()))[0]
+    ny, nx = first.shape
+    dx = float(first.x[1] - first.x[0])
+    dy = float(first.y[1] - first.y[0])
+    rx, ry = dx * nx, dy * ny
+    ox = float(first.x[0]) - dx / 2 + rx / 2
+    oy = float(first.y[0]) - dy / 2 + ry / 2
+    rows = ["\tChannel\tName\tUnit\tDirection\tCalibration\tOffset"]
+    blocks: list[bytes] = []
+    for k, (name, (fwd, bwd)) in enumerate(images.items()):
+        direction = "both" if bwd is not None else "forward"
+        rows.append(f"\t{k}\t{name}\t{fwd.attrs.get('units', '')}\t{direction}\t1.000E+0\t"
+                    "0.000E+0")
+        for img, d in ((fwd, "forward"), (bwd, "backward")):
+            if img is None:
+                continue
+            z = np.asarray(img.values, dtype=np.float64)
+            if d == "backward":
+                z = z[:, ::-1]
+            if scan_dir == "up":
+                z = z[::-1]
+            blocks.append(z.astype(">f4").tobytes())
+    header = (
+        ":NANONIS_VERSION:\n2\n:SCANIT_TYPE:\n              FLOAT            MSBFIRST\n"
+        f":SCAN_PIXELS:\n       {nx}       {ny}\n"
+        f":SCAN_RANGE:\n           {rx!r}           {ry!r}\n"
+        f":SCAN_OFFSET:\n             {ox!r}         {oy!r}\n"
+        f":SCAN_ANGLE:\n            {angle_deg!r}\n:SCAN_DIR:\n{scan_dir}\n"
+        f":BIAS:\n            {bias_V!r}\n"
+        ":DATA_INFO:\n" + "\n".join(rows) + "\n\n:SCANIT_END:\n\n\n"
+    )
+    atomic_write_bytes(path, header.encode("latin-1") + DATA_TAG + b"".join(blocks))

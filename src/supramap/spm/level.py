@@ -10,16 +10,18 @@ from supramap.data import like, require_image
 from supramap.errors import AnalysisError
 
 
-def _design(ny: int, nx: int, order: int) -> tuple[np.ndarray, list[tuple[int, int]]]:
+def _design(ny: int, nx: int, order: int,
+            ) -> tuple[tuple[np.ndarray, np.ndarray], list[tuple[int, int]]]:
     # Coordinates scaled to [-1, 1] keep the normal equations well conditioned.
     u = np.linspace(-1, 1, nx) if nx > 1 else np.zeros(1)
     v = np.linspace(-1, 1, ny) if ny > 1 else np.zeros(1)
-    terms = [(i, j) for total in range(order + 1) for j in range(total + 1) for i in [total - j]]
-    return (u, v), terms  # type: ignore[return-value]
+    terms = [(total - j, j) for total in range(order + 1) for j in range(total + 1)]
+    return (u, v), terms
 
 
 def polynomial_background(values: np.ndarray, order: int, valid: np.ndarray) -> np.ndarray:
-    """Least-squares 2-D polynomial ``Σ c_ij u^i v^j`` (i + j ≤ order) fitted to ``values[valid]``."""
+    """Least-squares 2-D polynomial ``Σ c_ij u^i v^j`` (i + j ≤ order) fitted to
+    ``values[valid]``, with u, v the column and row positions scaled to [-1, 1]."""
     ny, nx = values.shape
     (u, v), terms = _design(ny, nx, order)
     if valid.sum() < len(terms):

@@ -1,0 +1,1 @@
+"""The ``supramap`` command-line tool (thin: parse, call the library, print, write)."""

@@ -1,0 +1,165 @@
+"""``supramap cafm analyze | compare | series``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.progress import Progress
+
+from supramap.cli.common import UsageError, console, load, parse_threshold, print_table, write_json
+from supramap.units import si_prefix
+
+app = typer.Typer(help="Conductive-AFM heterogeneity analysis.", no_args_is_help=True)
+
+JSON_OPT = typer.Option(None, "--json", help="Write the results as JSON here.")
+REPORT_OPT = typer.Option(None, "--report", help="Write an HTML report into this folder.")
+THRESHOLD_OPT = typer.Option("auto", "--threshold",
+                             help="'auto' or a current in A (e.g. 2e-6 or 2uA).")
+
+
+def _fmt(v: float, unit: str) -> str:
+    return si_prefix(v, unit) if v == v else "n/a"
+
+
+@app.command()
+def analyze(
+    current: Path = typer.Argument(..., help="Current map (BCR/BCRF, .gwy, .sxm)."),
+    topography: Path = typer.Option(None, "--topography", help="Topography recorded alongside."),
+    deflection: Path = typer.Option(None, "--deflection", help="Deflection recorded alongside."),
+    channel: str = typer.Option(None, "--channel", help="Current channel name (or prefix)."),
+    topography_channel: str = typer.Option(None, "--topography-channel"),
+    deflection_channel: str = typer.Option(None, "--deflection-channel"),
+    threshold: str = THRESHOLD_OPT,
+    json_path: Path = JSON_OPT,
+    report: Path = REPORT_OPT,
+) -> None:
+    """Noise floor, conducting fraction, islands, current levels, edge width, artefacts."""
+    from supramap.conduction import analyze as run
+
+    thr = parse_threshold(threshold)
+    cur = load(current, channel, "A")
+    if cur.attrs.get("units") != "A":
+        raise UsageError(f"{current}: channel {cur.name!r} is in {cur.attrs.get('units')!r}, "
+                         "not a current (A); choose one with --channel")
+    topo = load(topography, topography_channel, "m") if topography else None
+    defl = load(deflection, deflection_channel, "V") if deflection else None
+    result = run(cur, topography=topo, deflection=defl, threshold=thr)
+    d = result.to_dict()
+    d["file"] = str(current)
+    print_table(f"cAFM analysis of {current}", [
+        ("noise floor", _fmt(d["noise_floor_A"], "A")),
+        ("threshold", f"{_fmt(d['threshold_A'], 'A')} ({d['threshold_source']})"),
+        ("conducting fraction", f"{d['conducting_fraction']:.4f} "
+                                f"[{d['conducting_fraction_interval'][0]:.4f}, "
+                                f"{d['conducting_fraction_interval'][1]:.4f}]"),
+        ("islands / stripes", f"{d['n_islands']} / {d['n_stripes']}"),
+        ("current levels", ", ".join(_fmt(v, "A") for v in d["levels_A"]) or "none"),
+        ("level fractions", ", ".join(f"{f:.2f}" for f in d["level_fractions"]) or "-"),
+        ("edge width (10–90 %)", _fmt(d["edge_width_m"], "m")),
+        ("dynamic range", f"{d['dynamic_range_decades']:.2f} decades"),
+    ])
+    if result.artefacts is not None:
+        console.print(result.artefacts.verdict)
+    write_json(json_path, d)
+    if report is not None:
+        from supramap.report.cafm import analysis_section
+        from supramap.report.html import Report
+
+        rep = Report(f"cAFM analysis — {current.name}", report)
+        analysis_section(rep, str(current.name), cur, result, topography=topo, deflection=defl)
+        console.print(f"Report: {rep.write()}")
+
+
+@app.command()
+def compare(
+    a: Path = typer.Argument(..., help="Current map A (reference)."),
+    b: Path = typer.Argument(..., help="Current map B (registered onto A)."),
+    topography_a: Path = typer.Option(None, "--topography-a"),
+    topography_b: Path = typer.Option(None, "--topography-b"),
+    channel: str = typer.Option(None, "--channel", help="Current channel in both files."),
+    threshold: str = THRESHOLD_OPT,
+    json_path: Path = JSON_OPT,
+    report: Path = REPORT_OPT,
+) -> None:
+    """Overlap of conducting areas in two maps (forward/backward or two temperatures)."""
+    from supramap.conduction import compare as run
+
+    thr = parse_threshold(threshold)
+    if (topography_a is None) != (topography_b is None):
+        raise UsageError("give both --topography-a and --topography-b, or neither")
+    ma, mb = load(a, channel, "A"), load(b, channel, "A")
+    ta = load(topography_a, None, "m") if topography_a else None
+    tb = load(topography_b, None, "m") if topography_b else None
+    result = run(ma, mb, topography_a=ta, topography_b=tb, threshold=thr)
+    d = result.to_dict()
+    d.update({"file_a": str(a), "file_b": str(b)})
+    print_table(f"{a.name} vs {b.name}", [
+        ("shift (y, x)", f"{_fmt(d['shift_m'][0], 'm')}, {_fmt(d['shift_m'][1], 'm')}"),
+        ("IoU", f"{d['iou']:.3f}" if d["iou"] == d["iou"] else "n/a"),
+        ("persistent / vanished / appeared",
+         " / ".join(f"{v:.3f}" if v == v else "n/a" for v in (
+             d["persistent_fraction"], d["vanished_fraction"], d["appeared_fraction"]))),
+        ("spots A / B (only A / only B)",
+         f"{d['n_spots_a']} / {d['n_spots_b']} ({d['n_spots_only_a']} / {d['n_spots_only_b']})"),
+        ("median spot diameter", _fmt(d["spot_diameter_m"], "m")),
+    ])
+    write_json(json_path, d)
+    if report is not None:
+        from supramap.report.cafm import comparison_section
+        from supramap.report.html import Report
+
+        rep = Report(f"cAFM comparison — {a.name} vs {b.name}", report)
+        comparison_section(rep, "Comparison", result, ma, (a.name, b.name))
+        console.print(f"Report: {rep.write()}")
+
+
+@app.command()
+def series(
+    files: list[Path] = typer.Argument(..., help="Current maps of one area, in order."),
+    temperatures: list[float] = typer.Option(..., "--temperatures", "-t",
+                                             help="One temperature (K) per map, in order."),
+    topographies: list[Path] = typer.Option(None, "--topography",
+                                            help="Topography per map (repeat), for registration."),
+    channel: str = typer.Option(None, "--channel"),
+    threshold: str = THRESHOLD_OPT,
+    json_path: Path = JSON_OPT,
+    report: Path = REPORT_OPT,
+) -> None:
+    """Conducting fraction versus temperature, vanishing temperature, returning islands."""
+    from supramap.conduction import temperature_series
+
+    thr = parse_threshold(threshold)
+    if len(files) != len(temperatures):
+        raise UsageError(f"{len(files)} files but {len(temperatures)} temperatures")
+    if topographies and len(topographies) != len(files):
+        raise UsageError(f"{len(topographies)} topographies for {len(files)} maps")
+    maps, topos = [], []
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("reading maps", total=len(files))
+        for i, f in enumerate(files):
+            maps.append(load(f, channel, "A"))
+            if topographies:
+                topos.append(load(topographies[i], None, "m"))
+            progress.advance(task)
+        progress.add_task("analysing series", total=None)
+        result = temperature_series(maps, temperatures, topographies=topos or None,
+                                    threshold=thr)
+    d = result.to_dict()
+    d["files"] = [str(f) for f in files]
+    rows = [(f"#{i + 1} {t:g} K", f"{f:.4f} ({n} islands)") for i, (t, f, n) in
+            enumerate(zip(d["temperatures_K"], d["conducting_fraction"], d["n_islands"]))]
+    vt = d["vanishing_temperature_K"]
+    rows.append(("vanishing temperature", f"{vt:g} K" if vt is not None else "not reached"))
+    if "islands_returned" in d:
+        rows.append(("islands back after re-cooling",
+                     f"{len(d['islands_returned'])} of {d['n_islands_first']}"))
+    print_table("Temperature series", rows)
+    write_json(json_path, d)
+    if report is not None:
+        from supramap.report.cafm import series_section
+        from supramap.report.html import Report
+
+        rep = Report("cAFM temperature series", report)
+        series_section(rep, result, maps[0])
+        console.print(f"Report: {rep.write()}")

@@ -1,0 +1,72 @@
+"""Helpers shared by the CLI commands: reading inputs, parsing options, output."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from supramap.errors import SupramapError
+from supramap.fileutil import atomic_write_json, to_jsonable
+from supramap.io import read_image
+
+console = Console(stderr=False, highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+class UsageError(SupramapError):
+    """Bad command-line values (a clear one-line message, exit code 2)."""
+
+
+def parse_threshold(text: str) -> float | str:
+    """``auto`` or a current in amperes (``2e-6``, ``2uA``, ``2 µA``)."""
+    t = text.strip()
+    if t.lower() == "auto":
+        return "auto"
+    from supramap.units import parse_unit
+
+    num = t.rstrip("afpnuµμmkAV ")
+    unit_text = t[len(num):].strip()
+    try:
+        value = float(num)
+    except ValueError:
+        raise UsageError(f"--threshold must be 'auto' or a current such as 2e-6 or 2uA, "
+                         f"got {text!r}") from None
+    if unit_text:
+        unit, factor = parse_unit(unit_text)
+        if unit != "A":
+            raise UsageError(f"--threshold unit must be a current (A), got {unit_text!r}")
+        value *= factor
+    return value
+
+
+def load(path: Path, channel: str | None, units: str):
+    """Read one image channel, preferring channels in *units*."""
+    return read_image(path, channel, prefer_units=units)
+
+
+def write_json(path: Path | None, payload: dict[str, Any]) -> None:
+    """Write *payload* to *path* atomically when a path is given."""
+    if path is not None:
+        atomic_write_json(path, payload)
+        console.print(f"JSON written to {path}")
+
+
+def print_table(title: str, rows: list[tuple[str, Any]]) -> None:
+    """A two-column rich table."""
+    table = Table(title=title, show_header=True, header_style="bold")
+    table.add_column("quantity")
+    table.add_column("value")
+    for k, v in rows:
+        table.add_row(k, v if isinstance(v, str) else json.dumps(to_jsonable(v)))
+    console.print(table)
+
+
+def fail(message: str, code: int = 2) -> None:
+    """Print one line to stderr and exit non-zero."""
+    err_console.print(f"supramap: error: {message}", markup=False)
+    raise typer.Exit(code)

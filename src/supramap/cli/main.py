@@ -1,0 +1,109 @@
+"""Entry point: ``supramap [--version] COMMAND ...``.
+
+Every error a user can cause (bad file, bad option value) is printed as one line on stderr
+with exit code 2; tracebacks are kept for genuine bugs.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+import typer
+
+from supramap import __version__
+from supramap.cli import cafm
+from supramap.cli.common import console, err_console, print_table, write_json
+from supramap.errors import SupramapError
+
+app = typer.Typer(
+    name="supramap",
+    help="See where a material superconducts: SPM readers, image processing and "
+         "conductive-AFM heterogeneity analysis.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(cafm.app, name="cafm")
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"supramap {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    """supramap command-line tool."""
+
+
+@app.command()
+def info(
+    file: Path = typer.Argument(..., help="An instrument file (BCR/BCRF, .gwy, .sxm)."),
+    json_path: Path = typer.Option(None, "--json", help="Write the summary as JSON here."),
+) -> None:
+    """Format, channels, shape, physical size, units and key metadata of a file."""
+    from supramap.io import describe
+    from supramap.units import si_prefix
+
+    summary = describe(file)
+    rows = [("format", summary["format"])]
+    for ch in summary["channels"]:
+        size = ""
+        if "x_size" in ch and "y_size" in ch:
+            size = f", {si_prefix(ch['x_size'], 'm')} × {si_prefix(ch['y_size'], 'm')}"
+        rows.append((ch["name"], f"{' × '.join(map(str, ch['shape']))} px{size}, "
+                                 f"units {ch['units'] or '-'}"))
+    for k, v in summary["metadata"].items():
+        if k not in ("format",):
+            rows.append((k, str(v)))
+    print_table(str(file), rows)
+    write_json(json_path, summary)
+
+
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("demo-output"), "--out", help="Folder for data and report."),
+    seed: int = typer.Option(0, help="Seed of the virtual sample."),
+) -> None:
+    """Generate the virtual sample, analyse it through the readers, write the HTML report."""
+    from supramap.cli.demo import run_demo
+
+    report = run_demo(out, seed=seed)
+    console.print(f"Report: {report.resolve()}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (callable from tests)."""
+    try:
+        app(args=argv, prog_name="supramap", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code or 0)
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Abort:
+        err_console.print("supramap: aborted")
+        return 130
+    except SupramapError as exc:
+        err_console.print(f"supramap: error: {exc}", markup=False)
+        return 2
+    except OSError as exc:
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        err_console.print(f"supramap: error: {where}{exc.strerror or exc}", markup=False)
+        return 2
+    return 0
+
+
+def run() -> None:  # pragma: no cover - console-script wrapper
+    """Console-script entry point."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    run()

@@ -1,0 +1,89 @@
+"""A self-contained HTML report: a folder with ``index.html`` and PNG figures."""
+
+from __future__ import annotations
+
+import html
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from supramap.fileutil import atomic_open, atomic_write_text
+
+CSS = """
+body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;color:#222;padding:0 1em}
+h1{font-size:1.6em}h2{font-size:1.25em;border-bottom:1px solid #ccc;margin-top:2em}
+table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ddd;padding:3px 8px;
+font-size:.9em;text-align:left}th{background:#f4f4f4}figure{margin:1em 0}
+img{max-width:100%;border:1px solid #eee}figcaption{font-size:.85em;color:#555}
+.verdict{background:#f5f7ff;border-left:4px solid #4a6fe3;padding:.6em 1em}
+"""
+
+
+@dataclass
+class Report:
+    """Collects sections and figures, then writes ``DIR/index.html`` atomically."""
+
+    title: str
+    out_dir: Path
+    parts: list[str] = field(default_factory=list)
+    _n: int = 0
+
+    def __post_init__(self) -> None:
+        self.out_dir = Path(self.out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+
+    def heading(self, text: str) -> None:
+        """A section heading."""
+        self.parts.append(f"<h2>{html.escape(text)}</h2>")
+
+    def paragraph(self, text: str, *, css: str | None = None) -> None:
+        """A paragraph of plain text."""
+        cls = f' class="{css}"' if css else ""
+        self.parts.append(f"<p{cls}>{html.escape(text)}</p>")
+
+    def table(self, rows: list[tuple[str, Any]] | list[list[Any]], *,
+              header: list[str] | None = None) -> None:
+        """A table of rows (cells are escaped)."""
+        out = ["<table>"]
+        if header:
+            out.append("<tr>" + "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+                       + "</tr>")
+        for row in rows:
+            out.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row)
+                       + "</tr>")
+        out.append("</table>")
+        self.parts.append("".join(out))
+
+    def figure(self, fig, caption: str, *, name: str | None = None) -> str:
+        """Save a matplotlib figure as PNG beside the page and include it."""
+        import matplotlib.pyplot as plt
+
+        self._n += 1
+        fname = name or f"figure_{self._n:02d}.png"
+        with atomic_open(self.out_dir / fname, "wb") as fh:
+            fig.savefig(fh, format="png", dpi=110)
+        plt.close(fig)
+        self.parts.append(
+            f'<figure><img src="{html.escape(fname)}" alt="{html.escape(caption)}">'
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+        )
+        return fname
+
+    def write(self) -> Path:
+        """Write ``index.html``; returns its path."""
+        body = "\n".join(self.parts)
+        page = (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+                f"<title>{html.escape(self.title)}</title><style>{CSS}</style></head>"
+                f"<body><h1>{html.escape(self.title)}</h1>\n{body}\n</body></html>\n")
+        path = self.out_dir / "index.html"
+        atomic_write_text(path, page)
+        return path
+
+
+def relpath(path: str | os.PathLike[str], start: str | os.PathLike[str]) -> str:
+    """Path of *path* relative to *start* when possible."""
+    try:
+        return os.path.relpath(path, start)
+    except ValueError:
+        return str(path)
