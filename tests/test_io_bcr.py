@@ -138,7 +138,8 @@ def test_unicode_header_with_ascii_format_is_refused(tmp_path):
         read(p)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(tail=st.binary(max_size=300), cut=st.integers(min_value=0, max_value=2100))
 def test_garbage_gives_format_error_or_valid_image(tmp_path, tail, cut):
     p = tmp_path / "fuzz.bcrf"

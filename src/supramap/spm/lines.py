@@ -59,6 +59,7 @@ def align_rows(image: xr.DataArray, method: str = "median", *, order: int = 1,
         good = w.sum(axis=1) > order
         coef = np.zeros((z.shape[0], order + 1))
         if good.any():
-            coef[good] = np.linalg.solve(lhs[good] + 1e-12 * np.eye(order + 1), rhs[good])
+            coef[good] = np.linalg.solve(lhs[good] + 1e-12 * np.eye(order + 1),
+                                         rhs[good][..., None])[..., 0]
         out = z - coef @ v.T
     return like(image, out, step=f"align_rows(method={method!r}, order={order})")

@@ -42,12 +42,12 @@ def _mark_one_sign(d: np.ndarray, rms: float, low: float, width: int) -> np.ndar
         k_hit[hit] = k
         bottom_hit[hit] = bottom[hit]
         found |= hit
-    # Gwyddion writes rows i+1..i+k for each start row i in increasing i, later i overwriting;
-    # the value that survives at row r comes from the largest i = r - kk, i.e. the smallest kk.
-    for kk in range(width, 0, -1):
+    # Each start row i marks rows i+1..i+k; where several starts cover a pixel the largest
+    # value wins (``fmax``, as in current Gwyddion).
+    for kk in range(1, width + 1):
         ok = found & (k_hit >= kk)
         target = m[kk : kk + n]
-        target[ok] = (d[kk : kk + n][ok] - bottom_hit[ok]) / rms
+        target[ok] = np.maximum(target[ok], (d[kk : kk + n][ok] - bottom_hit[ok]) / rms)
     return m
 
 
@@ -75,8 +75,9 @@ def scar_mask(values: np.ndarray, *, threshold_high: float = 0.666,
     """Boolean mask of horizontal scars in a 2-D array (see module docstring)."""
     if kind not in ("both", "positive", "negative"):
         raise AnalysisError(f"kind must be 'both', 'positive' or 'negative', got {kind!r}")
-    if threshold_low > threshold_high:
-        raise AnalysisError("threshold_low must not exceed threshold_high")
+    if threshold_low <= 0:
+        raise AnalysisError("threshold_low must be positive")
+    threshold_high = max(threshold_high, threshold_low)
     d = np.asarray(values, dtype=float)
     if not np.isfinite(d).all():
         # Void pixels must not seed scars: fill them with their row median.
@@ -90,7 +91,7 @@ def scar_mask(values: np.ndarray, *, threshold_high: float = 0.666,
     min_length = max(int(min_length), 1)
     max_width = min(int(max_width), ny - 2)
     rms = float(np.sqrt(np.sum((d[:-1] - d[1:]) ** 2) / (nx * ny)))
-    if rms == 0.0 or max_width < 1:
+    if rms == 0.0 or max_width < 1 or min_length > nx:
         return np.zeros(d.shape, dtype=bool)
     out = np.zeros(d.shape, dtype=bool)
     signs = {"both": (1, -1), "positive": (1,), "negative": (-1,)}[kind]

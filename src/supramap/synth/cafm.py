@@ -81,6 +81,7 @@ class VirtualSample:
     roughness_m: float = 0.15e-9
     seed: int = 0
     _waves: tuple[tuple[float, float, float, float], ...] = field(default=(), repr=False)
+    _particles: tuple[tuple[float, float, float, float], ...] = field(default=(), repr=False)
 
     @property
     def edge_width_m(self) -> float:
@@ -178,9 +179,16 @@ def make_sample(seed: int = 0, *, size_m: float = 8.5e-6, n_islands: int = 14,
          float(rng.uniform(0, 2 * np.pi)), float(rng.normal()))
         for _ in range(24)
     )
+    # Surface debris and pits: Gaussian bumps (x, y, height, width) that anchor registration.
+    n_particles = int(40 * (size_m / 8.5e-6) ** 2)
+    particles = tuple(
+        (float(rng.uniform(0, size_m)), float(rng.uniform(0, size_m)),
+         float(rng.choice([-1, 1]) * rng.uniform(0.5e-9, 2e-9)), float(rng.uniform(25e-9, 70e-9)))
+        for _ in range(n_particles)
+    )
     return VirtualSample(islands=tuple(islands), dots_forward=tuple(fwd),
                          dots_backward=tuple(bwd), returning=returning, seed=seed,
-                         _waves=waves, **params)
+                         _waves=waves, _particles=particles, **params)
 
 
 def active_regions(sample: VirtualSample, spec: ScanSpec) -> tuple[Capsule, ...]:
@@ -230,6 +238,11 @@ def topography_field(sample: VirtualSample, x: np.ndarray, y: np.ndarray) -> np.
         rough += amp * np.sin(2 * np.pi * (x * np.cos(ang) + y * np.sin(ang)) / lam + ph)
     if sample._waves:
         rough *= sample.roughness_m / np.sqrt(len(sample._waves) / 2)
+    for px, py, height, width in sample._particles:
+        r2 = (x - px) ** 2 + (y - py) ** 2
+        near = r2 < (5 * width) ** 2
+        if near.any():
+            rough[near] += height * np.exp(-r2[near] / (2 * width**2))
     return h + rough
 
 
