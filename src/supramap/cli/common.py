@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import typer
 from rich.console import Console
 from rich.table import Table
 
@@ -15,7 +14,6 @@ from supramap.fileutil import atomic_write_json, to_jsonable
 from supramap.io import read_image
 
 console = Console(stderr=False, highlight=False)
-err_console = Console(stderr=True, highlight=False)
 
 
 class UsageError(SupramapError):
@@ -64,9 +62,3 @@ def print_table(title: str, rows: list[tuple[str, Any]]) -> None:
     for k, v in rows:
         table.add_row(k, v if isinstance(v, str) else json.dumps(to_jsonable(v)))
     console.print(table)
-
-
-def fail(message: str, code: int = 2) -> None:
-    """Print one line to stderr and exit non-zero."""
-    err_console.print(f"supramap: error: {message}", markup=False)
-    raise typer.Exit(code)

@@ -9,12 +9,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import click
 import typer
 
 from supramap import __version__
 from supramap.cli import cafm
-from supramap.cli.common import console, err_console, print_table, write_json
+from supramap.cli.common import console, print_table, write_json
 from supramap.errors import SupramapError
 
 app = typer.Typer(
@@ -81,23 +80,32 @@ def demo(
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code (callable from tests)."""
     try:
-        app(args=argv, prog_name="supramap", standalone_mode=False)
-    except click.exceptions.Exit as exc:
+        result = app(args=argv, prog_name="supramap", standalone_mode=False)
+    except typer.Exit as exc:
         return int(exc.exit_code or 0)
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
-    except click.exceptions.Abort:
-        err_console.print("supramap: aborted")
+    except typer.Abort:
+        _error_line("aborted")
         return 130
     except SupramapError as exc:
-        err_console.print(f"supramap: error: {exc}", markup=False)
+        _error_line(str(exc))
         return 2
     except OSError as exc:
         where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
-        err_console.print(f"supramap: error: {where}{exc.strerror or exc}", markup=False)
+        _error_line(f"{where}{exc.strerror or exc}")
         return 2
-    return 0
+    except Exception as exc:
+        # Usage errors of the command-line parser (missing argument, bad option value).
+        if hasattr(exc, "show") and hasattr(exc, "exit_code"):
+            exc.show()
+            return int(exc.exit_code)
+        raise
+    return int(result) if isinstance(result, int) else 0
+
+
+def _error_line(message: str) -> None:
+    """One plain line on stderr (no wrapping, no markup)."""
+    text = " ".join(message.split())
+    print(f"supramap: error: {text}", file=sys.stderr)
 
 
 def run() -> None:  # pragma: no cover - console-script wrapper

@@ -216,6 +216,38 @@ def signed_distance(regions: tuple[Capsule, ...], x: np.ndarray, y: np.ndarray,
     return best, which
 
 
+def grid_signed_distance(regions: tuple[Capsule, ...], x: np.ndarray, y: np.ndarray,
+                         reach: float) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`signed_distance` on the grid ``x`` (columns) × ``y`` (rows), evaluated only
+    within *reach* of each region's bounding box; farther pixels get ``+reach``.
+
+    Each region touches only its own window, so a 2048² frame with hundreds of islands costs
+    about as much as the islands' area (the full evaluation is regions × pixels).
+    """
+    best = np.full((y.size, x.size), reach)
+    which = np.full(best.shape, -1, dtype=int)
+    for i, c in enumerate(regions):
+        x_lo, x_hi = min(c.x0, c.x1) - c.radius - reach, max(c.x0, c.x1) + c.radius + reach
+        y_lo, y_hi = min(c.y0, c.y1) - c.radius - reach, max(c.y0, c.y1) + c.radius + reach
+        cols = np.nonzero((x >= x_lo) & (x <= x_hi))[0]
+        rows = np.nonzero((y >= y_lo) & (y <= y_hi))[0]
+        if cols.size == 0 or rows.size == 0:
+            continue
+        win = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+        xx, yy = np.meshgrid(x[win[1]], y[win[0]])
+        d = c.distance(xx, yy)
+        closer = d < best[win]
+        best[win] = np.where(closer, d, best[win])
+        which[win] = np.where(closer, i, which[win])
+    return best, which
+
+
+def _axes(spec: ScanSpec) -> tuple[np.ndarray, np.ndarray]:
+    ny, nx = spec.shape
+    return (spec.origin_m[0] + (np.arange(nx) + 0.5) * spec.pixel_m,
+            spec.origin_m[1] + (np.arange(ny) + 0.5) * spec.pixel_m)
+
+
 def _grid(spec: ScanSpec) -> tuple[np.ndarray, np.ndarray]:
     ny, nx = spec.shape
     x = spec.origin_m[0] + (np.arange(nx) + 0.5) * spec.pixel_m
@@ -223,8 +255,10 @@ def _grid(spec: ScanSpec) -> tuple[np.ndarray, np.ndarray]:
     return np.meshgrid(x, y)
 
 
-def topography_field(sample: VirtualSample, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Height (m): unit-cell terraces + tilt + smooth roughness, analytic in (x, y)."""
+def topography_field(sample: VirtualSample, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """Height (m) on the grid ``xs`` × ``ys``: unit-cell terraces + tilt + smooth roughness +
+    particles and pits, analytic in (x, y)."""
+    x, y = np.meshgrid(xs, ys)
     a = sample.terrace_angle_rad
     u = x * np.cos(a) + y * np.sin(a) + 0.15e-6 * np.sin(2 * np.pi * y / 3.1e-6)
     s = u / sample.terrace_spacing_m
@@ -239,10 +273,12 @@ def topography_field(sample: VirtualSample, x: np.ndarray, y: np.ndarray) -> np.
     if sample._waves:
         rough *= sample.roughness_m / np.sqrt(len(sample._waves) / 2)
     for px, py, height, width in sample._particles:
-        r2 = (x - px) ** 2 + (y - py) ** 2
-        near = r2 < (5 * width) ** 2
-        if near.any():
-            rough[near] += height * np.exp(-r2[near] / (2 * width**2))
+        cols = np.nonzero(np.abs(xs - px) < 5 * width)[0]
+        rows = np.nonzero(np.abs(ys - py) < 5 * width)[0]
+        if cols.size and rows.size:
+            win = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+            r2 = (x[win] - px) ** 2 + (y[win] - py) ** 2
+            rough[win] += height * np.exp(-r2 / (2 * width**2))
     return h + rough
 
 
@@ -260,7 +296,7 @@ def scan(sample: VirtualSample, spec: ScanSpec) -> dict[str, Any]:
                                  spec.direction == "forward", spec.recooled])
     x, y = _grid(spec)
     regions = active_regions(sample, spec)
-    d, which = signed_distance(regions, x, y)
+    d, which = grid_signed_distance(regions, *_axes(spec), reach=10 * sample.edge_sigma_m)
     if regions:
         level = np.asarray([c.level for c in regions])[np.maximum(which, 0)]
         profile = 0.5 * erfc(d / (np.sqrt(2) * sample.edge_sigma_m))
@@ -270,7 +306,8 @@ def scan(sample: VirtualSample, spec: ScanSpec) -> dict[str, Any]:
     current = signal + sample.noise_A * rng.standard_normal(x.shape)
     current *= np.sign(sample.bias_V) or 1.0
 
-    h = topography_field(sample, x, y) + 15e-12 * rng.standard_normal(x.shape)
+    height = topography_field(sample, *_axes(spec))
+    h = height + 15e-12 * rng.standard_normal(x.shape)
     scar_rows = rng.choice(np.arange(5, spec.shape[0] - 5), size=spec.scars, replace=False) \
         if spec.scars else np.array([], dtype=int)
     vertical_rms = float(np.sqrt(np.mean(np.diff(h, axis=0) ** 2)))
@@ -278,7 +315,7 @@ def scan(sample: VirtualSample, spec: ScanSpec) -> dict[str, Any]:
         length = int(rng.integers(40, 160))
         c0 = int(rng.integers(0, spec.shape[1] - length))
         h[r, c0 : c0 + length] += (3 + rng.uniform(0, 3)) * vertical_rms * rng.choice([-1, 1])
-    slope = np.gradient(topography_field(sample, x, y), spec.pixel_m, axis=1)
+    slope = np.gradient(height, spec.pixel_m, axis=1)
     sign = 1.0 if spec.direction == "forward" else -1.0
     deflection = sign * 5.0 * slope + 2e-3 * rng.standard_normal(x.shape)  # V
 
@@ -304,9 +341,9 @@ def persistence_truth(sample: VirtualSample, spec_a: ScanSpec, spec_b: ScanSpec,
                       ) -> dict[str, float]:
     """True persistent / vanished / appeared fractions (relative to A's conducting area),
     evaluated on A's frame."""
-    x, y = _grid(spec_a)
-    a = signed_distance(active_regions(sample, spec_a), x, y)[0] < 0
-    b = signed_distance(active_regions(sample, spec_b), x, y)[0] < 0
+    xa, ya = _axes(spec_a)
+    a = grid_signed_distance(active_regions(sample, spec_a), xa, ya, reach=1e-9)[0] < 0
+    b = grid_signed_distance(active_regions(sample, spec_b), xa, ya, reach=1e-9)[0] < 0
     area = max(int(a.sum()), 1)
     union = max(int((a | b).sum()), 1)
     return {

@@ -1,0 +1,5 @@
+"""``python -m supramap``."""
+
+from supramap.cli.main import run
+
+run()

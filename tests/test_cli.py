@@ -1,0 +1,191 @@
+"""The command-line tool, called in-process through ``supramap.cli.main.main(argv)``."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from supramap.cli.main import main
+
+
+def run(argv, capsys):
+    code = main([str(a) for a in argv])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_version_and_help(capsys):
+    code, out, _ = run(["--version"], capsys)
+    assert code == 0 and out.startswith("supramap ")
+    code, out, _ = run(["--help"], capsys)
+    assert code == 0 and "cafm" in out and "info" in out
+
+
+def test_info_json(shared, tmp_path, capsys):
+    j = tmp_path / "info.json"
+    code, out, _ = run(["info", shared / "nanonis" / "FeSe_topography.sxm", "--json", j],
+                       capsys)
+    assert code == 0
+    assert "Current_forward" in out
+    data = json.loads(j.read_text())
+    assert data["format"] == "sxm"
+    assert len(data["channels"]) == 8
+
+
+def test_cafm_analyze_json_and_report(virtual_sample, tmp_path, capsys):
+    folder, truth = virtual_sample
+    j = tmp_path / "a.json"
+    code, out, err = run(["cafm", "analyze", folder / "01_8K_for_current.bcrf",
+                          "--topography", folder / "01_8K_for_topography.bcrf",
+                          "--deflection", folder / "01_8K_for_deflection.bcrf",
+                          "--json", j, "--report", tmp_path / "rep"], capsys)
+    assert code == 0, err
+    d = json.loads(j.read_text())
+    for key in ("noise_floor_A", "threshold_A", "conducting_fraction",
+                "conducting_fraction_interval", "n_islands", "islands", "levels_A",
+                "level_fractions", "edge_width_m", "dynamic_range_decades", "pixel_size_m",
+                "shape", "topography_correlation"):
+        assert key in d, key
+    t = next(s for s in truth["scans"] if s["label"] == "01_8K")
+    assert d["conducting_fraction"] == pytest.approx(t["conducting_fraction"], abs=0.01)
+    page = (tmp_path / "rep" / "index.html").read_text()
+    assert page.count("<img") >= 4
+    for name in ("maps.png", "histogram.png", "islands.png", "edges.png"):
+        assert (tmp_path / "rep" / name).stat().st_size > 1000
+
+
+def test_cafm_analyze_user_threshold(virtual_sample, tmp_path, capsys):
+    folder, _ = virtual_sample
+    j = tmp_path / "a.json"
+    code, _, err = run(["cafm", "analyze", folder / "01_8K_for_current.bcrf",
+                        "--threshold", "1uA", "--json", j], capsys)
+    assert code == 0, err
+    d = json.loads(j.read_text())
+    assert d["threshold_A"] == pytest.approx(1e-6)
+    assert d["threshold_source"] == "user"
+
+
+def test_cafm_compare_json(virtual_sample, tmp_path, capsys):
+    folder, truth = virtual_sample
+    j = tmp_path / "c.json"
+    code, _, err = run(["cafm", "compare", folder / "01_8K_for_current.bcrf",
+                        folder / "04_8K_recooled_for_current.bcrf",
+                        "--topography-a", folder / "01_8K_for_topography.bcrf",
+                        "--topography-b", folder / "04_8K_recooled_for_topography.bcrf",
+                        "--json", j, "--report", tmp_path / "rep"], capsys)
+    assert code == 0, err
+    d = json.loads(j.read_text())
+    for key in ("shift_m", "iou", "persistent_fraction", "appeared_fraction",
+                "vanished_fraction", "spot_diameter_m"):
+        assert key in d
+    t = truth["comparisons"]["recooling_8K"]
+    assert d["persistent_fraction"] == pytest.approx(t["persistent_fraction"], abs=0.02)
+    assert (tmp_path / "rep" / "overlay.png").exists()
+
+
+def test_cafm_series_json(virtual_sample, tmp_path, capsys):
+    folder, truth = virtual_sample
+    labels = ["01_8K", "02_20K", "03_30K", "04_8K_recooled"]
+    j = tmp_path / "s.json"
+    argv = ["cafm", "series", *[folder / f"{lb}_for_current.bcrf" for lb in labels]]
+    for lb in labels:
+        argv += ["--topography", folder / f"{lb}_for_topography.bcrf"]
+    argv += ["--temperatures", "8", "--temperatures", "20", "--temperatures", "30",
+             "--temperatures", "8", "--json", j, "--report", tmp_path / "rep"]
+    code, _, err = run(argv, capsys)
+    assert code == 0, err
+    d = json.loads(j.read_text())
+    assert d["temperatures_K"] == [8, 20, 30, 8]
+    assert d["vanishing_temperature_K"] == truth["t_vanish_K"]
+    assert len(d["conducting_fraction"]) == 4
+    assert len(d["islands_returned"]) == len(truth["returning_islands"])
+
+
+def _one_line_error(code, err):
+    assert code == 2
+    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("supramap: error:")
+    assert "Traceback" not in err
+
+
+def test_missing_file(tmp_path, capsys):
+    code, _, err = run(["cafm", "analyze", tmp_path / "nope.bcrf"], capsys)
+    _one_line_error(code, err)
+    assert "no such file" in err
+
+
+@pytest.mark.parametrize("content", [b"", b"garbage" * 100, b"fileformat = bcrf\nxpixels = 9\n"])
+def test_bad_files(tmp_path, capsys, content):
+    p = tmp_path / "bad.bcrf"
+    p.write_bytes(content)
+    for argv in (["info", p], ["cafm", "analyze", p], ["cafm", "compare", p, p],
+                 ["cafm", "series", p, p, "-t", "8", "-t", "9"]):
+        code, _, err = run(argv, capsys)
+        _one_line_error(code, err)
+        assert str(p) in err
+
+
+def test_bad_options(virtual_sample, capsys):
+    folder, _ = virtual_sample
+    f = folder / "01_8K_for_current.bcrf"
+    code, _, err = run(["cafm", "analyze", f, "--threshold", "lots"], capsys)
+    _one_line_error(code, err)
+    code, _, err = run(["cafm", "analyze", f, "--threshold", "3 nm"], capsys)
+    _one_line_error(code, err)
+    code, _, err = run(["cafm", "analyze", f, "--channel", "phase"], capsys)
+    _one_line_error(code, err)
+    code, _, err = run(["cafm", "series", f, f, "-t", "8"], capsys)
+    _one_line_error(code, err)
+    code, _, err = run(["cafm", "compare", f, f, "--topography-a", f], capsys)
+    _one_line_error(code, err)
+
+
+def test_topography_shape_mismatch(virtual_sample, shared, capsys):
+    folder, _ = virtual_sample
+    code, _, err = run(["cafm", "analyze", folder / "01_8K_for_current.bcrf", "--topography",
+                        shared / "nanonis" / "FeSe_topography.sxm"], capsys)
+    _one_line_error(code, err)
+    assert "shape" in err
+
+
+def test_not_a_current_channel(virtual_sample, capsys):
+    folder, _ = virtual_sample
+    code, _, err = run(["cafm", "analyze", folder / "01_8K_for_topography.bcrf"], capsys)
+    _one_line_error(code, err)
+    assert "not a current" in err
+
+
+def test_usage_error_is_not_a_traceback(capsys):
+    code, _, err = run(["cafm", "analyze"], capsys)
+    assert code == 2
+    assert "Traceback" not in err
+
+
+def test_console_script_prints_one_line(tmp_path):
+    p = tmp_path / "bad.sxm"
+    p.write_bytes(b":NANONIS_VERSION:\n2\n")
+    proc = subprocess.run([sys.executable, "-m", "supramap", "info", str(p)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0
+    assert "SCANIT_END" in proc.stderr
+
+
+def test_demo_end_to_end(tmp_path, capsys):
+    code, out, err = run(["demo", "--out", tmp_path / "demo"], capsys)
+    assert code == 0, err
+    page = tmp_path / "demo" / "report" / "index.html"
+    assert str(page) in out.replace("\n", "")
+    html = page.read_text()
+    import re
+
+    images = re.findall(r'<img src="([^"]+)"', html)
+    assert len(images) >= 8
+    for name in images:
+        assert (page.parent / name).stat().st_size > 1000
+    summary = json.loads((page.parent / "summary.json").read_text())
+    assert summary["series"]["vanishing_temperature_K"] == 30.0
