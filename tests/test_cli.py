@@ -68,6 +68,29 @@ def test_cafm_analyze_user_threshold(virtual_sample, tmp_path, capsys):
     assert d["threshold_source"] == "user"
 
 
+def test_cafm_analyze_line_edge(virtual_sample, tmp_path, capsys):
+    folder, truth = virtual_sample
+    # A line across the first stripe's boundary, normal to its axis, through its middle.
+    stripe = truth["islands"][0]
+    cx, cy = (stripe["x0"] + stripe["x1"]) / 2, (stripe["y0"] + stripe["y1"]) / 2
+    ux, uy = stripe["x1"] - stripe["x0"], stripe["y1"] - stripe["y0"]
+    norm = (ux**2 + uy**2) ** 0.5
+    nx, ny = -uy / norm, ux / norm
+    # Frame corner of the files is (0.15, 0.12) µm in sample coordinates, as written.
+    start = (cx, cy)
+    end = (cx + nx * 400e-9, cy + ny * 400e-9)
+    j = tmp_path / "a.json"
+    code, _, err = run(["cafm", "analyze", folder / "01_8K_for_current.bcrf", "--line",
+                        f"{start[0]},{start[1]},{end[0]},{end[1]}", "--line-width", "48e-9",
+                        "--json", j], capsys)
+    assert code == 0, err
+    d = json.loads(j.read_text())
+    assert d["line_edge_width_m"] == pytest.approx(truth["edge_width_m"], abs=truth["pixel_m"])
+    code, _, err = run(["cafm", "analyze", folder / "01_8K_for_current.bcrf", "--line", "1,2"],
+                       capsys)
+    _one_line_error(code, err)
+
+
 def test_cafm_compare_json(virtual_sample, tmp_path, capsys):
     folder, truth = virtual_sample
     j = tmp_path / "c.json"

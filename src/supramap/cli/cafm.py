@@ -22,6 +22,16 @@ def _fmt(v: float, unit: str) -> str:
     return si_prefix(v, unit) if v == v else "n/a"
 
 
+def _parse_line(text: str) -> tuple[float, float, float, float]:
+    try:
+        values = tuple(float(v) for v in text.replace(" ", "").split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 4 or not all(v == v and abs(v) < float("inf") for v in values):
+        raise UsageError(f"--line must be four numbers 'x0,y0,x1,y1' in metres, got {text!r}")
+    return values  # type: ignore[return-value]
+
+
 @app.command()
 def analyze(
     current: Path = typer.Argument(..., help="Current map (BCR/BCRF, .gwy, .sxm)."),
@@ -31,6 +41,9 @@ def analyze(
     topography_channel: str = typer.Option(None, "--topography-channel"),
     deflection_channel: str = typer.Option(None, "--deflection-channel"),
     threshold: str = THRESHOLD_OPT,
+    line: str = typer.Option(None, "--line", help="Edge line 'x0,y0,x1,y1' in metres (image "
+                                                  "coordinates): also measure its 10–90 % width."),
+    line_width: float = typer.Option(0.0, "--line-width", help="Box width of --line (m)."),
     json_path: Path = JSON_OPT,
     report: Path = REPORT_OPT,
 ) -> None:
@@ -47,6 +60,13 @@ def analyze(
     result = run(cur, topography=topo, deflection=defl, threshold=thr)
     d = result.to_dict()
     d["file"] = str(current)
+    if line is not None:
+        from supramap.conduction import line_edge_width
+
+        pts = _parse_line(line)
+        d["line_edge_width_m"] = line_edge_width(
+            cur.copy(data=result.oriented_current), pts[:2], pts[2:], width=line_width)
+        d["line_m"] = list(pts)
     print_table(f"cAFM analysis of {current}", [
         ("noise floor", _fmt(d["noise_floor_A"], "A")),
         ("threshold", f"{_fmt(d['threshold_A'], 'A')} ({d['threshold_source']})"),
@@ -58,6 +78,8 @@ def analyze(
         ("level fractions", ", ".join(f"{f:.2f}" for f in d["level_fractions"]) or "-"),
         ("edge width (10–90 %)", _fmt(d["edge_width_m"], "m")),
         ("dynamic range", f"{d['dynamic_range_decades']:.2f} decades"),
+        *([("edge width on --line", _fmt(d["line_edge_width_m"], "m"))]
+          if "line_edge_width_m" in d else []),
     ])
     if result.artefacts is not None:
         console.print(result.artefacts.verdict)
