@@ -1,0 +1,117 @@
+"""Benchmark: four-probe network solve on a 1024 × 1024 map with ~30 % superconducting clusters.
+
+Compares, in the same run, supramap's contracted network (superconducting clusters merged
+into single nodes, algebraic-multigrid CG) with ``scipy.sparse.linalg.spsolve`` on the
+uncontracted "penalty" system (every pixel a node, superconducting bonds given 10⁶ × the normal
+conductance).  Both solve one configuration (current A→B of a van der Pauw square) to a
+relative residual ≤ 1e-8; peak memory is tracemalloc's.  Then 2048 × 2048 with supramap alone.
+
+Goals (issue #3): ≥ 5× faster than the baseline at 1024², under 3 GB; 2048² under a minute.
+
+    python benchmarks/network.py [--skip-baseline] [--size 1024]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import tracemalloc
+
+import numpy as np
+from scipy import ndimage, sparse
+from scipy.sparse.linalg import spsolve
+
+from supramap.network import build_network, default_contacts, make_solver
+
+PENALTY = 1e6
+
+
+def texture(n: int, fraction: float = 0.3, seed: int = 0) -> np.ndarray:
+    """Correlated superconducting clusters covering *fraction* of an n × n map."""
+    field = ndimage.gaussian_filter(np.random.default_rng(seed).standard_normal((n, n)), 6)
+    return field > np.quantile(field, 1 - fraction)
+
+
+def ours(g: np.ndarray, sc: np.ndarray) -> tuple[float, float]:
+    contacts = default_contacts(g.shape, "vdp")
+    net = build_network(g, sc, contacts)
+    a, b = net.contact_nodes[0], net.contact_nodes[1]
+    solver = make_solver(net, a)
+    v, residual = solver.solve({a: 1.0, b: -1.0})
+    return float(v[a] - v[b]), residual
+
+
+def penalty(g: np.ndarray, sc: np.ndarray) -> tuple[float, float]:
+    """Every pixel a node; superconducting pixels — and the two metal contact pixels, as in
+    supramap's model — get PENALTY × the normal conductance."""
+    ny, nx = g.shape
+    metal = sc.copy()
+    metal[0, 0] = metal[0, nx - 1] = True
+    cond = np.where(metal, PENALTY * g, g)
+    idx = np.arange(ny * nx).reshape(ny, nx)
+    pairs = [(idx[:, :-1], idx[:, 1:]), (idx[:-1, :], idx[1:, :])]
+    rows, cols, vals = [], [], []
+    for left, right in pairs:
+        gl, gr = cond.ravel()[left.ravel()], cond.ravel()[right.ravel()]
+        w = 2 * gl * gr / (gl + gr)
+        a, b = left.ravel(), right.ravel()
+        rows += [a, b, a, b]
+        cols += [b, a, a, b]
+        vals += [-w, -w, w, w]
+    lap = sparse.coo_matrix((np.concatenate(vals), (np.concatenate(rows),
+                                                    np.concatenate(cols))),
+                            shape=(ny * nx,) * 2).tocsr()
+    src, snk = 0, nx - 1  # the A and B corners
+    keep = np.arange(ny * nx) != src
+    k = lap[keep][:, keep].tocsc()
+    rhs = np.zeros(ny * nx - 1)
+    rhs[snk - 1] = -1.0
+    x = spsolve(k, rhs)
+    residual = float(np.linalg.norm(k @ x - rhs) / np.linalg.norm(rhs))
+    return float(0.0 - x[snk - 1]), residual
+
+
+def run(fn, *args):
+    t0 = time.perf_counter()
+    out = fn(*args)
+    return time.perf_counter() - t0, out
+
+
+def peak(fn, *args) -> float:
+    tracemalloc.start()
+    fn(*args)
+    _, p = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return p / 2**20
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=1024)
+    parser.add_argument("--skip-baseline", action="store_true")
+    args = parser.parse_args()
+    n = args.size
+    sc = texture(n)
+    g = np.full((n, n), 1e-3)
+    print(f"{n} × {n} map, superconducting fraction {sc.mean():.3f}")
+    t_ours, (r_ours, res_ours) = run(ours, g, sc)
+    m_ours = peak(ours, g, sc)
+    print(f"{'':34s}{'time (s)':>10s}{'peak MB':>10s}{'R_AB (Ω)':>14s}{'residual':>11s}")
+    print(f"{'supramap (contracted, AMG-CG)':34s}{t_ours:10.2f}{m_ours:10.0f}{r_ours:14.6f}"
+          f"{res_ours:11.1e}")
+    if not args.skip_baseline:
+        t_pen, (r_pen, res_pen) = run(penalty, g, sc)
+        m_pen = peak(penalty, g, sc)
+        print(f"{'spsolve on the penalty system':34s}{t_pen:10.2f}{m_pen:10.0f}{r_pen:14.6f}"
+              f"{res_pen:11.1e}")
+        print(f"speed-up {t_pen / t_ours:.1f}× (goal ≥ 5×); penalty model off by "
+              f"{abs(r_pen - r_ours) / r_ours:.1e} relative")
+    print(f"goal < 3 GB: {'met' if m_ours < 3072 else 'NOT met'}")
+    n2 = 2 * n
+    sc2 = texture(n2, seed=1)
+    t2, (r2, res2) = run(ours, np.full((n2, n2), 1e-3), sc2)
+    print(f"{n2} × {n2}: {t2:.1f} s (goal < 60 s), R_AB = {r2:.6f} Ω, residual {res2:.1e}")
+
+
+if __name__ == "__main__":
+    main()
