@@ -216,6 +216,9 @@ def _bond_currents(net: Network, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     vb = v[net.bond_a] - v[net.bond_b]
     cur = np.nan_to_num(net.bond_g * vb)
 
+    if cur.size == 0:
+        cur = np.zeros(1)  # no resistive bond at all (everything superconducting)
+
     def fill(bond, left, right):
         out = np.where(bond >= 0, cur[np.maximum(bond, 0)], 0.0)
         out[(bond < 0) & (left == right)] = np.nan

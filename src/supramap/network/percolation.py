@@ -55,6 +55,11 @@ def bruggeman_2d(fraction: float, sigma_sc: float, sigma_n: float) -> float:
 
     Solves ``f (σ₁ − σ)/(σ₁ + σ) + (1 − f)(σ₂ − σ)/(σ₂ + σ) = 0`` for σ; with σ₁ → ∞ the
     root is ``σ₂ / (1 − 2f)`` below f = ½ and infinite above.
+
+    Bruggeman's EMT describes symmetric random mixtures of *resolved* grains (its 2-D
+    threshold f = ½ is that of a thresholded smooth random field).  Masks random at the pixel
+    scale are a different, lattice problem: a lone superconducting pixel only halves the
+    resistance of its four bonds, so their dilute slope is about −1.5 instead of −2.
     """
     f = float(fraction)
     if not 0 <= f <= 1:

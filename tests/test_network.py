@@ -1,0 +1,255 @@
+"""Four-probe simulation on maps: analytic limits, exact superconducting shorts, EMT, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from supramap.errors import AnalysisError
+from supramap.network import (
+    Contact,
+    bruggeman_2d,
+    default_contacts,
+    fourprobe,
+    monte_carlo,
+    percolation_stats,
+    van_der_pauw_sheet_resistance,
+)
+
+RS = 100.0  # Ω per square
+
+
+def uniform(shape, rs=RS):
+    return np.full(shape, 1.0 / rs)
+
+
+def no_sc(shape):
+    return np.zeros(shape, bool)
+
+
+def test_van_der_pauw_equation():
+    assert van_der_pauw_sheet_resistance(1.0, 1.0) == pytest.approx(np.pi / np.log(2))
+    r1, r2 = 3.0, 7.0
+    rs = van_der_pauw_sheet_resistance(r1, r2)
+    assert np.exp(-np.pi * r1 / rs) + np.exp(-np.pi * r2 / rs) == pytest.approx(1.0, abs=1e-12)
+    assert van_der_pauw_sheet_resistance(0.0, 5.0) == 0.0
+    assert np.isnan(van_der_pauw_sheet_resistance(-1.0, 5.0))
+
+
+def test_homogeneous_square_vdp_within_1_percent():
+    r = fourprobe(uniform((256, 256)), no_sc((256, 256)), geometry="vdp")
+    assert r.sheet_resistance_apparent_ohm == pytest.approx(RS, rel=0.01)
+    # Square symmetry: both configurations equal.
+    a, b = r.resistances_ohm.values()
+    assert a == pytest.approx(b, rel=1e-9)
+    assert a == pytest.approx(RS * np.log(2) / np.pi, rel=0.01)
+    assert r.residual <= 1e-8
+    assert not r.zero_resistance
+
+
+def test_bar_reads_rho_l_over_w():
+    ny, nx, rs = 40, 200, 50.0
+    contacts = [Contact(0, ny, 0, 1, "I+"), Contact(20, 21, 50, 51, "V+"),
+                Contact(20, 21, 150, 151, "V-"), Contact(0, ny, nx - 1, nx, "I-")]
+    r = fourprobe(uniform((ny, nx), rs), no_sc((ny, nx)), geometry="inline", contacts=contacts)
+    # Uniform current between full-width pads: V = I ρs L / W, L = 100 px, W = 40 px.
+    assert r.R_apparent_ohm == pytest.approx(rs * 100 / 40, rel=1e-3)
+
+
+def test_anisotropic_pixels_scale_the_resistance():
+    ny, nx = 20, 60
+    contacts = [Contact(0, ny, 0, 1), Contact(10, 11, 10, 11), Contact(10, 11, 50, 51),
+                Contact(0, ny, nx - 1, nx)]
+    r = fourprobe(uniform((ny, nx)), no_sc((ny, nx)), geometry="inline", contacts=contacts,
+                  dx=2.0, dy=1.0)
+    # L = 40 px × 2, W = 20 px × 1 (the metal voltage-probe pixels short 0.2 % of it).
+    assert r.R_apparent_ohm == pytest.approx(RS * 80 / 20, rel=5e-3)
+
+
+def test_series_and_parallel_layers():
+    ny, nx = 30, 120
+    rho = np.where(np.arange(nx) < 60, 10.0, 40.0)  # two layers in series along x
+    g = np.tile(1 / rho, (ny, 1))
+    pads = [Contact(0, ny, 0, 1), Contact(0, ny, nx - 1, nx)]
+    r = fourprobe(g, no_sc(g.shape), geometry="twoprobe", contacts=pads)
+    # Between the metal pads: pixels 1–59 of 10 Ω/sq and 60–118 of 40 Ω/sq, across 30 px.
+    series = (59 * 10 + 59 * 40) / ny
+    assert r.R_apparent_ohm == pytest.approx(series, rel=1e-9)
+    rho_rows = np.where(np.arange(ny) < 10, 10.0, 40.0)  # layers in parallel
+    g = np.tile((1 / rho_rows)[:, None], (1, nx))
+    r = fourprobe(g, no_sc(g.shape), geometry="twoprobe", contacts=pads)
+    parallel = 1 / (10 / (10 * 118) + 20 / (40 * 118))
+    assert r.R_apparent_ohm == pytest.approx(parallel, rel=1e-9)
+
+
+def test_superconducting_stripe_between_voltage_contacts_reads_exactly_zero():
+    ny, nx = 64, 256
+    sc = no_sc((ny, nx))
+    contacts = default_contacts((ny, nx), "inline")
+    (r1, c1), (r2, c2) = contacts[1].centre, contacts[2].centre
+    sc[int(r1), int(c1):int(c2) + 1] = True  # one-pixel filament
+    r = fourprobe(uniform((ny, nx)), sc, geometry="inline", contacts=contacts)
+    assert r.sc_fraction < 0.01
+    assert r.R_apparent_ohm == 0.0
+    assert r.zero_resistance
+    assert r.sc_percolates_voltage and not r.sc_percolates
+    assert "joins voltage contacts" in r.sc_cluster_role.values()
+
+
+def test_filament_between_current_contacts_shorts_everything():
+    ny, nx = 48, 128
+    contacts = default_contacts((ny, nx), "inline")
+    sc = no_sc((ny, nx))
+    (r0, c0), (r3, c3) = contacts[0].centre, contacts[3].centre
+    sc[int(r0) + 5, int(c0):int(c3) + 1] = True
+    sc[int(r0):int(r0) + 6, int(c0)] = True
+    sc[int(r0):int(r0) + 6, int(c3)] = True
+    r = fourprobe(uniform((ny, nx)), sc, geometry="inline", contacts=contacts)
+    assert r.sc_percolates
+    assert r.R_apparent_ohm == 0.0 and r.zero_resistance
+    assert r.current_fraction_in_sc == pytest.approx(1.0)
+
+
+def test_isolated_island_lowers_but_keeps_resistance():
+    n = 96
+    sc = no_sc((n, n))
+    sc[30:66, 30:66] = True
+    r = fourprobe(uniform((n, n)), sc, geometry="vdp")
+    assert 0 < r.R_apparent_ohm < r.R_homogeneous_ohm
+    assert 0 < r.sheet_resistance_apparent_ohm < RS
+    assert not r.zero_resistance and not r.sc_percolates
+    assert list(r.sc_cluster_role.values()) == ["isolated"]
+    assert 0 < r.current_fraction_in_sc < 1
+    # Maps: potential everywhere, current density NaN inside the superconductor only.
+    assert np.isfinite(r.potential_V).all()
+    assert np.isnan(r.current_density_A_per_m[40, 40])
+    assert np.isfinite(r.current_density_A_per_m[5, 50])
+
+
+def test_current_conservation_in_density_map():
+    n = 64
+    r = fourprobe(uniform((n, n)), no_sc((n, n)), geometry="twoprobe",
+                  contacts=[Contact(0, n, 0, 1), Contact(0, n, n - 1, n)])
+    # 1 A through a bar of width n pixels of pitch 1: J = 1 A / n m along x everywhere inside.
+    jx = r.current_x[:, 5:-5]
+    np.testing.assert_allclose(jx, 1.0 / n, rtol=1e-9)
+
+
+@pytest.mark.parametrize("f", [0.1, 0.2, 0.3])
+def test_random_masks_follow_effective_medium_theory(f):
+    """Thresholded smooth random fields (grains ≫ pixel; percolation at f = ½ as in 2-D
+    Bruggeman EMT) away from the threshold: R_s/R_n = 1 − 2f within sample scatter."""
+    n = 192
+    ratios = []
+    for seed in range(3):
+        field = ndimage.gaussian_filter(np.random.default_rng(seed).standard_normal((n, n)),
+                                        5, mode="wrap")
+        sc = field > np.quantile(field, 1 - f)
+        r = fourprobe(uniform((n, n)), sc, geometry="vdp", reference_sheet_resistance=RS)
+        ratios.append(r.sheet_resistance_apparent_ohm / RS)
+    emt_ratio = (1 / bruggeman_2d(f, np.inf, 1 / RS)) / RS
+    assert emt_ratio == pytest.approx(1 - 2 * f)
+    assert np.mean(ratios) == pytest.approx(emt_ratio, abs=0.05)
+
+
+def test_bruggeman_limits():
+    assert bruggeman_2d(0.0, 5.0, 1.0) == pytest.approx(1.0)
+    assert bruggeman_2d(1.0, 5.0, 1.0) == pytest.approx(5.0)
+    assert bruggeman_2d(0.5, 4.0, 1.0) == pytest.approx(2.0)  # √(σ₁σ₂) at f = ½ in 2-D
+    assert bruggeman_2d(0.25, np.inf, 1.0) == pytest.approx(2.0)
+    assert bruggeman_2d(0.6, np.inf, 1.0) == np.inf
+    with pytest.raises(AnalysisError):
+        bruggeman_2d(1.5, 2.0, 1.0)
+
+
+def test_percolation_stats():
+    m = np.zeros((50, 60), bool)
+    m[10, :] = True  # spans x
+    m[30:35, 5:10] = True
+    s = percolation_stats(m)
+    assert s.spans_x and not s.spans_y
+    assert s.n_clusters == 2
+    assert list(s.cluster_sizes_px) == [60, 25]
+    assert s.fraction == pytest.approx(85 / 3000)
+    assert s.to_dict()["cluster_size_histogram"]["counts"]
+
+
+def test_monte_carlo_counts_zero_readings():
+    n = 64
+    sc = no_sc((n, n))
+    sc[12:52, 12:52] = True  # in-line probes whose inner pair lands on it read zero
+    mc = monte_carlo(uniform((n, n)), sc, geometry="inline", n=30, seed=1)
+    d = mc.to_dict()
+    assert d["n"] == 30
+    assert 0 < d["fraction_zero"] < 1
+    assert mc.open.sum() == 0
+    mc2 = monte_carlo(uniform((n, n)), lambda k: sc, geometry="inline", n=10,
+                      threshold_range=(0.5, 2.0), seed=2)
+    assert ((mc2.threshold_factor >= 0.5) & (mc2.threshold_factor <= 2.0)).all()
+
+
+def test_all_superconducting_map_reads_zero():
+    n = 32
+    r = fourprobe(uniform((n, n)), np.ones((n, n), bool), geometry="vdp",
+                  reference_sheet_resistance=RS)
+    assert r.zero_resistance and r.sc_percolates
+    assert r.sheet_resistance_apparent_ohm == 0.0
+    with pytest.raises(AnalysisError, match="reference sheet resistance"):
+        fourprobe(uniform((n, n)), np.ones((n, n), bool), geometry="vdp")
+
+
+def test_nan_pixels_are_insulating():
+    n = 40
+    g = uniform((n, n))
+    g[:, 18:22] = np.nan  # a void wall cuts the sample in two
+    with pytest.raises(AnalysisError, match="no conducting path"):
+        fourprobe(g, no_sc((n, n)), geometry="inline")
+    g = uniform((n, n))
+    g[5:10, 5:10] = np.nan  # a hole: still measurable, higher resistance
+    r = fourprobe(g, no_sc((n, n)), geometry="vdp", reference_sheet_resistance=RS)
+    assert r.sheet_resistance_apparent_ohm > RS
+
+
+def test_non_conducting_map_is_a_clear_error():
+    with pytest.raises(AnalysisError, match="no conducting path"):
+        fourprobe(np.zeros((20, 20)), no_sc((20, 20)), geometry="vdp",
+                  reference_sheet_resistance=RS)
+
+
+def test_contacts_outside_or_overlapping():
+    g = uniform((20, 20))
+    with pytest.raises(AnalysisError, match="outside"):
+        fourprobe(g, no_sc(g.shape), geometry="twoprobe",
+                  contacts=[Contact.point(5, 5), Contact.point(25, 5)])
+    with pytest.raises(AnalysisError, match="share a pixel"):
+        fourprobe(g, no_sc(g.shape), geometry="twoprobe",
+                  contacts=[Contact.point(5, 5, name="a"), Contact.point(5, 5, name="b")])
+    with pytest.raises(AnalysisError, match="unknown geometry"):
+        fourprobe(g, no_sc(g.shape), geometry="hall")
+    with pytest.raises(AnalysisError, match="needs 4 contacts"):
+        fourprobe(g, no_sc(g.shape), geometry="vdp", contacts=[Contact.point(1, 1),
+                                                               Contact.point(9, 9)])
+
+
+def test_voltage_contact_on_an_isolated_region():
+    g = uniform((30, 60))
+    g[:, 40:] = 0  # contact V- lies on an insulating region
+    g[10:20, 45:55] = 1 / RS
+    contacts = [Contact.point(15, 2), Contact.point(15, 20), Contact.point(15, 50),
+                Contact.point(15, 30)]
+    with pytest.raises(AnalysisError, match="not connected"):
+        fourprobe(g, no_sc(g.shape), geometry="inline", contacts=contacts)
+
+
+def test_correlated_texture_vdp_result_shape():
+    n = 96
+    field = ndimage.gaussian_filter(np.random.default_rng(0).standard_normal((n, n)), 4)
+    sc = field > np.quantile(field, 0.7)
+    r = fourprobe(uniform((n, n)), sc, geometry="vdp")
+    d = r.to_dict()
+    for key in ("geometry", "sc_fraction", "sc_percolates", "R_apparent_ohm",
+                "R_homogeneous_ohm", "sheet_resistance_apparent_ohm", "zero_resistance",
+                "current_fraction_in_sc", "residual"):
+        assert key in d
+    assert d["sc_fraction"] == pytest.approx(0.3, abs=0.01)
