@@ -87,7 +87,7 @@ def test_superconducting_stripe_between_voltage_contacts_reads_exactly_zero():
     ny, nx = 64, 256
     sc = no_sc((ny, nx))
     contacts = default_contacts((ny, nx), "inline")
-    (r1, c1), (r2, c2) = contacts[1].centre, contacts[2].centre
+    (r1, c1), (_, c2) = contacts[1].centre, contacts[2].centre
     sc[int(r1), int(c1):int(c2) + 1] = True  # one-pixel filament
     r = fourprobe(uniform((ny, nx)), sc, geometry="inline", contacts=contacts)
     assert r.sc_fraction < 0.01
@@ -101,7 +101,7 @@ def test_filament_between_current_contacts_shorts_everything():
     ny, nx = 48, 128
     contacts = default_contacts((ny, nx), "inline")
     sc = no_sc((ny, nx))
-    (r0, c0), (r3, c3) = contacts[0].centre, contacts[3].centre
+    (r0, c0), (_, c3) = contacts[0].centre, contacts[3].centre
     sc[int(r0) + 5, int(c0):int(c3) + 1] = True
     sc[int(r0):int(r0) + 6, int(c0)] = True
     sc[int(r0):int(r0) + 6, int(c3)] = True
