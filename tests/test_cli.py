@@ -212,3 +212,42 @@ def test_demo_end_to_end(tmp_path, capsys):
         assert (page.parent / name).stat().st_size > 1000
     summary = json.loads((page.parent / "summary.json").read_text())
     assert summary["series"]["vanishing_temperature_K"] == 30.0
+
+
+def test_network_fourprobe_cli(virtual_sample, tmp_path, capsys):
+    folder, truth = virtual_sample
+    j = tmp_path / "n.json"
+    code, out, err = run(["network", "fourprobe", folder / "01_8K_for_current.bcrf",
+                          "--geometry", "inline", "--normal-sheet-resistance", "500",
+                          "--monte-carlo", "3", "--json", j, "--report", tmp_path / "rep"],
+                         capsys)
+    assert code == 0, err
+    d = json.loads(j.read_text())
+    for key in ("geometry", "sc_fraction", "sc_percolates", "R_apparent_ohm",
+                "R_homogeneous_ohm", "sheet_resistance_apparent_ohm", "zero_resistance",
+                "current_fraction_in_sc", "residual"):
+        assert key in d
+    t = next(s for s in truth["scans"] if s["label"] == "01_8K")
+    assert d["sc_fraction"] == pytest.approx(t["conducting_fraction"], abs=0.01)
+    assert d["geometry"] == "inline"
+    assert d["reference_sheet_resistance_ohm"] == 500
+    assert d["residual"] <= 1e-8
+    assert d["monte_carlo"]["n"] == 3
+    for name in ("network_clusters.png", "network_potential.png", "network_current.png",
+                 "network_montecarlo.png"):
+        assert (tmp_path / "rep" / name).exists()
+
+
+def test_network_cli_bad_input(virtual_sample, tmp_path, capsys):
+    folder, _ = virtual_sample
+    f = folder / "01_8K_for_current.bcrf"
+    for extra in (["--geometry", "hall"], ["--contacts", "1,2;3"], ["--contact-size", "0"],
+                  ["--contacts", "1e-3,1e-3;2e-3,2e-3"]):
+        code, _, err = run(["network", "fourprobe", f, *extra], capsys)
+        _one_line_error(code, err)
+    code, _, err = run(["network", "fourprobe", folder / "01_8K_for_topography.bcrf"], capsys)
+    _one_line_error(code, err)
+    bad = tmp_path / "bad.bcrf"
+    bad.write_bytes(b"fileformat = bcrf\n")
+    code, _, err = run(["network", "fourprobe", bad], capsys)
+    _one_line_error(code, err)

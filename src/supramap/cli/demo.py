@@ -10,8 +10,10 @@ from supramap.cli.common import console
 from supramap.conduction import analyze, compare, temperature_series
 from supramap.fileutil import atomic_write_json
 from supramap.io import read_image
+from supramap.network import fourprobe, from_current_map, percolation_stats
 from supramap.report.cafm import analysis_section, comparison_section, series_section
 from supramap.report.html import Report
+from supramap.report.network import network_section
 from supramap.synth.cafm import PROTOCOL, write_virtual_sample
 
 
@@ -21,7 +23,7 @@ def run_demo(out: Path, *, seed: int = 0) -> Path:
     out = Path(out)
     data = out / "virtual_sample"
     with Progress(console=console) as progress:
-        steps = progress.add_task("demo", total=6)
+        steps = progress.add_task("demo", total=7)
         progress.update(steps, description="simulating the virtual sample")
         truth = write_virtual_sample(data, seed=seed)
         progress.advance(steps)
@@ -57,6 +59,14 @@ def run_demo(out: Path, *, seed: int = 0) -> Path:
                                     [p[1] for p in PROTOCOL],
                                     topographies=[img(lb, "for", "topography", "m")
                                                   for lb in labels])
+        progress.advance(steps)
+
+        progress.update(steps, description="four-probe simulation on the 8 K texture")
+        net_in = from_current_map(cur.copy(data=result.oriented_current), rule="threshold",
+                                  threshold=result.threshold_A, normal_sheet_resistance=1e3)
+        four = fourprobe(net_in.conductance, result.mask, geometry="vdp", dx=net_in.dx,
+                         dy=net_in.dy, reference_sheet_resistance=1e3)
+        perc = percolation_stats(result.mask)
         progress.advance(steps)
 
         progress.update(steps, description="writing the report")
@@ -97,10 +107,12 @@ def run_demo(out: Path, *, seed: int = 0) -> Path:
         comparison_section(report, "8 K before vs after warming to 30 K", rc, cur,
                            ("first 8 K", "re-cooled 8 K"), prefix="8K_recool_")
         series_section(report, series, cur)
+        network_section(report, four, cur, percolation=perc)
         page = report.write()
         atomic_write_json(out / "report" / "summary.json", {
             "analysis_8K": a, "forward_backward_20K": fb.to_dict(),
-            "recooling_8K": rc.to_dict(), "series": series.to_dict(), "truth": truth,
+            "recooling_8K": rc.to_dict(), "series": series.to_dict(),
+            "fourprobe_8K": {**four.to_dict(), "percolation": perc.to_dict()}, "truth": truth,
         })
         progress.advance(steps)
     del hot

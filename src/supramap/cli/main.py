@@ -12,7 +12,7 @@ from pathlib import Path
 import typer
 
 from supramap import __version__
-from supramap.cli import cafm
+from supramap.cli import cafm, network
 from supramap.cli.common import console, print_table, write_json
 from supramap.errors import SupramapError
 
@@ -25,6 +25,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(cafm.app, name="cafm")
+app.add_typer(network.app, name="network")
 
 
 def _version(value: bool) -> None:

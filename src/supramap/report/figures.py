@@ -32,13 +32,13 @@ def nice_length(span: float) -> float:
     return float(10**exp)
 
 
-def add_scale_bar(ax, image: xr.DataArray) -> None:
+def add_scale_bar(ax, image: xr.DataArray, color: str = "white") -> None:
     """Draw a physical scale bar (data coordinates are pixels)."""
     dx = float(abs(image.x[1] - image.x[0]))
     width = dx * image.sizes["x"]
     length = nice_length(width)
     bar = AnchoredSizeBar(ax.transData, length / dx, si_prefix(length, "m"), "lower right",
-                          pad=0.4, color="white", frameon=False, size_vertical=max(
+                          pad=0.4, color=color, frameon=False, size_vertical=max(
                               image.sizes["y"] / 150, 1), fontproperties={"size": 8})
     ax.add_artist(bar)
 
