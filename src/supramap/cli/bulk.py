@@ -1,0 +1,269 @@
+"""``supramap bulk transport | susceptibility | heat | loop``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import typer
+
+from supramap.cli.common import UsageError, console, print_table, write_json
+from supramap.errors import AnalysisError
+
+app = typer.Typer(help="Bulk characterisation from Quantum Design files.", no_args_is_help=True)
+
+JSON_OPT = typer.Option(None, "--json", help="Write the results as JSON here.")
+REPORT_OPT = typer.Option(None, "--report", help="Write an HTML report into this folder.")
+LENGTH = typer.Option(None, "--length-mm", help="Sample length (mm; between voltage contacts "
+                                                 "for transport).")
+WIDTH = typer.Option(None, "--width-mm", help="Sample width (mm).")
+THICK = typer.Option(None, "--thickness-mm", help="Sample thickness (mm).")
+
+
+def _read(path: Path):
+    from supramap.io import read
+
+    ds = read(path)
+    if ds.attrs.get("format") != "qd":
+        raise UsageError(f"{path}: a Quantum Design .dat file is needed, got "
+                         f"{ds.attrs.get('format')!r}")
+    return ds
+
+
+def _column(ds, path: Path, names: tuple[str, ...], units: tuple[str, ...], what: str,
+            chosen: str | None = None) -> np.ndarray:
+    if chosen is not None:
+        if chosen not in ds:
+            raise UsageError(f"{path}: no column {chosen!r}")
+        return np.asarray(ds[chosen].values, dtype=float)
+    for n in names:
+        if n in ds and np.isfinite(ds[n].values).any():
+            return np.asarray(ds[n].values, dtype=float)
+    for _name, v in ds.data_vars.items():
+        if v.attrs.get("units") in units and np.isfinite(v.values).any():
+            return np.asarray(v.values, dtype=float)
+    raise AnalysisError(f"{path}: no {what} column (looked for {', '.join(names)})")
+
+
+def _mm(name: str, value: float | None, need: str) -> float:
+    if value is None:
+        raise UsageError(f"--{name}-mm is needed for {need}")
+    if not (value > 0 and np.isfinite(value)):
+        raise UsageError(f"--{name}-mm must be a positive length, got {value}")
+    return value * 1e-3
+
+
+@app.command()
+def transport(
+    file: Path = typer.Argument(..., help="PPMS resistivity .dat"),
+    column: str = typer.Option(None, "--column", help="Resistance column (default: Bridge 1)."),
+    length_mm: float = LENGTH, width_mm: float = WIDTH, thickness_mm: float = THICK,
+    json_path: Path = JSON_OPT, report: Path = REPORT_OPT,
+) -> None:
+    """Tc criteria, residual resistivity, RRR, normal state; critical fields for ρ(H)."""
+    from supramap.bulk import analyze_field_sweeps, analyze_transport, resistivity
+
+    ds = _read(file)
+    t = _column(ds, file, ("Temperature", "Sample Temp"), ("K",), "temperature")
+    r = _column(ds, file, ("Bridge 1 Resistivity", "Resistance", "Resistivity"),
+                ("ohm", "ohm m"), "resistance", column)
+    h = ds["Magnetic Field"].values if "Magnetic Field" in ds else np.zeros_like(t)
+    ok = np.isfinite(t) & np.isfinite(r)
+    sweep = (np.nanmax(np.abs(h[ok])) - np.nanmin(np.abs(h[ok])) > 0.05
+             and np.ptp(t[ok]) < 2.0)
+    d: dict = {"file": str(file)}
+    if sweep:
+        res = analyze_field_sweeps(h, r, t)
+        d.update({"sweep": "field", **res.to_dict()})
+        print_table(f"Critical fields from {file.name}", [
+            (f"{tk:.2f} K", f"Hc 90/50/10/zero = {a:.3f} / {b:.3f} / {c:.3f} / {z:.3f} T")
+            for tk, a, b, c, z in zip(res.temperatures_K, res.hc_90_T, res.hc_50_T,
+                                      res.hc_10_T, res.hc_zero_T)])
+    else:
+        units = "ohm"
+        if any(v is not None for v in (length_mm, width_mm, thickness_mm)):
+            r = resistivity(r, length=_mm("length", length_mm, "ρ"),
+                            width=_mm("width", width_mm, "ρ"),
+                            thickness=_mm("thickness", thickness_mm, "ρ"))
+            units = "ohm m"
+        res = analyze_transport(t, r, units=units)
+        d.update({"sweep": "temperature", **res.to_dict()})
+        d.setdefault("rho0_ohm_m", None)
+        print_table(f"Transport of {file.name}", [
+            ("Tc onset / 90 / 50 / 10 / zero (K)",
+             " / ".join(f"{d[k]:.3f}" for k in ("Tc_onset_K", "Tc_90_K", "Tc_mid_K",
+                                                 "Tc_10_K", "Tc_zero_K"))),
+            ("width 10–90 % (K)", f"{d['transition_width_K']:.3f}"),
+            ("ρ0" if units == "ohm m" else "R0",
+             f"{res.rho0 * (1e8 if units == 'ohm m' else 1):.4g} "
+             f"{'µΩ cm' if units == 'ohm m' else 'Ω'}"),
+            ("RRR", f"{d['RRR']:.3g}"), ("normal state", d["normal_state"]),
+        ])
+        if units == "ohm":
+            console.print("No sample geometry given: resistance analysed; give --length-mm, "
+                          "--width-mm and --thickness-mm for ρ.")
+    write_json(json_path, d)
+    if report is not None:
+        from supramap.report import bulk as fig
+        from supramap.report.html import Report
+
+        rep = Report(f"Transport — {file.name}", report)
+        fig.table_section(rep, "Transport", d)
+        if sweep:
+            rep.figure(fig.field_sweep_figure(h, r, t, res), "ρ(µ0H) and critical fields",
+                       name="field_sweeps.png")
+        else:
+            rep.figure(fig.transport_figure(t[ok], r[ok], res, units), "ρ(T)",
+                       name="transport.png")
+        console.print(f"Report: {rep.write()}")
+
+
+def _zfc_fc(ds, t: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    from supramap.io.qd import split_segments
+
+    comments = ds.attrs.get("comments", [])
+    marks = {c["text"].strip().upper(): c["row"] for c in comments}
+    if "ZFC" in marks and "FC" in marks:
+        z0, f0 = marks["ZFC"], marks["FC"]
+        rows = np.arange(t.size)
+        return rows[(rows >= z0) & (rows < f0)], rows[rows >= f0]
+    segs = [s for s in split_segments(t, tolerance=0.05) if t[s[-1]] > t[s[0]]]
+    if not segs:
+        raise AnalysisError("susceptibility: no warming branch in the file")
+    return segs[0], (segs[1] if len(segs) > 1 else None)
+
+
+@app.command()
+def susceptibility(
+    file: Path = typer.Argument(..., help="MPMS ZFC/FC .dat"),
+    length_mm: float = LENGTH, width_mm: float = WIDTH, thickness_mm: float = THICK,
+    shape: str = typer.Option("prism", "--shape", help="prism or ellipsoid (semi-axes = "
+                                                        "half the dimensions)."),
+    json_path: Path = JSON_OPT, report: Path = REPORT_OPT,
+) -> None:
+    """Volume susceptibility, demagnetisation correction, shielding and Meissner fractions.
+    The field is taken along the thickness."""
+    from supramap.bulk import analyze_susceptibility, demag_ellipsoid, demag_prism
+    from supramap.bulk import volume_susceptibility as chi_of
+
+    a = _mm("length", length_mm, "the sample volume and demagnetisation")
+    b = _mm("width", width_mm, "the sample volume and demagnetisation")
+    c = _mm("thickness", thickness_mm, "the sample volume and demagnetisation")
+    if shape not in ("prism", "ellipsoid"):
+        raise UsageError(f"--shape must be prism or ellipsoid, got {shape!r}")
+    n = demag_prism(a, b, c) if shape == "prism" else demag_ellipsoid(a / 2, b / 2, c / 2)
+    volume = a * b * c if shape == "prism" else 4 / 3 * np.pi * a * b * c / 8
+    ds = _read(file)
+    t = _column(ds, file, ("Temperature",), ("K",), "temperature")
+    m = _column(ds, file, ("Moment", "DC Moment Free Ctr", "DC Moment Fixed Ctr"), ("A m2",),
+                "moment")
+    h = _column(ds, file, ("Magnetic Field",), ("T",), "field")
+    chi = chi_of(m, h, volume)
+    zfc, fc = _zfc_fc(ds, t)
+    res = analyze_susceptibility(t[zfc], chi[zfc], None if fc is None else t[fc],
+                                 None if fc is None else chi[fc], demag_factor=n)
+    d = {"file": str(file), "shape": shape, "volume_m3": volume, **res.to_dict()}
+    print_table(f"Susceptibility of {file.name}", [
+        ("demagnetisation factor", f"{res.demag_factor:.4f}"),
+        ("shielding fraction (ZFC)", f"{res.shielding_fraction:.3f}"),
+        ("Meissner fraction (FC)", f"{res.meissner_fraction:.3f}"),
+        ("Tc onset", f"{res.Tc_onset_K:.3f} K"),
+    ])
+    write_json(json_path, d)
+    if report is not None:
+        from supramap.report import bulk as fig
+        from supramap.report.html import Report
+
+        rep = Report(f"Susceptibility — {file.name}", report)
+        fig.table_section(rep, "Susceptibility", d)
+        rep.figure(fig.susceptibility_figure(t[zfc], chi[zfc], None if fc is None else t[fc],
+                                             None if fc is None else chi[fc], n),
+                   "ZFC / FC susceptibility", name="susceptibility.png")
+        console.print(f"Report: {rep.write()}")
+
+
+@app.command()
+def heat(
+    file: Path = typer.Argument(..., help="PPMS heat-capacity .dat"),
+    mass_mg: float = typer.Option(..., "--mass-mg", help="Sample mass (mg)."),
+    molar_mass: float = typer.Option(..., "--molar-mass", help="Molar mass (g/mol of formula "
+                                                               "units)."),
+    atoms: float = typer.Option(2, "--atoms", help="Atoms per formula unit."),
+    window: str = typer.Option("3,5", "--window", help="C/T vs T² fit window 'T1,T2' (K)."),
+    gamma_n: float = typer.Option(None, "--gamma-n", help="Normal-state γn (mJ/mol K²); "
+                                                          "default fitted above Tc."),
+    json_path: Path = JSON_OPT, report: Path = REPORT_OPT,
+) -> None:
+    """γ, β, θ_D, superconducting volume fraction and the specific-heat jump."""
+    from supramap.bulk import analyze_heat
+
+    try:
+        w = tuple(float(v) for v in window.split(","))
+    except ValueError:
+        w = ()
+    if len(w) != 2 or not w[0] < w[1]:
+        raise UsageError(f"--window must be 'T1,T2' with T1 < T2, got {window!r}")
+    if not (mass_mg > 0 and molar_mass > 0):
+        raise UsageError("--mass-mg and --molar-mass must be positive")
+    ds = _read(file)
+    t = _column(ds, file, ("Sample Temp", "Temperature"), ("K",), "temperature")
+    c = _column(ds, file, ("Samp HC", "Heat Capacity"), ("J/K",), "heat capacity")
+    moles = (mass_mg * 1e-6) / (molar_mass * 1e-3)
+    ok = np.isfinite(t) & np.isfinite(c)
+    res = analyze_heat(t[ok], c[ok] / moles, window=w, atoms_per_formula_unit=atoms,
+                       gamma_n=None if gamma_n is None else gamma_n * 1e-3)
+    d = {"file": str(file), **res.to_dict()}
+    print_table(f"Specific heat of {file.name}", [
+        ("γ", f"{res.fit.gamma * 1e3:.4f} ± {res.fit.gamma_err * 1e3:.4f} mJ/mol K²"),
+        ("β", f"{res.fit.beta * 1e3:.4f} ± {res.fit.beta_err * 1e3:.4f} mJ/mol K⁴"),
+        ("θ_D", f"{res.theta_D_K:.1f} K"),
+        ("γn", f"{res.gamma_n * 1e3:.3f} mJ/mol K²"),
+        ("superconducting volume fraction", f"{100 * res.sc_volume_fraction:.1f} %"),
+        ("Tc / ΔC/γnTc", f"{d['Tc_K']:.2f} K / {d['jump_ratio']:.2f}" if res.jump else "n/a"),
+    ])
+    write_json(json_path, d)
+    if report is not None:
+        from supramap.report import bulk as fig
+        from supramap.report.html import Report
+
+        rep = Report(f"Specific heat — {file.name}", report)
+        fig.table_section(rep, "Specific heat", d)
+        f1, f2 = fig.heat_figures(t[ok], c[ok] / moles, res)
+        rep.figure(f1, "C/T vs T² with the fit", name="heat_fit.png")
+        rep.figure(f2, "C_e/T vs T with the entropy-conserving jump", name="heat_jump.png")
+        console.print(f"Report: {rep.write()}")
+
+
+@app.command()
+def loop(
+    file: Path = typer.Argument(..., help="MPMS M(H) loop .dat"),
+    length_mm: float = LENGTH, width_mm: float = WIDTH, thickness_mm: float = THICK,
+    json_path: Path = JSON_OPT, report: Path = REPORT_OPT,
+) -> None:
+    """ΔM(H) and the Bean critical current of a rectangular slab (field along the thickness)."""
+    from supramap.bulk import analyze_loop
+
+    a = _mm("length", length_mm, "the Bean critical current")
+    b = _mm("width", width_mm, "the Bean critical current")
+    c = _mm("thickness", thickness_mm, "the sample volume")
+    ds = _read(file)
+    h = _column(ds, file, ("Magnetic Field",), ("T",), "field")
+    m = _column(ds, file, ("Moment", "DC Moment Free Ctr", "DC Moment Fixed Ctr"), ("A m2",),
+                "moment")
+    ok = np.isfinite(h) & np.isfinite(m)
+    res = analyze_loop(h[ok], m[ok], volume=a * b * c, a=a, b=b)
+    d = {"file": str(file), **res.to_dict()}
+    print_table(f"M(H) loop of {file.name}", [
+        ("self-field Jc", f"{res.jc_self_field:.4g} A/m² = {res.jc_self_field * 1e-4:.4g} A/cm²"),
+        ("branches", str(res.n_branches)),
+    ])
+    write_json(json_path, d)
+    if report is not None:
+        from supramap.report import bulk as fig
+        from supramap.report.html import Report
+
+        rep = Report(f"M(H) loop — {file.name}", report)
+        fig.table_section(rep, "Critical current", d)
+        rep.figure(fig.loop_figure(h[ok], m[ok], a * b * c, res), "M(H) and Jc(µ0H)",
+                   name="loop.png")
+        console.print(f"Report: {rep.write()}")
