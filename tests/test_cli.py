@@ -251,3 +251,75 @@ def test_network_cli_bad_input(virtual_sample, tmp_path, capsys):
     bad.write_bytes(b"fileformat = bcrf\n")
     code, _, err = run(["network", "fourprobe", bad], capsys)
     _one_line_error(code, err)
+
+
+@pytest.fixture(scope="module")
+def bulk_files(tmp_path_factory):
+    from supramap.synth.bulk import write_bulk_files
+
+    folder = tmp_path_factory.mktemp("bulk")
+    return folder, write_bulk_files(folder)
+
+
+def test_bulk_cli_commands(bulk_files, tmp_path, capsys):
+    folder, truth = bulk_files
+    geo = ["--length-mm", "2", "--width-mm", "1", "--thickness-mm", "0.1"]
+    j = tmp_path / "t.json"
+    code, _, err = run(["bulk", "transport", folder / "transport.dat", *geo, "--json", j,
+                        "--report", tmp_path / "t"], capsys)
+    assert code == 0, err
+    d = json.loads(j.read_text())
+    for key in ("Tc_onset_K", "Tc_mid_K", "Tc_zero_K", "transition_width_K", "rho0_ohm_m",
+                "RRR", "normal_state"):
+        assert key in d
+    assert d["Tc_mid_K"] == pytest.approx(truth["tc_mid_K"], abs=0.05)
+    assert d["rho0_ohm_m"] == pytest.approx(truth["rho0"], rel=1e-3)
+    code, _, err = run(["bulk", "susceptibility", folder / "susceptibility.dat", *geo,
+                        "--json", j, "--report", tmp_path / "s"], capsys)
+    assert code == 0, err
+    d = json.loads(j.read_text())
+    assert d["demag_factor"] == pytest.approx(truth["demag_factor"])
+    assert d["shielding_fraction"] == pytest.approx(1.0, abs=1e-3)
+    assert d["meissner_fraction"] == pytest.approx(truth["meissner"], abs=1e-3)
+    assert "Tc_onset_K" in d
+    code, _, err = run(["bulk", "heat", folder / "heat.dat", "--mass-mg",
+                        str(truth["mass_kg"] * 1e6), "--molar-mass",
+                        str(truth["molar_mass_kg_per_mol"] * 1e3), "--json", j,
+                        "--report", tmp_path / "h"], capsys)
+    assert code == 0, err
+    d = json.loads(j.read_text())
+    assert d["gamma_J_per_mol_K2"] == pytest.approx(0.807e-3, rel=0.01)
+    assert d["beta_J_per_mol_K4"] == pytest.approx(0.393e-3, rel=0.01)
+    for key in ("theta_D_K", "sc_volume_fraction", "Tc_K", "jump_ratio"):
+        assert d[key] is not None
+    code, _, err = run(["bulk", "loop", folder / "loop.dat", *geo, "--json", j,
+                        "--report", tmp_path / "l"], capsys)
+    assert code == 0, err
+    d = json.loads(j.read_text())
+    assert d["Jc_self_field_A_per_m2"] == pytest.approx(truth["jc0"], rel=0.02)
+    assert "Jc_vs_field" in d
+    for sub, png in (("t", "transport.png"), ("s", "susceptibility.png"),
+                     ("h", "heat_fit.png"), ("l", "loop.png")):
+        assert (tmp_path / sub / png).exists()
+
+
+def test_bulk_cli_bad_input(bulk_files, tmp_path, shared, capsys):
+    folder, _ = bulk_files
+    cases = [
+        ["bulk", "susceptibility", folder / "susceptibility.dat"],  # no geometry
+        ["bulk", "loop", folder / "loop.dat", "--length-mm", "2"],
+        ["bulk", "heat", folder / "heat.dat", "--mass-mg", "-1", "--molar-mass", "100"],
+        ["bulk", "heat", folder / "heat.dat", "--mass-mg", "1", "--molar-mass", "100",
+         "--window", "5,3"],
+        ["bulk", "transport", folder / "transport.dat", "--column", "nope"],
+        ["bulk", "transport", shared / "bcr" / "bcrf-1.bcrf"],
+        ["bulk", "heat", folder / "transport.dat", "--mass-mg", "1", "--molar-mass", "100"],
+    ]
+    for argv in cases:
+        code, _, err = run(argv, capsys)
+        _one_line_error(code, err)
+    bad = tmp_path / "bad.dat"
+    bad.write_bytes(b"[Header]\n[Data]\nComment,Temperature (K),Moment (emu)\n,1,x\n")
+    code, _, err = run(["bulk", "transport", bad], capsys)
+    _one_line_error(code, err)
+    assert "not a number" in err

@@ -88,9 +88,14 @@ def entropy_conserving_jump(t: np.ndarray, ce_over_t: np.ndarray, *, gamma_n: fl
     if tw.size < 5:
         raise AnalysisError("jump: fewer than 5 points in the construction window")
 
+    area = float(trapezoid(yw, tw))
+    a, b = float(tw[0]), float(tw[-1])
+
     def imbalance(tc: float) -> float:
-        ideal = np.where(tw < tc, slope * tw + icpt, gamma_n)
-        return float(trapezoid(yw - ideal, tw))
+        # Entropy of the data minus that of the ideal curve, integrated exactly so the
+        # balance is continuous in Tc (not stepwise at the data points).
+        ideal = slope / 2 * (tc * tc - a * a) + icpt * (tc - a) + gamma_n * (b - tc)
+        return area - ideal
 
     lo, hi = max(window[0], below[1]), window[1]
     try:

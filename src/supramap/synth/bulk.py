@@ -86,19 +86,22 @@ def susceptibility(truth: BulkTruth = BulkTruth(), *, field_T: float = 1e-3,
             "field_T": field_T, "volume": vol, "N": n}
 
 
-def heat(truth: BulkTruth = BulkTruth(), *, t_low: float = 6.0) -> tuple[np.ndarray, np.ndarray]:
+def heat(truth: BulkTruth = BulkTruth(), *, t_low: float = 6.0, sigma: float = 0.3,
+         ) -> tuple[np.ndarray, np.ndarray]:
     """Molar C(T) (J mol⁻¹ K⁻¹) from 2 to 25 K.
 
     The superconducting electronic term rises as ((T − t_low)/(Tc − t_low))^p from t_low to
     Tc, p chosen so that its entropy at Tc equals the normal one; below t_low only γ0 T
-    remains, so a 3–5 K fit sees exactly γ0 and β.
+    remains, so a 3–5 K fit sees exactly γ0 and β.  The jump is smeared by an error function
+    of width *sigma* (K), as a distribution of local Tc would.
     """
     tc = truth.tc_heat_K
     p = (1 + truth.jump_r) * (tc - t_low) / tc - 1
     t = np.arange(2.0, 25.0, 0.05)
     frac = truth.gamma_n - truth.gamma0
     x = np.clip((t - t_low) / (tc - t_low), 0, None)
-    ces = np.where(t < tc, frac * (1 + truth.jump_r) * x**p, frac)
+    step = 0.5 * (1 + erf((t - tc) / (np.sqrt(2) * sigma))) if sigma > 0 else (t >= tc) * 1.0
+    ces = frac * (1 + truth.jump_r) * x**p * (1 - step) + frac * step
     c = (truth.gamma0 + ces) * t + truth.beta * t**3
     return t, c
 
