@@ -323,3 +323,74 @@ def test_bulk_cli_bad_input(bulk_files, tmp_path, shared, capsys):
     code, _, err = run(["bulk", "transport", bad], capsys)
     _one_line_error(code, err)
     assert "not a number" in err
+
+
+def _write_csv(path, v, g):
+    import numpy as np
+
+    np.savetxt(path, np.column_stack([v, g]), delimiter=",", header="Bias (V),dIdV",
+               comments="")
+
+
+def test_sts_cli_workflow(tmp_path, shared, capsys):
+    import numpy as np
+
+    from supramap.sts import TipModel, multigap, sis_conductance
+
+    mev = 1e-3
+    v = np.linspace(-5, 5, 501) * mev
+    tip = TipModel(1.37 * mev, 2e-5, 0.5)
+    pb = sis_conductance(v, tip.dos, tip.dos_derivative,
+                         lambda e: multigap(e, [1.26 * mev, 1.41 * mev], [1e-5, 1e-5], [1, 1]),
+                         0.5, step=2e-6)
+    _write_csv(tmp_path / "pb.csv", v, pb)
+    code, _, err = run(["sts", "calibrate-tip", tmp_path / "pb.csv", "--out",
+                        tmp_path / "tip.json", "--json", tmp_path / "c.json",
+                        "--report", tmp_path / "rc"], capsys)
+    assert code == 0, err
+    saved = json.loads((tmp_path / "tip.json").read_text())
+    assert saved["delta_eV"] == pytest.approx(1.37e-3, abs=1e-5)
+    code, _, err = run(["sts", "deconvolve", tmp_path / "pb.csv", "--tip", tmp_path / "tip.json",
+                        "--json", tmp_path / "d.json", "--report", tmp_path / "rd"], capsys)
+    assert code == 0, err
+    d = json.loads((tmp_path / "d.json").read_text())
+    for key in ("energy_eV", "dos", "regularisation", "gaps_eV"):
+        assert key in d
+    code, _, err = run(["sts", "fit", tmp_path / "pb.csv", "--model", "sis", "--gaps", "2",
+                        "--tip", tmp_path / "tip.json", "--json", tmp_path / "f.json",
+                        "--report", tmp_path / "rf"], capsys)
+    assert code == 0, err
+    f = json.loads((tmp_path / "f.json").read_text())
+    for key in ("model", "params", "redchi", "success"):
+        assert key in f
+    code, _, err = run(["sts", "peaks", tmp_path / "pb.csv", "--json", tmp_path / "p.json"],
+                       capsys)
+    assert code == 0, err
+    p = json.loads((tmp_path / "p.json").read_text())
+    assert "coherence_peaks_eV" in p and "zbcp" in p
+    assert set(p["zbcp"]) >= {"present", "position_eV", "fwhm_eV", "height"}
+    code, _, err = run(["sts", "peaks", shared / "nanonis" / "STS_nanonis_generic_5e_1.dat",
+                        "--smooth-ev", "0.005"], capsys)
+    assert code == 0, err
+    files = []
+    for k, split in enumerate((0.0, 0.2)):
+        g = 1 + 1 / (1 + ((v - split * mev) / (0.08 * mev)) ** 2) \
+            + 1 / (1 + ((v + split * mev) / (0.08 * mev)) ** 2)
+        _write_csv(tmp_path / f"s{k}.csv", v, g)
+        files.append(tmp_path / f"s{k}.csv")
+    code, _, err = run(["sts", "series", *files, "-p", "0", "-p", "5", "--window", "0.0006",
+                        "--json", tmp_path / "s.json", "--report", tmp_path / "rs"], capsys)
+    assert code == 0, err
+    s = json.loads((tmp_path / "s.json").read_text())
+    assert s["n_branches"] == [1, 2]
+
+
+def test_sts_cli_bad_input(tmp_path, capsys):
+    (tmp_path / "x.csv").write_text("a,b\n1,2\n3\n")
+    (tmp_path / "tip.json").write_text("[]")
+    cases = [["sts", "fit", tmp_path / "x.csv"], ["sts", "peaks", tmp_path / "nope.dat"],
+             ["sts", "deconvolve", tmp_path / "x.csv", "--tip", tmp_path / "tip.json"],
+             ["sts", "fit", tmp_path / "x.csv", "--tip", tmp_path / "tip.json"]]
+    for argv in cases:
+        code, _, err = run(argv, capsys)
+        _one_line_error(code, err)

@@ -12,7 +12,7 @@ from pathlib import Path
 import typer
 
 from supramap import __version__
-from supramap.cli import bulk, cafm, network
+from supramap.cli import bulk, cafm, network, sts
 from supramap.cli.common import console, print_table, write_json
 from supramap.errors import SupramapError
 
@@ -27,6 +27,7 @@ app = typer.Typer(
 app.add_typer(cafm.app, name="cafm")
 app.add_typer(network.app, name="network")
 app.add_typer(bulk.app, name="bulk")
+app.add_typer(sts.app, name="sts")
 
 
 def _version(value: bool) -> None:

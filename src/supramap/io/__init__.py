@@ -14,7 +14,7 @@ import numpy as np
 import xarray as xr
 
 from supramap.errors import ChannelError, FormatError
-from supramap.io import bcr, gwy, qd, sxm  # noqa: F401  (registration side effect)
+from supramap.io import bcr, gwy, nanonis_dat, qd, sxm  # noqa: F401  (registration)
 from supramap.io.base import Reader, find_reader, readers, register
 
 __all__ = ["read", "read_image", "describe", "find_reader", "readers", "register", "Reader"]

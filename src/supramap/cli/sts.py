@@ -1,0 +1,245 @@
+"""``supramap sts fit | calibrate-tip | deconvolve | peaks | series``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import typer
+
+from supramap.cli.common import UsageError, console, print_table, write_json
+from supramap.errors import AnalysisError
+
+app = typer.Typer(help="Tunnelling spectroscopy.", no_args_is_help=True)
+
+JSON_OPT = typer.Option(None, "--json", help="Write the results as JSON here.")
+REPORT_OPT = typer.Option(None, "--report", help="Write an HTML report into this folder.")
+CHANNEL_OPT = typer.Option(None, "--channel",
+                           help="Conductance column (default: lock-in X, else dI/dV of the "
+                                "current).")
+BIAS_OPT = typer.Option(None, "--bias-column", help="Bias column of a CSV/TXT table.")
+
+
+def load_spectrum(path: Path, channel: str | None = None, bias_column: str | None = None,
+                  ) -> tuple[np.ndarray, np.ndarray, str]:
+    """(bias in V, conductance, description) from a Nanonis .dat or a CSV/TXT table."""
+    from supramap.io import read
+    from supramap.io.text import read_table
+
+    if path.suffix.lower() in (".csv", ".txt", ".tsv"):
+        ds = read_table(path)
+        names = list(ds.data_vars)
+        bname = bias_column or names[0]
+        if bname not in ds:
+            raise UsageError(f"{path}: no column {bname!r}; columns are {', '.join(names)}")
+        gname = channel or next(n for n in names if n != bname)
+        if gname not in ds:
+            raise UsageError(f"{path}: no column {gname!r}; columns are {', '.join(names)}")
+        return ds[bname].values, ds[gname].values, gname
+    ds = read(path)
+    if "bias" not in ds.coords:
+        raise UsageError(f"{path}: not a bias spectrum (format {ds.attrs.get('format')!r})")
+    bias = ds["bias"].values
+    names = [str(n) for n in ds.data_vars]
+    if channel is not None:
+        if channel not in ds:
+            raise UsageError(f"{path}: no channel {channel!r}; channels are {', '.join(names)}")
+        return bias, ds[channel].values, channel
+    for cand in names:
+        low = cand.lower()
+        if ("li" in low and " x" in low or "lockin" in low or "lix" in low) \
+                and "[" not in cand:
+            return bias, ds[cand].values, cand
+    if "Current" in ds:
+        i = ds["Current"].values
+        order = np.argsort(bias)
+        g = np.empty_like(i)
+        g[order] = np.gradient(i[order], bias[order])
+        return bias, g, "dI/dV of Current"
+    raise AnalysisError(f"{path}: no conductance or current channel")
+
+
+def _gaps(text: str) -> list[float]:
+    try:
+        vals = [float(v) for v in text.split(",")]
+    except ValueError:
+        vals = []
+    if not vals or not all(v > 0 for v in vals):
+        raise UsageError(f"gaps must be positive energies in eV 'a,b', got {text!r}")
+    return vals
+
+
+@app.command()
+def fit(
+    file: Path = typer.Argument(..., help="Spectrum (.dat, .csv, .txt)."),
+    channel: str = CHANNEL_OPT, bias_column: str = BIAS_OPT,
+    model: str = typer.Option("dynes", "--model", help="dynes (NIS) or sis."),
+    gaps: int = typer.Option(1, "--gaps", help="Number of gaps (1–4)."),
+    temperature: float = typer.Option(1.0, "--temperature", help="Temperature (K)."),
+    vary_temperature: bool = typer.Option(False, "--vary-temperature"),
+    lockin_rms: float = typer.Option(0.0, "--lockin-rms", help="Lock-in modulation (V rms)."),
+    tip: Path = typer.Option(None, "--tip", help="Calibrated tip (JSON) for --model sis."),
+    json_path: Path = JSON_OPT, report: Path = REPORT_OPT,
+) -> None:
+    """Fit a Dynes (NIS) or SIS model with uncertainties."""
+    from supramap.sts import TipModel, fit_spectrum
+
+    b, g, what = load_spectrum(file, channel, bias_column)
+    fixed = {}
+    if tip is not None:
+        if model != "sis":
+            raise UsageError("--tip goes with --model sis")
+        t = TipModel.load(tip)
+        fixed = {"tip_delta": t.delta_eV, "tip_gamma": t.gamma_eV}
+        temperature = t.temperature_K
+    res = fit_spectrum(b, g, model=model, n_gaps=gaps, temperature=temperature,
+                       vary_temperature=vary_temperature, lockin_rms=lockin_rms, fixed=fixed,
+                       guesses={"tip_delta": fixed.get("tip_delta", 0.0)})
+    d = {"file": str(file), "channel": what, **res.to_dict()}
+    print_table(f"{model} fit of {file.name} ({what})",
+                [(k, f"{v:.6g} ± {e:.2g}" if e else f"{v:.6g} (fixed)")
+                 for k, (v, e) in res.params.items()] + [("reduced χ²", f"{res.redchi:.3g}")])
+    write_json(json_path, d)
+    if report is not None:
+        from supramap.report.html import Report
+        from supramap.report.sts import fit_figure
+
+        rep = Report(f"STS fit — {file.name}", report)
+        rep.figure(fit_figure(res), "Data, fit and residuals", name="fit.png")
+        console.print(f"Report: {rep.write()}")
+
+
+@app.command("calibrate-tip")
+def calibrate_tip(
+    file: Path = typer.Argument(..., help="SIS spectrum on the reference (Pb(111))."),
+    out: Path = typer.Option(..., "--out", help="Tip model JSON to write."),
+    channel: str = CHANNEL_OPT, bias_column: str = BIAS_OPT,
+    sample_gaps: str = typer.Option("1.26e-3,1.41e-3", "--sample-gaps",
+                                    help="Reference gaps (eV)."),
+    vary_sample: bool = typer.Option(False, "--vary-sample"),
+    temperature: float = typer.Option(1.0, "--temperature", help="Starting Teff (K)."),
+    lockin_rms: float = typer.Option(0.0, "--lockin-rms"),
+    json_path: Path = JSON_OPT, report: Path = REPORT_OPT,
+) -> None:
+    """Fit the tip gap, broadening and effective temperature on a known reference."""
+    from supramap.sts import calibrate_tip as run
+
+    b, g, what = load_spectrum(file, channel, bias_column)
+    tip, res = run(b, g, sample_gaps=_gaps(sample_gaps), vary_sample=vary_sample,
+                   temperature=temperature, lockin_rms=lockin_rms)
+    tip.save(out)
+    print_table(f"Tip calibration on {file.name}", [
+        ("tip gap", f"{tip.delta_eV * 1e3:.4f} ± {tip.delta_err_eV * 1e3:.2g} meV"),
+        ("tip Γ", f"{tip.gamma_eV * 1e6:.2f} µeV"),
+        ("T_eff", f"{tip.temperature_K:.3f} ± {tip.temperature_err_K:.2g} K"),
+        ("reduced χ²", f"{res.redchi:.3g}")])
+    console.print(f"Tip model written to {out}")
+    write_json(json_path, {"file": str(file), "tip": out.name, **res.to_dict()})
+    if report is not None:
+        from supramap.report.html import Report
+        from supramap.report.sts import fit_figure
+
+        rep = Report(f"Tip calibration — {file.name}", report)
+        rep.figure(fit_figure(res), "SIS data and fit", name="calibration.png")
+        console.print(f"Report: {rep.write()}")
+
+
+@app.command()
+def deconvolve(
+    file: Path = typer.Argument(..., help="SIS spectrum on the unknown sample."),
+    tip: Path = typer.Option(..., "--tip", help="Tip model JSON from calibrate-tip."),
+    channel: str = CHANNEL_OPT, bias_column: str = BIAS_OPT,
+    lam: float = typer.Option(None, "--lambda", help="Regularisation (default: GCV)."),
+    json_path: Path = JSON_OPT, report: Path = REPORT_OPT,
+) -> None:
+    """Recover the sample DOS by regularised inversion of the SIS kernel."""
+    from supramap.sts import TipModel
+    from supramap.sts import deconvolve as run
+
+    t = TipModel.load(tip)
+    b, g, what = load_spectrum(file, channel, bias_column)
+    res = run(b, g, t, lam=lam)
+    d = {"file": str(file), **res.to_dict()}
+    print_table(f"Deconvolution of {file.name}", [
+        ("gaps (meV)", ", ".join(f"{x * 1e3:.3f}" for x in res.gaps_eV) or "none found"),
+        ("λ", f"{res.regularisation['lambda']:.2g} ({res.regularisation['method']})"),
+        ("rms residual", f"{d['rms_residual']:.3g}")])
+    write_json(json_path, d)
+    if report is not None:
+        from supramap.report.html import Report
+        from supramap.report.sts import deconvolution_figure
+
+        rep = Report(f"Deconvolution — {file.name}", report)
+        rep.figure(deconvolution_figure(res), "Recovered DOS and re-convolved fit",
+                   name="deconvolution.png")
+        console.print(f"Report: {rep.write()}")
+
+
+@app.command()
+def peaks(
+    file: Path = typer.Argument(..., help="Spectrum."),
+    channel: str = CHANNEL_OPT, bias_column: str = BIAS_OPT,
+    conductance_scale: float = typer.Option(None, "--conductance-scale",
+                                            help="Siemens per unit of the channel (for G0)."),
+    prominence: float = typer.Option(0.1, "--prominence",
+                                     help="Minimum peak prominence (share of the range)."),
+    smooth: float = typer.Option(0.0, "--smooth-ev", help="Gaussian smoothing (eV)."),
+    json_path: Path = JSON_OPT, report: Path = REPORT_OPT,
+) -> None:
+    """Coherence-peak pairs, gaps, asymmetry and the zero-bias peak."""
+    from supramap.sts import coherence_peaks, zero_bias_peak
+
+    b, g, what = load_spectrum(file, channel, bias_column)
+    if not 0 < prominence < 1 or smooth < 0:
+        raise UsageError("--prominence must lie in (0, 1) and --smooth-ev be ≥ 0")
+    cp = coherence_peaks(b, g, prominence=prominence, smooth_eV=smooth)
+    zb = zero_bias_peak(b, g, conductance_scale=conductance_scale)
+    d = {"file": str(file), "channel": what, "coherence_peaks_eV": cp.positions_eV,
+         "pairs": cp.pairs, "gaps_eV": cp.gaps_eV, "zbcp": zb.to_dict()}
+    print_table(f"Peaks of {file.name}", [
+        ("coherence peaks (meV)", ", ".join(f"{x * 1e3:.3f}" for x in cp.positions_eV)),
+        ("gaps (meV)", ", ".join(f"{x * 1e3:.3f}" for x in cp.gaps_eV) or "-"),
+        ("zero-bias peak", "absent" if not zb.present else
+         f"at {zb.position_eV * 1e3:.3f} meV, FWHM {zb.fwhm_eV * 1e3:.3f} meV")])
+    write_json(json_path, d)
+    if report is not None:
+        from supramap.report.html import Report
+        from supramap.report.sts import peaks_figure
+
+        rep = Report(f"Peaks — {file.name}", report)
+        rep.figure(peaks_figure(b, g, cp, zb), "Spectrum with peaks", name="peaks.png")
+        console.print(f"Report: {rep.write()}")
+
+
+@app.command()
+def series(
+    files: list[Path] = typer.Argument(..., help="Spectra of the series."),
+    parameter: list[float] = typer.Option(..., "--parameter", "-p",
+                                          help="Field (T) or GN per spectrum, in order."),
+    parameter_name: str = typer.Option("field_T", "--parameter-name"),
+    window: float = typer.Option(1e-3, "--window", help="Half-width around zero (eV)."),
+    channel: str = CHANNEL_OPT, bias_column: str = BIAS_OPT,
+    json_path: Path = JSON_OPT, report: Path = REPORT_OPT,
+) -> None:
+    """Zero-bias peak position, FWHM and height per spectrum; where it splits."""
+    from supramap.sts import track_low_energy_peaks
+
+    if len(files) != len(parameter):
+        raise UsageError(f"{len(files)} files but {len(parameter)} --parameter values")
+    spectra = [load_spectrum(f, channel, bias_column)[:2] for f in files]
+    res = track_low_energy_peaks(spectra, parameter, window_eV=window,
+                                 parameter_name=parameter_name)
+    d = {"files": [str(f) for f in files], **res.to_dict()}
+    print_table("Series", [(f"{parameter_name} = {p:g}",
+                            f"peaks {', '.join(f'{x * 1e3:.3f}' for x in br) or '-'} meV, "
+                            f"FWHM {w * 1e3:.3f} meV" if w else "no peak")
+                           for p, br, w in zip(res.parameter, res.branches, res.fwhm_eV)])
+    write_json(json_path, d)
+    if report is not None:
+        from supramap.report.html import Report
+        from supramap.report.sts import waterfall_figure
+
+        rep = Report("STS series", report)
+        rep.figure(waterfall_figure(spectra, parameter, parameter_name), "Waterfall",
+                   name="waterfall.png")
+        console.print(f"Report: {rep.write()}")

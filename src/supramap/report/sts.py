@@ -1,0 +1,69 @@
+"""Figures of tunnelling spectra."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+
+def fit_figure(res) -> Figure:
+    """Data, best fit and residuals."""
+    fig, (a, b) = plt.subplots(2, 1, figsize=(6.5, 4.6), sharex=True, height_ratios=[3, 1],
+                               constrained_layout=True)
+    a.plot(res.bias * 1e3, res.data, ".", ms=2, color="k", label="data")
+    a.plot(res.bias * 1e3, res.best_fit, "-", color="tab:red", label=f"{res.model} fit")
+    a.set_ylabel("dI/dV")
+    a.legend(fontsize=8)
+    b.plot(res.bias * 1e3, res.residual, ".", ms=2, color="0.3")
+    b.set_xlabel("bias (mV)")
+    b.set_ylabel("residual")
+    return fig
+
+
+def deconvolution_figure(res) -> Figure:
+    """Recovered DOS and the re-convolved spectrum."""
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6), constrained_layout=True)
+    a.plot(res.energy_eV * 1e3, res.dos, "-", color="tab:blue")
+    for gp in res.gaps_eV:
+        a.axvline(gp * 1e3, color="tab:red", lw=0.6)
+    a.set_xlabel("E (meV)")
+    a.set_ylabel("sample DOS")
+    b.plot(res.bias * 1e3, res.data, ".", ms=2, color="k", label="data")
+    b.plot(res.bias * 1e3, res.reconvolved, "-", color="tab:red", label="re-convolved")
+    b.set_xlabel("bias (mV)")
+    b.legend(fontsize=8)
+    return fig
+
+
+def peaks_figure(bias, g, cp, zb) -> Figure:
+    """Spectrum with coherence peaks and the zero-bias peak marked."""
+    fig, ax = plt.subplots(figsize=(6.5, 3.6), constrained_layout=True)
+    ax.plot(np.asarray(bias) * 1e3, g, "-", color="k", lw=0.8)
+    for p in cp.positions_eV:
+        ax.axvline(p * 1e3, color="tab:red", lw=0.6)
+    if zb.present:
+        ax.axvline(zb.position_eV * 1e3, color="tab:green", lw=1.0, label="ZBCP")
+        ax.legend(fontsize=8)
+    ax.set_xlabel("bias (mV)")
+    ax.set_ylabel("dI/dV")
+    return fig
+
+
+def waterfall_figure(spectra, parameter, name: str) -> Figure:
+    """Spectra offset by their parameter."""
+    fig, ax = plt.subplots(figsize=(5.5, 5), constrained_layout=True)
+    order = np.argsort(parameter)
+    span = max(float(np.ptp(s[1])) for s in spectra) or 1.0
+    for k, i in enumerate(order):
+        b, g = spectra[i]
+        ax.plot(np.asarray(b) * 1e3, np.asarray(g) + 0.6 * span * k, lw=0.8,
+                label=f"{name} = {parameter[i]:g}")
+    ax.set_xlabel("bias (mV)")
+    ax.set_ylabel("dI/dV (offset)")
+    ax.legend(fontsize=7)
+    return fig
