@@ -394,3 +394,44 @@ def test_sts_cli_bad_input(tmp_path, capsys):
     for argv in cases:
         code, _, err = run(argv, capsys)
         _one_line_error(code, err)
+
+
+def test_apt_cli(tmp_path, capsys):
+    from supramap.synth.apt import write_needles
+
+    truth = write_needles(tmp_path / "n", n_atoms=60_000)
+    rng = tmp_path / "n" / "ranges.rrng"
+    a, b = tmp_path / "n" / "needle_conducting.pos", tmp_path / "n" / "needle_insulating.apt"
+    j = tmp_path / "c.json"
+    code, _, err = run(["apt", "composition", a, "--range", rng, "--exclude-cap", "O:0.2",
+                        "--json", j, "--report", tmp_path / "rc"], capsys)
+    assert code == 0, err
+    d = json.loads(j.read_text())
+    for key in ("n_ions", "n_ranged", "composition", "excluded_depth_m"):
+        assert key in d
+    assert d["excluded_depth_m"] == pytest.approx(truth["conducting"]["cap_nm"] * 1e-9,
+                                                  abs=2e-9)
+    assert set(d["composition"]["Fe"]) == {"fraction", "sigma"}
+    code, _, err = run(["apt", "compare", a, b, "--range", rng, "--exclude-top", "25e-9",
+                        "--json", j, "--report", tmp_path / "rr"], capsys)
+    assert code == 0, err
+    d = json.loads(j.read_text())
+    assert set(d["ratios"]["Fe/Te"]) == {"a", "a_sigma", "b", "b_sigma", "z"}
+    code, _, err = run(["apt", "profile", b, "--range", rng, "--bin", "2e-9", "--json", j,
+                        "--report", tmp_path / "rp"], capsys)
+    assert code == 0, err
+    code, _, err = run(["apt", "spectrum", a, "--range", rng, "--json", j,
+                        "--report", tmp_path / "rs"], capsys)
+    assert code == 0, err
+    assert json.loads(j.read_text())["unranged_peaks_da"] == []
+    bad_cases = [["apt", "composition", a, "--range", rng, "--exclude-cap", "O"],
+                 ["apt", "composition", a, "--range", rng, "--exclude-top", "1e-9",
+                  "--exclude-cap", "O:0.2"],
+                 ["apt", "composition", a, "--range", tmp_path / "missing.rrng"],
+                 ["apt", "profile", a, "--range", rng, "--cylinder", "1,2,3"],
+                 ["apt", "spectrum", tmp_path / "n" / "ranges.rrng"]]
+    (tmp_path / "bad.pos").write_bytes(b"\x00" * 17)
+    bad_cases.append(["apt", "composition", tmp_path / "bad.pos", "--range", rng])
+    for argv in bad_cases:
+        code, _, err = run(argv, capsys)
+        _one_line_error(code, err)

@@ -12,7 +12,7 @@ from pathlib import Path
 import typer
 
 from supramap import __version__
-from supramap.cli import bulk, cafm, network, sts
+from supramap.cli import apt, bulk, cafm, network, sts
 from supramap.cli.common import console, print_table, write_json
 from supramap.errors import SupramapError
 
@@ -28,6 +28,7 @@ app.add_typer(cafm.app, name="cafm")
 app.add_typer(network.app, name="network")
 app.add_typer(bulk.app, name="bulk")
 app.add_typer(sts.app, name="sts")
+app.add_typer(apt.app, name="apt")
 
 
 def _version(value: bool) -> None:
