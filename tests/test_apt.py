@@ -284,9 +284,8 @@ def test_simulated_needle_truth():
 def test_cross_check_with_ifes(needles):
     pytest.importorskip("ifes_apt_tc_data_modeling",
                         reason="optional cross-check extra 'apt-crosscheck' not installed")
-    from ifes_apt_tc_data_modeling.pos.pos_reader import ReadPosFileFormat
-
     from ifes_apt_tc_data_modeling.apt.apt6_reader import ReadAptFileFormat
+    from ifes_apt_tc_data_modeling.pos.pos_reader import ReadPosFileFormat
     from ifes_apt_tc_data_modeling.rrng.rrng_reader import ReadRrngFileFormat
 
     folder, _, table = needles
