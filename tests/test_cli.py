@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from supramap.cli.main import main
@@ -433,5 +434,48 @@ def test_apt_cli(tmp_path, capsys):
     (tmp_path / "bad.pos").write_bytes(b"\x00" * 17)
     bad_cases.append(["apt", "composition", tmp_path / "bad.pos", "--range", rng])
     for argv in bad_cases:
+        code, _, err = run(argv, capsys)
+        _one_line_error(code, err)
+
+
+def test_grid_cli(tmp_path, shared, capsys):
+    from supramap.synth.sts import defect_map, dynes_grid, write_grid
+
+    g, truth = dynes_grid(12, 12)
+    write_grid(tmp_path / "g.3ds", g)
+    j = tmp_path / "g.json"
+    code, _, err = run(["sts", "gapmap", tmp_path / "g.3ds", "--temperature", "1", "--out",
+                        tmp_path / "g.nc", "--json", j], capsys)
+    assert code == 0, err
+    d = json.loads(j.read_text())
+    for key in ("shape", "median_gap_eV", "fraction_converged", "seconds"):
+        assert key in d
+    assert d["median_gap_eV"] == pytest.approx(float(np.median(truth["gap_eV"])), rel=0.02)
+    import xarray as xr
+
+    with xr.open_dataset(tmp_path / "g.nc") as nc:
+        assert nc["delta"].shape == (12, 12)
+    code, _, err = run(["sts", "grid", shared / "nanonis" / "NanonisReader_STS_grid_lockin.3ds",
+                        "--energies=-0.1,0,0.1", "--json", j, "--report", tmp_path / "r"],
+                       capsys)
+    assert code == 0, err
+    assert json.loads(j.read_text())["shape"] == [30, 30, 200]
+    code, _, err = run(["sts", "qpi", tmp_path / "g.3ds", "--energy", "0.002",
+                        "--symmetrize", "c4", "--json", j, "--report", tmp_path / "q"], capsys)
+    assert code == 0, err
+    from supramap.io.bcr import write_bcr
+
+    m, pos = defect_map(96, n_defects=6)
+    write_bcr(tmp_path / "d.bcrf", m.assign_attrs(units="A"))
+    code, _, err = run(["sts", "defects", tmp_path / "d.bcrf", "--threshold", "0.2",
+                        "--json", j, "--report", tmp_path / "d"], capsys)
+    assert code == 0, err
+    assert json.loads(j.read_text())["n_defects"] == len(pos)
+    for argv in (["sts", "gapmap", tmp_path / "g.3ds", "--out", tmp_path / "x.nc",
+                  "--model", "btk"],
+                 ["sts", "grid", tmp_path / "g.3ds", "--energies", "a,b"],
+                 ["sts", "grid", tmp_path / "g.3ds", "--energies", "1.0"],
+                 ["sts", "qpi", tmp_path / "g.3ds"],
+                 ["sts", "gapmap", tmp_path / "d.bcrf", "--out", tmp_path / "x.nc"]):
         code, _, err = run(argv, capsys)
         _one_line_error(code, err)

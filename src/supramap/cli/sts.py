@@ -243,3 +243,196 @@ def series(
         rep.figure(waterfall_figure(spectra, parameter, parameter_name), "Waterfall",
                    name="waterfall.png")
         console.print(f"Report: {rep.write()}")
+
+
+def _grid(path: Path, channel: str | None):
+    from supramap.io import read
+
+    ds = read(path)
+    if ds.attrs.get("format") != "3ds":
+        raise UsageError(f"{path}: a spectroscopy grid (.3ds) is needed")
+    names = [n for n in ds.data_vars if ds[n].dims == ("y", "x", "bias")]
+    if channel is None:
+        pick = next((n for n in names if "li" in n.lower() and "x" in n.lower()
+                     or "lockinx" in n.lower()), None) or names[0]
+    elif channel in names:
+        pick = channel
+    else:
+        raise UsageError(f"{path}: no grid channel {channel!r}; channels are {', '.join(names)}")
+    g = ds[pick]
+    g.attrs.setdefault("provenance", list(ds.attrs.get("provenance", [])))
+    return ds, g
+
+
+def _floats(text: str, what: str) -> list[float]:
+    try:
+        vals = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        vals = []
+    if not vals:
+        raise UsageError(f"{what} must be comma-separated numbers, got {text!r}")
+    return vals
+
+
+@app.command()
+def grid(
+    file: Path = typer.Argument(..., help="Nanonis grid (.3ds)."),
+    energies: str = typer.Option(..., "--energies", help="Energies in eV, e.g. -2e-3,0,2e-3."),
+    channel: str = typer.Option(None, "--channel"),
+    normalise: str = typer.Option("none", "--normalise", help="none, outer or iv."),
+    json_path: Path = JSON_OPT, report: Path = REPORT_OPT,
+) -> None:
+    """dI/dV maps at chosen energies (with optional normalisation)."""
+    from supramap.sts.grid import maps_at
+    from supramap.sts.grid import normalise as norm
+
+    ds, g = _grid(file, channel)
+    if normalise == "outer":
+        g = norm(g, method="outer")
+    elif normalise == "iv":
+        g = norm(g, method="iv", current=ds.get("Current"))
+    elif normalise != "none":
+        raise UsageError("--normalise must be none, outer or iv")
+    maps = maps_at(g, _floats(energies, "--energies"))
+    d = {"file": str(file), "channel": str(g.name), "shape": list(g.shape),
+         "energies_eV": maps["energy"].values.tolist(),
+         "map_mean": [float(np.nanmean(m)) for m in maps.values],
+         "map_std": [float(np.nanstd(m)) for m in maps.values],
+         "points_measured": ds.attrs.get("points_measured"),
+         "points_total": ds.attrs.get("points_total")}
+    print_table(f"Grid {file.name} ({g.name})", [
+        ("shape (y, x, bias)", " × ".join(map(str, g.shape))),
+        ("points measured", f"{d['points_measured']} of {d['points_total']}"),
+        ("maps at (meV)", ", ".join(f"{e * 1e3:g}" for e in d["energies_eV"]))])
+    write_json(json_path, d)
+    if report is not None:
+        from supramap.report.html import Report
+        from supramap.report.sts import maps_figure
+
+        rep = Report(f"Grid — {file.name}", report)
+        rep.figure(maps_figure(maps), "dI/dV maps", name="maps.png")
+        console.print(f"Report: {rep.write()}")
+
+
+@app.command()
+def gapmap(
+    file: Path = typer.Argument(..., help="Nanonis grid (.3ds)."),
+    out: Path = typer.Option(..., "--out", help="NetCDF file for the parameter maps."),
+    model: str = typer.Option("dynes", "--model", help="dynes (thermally broadened)."),
+    temperature: float = typer.Option(1.0, "--temperature", help="Temperature (K)."),
+    lockin_rms: float = typer.Option(0.0, "--lockin-rms"),
+    workers: int = typer.Option(0, "--workers", help="Local dask workers (0: in process)."),
+    scheduler: str = typer.Option(None, "--scheduler", help="Address of a dask scheduler."),
+    channel: str = typer.Option(None, "--channel"),
+    json_path: Path = JSON_OPT,
+) -> None:
+    """Fit every pixel (batched Levenberg–Marquardt), optionally on dask.distributed."""
+    from rich.progress import Progress
+
+    from supramap.fileutil import atomic_open
+    from supramap.sts.gapmap import gap_map
+
+    if model != "dynes":
+        raise UsageError("--model must be dynes")
+    if workers < 0 or not temperature > 0:
+        raise UsageError("--workers must be ≥ 0 and --temperature > 0")
+    _, g = _grid(file, channel)
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("fitting the grid", total=None)
+        res = gap_map(g, temperature=temperature, lockin_rms=lockin_rms, workers=workers,
+                      scheduler=scheduler,
+                      progress=lambda d, t: progress.update(task, completed=d, total=t))
+    ds = res.data.copy()
+    ds["converged"] = ds["converged"].astype("int8")
+    with atomic_open(out, "wb") as fh:
+        fh.write(ds.to_netcdf())
+    d = {"file": str(file), "out": str(out), **res.to_dict()}
+    print_table(f"Gap map of {file.name}", [
+        ("median gap", f"{d['median_gap_eV'] * 1e3:.4f} meV" if d["median_gap_eV"] else "n/a"),
+        ("fraction converged", f"{d['fraction_converged']:.3f}"),
+        ("time", f"{d['seconds']:.2f} s on {d['workers']} worker(s)")])
+    write_json(json_path, d)
+
+
+@app.command()
+def qpi(
+    file: Path = typer.Argument(..., help="Grid (.3ds) or map (.sxm, .gwy, .bcrf)."),
+    energy: float = typer.Option(None, "--energy", help="Energy (eV) for a grid."),
+    symmetrize: str = typer.Option("none", "--symmetrize", help="none, mirror, c2 or c4."),
+    channel: str = typer.Option(None, "--channel"),
+    json_path: Path = JSON_OPT, report: Path = REPORT_OPT,
+) -> None:
+    """Fourier transform of a map, symmetrisation and the C4 → C2 anisotropy."""
+    from supramap.sts.qpi import anisotropy, fourier, symmetrise
+
+    m = _map(file, channel, energy)
+    f = fourier(m)
+    if symmetrize != "none":
+        f = symmetrise(f, symmetrize)
+    qmax = float(np.abs(f.qx).max())
+    an = anisotropy(f, q_min=0.05 * qmax, q_max=0.9 * qmax)
+    d = {"file": str(file), "energy_eV": energy, "symmetrize": symmetrize,
+         "anisotropy": an, "shape": list(f.shape)}
+    print_table(f"QPI of {file.name}", [("anisotropy (Iqx − Iqy)/(Iqx + Iqy)", f"{an:.3f}")])
+    write_json(json_path, d)
+    if report is not None:
+        from supramap.report.html import Report
+        from supramap.report.sts import fft_figure
+
+        rep = Report(f"QPI — {file.name}", report)
+        rep.figure(fft_figure(m, f), "Map and its Fourier transform", name="qpi.png")
+        console.print(f"Report: {rep.write()}")
+
+
+def _map(file: Path, channel: str | None, energy: float | None):
+    from supramap.io import read_image
+
+    if file.suffix.lower() == ".3ds":
+        if energy is None:
+            raise UsageError("--energy is needed for a grid")
+        from supramap.sts.grid import maps_at
+
+        _, g = _grid(file, channel)
+        return maps_at(g, [energy]).isel(energy=0, drop=True)
+    return read_image(file, channel)
+
+
+@app.command()
+def defects(
+    file: Path = typer.Argument(..., help="Topograph / map, or a grid with --energy."),
+    energy: float = typer.Option(None, "--energy", help="Energy (eV) for a grid."),
+    threshold: float = typer.Option(0.1, "--threshold", help="Blob detection threshold."),
+    groups: int = typer.Option(0, "--groups", help="Group by spectra (grids) into N groups."),
+    channel: str = typer.Option(None, "--channel"),
+    json_path: Path = JSON_OPT, report: Path = REPORT_OPT,
+) -> None:
+    """Point defects: positions, sizes, C2 elongation and orientation; spectra groups."""
+    from supramap.sts.defects import (
+        defect_spectra,
+        defects_to_dict,
+        find_defects,
+        group_defects,
+    )
+
+    m = _map(file, channel, energy)
+    found = find_defects(m, threshold=threshold)
+    if groups and file.suffix.lower() == ".3ds" and found:
+        _, g = _grid(file, channel)
+        found = group_defects(found, defect_spectra(g, found), groups)
+    elong = [x.elongation for x in found]
+    d = {"file": str(file), "n_defects": len(found), "defects": defects_to_dict(found),
+         "median_elongation": float(np.median(elong)) if elong else None,
+         "median_orientation_deg": float(np.median([x.orientation_deg for x in found]))
+         if found else None}
+    print_table(f"Defects in {file.name}", [
+        ("defects", str(len(found))),
+        ("median elongation", f"{d['median_elongation']:.2f}" if found else "-"),
+        ("median orientation", f"{d['median_orientation_deg']:.0f}°" if found else "-")])
+    write_json(json_path, d)
+    if report is not None:
+        from supramap.report.html import Report
+        from supramap.report.sts import defects_figure
+
+        rep = Report(f"Defects — {file.name}", report)
+        rep.figure(defects_figure(m, found), "Defects found", name="defects.png")
+        console.print(f"Report: {rep.write()}")

@@ -14,7 +14,15 @@ import numpy as np
 import xarray as xr
 
 from supramap.errors import ChannelError, FormatError
-from supramap.io import apt, bcr, gwy, nanonis_dat, qd, sxm  # noqa: F401  (registration)
+from supramap.io import (  # noqa: F401  (registration)
+    apt,
+    bcr,
+    gwy,
+    nanonis_3ds,
+    nanonis_dat,
+    qd,
+    sxm,
+)
 from supramap.io.base import Reader, find_reader, readers, register
 
 __all__ = ["read", "read_image", "describe", "find_reader", "readers", "register", "Reader"]

@@ -67,3 +67,49 @@ def waterfall_figure(spectra, parameter, name: str) -> Figure:
     ax.set_ylabel("dI/dV (offset)")
     ax.legend(fontsize=7)
     return fig
+
+
+def maps_figure(maps) -> Figure:
+    """dI/dV maps at several energies side by side."""
+    n = maps.sizes["energy"]
+    fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3.2), constrained_layout=True,
+                             squeeze=False)
+    for ax, e in zip(axes[0], maps["energy"].values):
+        im = ax.imshow(maps.sel(energy=e).values, cmap="viridis")
+        ax.set_title(f"{e * 1e3:g} meV", fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        fig.colorbar(im, ax=ax, fraction=0.046)
+    return fig
+
+
+def fft_figure(m, f) -> Figure:
+    """Real-space map and the (log) Fourier amplitude."""
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 4), constrained_layout=True)
+    a.imshow(m.values, cmap="gray")
+    a.set_title("map", fontsize=9)
+    b.imshow(np.log10(f.values + 1e-12 * f.values.max()), cmap="magma",
+             extent=[float(f.qx[0]), float(f.qx[-1]), float(f.qy[-1]), float(f.qy[0])])
+    b.set_xlabel("qx (rad/m)")
+    b.set_ylabel("qy (rad/m)")
+    b.set_title("log |FFT|", fontsize=9)
+    return fig
+
+
+def defects_figure(m, defects) -> Figure:
+    """Map with the defects circled and their long axes drawn."""
+    fig, ax = plt.subplots(figsize=(5, 5), constrained_layout=True)
+    ax.imshow(m.values, cmap="gray")
+    dx = float(m.x[1] - m.x[0])
+    dy = float(m.y[1] - m.y[0])
+    for d in defects:
+        c, r = (d.x_m - float(m.x[0])) / dx, (d.y_m - float(m.y[0])) / dy
+        s = 2 * d.sigma_m / dx
+        ax.add_patch(plt.Circle((c, r), s, fill=False, color="cyan", lw=0.8))
+        a = np.radians(d.orientation_deg)
+        ax.plot([c - s * np.cos(a), c + s * np.cos(a)], [r - s * np.sin(a), r + s * np.sin(a)],
+                color="yellow", lw=0.8)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(f"{len(defects)} defects", fontsize=9)
+    return fig

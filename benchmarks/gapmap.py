@@ -1,0 +1,73 @@
+"""Benchmark: gap map of a 128 × 128 × 401 grid of thermally broadened Dynes spectra.
+
+The project's batched Levenberg–Marquardt (all pixels at once, one shared broadening kernel)
+against a per-pixel ``scipy.optimize.curve_fit`` loop calling the project's own model function,
+timed on a subset of pixels in the same run; then the same grid on dask.distributed with one
+and with two single-threaded workers.
+
+Goals (issue #7): the whole grid under 30 s, ≥ 10× faster per pixel than the loop, and two
+workers ≥ 1.6× faster than one.
+
+    python benchmarks/gapmap.py [--size 128] [--subset 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+from scipy.optimize import curve_fit
+from threadpoolctl import threadpool_limits
+
+from supramap.sts.gapmap import broadening_matrix, gap_map, model, seed_parameters
+from supramap.synth.sts import dynes_grid
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--subset", type=int, default=64)
+    args = parser.parse_args()
+    n = args.size
+    grid, truth = dynes_grid(n, n, n_bias=401, noise=0.01)
+    b = grid["bias"].values
+    print(f"grid {n} × {n} × {b.size}, T = {truth['temperature_K']} K, 4 free parameters")
+
+    t0 = time.perf_counter()
+    res = gap_map(grid, temperature=truth["temperature_K"])
+    t_grid = time.perf_counter() - t0
+    conv = res.data["converged"].values
+    rel = np.abs(res.data["delta"].values / truth["gap_eV"] - 1)
+    print(f"supramap, whole grid in process: {t_grid:.1f} s ({t_grid / n / n * 1e3:.2f} ms per "
+          f"pixel); converged {conv.mean():.3f}; max |ΔΔ/Δ| {rel[conv].max():.2e}")
+
+    e, k = broadening_matrix(b, truth["temperature_K"])
+
+    def f(v, delta, gamma, scale, offset):
+        return model(np.array([[delta, gamma, scale, offset]]), e, k)[0]
+
+    spectra = grid.values.reshape(-1, b.size)
+    pick = np.random.default_rng(0).choice(n * n, args.subset, replace=False)
+    p0 = seed_parameters(b, spectra[pick])
+    with threadpool_limits(1):
+        t0 = time.perf_counter()
+        for i, j in enumerate(pick):
+            curve_fit(f, b, spectra[j], p0=p0[i], maxfev=2000)
+        t_loop = (time.perf_counter() - t0) / args.subset
+    print(f"per-pixel curve_fit loop (same model function): {t_loop * 1e3:.2f} ms per pixel "
+          f"-> {t_loop * n * n:.0f} s for the grid")
+    print(f"speed-up per pixel: {t_loop / (t_grid / n / n):.1f}× (goal ≥ 10×); whole grid "
+          f"{'under' if t_grid < 30 else 'OVER'} 30 s")
+
+    times = {}
+    for workers in (1, 2):
+        r = gap_map(grid, temperature=truth["temperature_K"], workers=workers)
+        times[workers] = r.seconds
+        print(f"dask.distributed, {workers} worker(s): {r.seconds:.1f} s fitting "
+              f"(+ {r.info['startup_seconds']:.1f} s cluster start-up)")
+    print(f"two workers vs one: {times[1] / times[2]:.2f}× (goal ≥ 1.6×)")
+
+
+if __name__ == "__main__":
+    main()
