@@ -212,7 +212,8 @@ def test_demo_end_to_end(tmp_path, capsys):
     for name in images:
         assert (page.parent / name).stat().st_size > 1000
     summary = json.loads((page.parent / "summary.json").read_text())
-    assert summary["series"]["vanishing_temperature_K"] == 30.0
+    assert summary["results"]["cafm_series"]["vanishing_temperature_K"] == 30.0
+    assert summary["correlation"]["sites"][0]["class"] == "conducting"
 
 
 def test_network_fourprobe_cli(virtual_sample, tmp_path, capsys):

@@ -13,6 +13,7 @@ import typer
 
 from supramap import __version__
 from supramap.cli import apt, bulk, cafm, network, sts
+from supramap.cli import sample as sample_cli
 from supramap.cli.common import console, print_table, write_json
 from supramap.errors import SupramapError
 
@@ -29,6 +30,9 @@ app.add_typer(network.app, name="network")
 app.add_typer(bulk.app, name="bulk")
 app.add_typer(sts.app, name="sts")
 app.add_typer(apt.app, name="apt")
+app.command("report")(sample_cli.report)
+app.command("export")(sample_cli.export)
+app.command("batch")(sample_cli.batch)
 
 
 def _version(value: bool) -> None:
@@ -93,6 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     except SupramapError as exc:
         _error_line(str(exc))
         return 2
+    except sample_cli._Partial as exc:
+        _error_line(f"some items failed: {exc}")
+        return 1
     except OSError as exc:
         where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
         _error_line(f"{where}{exc.strerror or exc}")

@@ -8,7 +8,8 @@ import numpy as np
 import typer
 
 from supramap.cli.common import UsageError, console, print_table, write_json
-from supramap.errors import AnalysisError
+from supramap.errors import AnalysisError  # noqa: F401
+from supramap.sts.spectra import load_spectrum
 
 app = typer.Typer(help="Tunnelling spectroscopy.", no_args_is_help=True)
 
@@ -18,45 +19,6 @@ CHANNEL_OPT = typer.Option(None, "--channel",
                            help="Conductance column (default: lock-in X, else dI/dV of the "
                                 "current).")
 BIAS_OPT = typer.Option(None, "--bias-column", help="Bias column of a CSV/TXT table.")
-
-
-def load_spectrum(path: Path, channel: str | None = None, bias_column: str | None = None,
-                  ) -> tuple[np.ndarray, np.ndarray, str]:
-    """(bias in V, conductance, description) from a Nanonis .dat or a CSV/TXT table."""
-    from supramap.io import read
-    from supramap.io.text import read_table
-
-    if path.suffix.lower() in (".csv", ".txt", ".tsv"):
-        ds = read_table(path)
-        names = list(ds.data_vars)
-        bname = bias_column or names[0]
-        if bname not in ds:
-            raise UsageError(f"{path}: no column {bname!r}; columns are {', '.join(names)}")
-        gname = channel or next(n for n in names if n != bname)
-        if gname not in ds:
-            raise UsageError(f"{path}: no column {gname!r}; columns are {', '.join(names)}")
-        return ds[bname].values, ds[gname].values, gname
-    ds = read(path)
-    if "bias" not in ds.coords:
-        raise UsageError(f"{path}: not a bias spectrum (format {ds.attrs.get('format')!r})")
-    bias = ds["bias"].values
-    names = [str(n) for n in ds.data_vars]
-    if channel is not None:
-        if channel not in ds:
-            raise UsageError(f"{path}: no channel {channel!r}; channels are {', '.join(names)}")
-        return bias, ds[channel].values, channel
-    for cand in names:
-        low = cand.lower()
-        if ("li" in low and " x" in low or "lockin" in low or "lix" in low) \
-                and "[" not in cand:
-            return bias, ds[cand].values, cand
-    if "Current" in ds:
-        i = ds["Current"].values
-        order = np.argsort(bias)
-        g = np.empty_like(i)
-        g[order] = np.gradient(i[order], bias[order])
-        return bias, g, "dI/dV of Current"
-    raise AnalysisError(f"{path}: no conductance or current channel")
 
 
 def _gaps(text: str) -> list[float]:

@@ -18,6 +18,7 @@ from supramap.io import (  # noqa: F401  (registration)
     apt,
     bcr,
     gwy,
+    image,
     nanonis_3ds,
     nanonis_dat,
     qd,

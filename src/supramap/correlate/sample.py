@@ -1,0 +1,153 @@
+"""The sample description (TOML): material, geometry, measurements, registration, sites.
+
+Every length, mass or temperature key carries its unit in its name (``length_mm``,
+``mass_mg``, ``pixel_m``, ``temperature_K``); a key without one is refused, so a description
+cannot silently mix units.  Problems are collected and reported together, each naming the
+item; a measurement whose file is missing is kept and marked, so a report can still render
+the rest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+from supramap.errors import SupramapError
+
+KINDS = {
+    "transport": ("file",), "susceptibility": ("file",), "heat": ("file",), "loop": ("file",),
+    "cafm": ("current",), "cafm-series": ("currents", "temperatures_K"),
+    "sem": ("file", "pixel_m"), "apt": ("file",), "sts-spectrum": ("file",),
+    "sts-tip": ("file",), "sts-grid": ("file",),
+}
+FILE_KEYS = ("file", "current", "topography", "deflection", "currents", "topographies",
+             "ranges")
+UNIT_SUFFIXES = ("_mm", "_m", "_mg", "_kg", "_K", "_V", "_A", "_T", "_g_per_mol", "_eV")
+
+
+class SampleError(SupramapError):
+    """The sample description itself is unusable (not TOML, no measurements ...)."""
+
+
+@dataclass
+class Measurement:
+    """One measurement of the description; ``problems`` lists what is wrong with it."""
+
+    id: str
+    kind: str
+    spec: dict[str, Any]
+    problems: list[str] = field(default_factory=list)
+
+    def path(self, key: str, base: Path) -> Path:
+        """A file of the measurement, relative to the description's folder."""
+        return (base / self.spec[key]).resolve()
+
+
+@dataclass
+class Site:
+    """A lift-out site (coordinates in the registered image's frame, metres)."""
+
+    name: str
+    x_m: float
+    y_m: float
+    needle: str | None = None
+
+
+@dataclass
+class Sample:
+    """A parsed, validated description."""
+
+    path: Path
+    name: str
+    info: dict[str, Any]
+    measurements: list[Measurement]
+    sites: list[Site]
+    registration: dict[str, Any]
+    apt: dict[str, Any]
+    problems: list[str]
+
+    @property
+    def base(self) -> Path:
+        """Folder of the description (relative files start here)."""
+        return self.path.parent
+
+    def by_kind(self, kind: str) -> list[Measurement]:
+        """Measurements of one kind."""
+        return [m for m in self.measurements if m.kind == kind]
+
+    def get(self, mid: str) -> Measurement | None:
+        """Measurement by id."""
+        return next((m for m in self.measurements if m.id == mid), None)
+
+
+def _unit_problems(where: str, table: dict[str, Any], allowed: set[str]) -> list[str]:
+    out = []
+    for k, v in table.items():
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in allowed \
+                and not k.endswith(UNIT_SUFFIXES):
+            out.append(f"{where}: number '{k}' has no unit in its name (e.g. '{k}_mm', "
+                       f"'{k}_K')")
+    return out
+
+
+def load_sample(path: str | Path) -> Sample:
+    """Parse and validate a sample description."""
+    p = Path(path)
+    try:
+        doc = tomllib.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SampleError(f"{p}: no such file") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SampleError(f"{p}: not valid TOML ({exc})") from None
+    info = doc.get("sample", {})
+    if not isinstance(info, dict):
+        raise SampleError(f"{p}: [sample] must be a table")
+    problems: list[str] = []
+    problems += _unit_problems("[sample]", info, {"atoms_per_formula_unit"})
+    geo = info.get("geometry", {})
+    problems += _unit_problems("[sample.geometry]", geo, set())
+    raw = doc.get("measurement", [])
+    if not isinstance(raw, list) or not raw:
+        raise SampleError(f"{p}: no [[measurement]] entries")
+    measurements = []
+    seen: set[str] = set()
+    for i, m in enumerate(raw):
+        kind = str(m.get("kind", ""))
+        mid = str(m.get("id", f"{kind or 'measurement'}_{i + 1}"))
+        meas = Measurement(mid, kind, dict(m))
+        if mid in seen:
+            meas.problems.append(f"duplicate id {mid!r}")
+        seen.add(mid)
+        if kind not in KINDS:
+            meas.problems.append(f"unknown kind {kind!r}; kinds are {', '.join(sorted(KINDS))}")
+        else:
+            for key in KINDS[kind]:
+                if key not in m:
+                    meas.problems.append(f"kind {kind!r} needs '{key}'")
+        meas.problems += _unit_problems(f"measurement {mid}", m, {"workers", "groups"})
+        if kind == "sts-spectrum" and "tip" in m and not any(
+                x.get("id") == m["tip"] and x.get("kind") == "sts-tip" for x in raw):
+            meas.problems.append(f"tip {m['tip']!r} names no sts-tip measurement")
+        for key in FILE_KEYS:
+            if key in m:
+                files = m[key] if isinstance(m[key], list) else [m[key]]
+                for f in files:
+                    if not (p.parent / str(f)).is_file():
+                        meas.problems.append(f"file not found: {f}")
+        measurements.append(meas)
+    sites = []
+    for j, s in enumerate(doc.get("site", [])):
+        try:
+            sites.append(Site(str(s.get("name", f"site {j + 1}")), float(s["x_m"]),
+                              float(s["y_m"]), s.get("needle")))
+        except (KeyError, TypeError, ValueError):
+            problems.append(f"site {j + 1}: needs numeric x_m and y_m")
+    reg = doc.get("registration", {})
+    for key in ("map", "image"):
+        if reg and key in reg and not any(m.id == reg[key] for m in measurements):
+            problems.append(f"[registration] {key} = {reg[key]!r} names no measurement")
+    return Sample(p, str(info.get("name", p.stem)), info, measurements, sites, reg,
+                  doc.get("apt", {}), problems)

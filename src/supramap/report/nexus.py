@@ -1,0 +1,157 @@
+"""NeXus/HDF5 export of a sample's data and results (an export, not the internal model).
+
+Pinned definitions: NeXus definitions 2024.02 — NXapm from the base standard; NXafm, NXsts and
+NXspm as contributed by FAIRmat in that release (they change between versions; only the
+structure common to them is written: NXentry/definition, NXsample, NXdata with @signal,
+@axes and AXIS_indices, @units on every field, @default down to the data).  Bulk measurements,
+for which no application definition exists, use plain NXentry with definition "NXentry".
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import xarray as xr
+
+from supramap import __version__
+from supramap.errors import FormatError
+
+DEFINITIONS_VERSION = "NeXus definitions 2024.02 (NXapm base; NXafm/NXsts/NXspm contributed)"
+DEFINITION = {"cafm": "NXafm", "sts-grid": "NXsts", "sts-spectrum": "NXsts",
+              "sts-tip": "NXsts", "apt": "NXapm", "transport": "NXentry",
+              "susceptibility": "NXentry", "heat": "NXentry", "loop": "NXentry",
+              "cafm-series": "NXafm"}
+
+
+def _arrays(kind: str, obj: Any) -> xr.DataArray | None:
+    """The main data of an analysed measurement as a DataArray with coordinates."""
+    if kind == "cafm":
+        return obj["current"]
+    if kind == "transport":
+        t, r, _, units = obj
+        return xr.DataArray(np.asarray(r, float), dims=("temperature",),
+                            coords={"temperature": ("temperature", np.asarray(t, float),
+                                                    {"units": "K"})},
+                            name="resistivity" if units == "ohm m" else "resistance",
+                            attrs={"units": units})
+    if kind == "susceptibility":
+        tz, cz, _, _, _, _ = obj
+        return xr.DataArray(np.asarray(cz, float), dims=("temperature",),
+                            coords={"temperature": ("temperature", np.asarray(tz, float),
+                                                    {"units": "K"})},
+                            name="chi_zfc", attrs={"units": ""})
+    if kind == "heat":
+        t, c, _ = obj
+        return xr.DataArray(np.asarray(c, float), dims=("temperature",),
+                            coords={"temperature": ("temperature", np.asarray(t, float),
+                                                    {"units": "K"})},
+                            name="heat_capacity", attrs={"units": "J/(mol K)"})
+    if kind == "loop":
+        h, m, _, _ = obj
+        return xr.DataArray(np.asarray(m, float), dims=("field",),
+                            coords={"field": ("field", np.asarray(h, float), {"units": "T"})},
+                            name="moment", attrs={"units": "A m2"})
+    if kind == "sts-grid":
+        return obj.data["delta"]
+    return None
+
+
+def _scalar_results(group: h5py.Group, d: dict[str, Any], prefix: str = "") -> None:
+    for k, v in d.items():
+        name = (prefix + k).replace("/", "_per_")
+        if isinstance(v, bool):
+            group.create_dataset(name, data=np.bool_(v)).attrs["units"] = "dimensionless"
+        elif isinstance(v, (int, float)) and v is not None:
+            ds = group.create_dataset(name, data=v)
+            unit = next((u for suf, u in (("_m", "m"), ("_K", "K"), ("_A", "A"), ("_eV", "eV"),
+                                          ("_ohm_m", "ohm m"), ("_ohm", "ohm"), ("_T", "T"),
+                                          ("_s", "s")) if k.endswith(suf)), "")
+            ds.attrs["units"] = unit or "dimensionless"
+
+
+def _write_data(entry: h5py.Group, da: xr.DataArray) -> None:
+    data = entry.create_group("data")
+    data.attrs["NX_class"] = "NXdata"
+    sig = str(da.name or "signal").replace(" ", "_").replace("/", "_")
+    ds = data.create_dataset(sig, data=np.asarray(da.values), compression="gzip")
+    ds.attrs["units"] = da.attrs.get("units", "") or "dimensionless"
+    data.attrs["signal"] = sig
+    axes = []
+    for i, dim in enumerate(da.dims):
+        c = data.create_dataset(dim, data=np.asarray(da[dim].values))
+        c.attrs["units"] = da[dim].attrs.get("units", "") or "dimensionless"
+        data.attrs[f"{dim}_indices"] = np.int32(i)
+        axes.append(dim)
+    data.attrs["axes"] = np.array(axes, dtype=h5py.string_dtype())
+    entry.attrs["default"] = "data"
+
+
+def export_nexus(res, path: str | os.PathLike[str]) -> Path:
+    """Write the analysed sample to a NeXus/HDF5 file (atomically); returns its path."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    os.close(fd)
+    try:
+        with h5py.File(tmp, "w") as f:
+            f.attrs["NX_class"] = "NXroot"
+            f.attrs["file_name"] = out.name
+            f.attrs["file_time"] = datetime.now(timezone.utc).isoformat()
+            f.attrs["creator"] = f"supramap {__version__}"
+            f.attrs["NeXus_version"] = DEFINITIONS_VERSION
+            first = None
+            for m in res.sample.measurements:
+                if m.id not in res.results:
+                    continue
+                entry = f.create_group(m.id)
+                entry.attrs["NX_class"] = "NXentry"
+                entry.create_dataset("definition", data=DEFINITION.get(m.kind, "NXentry"))
+                entry.create_dataset("title", data=f"{m.kind} {m.id}")
+                sample = entry.create_group("sample")
+                sample.attrs["NX_class"] = "NXsample"
+                sample.create_dataset("name", data=res.sample.name)
+                if res.sample.info.get("material"):
+                    sample.create_dataset("chemical_formula", data=res.sample.info["material"])
+                results = entry.create_group("results")
+                results.attrs["NX_class"] = "NXcollection"
+                _scalar_results(results, res.results[m.id])
+                da = _arrays(m.kind, res.objects.get(m.id))
+                if da is not None:
+                    _write_data(entry, da)
+                    first = first or m.id
+            if first:
+                f.attrs["default"] = first
+        os.replace(tmp, out)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return out
+
+
+def read_nexus(path: str | os.PathLike[str]) -> dict[str, xr.DataArray]:
+    """Read back the NXdata of every entry as DataArrays (signal with its axes and units)."""
+    p = Path(path)
+    out: dict[str, xr.DataArray] = {}
+    try:
+        f = h5py.File(p, "r")
+    except OSError as exc:
+        raise FormatError(p, f"not an HDF5/NeXus file ({exc})") from None
+    with f:
+        for name, entry in f.items():
+            if entry.attrs.get("NX_class") != "NXentry" or "data" not in entry:
+                continue
+            data = entry["data"]
+            sig = data.attrs["signal"]
+            axes = [a.decode() if isinstance(a, bytes) else str(a) for a in data.attrs["axes"]]
+            coords = {a: (a, data[a][()], {"units": data[a].attrs.get("units", "")})
+                      for a in axes}
+            out[name] = xr.DataArray(data[sig][()], dims=tuple(axes), coords=coords, name=sig,
+                                     attrs={"units": data[sig].attrs.get("units", "")})
+    return out

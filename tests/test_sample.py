@@ -1,0 +1,244 @@
+"""One sample, every scale: description, registration, sites, workflow, report, NeXus, batch."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+
+import h5py
+import numpy as np
+import pytest
+
+from supramap.cli.main import main
+from supramap.correlate import affine_from_points, auto_register, load_sample
+from supramap.correlate.sample import SampleError
+from supramap.correlate.workflow import run_sample
+from supramap.errors import RegistrationError
+from supramap.report.nexus import export_nexus, read_nexus
+
+
+@pytest.fixture(scope="module")
+def full_sample(tmp_path_factory):
+    from supramap.synth.full import write_full_sample
+
+    folder = tmp_path_factory.mktemp("full")
+    truth = write_full_sample(folder)
+    sample = load_sample(folder / "sample.toml")
+    return folder, truth, sample, run_sample(sample)
+
+
+def test_control_point_registration_within_half_a_pixel(full_sample):
+    from supramap.synth.full import SEM_PIXEL_M, sample_to_sem
+
+    folder, truth, sample, res = full_sample
+    reg = res.correlation["registration"]
+    a = np.array(reg["matrix"])
+    off = np.array(reg["offset_m"])
+    test_pts = np.array([[1e-6, 1e-6], [5e-6, 2e-6], [7e-6, 7e-6], [3e-6, 6e-6]])
+    err = np.hypot(*((test_pts @ a.T + off) - sample_to_sem(test_pts)).T)
+    assert err.max() < 0.5 * SEM_PIXEL_M
+    assert reg["rms_residual_m"] < 0.5 * SEM_PIXEL_M
+
+
+def test_affine_from_points_exact_and_errors():
+    rng = np.random.default_rng(0)
+    src = rng.uniform(0, 1e-5, (6, 2))
+    a = np.array([[1.01, -0.05], [0.04, 0.99]])
+    t = np.array([2e-6, -1e-6])
+    fit = affine_from_points(src, src @ a.T + t)
+    np.testing.assert_allclose(fit.matrix, a, rtol=1e-9)
+    np.testing.assert_allclose(fit.inverse().apply(fit.apply(src)), src, atol=1e-18)
+    with pytest.raises(RegistrationError, match="at least 3"):
+        affine_from_points(src[:2], src[:2])
+    with pytest.raises(RegistrationError, match="collinear"):
+        line = np.stack([np.linspace(0, 1, 4), np.linspace(0, 1, 4)], 1)
+        affine_from_points(line, line)
+
+
+def test_automatic_translation_registration():
+    from supramap.synth.cafm import ScanSpec, make_sample, scan
+
+    sample = make_sample(2)
+    ref = scan(sample, ScanSpec(8.0, shape=(300, 300), pixel_m=30e-9, scars=0))["topography"]
+    # The map: a finer scan of a region, whose recorded origin is off by (90, −60) nm.
+    true = np.array([2.0e-6, 1.5e-6])
+    m = scan(sample, ScanSpec(8.0, shape=(200, 200), pixel_m=16e-9, origin_m=tuple(true),
+                              scars=0))["topography"]
+    m = m.assign_coords(x=m.x - 90e-9, y=m.y + 60e-9)
+    t = auto_register(m, ref)
+    assert t.offset == pytest.approx([90e-9, -60e-9], abs=0.5 * 30e-9)
+
+
+def test_site_classification_matches_truth(full_sample):
+    _, truth, _, res = full_sample
+    classes = {s["site"]: s["class"] for s in res.correlation["sites"]}
+    assert classes == truth["sites"]
+    rows = {r["site"]: r for r in res.correlation["composition_vs_conduction"]}
+    assert rows["A"]["Fe"] < rows["B"]["Fe"]  # Fe-depleted where it conducts
+    assert res.correlation["needle_comparison"]["ratios"]["Fe/Te"]["z"] < -10
+
+
+def test_workflow_results_and_verdict(full_sample):
+    _, truth, _, res = full_sample
+    assert res.ok, res.errors
+    assert res.results["transport"]["Tc_mid_K"] == pytest.approx(truth["bulk"]["tc_mid_K"],
+                                                                 abs=0.05)
+    assert res.results["susceptibility"]["shielding_fraction"] == pytest.approx(1, abs=0.01)
+    assert res.results["heat"]["sc_volume_fraction"] == pytest.approx(0.955, abs=0.005)
+    assert res.results["cafm_series"]["vanishing_temperature_K"] == 30.0
+    assert res.results["sis"]["deconvolved_gaps_eV"] == pytest.approx([1.5e-3, 2.5e-3],
+                                                                      abs=3e-5)
+    assert res.results["grid"]["fraction_converged"] > 0.95
+    text = " ".join(res.verdict)
+    assert "bulk says homogeneous" in text and "local probe says otherwise" in text
+
+
+def test_nexus_round_trip_and_structure(full_sample, tmp_path):
+    _, _, sample, res = full_sample
+    path = export_nexus(res, tmp_path / "s.nxs")
+    back = read_nexus(path)
+    cur = res.objects["cafm_8K"]["current"]
+    np.testing.assert_array_equal(back["cafm_8K"].values, cur.values)
+    np.testing.assert_array_equal(back["cafm_8K"].x.values, cur.x.values)
+    assert back["cafm_8K"].attrs["units"] == "A"
+    t, r, _, _ = res.objects["transport"]
+    np.testing.assert_array_equal(back["transport"].values, r)
+    with h5py.File(path, "r") as f:
+        assert f.attrs["NX_class"] == "NXroot"
+        assert f.attrs["default"] in f
+        for entry in f.values():
+            assert entry.attrs["NX_class"] == "NXentry"
+            assert entry["definition"][()].decode().startswith("NX")
+            assert entry["sample"].attrs["NX_class"] == "NXsample"
+            if "data" in entry:
+                data = entry["data"]
+                assert entry.attrs["default"] == "data"
+                assert data.attrs["NX_class"] == "NXdata"
+                assert data.attrs["signal"] in data
+                for ax in data.attrs["axes"]:
+                    ax = ax.decode() if isinstance(ax, bytes) else ax
+                    assert f"{ax}_indices" in data.attrs
+                    assert "units" in data[ax].attrs
+                assert "units" in data[data.attrs["signal"]].attrs
+            for field in entry["results"].values():
+                assert "units" in field.attrs
+        assert f["cafm_8K"]["definition"][()] == b"NXafm"
+        assert f["needle_conducting"]["definition"][()] == b"NXapm"
+
+
+def test_description_validation(tmp_path):
+    (tmp_path / "a.toml").write_text("this is = = not toml")
+    with pytest.raises(SampleError, match="not valid TOML"):
+        load_sample(tmp_path / "a.toml")
+    (tmp_path / "b.toml").write_text("[sample]\nname='x'\n")
+    with pytest.raises(SampleError, match="no \\[\\[measurement\\]\\]"):
+        load_sample(tmp_path / "b.toml")
+    (tmp_path / "c.toml").write_text(
+        "[sample]\nmass = 5\n[sample.geometry]\nlength_mm = 1\nwidth = 2\n"
+        "[[measurement]]\nkind = 'spectroscope'\nfile = 'x.dat'\n"
+        "[[measurement]]\nkind = 'transport'\nfile = 'missing.dat'\n"
+        "[[measurement]]\nkind = 'cafm'\n")
+    s = load_sample(tmp_path / "c.toml")
+    assert any("'mass'" in p for p in s.problems)
+    assert any("'width'" in p for p in s.problems)
+    probs = [m.problems for m in s.measurements]
+    assert any("unknown kind" in p for p in probs[0])
+    assert any("file not found: missing.dat" in p for p in probs[1])
+    assert any("needs 'current'" in p for p in probs[2])
+
+
+def test_report_with_broken_items_renders_rest_and_fails(full_sample, tmp_path, capsys):
+    folder, _, _, _ = full_sample
+    toml = (folder / "sample.toml").read_text()
+    toml = toml.replace('file = "bulk/heat.dat"', 'file = "bulk/nope.dat"')
+    toml = toml.replace('kind = "loop"', 'kind = "loopy"')
+    bad = folder / "broken.dat"
+    bad.write_bytes(b"[Header]\n[Data]\nComment,Temperature (K)\n,abc\n")
+    toml = toml.replace('file = "bulk/susceptibility.dat"', 'file = "broken.dat"')
+    (folder / "broken.toml").write_text(toml)
+    code = main(["report", str(folder / "broken.toml"), "--out", str(tmp_path / "rep")])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "heat" in err and "loop" in err and "susceptibility" in err
+    page = (tmp_path / "rep" / "index.html").read_text()
+    assert "file not found: bulk/nope.dat" in page
+    assert "unknown kind" in page and "not a number" in page
+    assert "cafm_8K_maps.png" in page  # the rest rendered
+    summary = json.loads((tmp_path / "rep" / "summary.json").read_text())
+    assert set(summary["errors"]) >= {"heat", "loop", "susceptibility"}
+
+
+def test_export_cli(full_sample, tmp_path, capsys):
+    folder, _, _, _ = full_sample
+    code = main(["export", str(folder / "sample.toml"), "--nexus", str(tmp_path / "x.nxs")])
+    assert code == 0, capsys.readouterr().err
+    assert "cafm_8K" in read_nexus(tmp_path / "x.nxs")
+
+
+def test_batch_reports_failures_per_file(full_sample, tmp_path, capsys):
+    folder, _, _, _ = full_sample
+    src = folder / "cafm"
+    (tmp_path / "in").mkdir()
+    for name in ("01_8K_for_current.bcrf", "03_30K_for_current.bcrf"):
+        shutil.copy(src / name, tmp_path / "in" / name)
+    (tmp_path / "in" / "bad_current.bcrf").write_bytes(b"fileformat = bcrf\n")
+    code = main(["batch", str(tmp_path / "in" / "*.bcrf"), "--analysis", "cafm", "--out",
+                 str(tmp_path / "out"), "--workers", "2"])
+    capsys.readouterr()
+    assert code == 1
+    table = (tmp_path / "out" / "table.csv").read_text().splitlines()
+    assert len(table) == 4
+    good = json.loads((tmp_path / "out" / "01_8K_for_current.bcrf.json").read_text())
+    assert good["ok"] and good["n_islands"] > 10
+    bad = json.loads((tmp_path / "out" / "bad_current.bcrf.json").read_text())
+    assert not bad["ok"] and "bad_current.bcrf" in bad["error"]
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser") or \
+        shutil.which("google-chrome")
+
+
+def test_demo_report_in_headless_chromium(tmp_path):
+    browser = _chromium()
+    if browser is None:
+        pytest.skip("no Chromium on this machine and `make test` could not install it "
+                    "(apt-get install chromium)")
+    assert main(["demo", "--out", str(tmp_path / "demo")]) == 0
+    page = tmp_path / "demo" / "report" / "index.html"
+    summary = json.loads((page.parent / "summary.json").read_text())
+    probe = page.parent / "probe.html"
+    html = page.read_text().replace("</body>", """<script>
+window.addEventListener('load', () => {
+  const imgs = [...document.images];
+  const bad = imgs.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src);
+  const p = document.createElement('pre'); p.id = 'probe';
+  p.textContent = JSON.stringify({n: imgs.length, bad: bad});
+  document.body.appendChild(p);
+});
+</script></body>""")
+    probe.write_text(html)
+    proc = subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+         "--no-first-run", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}",
+         "--enable-logging=stderr", "--v=0", "--virtual-time-budget=10000",
+         "--allow-file-access-from-files", "--dump-dom", probe.as_uri()],
+        capture_output=True, text=True, timeout=180)
+    dom = proc.stdout
+    m = re.search(r'<pre id="probe">(.*?)</pre>', dom)
+    assert m, proc.stderr[-2000:]
+    status = json.loads(m.group(1).replace("&quot;", '"'))
+    assert status["n"] >= 15 and status["bad"] == []
+    console_errors = [ln for ln in proc.stderr.splitlines() if "CONSOLE" in ln and
+                      ("Error" in ln or "Failed" in ln)]
+    assert console_errors == []
+    # The key numbers on the page are those of summary.json.
+    text = re.sub(r"<[^>]+>", " ", dom)
+    for line in summary["verdict"]:
+        assert line.replace("&", "&amp;") in dom or line in text
+    frac = summary["results"]["cafm_8K"]["conducting_fraction"]
+    assert f"{100 * frac:.2f} %" in text
+    assert f"{summary['results']['cafm_8K']['n_islands']} (" in text
