@@ -6,14 +6,15 @@ from pathlib import Path
 
 import typer
 
-from supramap.cli.common import UsageError, console, print_table, write_json
+from supramap.cli.common import UsageError, figure_report, print_table, write_json
 
 app = typer.Typer(help="Atom probe tomography.", no_args_is_help=True)
 
 RANGE_OPT = typer.Option(..., "--range", help="Range file (.rrng or .rng).")
 TOP_OPT = typer.Option(None, "--exclude-top", help="Exclude this depth from the apex (m).")
-CAP_OPT = typer.Option(None, "--exclude-cap",
-                       help="Detect and exclude the cap: ELEMENT:THRESHOLD, e.g. O:0.2.")
+CAP_OPT = typer.Option(
+    None, "--exclude-cap", help="Detect and exclude the cap: ELEMENT:THRESHOLD, e.g. O:0.2."
+)
 JSON_OPT = typer.Option(None, "--json", help="Write the results as JSON here.")
 REPORT_OPT = typer.Option(None, "--report", help="Write an HTML report into this folder.")
 
@@ -57,10 +58,14 @@ def _excluded_nm(ions, table, top: float | None, cap: str | None) -> tuple[float
 @app.command()
 def composition(
     needle: Path = typer.Argument(..., help="Ions (.pos, .epos, .apt)."),
-    range_file: Path = RANGE_OPT, exclude_top: float = TOP_OPT, exclude_cap: str = CAP_OPT,
-    background: bool = typer.Option(False, "--background",
-                                    help="Subtract a local background per range."),
-    json_path: Path = JSON_OPT, report: Path = REPORT_OPT,
+    range_file: Path = RANGE_OPT,
+    exclude_top: float = TOP_OPT,
+    exclude_cap: str = CAP_OPT,
+    background: bool = typer.Option(
+        False, "--background", help="Subtract a local background per range."
+    ),
+    json_path: Path = JSON_OPT,
+    report: Path = REPORT_OPT,
 ) -> None:
     """Ionic and atomic composition with counting errors."""
     from supramap.apt import composition as run
@@ -69,30 +74,40 @@ def composition(
     depth, how = _excluded_nm(ions, table, exclude_top, exclude_cap)
     c = run(ions, table, min_depth_nm=depth, background=background)
     d = {"file": str(needle), "exclusion": how, **c.to_dict()}
-    print_table(f"Composition of {needle.name} (excluding the top {depth:.1f} nm, {how})",
-                [(el, f"{100 * v:.2f} ± {100 * s:.2f} at.%") for el, (v, s) in c.atomic.items()]
-                + [("ions / ranged", f"{c.n_ions} / {c.n_ranged}")])
+    print_table(
+        f"Composition of {needle.name} (excluding the top {depth:.1f} nm, {how})",
+        [(el, f"{100 * v:.2f} ± {100 * s:.2f} at.%") for el, (v, s) in c.atomic.items()]
+        + [("ions / ranged", f"{c.n_ions} / {c.n_ranged}")],
+    )
     write_json(json_path, d)
-    if report is not None:
-        from supramap.apt import depth_profile
-        from supramap.report import apt as fig
-        from supramap.report.html import Report
+    from supramap.apt import depth_profile
+    from supramap.report import apt as fig
 
-        rep = Report(f"APT composition — {needle.name}", report)
-        rep.figure(fig.atom_map_figure(ions, table), "Atom map", name="atom_map.png")
-        rep.figure(fig.profile_figure(depth_profile(ions, table), depth or None),
-                   "Concentration profile", name="profile.png")
-        console.print(f"Report: {rep.write()}")
+    figure_report(
+        report,
+        f"APT composition — {needle.name}",
+        lambda: [
+            (fig.atom_map_figure(ions, table), "Atom map", "atom_map.png"),
+            (
+                fig.profile_figure(depth_profile(ions, table), depth or None),
+                "Concentration profile",
+                "profile.png",
+            ),
+        ],
+    )
 
 
 @app.command()
 def profile(
-    needle: Path = typer.Argument(...), range_file: Path = RANGE_OPT,
+    needle: Path = typer.Argument(...),
+    range_file: Path = RANGE_OPT,
     bin_m: float = typer.Option(1e-9, "--bin", help="Bin width (m)."),
     ions_per_bin: int = typer.Option(None, "--ions-per-bin", help="Fixed ranged ions per bin."),
-    cylinder: str = typer.Option(None, "--cylinder",
-                                 help="'cx,cy,cz,ux,uy,uz,radius,length' in metres."),
-    json_path: Path = JSON_OPT, report: Path = REPORT_OPT,
+    cylinder: str = typer.Option(
+        None, "--cylinder", help="'cx,cy,cz,ux,uy,uz,radius,length' in metres."
+    ),
+    json_path: Path = JSON_OPT,
+    report: Path = REPORT_OPT,
 ) -> None:
     """1-D concentration profile along the needle or a user cylinder."""
     from supramap.apt import depth_profile
@@ -105,31 +120,38 @@ def profile(
         except ValueError:
             v = []
         if len(v) != 8 or v[6] <= 0 or v[7] <= 0 or not any(v[3:6]):
-            raise UsageError("--cylinder must be 8 numbers 'cx,cy,cz,ux,uy,uz,radius,length' "
-                             "(m) with a non-zero axis and positive radius and length")
+            raise UsageError(
+                "--cylinder must be 8 numbers 'cx,cy,cz,ux,uy,uz,radius,length' "
+                "(m) with a non-zero axis and positive radius and length"
+            )
         cyl = {"centre": v[:3], "axis": v[3:6], "radius": v[6], "length": v[7]}
     if not bin_m > 0:
         raise UsageError("--bin must be positive (m)")
-    prof = depth_profile(ions, table, bin_nm=bin_m * 1e9, ions_per_bin=ions_per_bin,
-                         cylinder=cyl)
+    prof = depth_profile(ions, table, bin_nm=bin_m * 1e9, ions_per_bin=ions_per_bin, cylinder=cyl)
     d = {"file": str(needle), **prof.to_dict()}
-    print_table(f"Profile of {needle.name}", [("bins", str(prof.depth_nm.size)),
-                                              ("elements", ", ".join(prof.fractions))])
+    print_table(
+        f"Profile of {needle.name}",
+        [("bins", str(prof.depth_nm.size)), ("elements", ", ".join(prof.fractions))],
+    )
     write_json(json_path, d)
-    if report is not None:
-        from supramap.report import apt as fig
-        from supramap.report.html import Report
+    from supramap.report import apt as fig
 
-        rep = Report(f"APT profile — {needle.name}", report)
-        rep.figure(fig.profile_figure(prof), "Concentration profile", name="profile.png")
-        console.print(f"Report: {rep.write()}")
+    figure_report(
+        report,
+        f"APT profile — {needle.name}",
+        lambda: [(fig.profile_figure(prof), "Concentration profile", "profile.png")],
+    )
 
 
 @app.command()
 def compare(
-    a: Path = typer.Argument(...), b: Path = typer.Argument(...), range_file: Path = RANGE_OPT,
-    exclude_top: float = TOP_OPT, exclude_cap: str = CAP_OPT,
-    json_path: Path = JSON_OPT, report: Path = REPORT_OPT,
+    a: Path = typer.Argument(...),
+    b: Path = typer.Argument(...),
+    range_file: Path = RANGE_OPT,
+    exclude_top: float = TOP_OPT,
+    exclude_cap: str = CAP_OPT,
+    json_path: Path = JSON_OPT,
+    report: Path = REPORT_OPT,
 ) -> None:
     """Compositions and ratios (Fe/Te, Se/Te, Fe/(Se+Te)) of two needles with significance."""
     from supramap.apt import compare_compositions, composition
@@ -141,17 +163,25 @@ def compare(
         depth, _ = _excluded_nm(ions, table, exclude_top, exclude_cap)
         comps.append(composition(ions, table, min_depth_nm=depth))
     d = {"file_a": str(a), "file_b": str(b), **compare_compositions(*comps)}
-    print_table(f"{a.name} vs {b.name}", [
-        (k, f"{v['a']:.4f} ± {v['a_sigma']:.4f} vs {v['b']:.4f} ± {v['b_sigma']:.4f} "
-            f"(z = {v['z']:.1f})") for k, v in d["ratios"].items()])
+    print_table(
+        f"{a.name} vs {b.name}",
+        [
+            (
+                k,
+                f"{v['a']:.4f} ± {v['a_sigma']:.4f} vs {v['b']:.4f} ± {v['b_sigma']:.4f} "
+                f"(z = {v['z']:.1f})",
+            )
+            for k, v in d["ratios"].items()
+        ],
+    )
     write_json(json_path, d)
-    if report is not None:
-        from supramap.report import apt as fig
-        from supramap.report.html import Report
+    from supramap.report import apt as fig
 
-        rep = Report(f"APT comparison — {a.name} vs {b.name}", report)
-        rep.figure(fig.comparison_figure(d, (a.stem, b.stem)), "Ratios", name="ratios.png")
-        console.print(f"Report: {rep.write()}")
+    figure_report(
+        report,
+        f"APT comparison — {a.name} vs {b.name}",
+        lambda: [(fig.comparison_figure(d, (a.stem, b.stem)), "Ratios", "ratios.png")],
+    )
 
 
 @app.command()
@@ -159,7 +189,8 @@ def spectrum(
     needle: Path = typer.Argument(...),
     range_file: Path = typer.Option(None, "--range", help="Range file to draw and check."),
     bin_da: float = typer.Option(0.01, "--bin-da", help="Bin width (Da)."),
-    json_path: Path = JSON_OPT, report: Path = REPORT_OPT,
+    json_path: Path = JSON_OPT,
+    report: Path = REPORT_OPT,
 ) -> None:
     """Mass spectrum; with ranges, the peaks no range covers."""
     from supramap.apt import mass_spectrum
@@ -169,16 +200,24 @@ def spectrum(
     ions = _needle(needle)
     table = _ranges(range_file) if range_file else None
     spec = mass_spectrum(ions, bin_width=bin_da, table=table)
-    d = {"file": str(needle), "bin_da": bin_da, "n_ions": int(spec.counts.sum()),
-         "unranged_peaks_da": spec.unranged_peaks}
-    print_table(f"Mass spectrum of {needle.name}", [
-        ("ions", str(d["n_ions"])),
-        ("unranged peaks (Da)", ", ".join(f"{p:.2f}" for p in spec.unranged_peaks) or "none")])
+    d = {
+        "file": str(needle),
+        "bin_da": bin_da,
+        "n_ions": int(spec.counts.sum()),
+        "unranged_peaks_da": spec.unranged_peaks,
+    }
+    print_table(
+        f"Mass spectrum of {needle.name}",
+        [
+            ("ions", str(d["n_ions"])),
+            ("unranged peaks (Da)", ", ".join(f"{p:.2f}" for p in spec.unranged_peaks) or "none"),
+        ],
+    )
     write_json(json_path, d)
-    if report is not None:
-        from supramap.report import apt as fig
-        from supramap.report.html import Report
+    from supramap.report import apt as fig
 
-        rep = Report(f"Mass spectrum — {needle.name}", report)
-        rep.figure(fig.spectrum_figure(spec, table), "Mass spectrum", name="spectrum.png")
-        console.print(f"Report: {rep.write()}")
+    figure_report(
+        report,
+        f"Mass spectrum — {needle.name}",
+        lambda: [(fig.spectrum_figure(spec, table), "Mass spectrum", "spectrum.png")],
+    )

@@ -14,8 +14,9 @@ app = typer.Typer(help="Bulk characterisation from Quantum Design files.", no_ar
 
 JSON_OPT = typer.Option(None, "--json", help="Write the results as JSON here.")
 REPORT_OPT = typer.Option(None, "--report", help="Write an HTML report into this folder.")
-LENGTH = typer.Option(None, "--length-mm", help="Sample length (mm; between voltage contacts "
-                                                 "for transport).")
+LENGTH = typer.Option(
+    None, "--length-mm", help="Sample length (mm; between voltage contacts for transport)."
+)
 WIDTH = typer.Option(None, "--width-mm", help="Sample width (mm).")
 THICK = typer.Option(None, "--thickness-mm", help="Sample thickness (mm).")
 
@@ -25,13 +26,20 @@ def _read(path: Path):
 
     ds = read(path)
     if ds.attrs.get("format") != "qd":
-        raise UsageError(f"{path}: a Quantum Design .dat file is needed, got "
-                         f"{ds.attrs.get('format')!r}")
+        raise UsageError(
+            f"{path}: a Quantum Design .dat file is needed, got {ds.attrs.get('format')!r}"
+        )
     return ds
 
 
-def _column(ds, path: Path, names: tuple[str, ...], units: tuple[str, ...], what: str,
-            chosen: str | None = None) -> np.ndarray:
+def _column(
+    ds,
+    path: Path,
+    names: tuple[str, ...],
+    units: tuple[str, ...],
+    what: str,
+    chosen: str | None = None,
+) -> np.ndarray:
     if chosen is not None:
         if chosen not in ds:
             raise UsageError(f"{path}: no column {chosen!r}")
@@ -57,51 +65,79 @@ def _mm(name: str, value: float | None, need: str) -> float:
 def transport(
     file: Path = typer.Argument(..., help="PPMS resistivity .dat"),
     column: str = typer.Option(None, "--column", help="Resistance column (default: Bridge 1)."),
-    length_mm: float = LENGTH, width_mm: float = WIDTH, thickness_mm: float = THICK,
-    json_path: Path = JSON_OPT, report: Path = REPORT_OPT,
+    length_mm: float = LENGTH,
+    width_mm: float = WIDTH,
+    thickness_mm: float = THICK,
+    json_path: Path = JSON_OPT,
+    report: Path = REPORT_OPT,
 ) -> None:
     """Tc criteria, residual resistivity, RRR, normal state; critical fields for ρ(H)."""
     from supramap.bulk import analyze_field_sweeps, analyze_transport, resistivity
 
     ds = _read(file)
     t = _column(ds, file, ("Temperature", "Sample Temp"), ("K",), "temperature")
-    r = _column(ds, file, ("Bridge 1 Resistivity", "Resistance", "Resistivity"),
-                ("ohm", "ohm m"), "resistance", column)
+    r = _column(
+        ds,
+        file,
+        ("Bridge 1 Resistivity", "Resistance", "Resistivity"),
+        ("ohm", "ohm m"),
+        "resistance",
+        column,
+    )
     h = ds["Magnetic Field"].values if "Magnetic Field" in ds else np.zeros_like(t)
     ok = np.isfinite(t) & np.isfinite(r)
-    sweep = (np.nanmax(np.abs(h[ok])) - np.nanmin(np.abs(h[ok])) > 0.05
-             and np.ptp(t[ok]) < 2.0)
+    sweep = np.nanmax(np.abs(h[ok])) - np.nanmin(np.abs(h[ok])) > 0.05 and np.ptp(t[ok]) < 2.0
     d: dict = {"file": str(file)}
     if sweep:
         res = analyze_field_sweeps(h, r, t)
         d.update({"sweep": "field", **res.to_dict()})
-        print_table(f"Critical fields from {file.name}", [
-            (f"{tk:.2f} K", f"Hc 90/50/10/zero = {a:.3f} / {b:.3f} / {c:.3f} / {z:.3f} T")
-            for tk, a, b, c, z in zip(res.temperatures_K, res.hc_90_T, res.hc_50_T,
-                                      res.hc_10_T, res.hc_zero_T)])
+        print_table(
+            f"Critical fields from {file.name}",
+            [
+                (f"{tk:.2f} K", f"Hc 90/50/10/zero = {a:.3f} / {b:.3f} / {c:.3f} / {z:.3f} T")
+                for tk, a, b, c, z in zip(
+                    res.temperatures_K, res.hc_90_T, res.hc_50_T, res.hc_10_T, res.hc_zero_T
+                )
+            ],
+        )
     else:
         units = "ohm"
         if any(v is not None for v in (length_mm, width_mm, thickness_mm)):
-            r = resistivity(r, length=_mm("length", length_mm, "ρ"),
-                            width=_mm("width", width_mm, "ρ"),
-                            thickness=_mm("thickness", thickness_mm, "ρ"))
+            r = resistivity(
+                r,
+                length=_mm("length", length_mm, "ρ"),
+                width=_mm("width", width_mm, "ρ"),
+                thickness=_mm("thickness", thickness_mm, "ρ"),
+            )
             units = "ohm m"
         res = analyze_transport(t, r, units=units)
         d.update({"sweep": "temperature", **res.to_dict()})
         d.setdefault("rho0_ohm_m", None)
-        print_table(f"Transport of {file.name}", [
-            ("Tc onset / 90 / 50 / 10 / zero (K)",
-             " / ".join(f"{d[k]:.3f}" for k in ("Tc_onset_K", "Tc_90_K", "Tc_mid_K",
-                                                 "Tc_10_K", "Tc_zero_K"))),
-            ("width 10–90 % (K)", f"{d['transition_width_K']:.3f}"),
-            ("ρ0" if units == "ohm m" else "R0",
-             f"{res.rho0 * (1e8 if units == 'ohm m' else 1):.4g} "
-             f"{'µΩ cm' if units == 'ohm m' else 'Ω'}"),
-            ("RRR", f"{d['RRR']:.3g}"), ("normal state", d["normal_state"]),
-        ])
+        print_table(
+            f"Transport of {file.name}",
+            [
+                (
+                    "Tc onset / 90 / 50 / 10 / zero (K)",
+                    " / ".join(
+                        f"{d[k]:.3f}"
+                        for k in ("Tc_onset_K", "Tc_90_K", "Tc_mid_K", "Tc_10_K", "Tc_zero_K")
+                    ),
+                ),
+                ("width 10–90 % (K)", f"{d['transition_width_K']:.3f}"),
+                (
+                    "ρ0" if units == "ohm m" else "R0",
+                    f"{res.rho0 * (1e8 if units == 'ohm m' else 1):.4g} "
+                    f"{'µΩ cm' if units == 'ohm m' else 'Ω'}",
+                ),
+                ("RRR", f"{d['RRR']:.3g}"),
+                ("normal state", d["normal_state"]),
+            ],
+        )
         if units == "ohm":
-            console.print("No sample geometry given: resistance analysed; give --length-mm, "
-                          "--width-mm and --thickness-mm for ρ.")
+            console.print(
+                "No sample geometry given: resistance analysed; give --length-mm, "
+                "--width-mm and --thickness-mm for ρ."
+            )
     write_json(json_path, d)
     if report is not None:
         from supramap.report import bulk as fig
@@ -110,11 +146,13 @@ def transport(
         rep = Report(f"Transport — {file.name}", report)
         fig.table_section(rep, "Transport", d)
         if sweep:
-            rep.figure(fig.field_sweep_figure(h, r, t, res), "ρ(µ0H) and critical fields",
-                       name="field_sweeps.png")
+            rep.figure(
+                fig.field_sweep_figure(h, r, t, res),
+                "ρ(µ0H) and critical fields",
+                name="field_sweeps.png",
+            )
         else:
-            rep.figure(fig.transport_figure(t[ok], r[ok], res, units), "ρ(T)",
-                       name="transport.png")
+            rep.figure(fig.transport_figure(t[ok], r[ok], res, units), "ρ(T)", name="transport.png")
         console.print(f"Report: {rep.write()}")
 
 
@@ -136,10 +174,14 @@ def _zfc_fc(ds, t: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
 @app.command()
 def susceptibility(
     file: Path = typer.Argument(..., help="MPMS ZFC/FC .dat"),
-    length_mm: float = LENGTH, width_mm: float = WIDTH, thickness_mm: float = THICK,
-    shape: str = typer.Option("prism", "--shape", help="prism or ellipsoid (semi-axes = "
-                                                        "half the dimensions)."),
-    json_path: Path = JSON_OPT, report: Path = REPORT_OPT,
+    length_mm: float = LENGTH,
+    width_mm: float = WIDTH,
+    thickness_mm: float = THICK,
+    shape: str = typer.Option(
+        "prism", "--shape", help="prism or ellipsoid (semi-axes = half the dimensions)."
+    ),
+    json_path: Path = JSON_OPT,
+    report: Path = REPORT_OPT,
 ) -> None:
     """Volume susceptibility, demagnetisation correction, shielding and Meissner fractions.
     The field is taken along the thickness."""
@@ -155,20 +197,29 @@ def susceptibility(
     volume = a * b * c if shape == "prism" else 4 / 3 * np.pi * a * b * c / 8
     ds = _read(file)
     t = _column(ds, file, ("Temperature",), ("K",), "temperature")
-    m = _column(ds, file, ("Moment", "DC Moment Free Ctr", "DC Moment Fixed Ctr"), ("A m2",),
-                "moment")
+    m = _column(
+        ds, file, ("Moment", "DC Moment Free Ctr", "DC Moment Fixed Ctr"), ("A m2",), "moment"
+    )
     h = _column(ds, file, ("Magnetic Field",), ("T",), "field")
     chi = chi_of(m, h, volume)
     zfc, fc = _zfc_fc(ds, t)
-    res = analyze_susceptibility(t[zfc], chi[zfc], None if fc is None else t[fc],
-                                 None if fc is None else chi[fc], demag_factor=n)
+    res = analyze_susceptibility(
+        t[zfc],
+        chi[zfc],
+        None if fc is None else t[fc],
+        None if fc is None else chi[fc],
+        demag_factor=n,
+    )
     d = {"file": str(file), "shape": shape, "volume_m3": volume, **res.to_dict()}
-    print_table(f"Susceptibility of {file.name}", [
-        ("demagnetisation factor", f"{res.demag_factor:.4f}"),
-        ("shielding fraction (ZFC)", f"{res.shielding_fraction:.3f}"),
-        ("Meissner fraction (FC)", f"{res.meissner_fraction:.3f}"),
-        ("Tc onset", f"{res.Tc_onset_K:.3f} K"),
-    ])
+    print_table(
+        f"Susceptibility of {file.name}",
+        [
+            ("demagnetisation factor", f"{res.demag_factor:.4f}"),
+            ("shielding fraction (ZFC)", f"{res.shielding_fraction:.3f}"),
+            ("Meissner fraction (FC)", f"{res.meissner_fraction:.3f}"),
+            ("Tc onset", f"{res.Tc_onset_K:.3f} K"),
+        ],
+    )
     write_json(json_path, d)
     if report is not None:
         from supramap.report import bulk as fig
@@ -176,9 +227,13 @@ def susceptibility(
 
         rep = Report(f"Susceptibility — {file.name}", report)
         fig.table_section(rep, "Susceptibility", d)
-        rep.figure(fig.susceptibility_figure(t[zfc], chi[zfc], None if fc is None else t[fc],
-                                             None if fc is None else chi[fc], n),
-                   "ZFC / FC susceptibility", name="susceptibility.png")
+        rep.figure(
+            fig.susceptibility_figure(
+                t[zfc], chi[zfc], None if fc is None else t[fc], None if fc is None else chi[fc], n
+            ),
+            "ZFC / FC susceptibility",
+            name="susceptibility.png",
+        )
         console.print(f"Report: {rep.write()}")
 
 
@@ -186,13 +241,16 @@ def susceptibility(
 def heat(
     file: Path = typer.Argument(..., help="PPMS heat-capacity .dat"),
     mass_mg: float = typer.Option(..., "--mass-mg", help="Sample mass (mg)."),
-    molar_mass: float = typer.Option(..., "--molar-mass", help="Molar mass (g/mol of formula "
-                                                               "units)."),
+    molar_mass: float = typer.Option(
+        ..., "--molar-mass", help="Molar mass (g/mol of formula units)."
+    ),
     atoms: float = typer.Option(2, "--atoms", help="Atoms per formula unit."),
     window: str = typer.Option("3,5", "--window", help="C/T vs T² fit window 'T1,T2' (K)."),
-    gamma_n: float = typer.Option(None, "--gamma-n", help="Normal-state γn (mJ/mol K²); "
-                                                          "default fitted above Tc."),
-    json_path: Path = JSON_OPT, report: Path = REPORT_OPT,
+    gamma_n: float = typer.Option(
+        None, "--gamma-n", help="Normal-state γn (mJ/mol K²); default fitted above Tc."
+    ),
+    json_path: Path = JSON_OPT,
+    report: Path = REPORT_OPT,
 ) -> None:
     """γ, β, θ_D, superconducting volume fraction and the specific-heat jump."""
     from supramap.bulk import analyze_heat
@@ -210,17 +268,25 @@ def heat(
     c = _column(ds, file, ("Samp HC", "Heat Capacity"), ("J/K",), "heat capacity")
     moles = (mass_mg * 1e-6) / (molar_mass * 1e-3)
     ok = np.isfinite(t) & np.isfinite(c)
-    res = analyze_heat(t[ok], c[ok] / moles, window=w, atoms_per_formula_unit=atoms,
-                       gamma_n=None if gamma_n is None else gamma_n * 1e-3)
+    res = analyze_heat(
+        t[ok],
+        c[ok] / moles,
+        window=w,
+        atoms_per_formula_unit=atoms,
+        gamma_n=None if gamma_n is None else gamma_n * 1e-3,
+    )
     d = {"file": str(file), **res.to_dict()}
-    print_table(f"Specific heat of {file.name}", [
-        ("γ", f"{res.fit.gamma * 1e3:.4f} ± {res.fit.gamma_err * 1e3:.4f} mJ/mol K²"),
-        ("β", f"{res.fit.beta * 1e3:.4f} ± {res.fit.beta_err * 1e3:.4f} mJ/mol K⁴"),
-        ("θ_D", f"{res.theta_D_K:.1f} K"),
-        ("γn", f"{res.gamma_n * 1e3:.3f} mJ/mol K²"),
-        ("superconducting volume fraction", f"{100 * res.sc_volume_fraction:.1f} %"),
-        ("Tc / ΔC/γnTc", f"{d['Tc_K']:.2f} K / {d['jump_ratio']:.2f}" if res.jump else "n/a"),
-    ])
+    print_table(
+        f"Specific heat of {file.name}",
+        [
+            ("γ", f"{res.fit.gamma * 1e3:.4f} ± {res.fit.gamma_err * 1e3:.4f} mJ/mol K²"),
+            ("β", f"{res.fit.beta * 1e3:.4f} ± {res.fit.beta_err * 1e3:.4f} mJ/mol K⁴"),
+            ("θ_D", f"{res.theta_D_K:.1f} K"),
+            ("γn", f"{res.gamma_n * 1e3:.3f} mJ/mol K²"),
+            ("superconducting volume fraction", f"{100 * res.sc_volume_fraction:.1f} %"),
+            ("Tc / ΔC/γnTc", f"{d['Tc_K']:.2f} K / {d['jump_ratio']:.2f}" if res.jump else "n/a"),
+        ],
+    )
     write_json(json_path, d)
     if report is not None:
         from supramap.report import bulk as fig
@@ -237,8 +303,11 @@ def heat(
 @app.command()
 def loop(
     file: Path = typer.Argument(..., help="MPMS M(H) loop .dat"),
-    length_mm: float = LENGTH, width_mm: float = WIDTH, thickness_mm: float = THICK,
-    json_path: Path = JSON_OPT, report: Path = REPORT_OPT,
+    length_mm: float = LENGTH,
+    width_mm: float = WIDTH,
+    thickness_mm: float = THICK,
+    json_path: Path = JSON_OPT,
+    report: Path = REPORT_OPT,
 ) -> None:
     """ΔM(H) and the Bean critical current of a rectangular slab (field along the thickness)."""
     from supramap.bulk import analyze_loop
@@ -248,15 +317,22 @@ def loop(
     c = _mm("thickness", thickness_mm, "the sample volume")
     ds = _read(file)
     h = _column(ds, file, ("Magnetic Field",), ("T",), "field")
-    m = _column(ds, file, ("Moment", "DC Moment Free Ctr", "DC Moment Fixed Ctr"), ("A m2",),
-                "moment")
+    m = _column(
+        ds, file, ("Moment", "DC Moment Free Ctr", "DC Moment Fixed Ctr"), ("A m2",), "moment"
+    )
     ok = np.isfinite(h) & np.isfinite(m)
     res = analyze_loop(h[ok], m[ok], volume=a * b * c, a=a, b=b)
     d = {"file": str(file), **res.to_dict()}
-    print_table(f"M(H) loop of {file.name}", [
-        ("self-field Jc", f"{res.jc_self_field:.4g} A/m² = {res.jc_self_field * 1e-4:.4g} A/cm²"),
-        ("branches", str(res.n_branches)),
-    ])
+    print_table(
+        f"M(H) loop of {file.name}",
+        [
+            (
+                "self-field Jc",
+                f"{res.jc_self_field:.4g} A/m² = {res.jc_self_field * 1e-4:.4g} A/cm²",
+            ),
+            ("branches", str(res.n_branches)),
+        ],
+    )
     write_json(json_path, d)
     if report is not None:
         from supramap.report import bulk as fig
@@ -264,6 +340,7 @@ def loop(
 
         rep = Report(f"M(H) loop — {file.name}", report)
         fig.table_section(rep, "Critical current", d)
-        rep.figure(fig.loop_figure(h[ok], m[ok], a * b * c, res), "M(H) and Jc(µ0H)",
-                   name="loop.png")
+        rep.figure(
+            fig.loop_figure(h[ok], m[ok], a * b * c, res), "M(H) and Jc(µ0H)", name="loop.png"
+        )
         console.print(f"Report: {rep.write()}")

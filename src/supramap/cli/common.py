@@ -62,3 +62,19 @@ def print_table(title: str, rows: list[tuple[str, Any]]) -> None:
     for k, v in rows:
         table.add_row(k, v if isinstance(v, str) else json.dumps(to_jsonable(v)))
     console.print(table)
+
+
+def figure_report(folder: Path | None, title: str, make_figures) -> None:
+    """Write a small HTML report of figures when ``--report`` was given.
+
+    *make_figures* returns ``[(figure, caption, file name), ...]``; it is only called when a
+    report is wanted, so no figure is drawn otherwise.
+    """
+    if folder is None:
+        return
+    from supramap.report.html import Report
+
+    rep = Report(title, folder)
+    for fig, caption, name in make_figures():
+        rep.figure(fig, caption, name=name)
+    console.print(f"Report: {rep.write()}")

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import typer
 
-from supramap.cli.common import UsageError, console, print_table, write_json
+from supramap.cli.common import UsageError, console, figure_report, print_table, write_json
 from supramap.errors import AnalysisError  # noqa: F401
 from supramap.sts.spectra import load_spectrum
 
@@ -15,9 +15,9 @@ app = typer.Typer(help="Tunnelling spectroscopy.", no_args_is_help=True)
 
 JSON_OPT = typer.Option(None, "--json", help="Write the results as JSON here.")
 REPORT_OPT = typer.Option(None, "--report", help="Write an HTML report into this folder.")
-CHANNEL_OPT = typer.Option(None, "--channel",
-                           help="Conductance column (default: lock-in X, else dI/dV of the "
-                                "current).")
+CHANNEL_OPT = typer.Option(
+    None, "--channel", help="Conductance column (default: lock-in X, else dI/dV of the current)."
+)
 BIAS_OPT = typer.Option(None, "--bias-column", help="Bias column of a CSV/TXT table.")
 
 
@@ -34,14 +34,16 @@ def _gaps(text: str) -> list[float]:
 @app.command()
 def fit(
     file: Path = typer.Argument(..., help="Spectrum (.dat, .csv, .txt)."),
-    channel: str = CHANNEL_OPT, bias_column: str = BIAS_OPT,
+    channel: str = CHANNEL_OPT,
+    bias_column: str = BIAS_OPT,
     model: str = typer.Option("dynes", "--model", help="dynes (NIS) or sis."),
     gaps: int = typer.Option(1, "--gaps", help="Number of gaps (1–4)."),
     temperature: float = typer.Option(1.0, "--temperature", help="Temperature (K)."),
     vary_temperature: bool = typer.Option(False, "--vary-temperature"),
     lockin_rms: float = typer.Option(0.0, "--lockin-rms", help="Lock-in modulation (V rms)."),
     tip: Path = typer.Option(None, "--tip", help="Calibrated tip (JSON) for --model sis."),
-    json_path: Path = JSON_OPT, report: Path = REPORT_OPT,
+    json_path: Path = JSON_OPT,
+    report: Path = REPORT_OPT,
 ) -> None:
     """Fit a Dynes (NIS) or SIS model with uncertainties."""
     from supramap.sts import TipModel, fit_spectrum
@@ -54,65 +56,90 @@ def fit(
         t = TipModel.load(tip)
         fixed = {"tip_delta": t.delta_eV, "tip_gamma": t.gamma_eV}
         temperature = t.temperature_K
-    res = fit_spectrum(b, g, model=model, n_gaps=gaps, temperature=temperature,
-                       vary_temperature=vary_temperature, lockin_rms=lockin_rms, fixed=fixed,
-                       guesses={"tip_delta": fixed.get("tip_delta", 0.0)})
+    res = fit_spectrum(
+        b,
+        g,
+        model=model,
+        n_gaps=gaps,
+        temperature=temperature,
+        vary_temperature=vary_temperature,
+        lockin_rms=lockin_rms,
+        fixed=fixed,
+        guesses={"tip_delta": fixed.get("tip_delta", 0.0)},
+    )
     d = {"file": str(file), "channel": what, **res.to_dict()}
-    print_table(f"{model} fit of {file.name} ({what})",
-                [(k, f"{v:.6g} ± {e:.2g}" if e else f"{v:.6g} (fixed)")
-                 for k, (v, e) in res.params.items()] + [("reduced χ²", f"{res.redchi:.3g}")])
+    print_table(
+        f"{model} fit of {file.name} ({what})",
+        [(k, f"{v:.6g} ± {e:.2g}" if e else f"{v:.6g} (fixed)") for k, (v, e) in res.params.items()]
+        + [("reduced χ²", f"{res.redchi:.3g}")],
+    )
     write_json(json_path, d)
-    if report is not None:
-        from supramap.report.html import Report
-        from supramap.report.sts import fit_figure
+    from supramap.report.sts import fit_figure
 
-        rep = Report(f"STS fit — {file.name}", report)
-        rep.figure(fit_figure(res), "Data, fit and residuals", name="fit.png")
-        console.print(f"Report: {rep.write()}")
+    figure_report(
+        report,
+        f"STS fit — {file.name}",
+        lambda: [(fit_figure(res), "Data, fit and residuals", "fit.png")],
+    )
 
 
 @app.command("calibrate-tip")
 def calibrate_tip(
     file: Path = typer.Argument(..., help="SIS spectrum on the reference (Pb(111))."),
     out: Path = typer.Option(..., "--out", help="Tip model JSON to write."),
-    channel: str = CHANNEL_OPT, bias_column: str = BIAS_OPT,
-    sample_gaps: str = typer.Option("1.26e-3,1.41e-3", "--sample-gaps",
-                                    help="Reference gaps (eV)."),
+    channel: str = CHANNEL_OPT,
+    bias_column: str = BIAS_OPT,
+    sample_gaps: str = typer.Option(
+        "1.26e-3,1.41e-3", "--sample-gaps", help="Reference gaps (eV)."
+    ),
     vary_sample: bool = typer.Option(False, "--vary-sample"),
     temperature: float = typer.Option(1.0, "--temperature", help="Starting Teff (K)."),
     lockin_rms: float = typer.Option(0.0, "--lockin-rms"),
-    json_path: Path = JSON_OPT, report: Path = REPORT_OPT,
+    json_path: Path = JSON_OPT,
+    report: Path = REPORT_OPT,
 ) -> None:
     """Fit the tip gap, broadening and effective temperature on a known reference."""
     from supramap.sts import calibrate_tip as run
 
     b, g, what = load_spectrum(file, channel, bias_column)
-    tip, res = run(b, g, sample_gaps=_gaps(sample_gaps), vary_sample=vary_sample,
-                   temperature=temperature, lockin_rms=lockin_rms)
+    tip, res = run(
+        b,
+        g,
+        sample_gaps=_gaps(sample_gaps),
+        vary_sample=vary_sample,
+        temperature=temperature,
+        lockin_rms=lockin_rms,
+    )
     tip.save(out)
-    print_table(f"Tip calibration on {file.name}", [
-        ("tip gap", f"{tip.delta_eV * 1e3:.4f} ± {tip.delta_err_eV * 1e3:.2g} meV"),
-        ("tip Γ", f"{tip.gamma_eV * 1e6:.2f} µeV"),
-        ("T_eff", f"{tip.temperature_K:.3f} ± {tip.temperature_err_K:.2g} K"),
-        ("reduced χ²", f"{res.redchi:.3g}")])
+    print_table(
+        f"Tip calibration on {file.name}",
+        [
+            ("tip gap", f"{tip.delta_eV * 1e3:.4f} ± {tip.delta_err_eV * 1e3:.2g} meV"),
+            ("tip Γ", f"{tip.gamma_eV * 1e6:.2f} µeV"),
+            ("T_eff", f"{tip.temperature_K:.3f} ± {tip.temperature_err_K:.2g} K"),
+            ("reduced χ²", f"{res.redchi:.3g}"),
+        ],
+    )
     console.print(f"Tip model written to {out}")
     write_json(json_path, {"file": str(file), "tip": out.name, **res.to_dict()})
-    if report is not None:
-        from supramap.report.html import Report
-        from supramap.report.sts import fit_figure
+    from supramap.report.sts import fit_figure
 
-        rep = Report(f"Tip calibration — {file.name}", report)
-        rep.figure(fit_figure(res), "SIS data and fit", name="calibration.png")
-        console.print(f"Report: {rep.write()}")
+    figure_report(
+        report,
+        f"Tip calibration — {file.name}",
+        lambda: [(fit_figure(res), "SIS data and fit", "calibration.png")],
+    )
 
 
 @app.command()
 def deconvolve(
     file: Path = typer.Argument(..., help="SIS spectrum on the unknown sample."),
     tip: Path = typer.Option(..., "--tip", help="Tip model JSON from calibrate-tip."),
-    channel: str = CHANNEL_OPT, bias_column: str = BIAS_OPT,
+    channel: str = CHANNEL_OPT,
+    bias_column: str = BIAS_OPT,
     lam: float = typer.Option(None, "--lambda", help="Regularisation (default: GCV)."),
-    json_path: Path = JSON_OPT, report: Path = REPORT_OPT,
+    json_path: Path = JSON_OPT,
+    report: Path = REPORT_OPT,
 ) -> None:
     """Recover the sample DOS by regularised inversion of the SIS kernel."""
     from supramap.sts import TipModel
@@ -122,31 +149,40 @@ def deconvolve(
     b, g, what = load_spectrum(file, channel, bias_column)
     res = run(b, g, t, lam=lam)
     d = {"file": str(file), **res.to_dict()}
-    print_table(f"Deconvolution of {file.name}", [
-        ("gaps (meV)", ", ".join(f"{x * 1e3:.3f}" for x in res.gaps_eV) or "none found"),
-        ("λ", f"{res.regularisation['lambda']:.2g} ({res.regularisation['method']})"),
-        ("rms residual", f"{d['rms_residual']:.3g}")])
+    print_table(
+        f"Deconvolution of {file.name}",
+        [
+            ("gaps (meV)", ", ".join(f"{x * 1e3:.3f}" for x in res.gaps_eV) or "none found"),
+            ("λ", f"{res.regularisation['lambda']:.2g} ({res.regularisation['method']})"),
+            ("rms residual", f"{d['rms_residual']:.3g}"),
+        ],
+    )
     write_json(json_path, d)
-    if report is not None:
-        from supramap.report.html import Report
-        from supramap.report.sts import deconvolution_figure
+    from supramap.report.sts import deconvolution_figure
 
-        rep = Report(f"Deconvolution — {file.name}", report)
-        rep.figure(deconvolution_figure(res), "Recovered DOS and re-convolved fit",
-                   name="deconvolution.png")
-        console.print(f"Report: {rep.write()}")
+    figure_report(
+        report,
+        f"Deconvolution — {file.name}",
+        lambda: [
+            (deconvolution_figure(res), "Recovered DOS and re-convolved fit", "deconvolution.png")
+        ],
+    )
 
 
 @app.command()
 def peaks(
     file: Path = typer.Argument(..., help="Spectrum."),
-    channel: str = CHANNEL_OPT, bias_column: str = BIAS_OPT,
-    conductance_scale: float = typer.Option(None, "--conductance-scale",
-                                            help="Siemens per unit of the channel (for G0)."),
-    prominence: float = typer.Option(0.1, "--prominence",
-                                     help="Minimum peak prominence (share of the range)."),
+    channel: str = CHANNEL_OPT,
+    bias_column: str = BIAS_OPT,
+    conductance_scale: float = typer.Option(
+        None, "--conductance-scale", help="Siemens per unit of the channel (for G0)."
+    ),
+    prominence: float = typer.Option(
+        0.1, "--prominence", help="Minimum peak prominence (share of the range)."
+    ),
     smooth: float = typer.Option(0.0, "--smooth-ev", help="Gaussian smoothing (eV)."),
-    json_path: Path = JSON_OPT, report: Path = REPORT_OPT,
+    json_path: Path = JSON_OPT,
+    report: Path = REPORT_OPT,
 ) -> None:
     """Coherence-peak pairs, gaps, asymmetry and the zero-bias peak."""
     from supramap.sts import coherence_peaks, zero_bias_peak
@@ -156,32 +192,49 @@ def peaks(
         raise UsageError("--prominence must lie in (0, 1) and --smooth-ev be ≥ 0")
     cp = coherence_peaks(b, g, prominence=prominence, smooth_eV=smooth)
     zb = zero_bias_peak(b, g, conductance_scale=conductance_scale)
-    d = {"file": str(file), "channel": what, "coherence_peaks_eV": cp.positions_eV,
-         "pairs": cp.pairs, "gaps_eV": cp.gaps_eV, "zbcp": zb.to_dict()}
-    print_table(f"Peaks of {file.name}", [
-        ("coherence peaks (meV)", ", ".join(f"{x * 1e3:.3f}" for x in cp.positions_eV)),
-        ("gaps (meV)", ", ".join(f"{x * 1e3:.3f}" for x in cp.gaps_eV) or "-"),
-        ("zero-bias peak", "absent" if not zb.present else
-         f"at {zb.position_eV * 1e3:.3f} meV, FWHM {zb.fwhm_eV * 1e3:.3f} meV")])
+    d = {
+        "file": str(file),
+        "channel": what,
+        "coherence_peaks_eV": cp.positions_eV,
+        "pairs": cp.pairs,
+        "gaps_eV": cp.gaps_eV,
+        "zbcp": zb.to_dict(),
+    }
+    print_table(
+        f"Peaks of {file.name}",
+        [
+            ("coherence peaks (meV)", ", ".join(f"{x * 1e3:.3f}" for x in cp.positions_eV)),
+            ("gaps (meV)", ", ".join(f"{x * 1e3:.3f}" for x in cp.gaps_eV) or "-"),
+            (
+                "zero-bias peak",
+                "absent"
+                if not zb.present
+                else f"at {zb.position_eV * 1e3:.3f} meV, FWHM {zb.fwhm_eV * 1e3:.3f} meV",
+            ),
+        ],
+    )
     write_json(json_path, d)
-    if report is not None:
-        from supramap.report.html import Report
-        from supramap.report.sts import peaks_figure
+    from supramap.report.sts import peaks_figure
 
-        rep = Report(f"Peaks — {file.name}", report)
-        rep.figure(peaks_figure(b, g, cp, zb), "Spectrum with peaks", name="peaks.png")
-        console.print(f"Report: {rep.write()}")
+    figure_report(
+        report,
+        f"Peaks — {file.name}",
+        lambda: [(peaks_figure(b, g, cp, zb), "Spectrum with peaks", "peaks.png")],
+    )
 
 
 @app.command()
 def series(
     files: list[Path] = typer.Argument(..., help="Spectra of the series."),
-    parameter: list[float] = typer.Option(..., "--parameter", "-p",
-                                          help="Field (T) or GN per spectrum, in order."),
+    parameter: list[float] = typer.Option(
+        ..., "--parameter", "-p", help="Field (T) or GN per spectrum, in order."
+    ),
     parameter_name: str = typer.Option("field_T", "--parameter-name"),
     window: float = typer.Option(1e-3, "--window", help="Half-width around zero (eV)."),
-    channel: str = CHANNEL_OPT, bias_column: str = BIAS_OPT,
-    json_path: Path = JSON_OPT, report: Path = REPORT_OPT,
+    channel: str = CHANNEL_OPT,
+    bias_column: str = BIAS_OPT,
+    json_path: Path = JSON_OPT,
+    report: Path = REPORT_OPT,
 ) -> None:
     """Zero-bias peak position, FWHM and height per spectrum; where it splits."""
     from supramap.sts import track_low_energy_peaks
@@ -189,22 +242,33 @@ def series(
     if len(files) != len(parameter):
         raise UsageError(f"{len(files)} files but {len(parameter)} --parameter values")
     spectra = [load_spectrum(f, channel, bias_column)[:2] for f in files]
-    res = track_low_energy_peaks(spectra, parameter, window_eV=window,
-                                 parameter_name=parameter_name)
+    res = track_low_energy_peaks(
+        spectra, parameter, window_eV=window, parameter_name=parameter_name
+    )
     d = {"files": [str(f) for f in files], **res.to_dict()}
-    print_table("Series", [(f"{parameter_name} = {p:g}",
-                            f"peaks {', '.join(f'{x * 1e3:.3f}' for x in br) or '-'} meV, "
-                            f"FWHM {w * 1e3:.3f} meV" if w else "no peak")
-                           for p, br, w in zip(res.parameter, res.branches, res.fwhm_eV)])
+    print_table(
+        "Series",
+        [
+            (
+                f"{parameter_name} = {p:g}",
+                f"peaks {', '.join(f'{x * 1e3:.3f}' for x in br) or '-'} meV, "
+                f"FWHM {w * 1e3:.3f} meV"
+                if w
+                else "no peak",
+            )
+            for p, br, w in zip(res.parameter, res.branches, res.fwhm_eV)
+        ],
+    )
     write_json(json_path, d)
-    if report is not None:
-        from supramap.report.html import Report
-        from supramap.report.sts import waterfall_figure
+    from supramap.report.sts import waterfall_figure
 
-        rep = Report("STS series", report)
-        rep.figure(waterfall_figure(spectra, parameter, parameter_name), "Waterfall",
-                   name="waterfall.png")
-        console.print(f"Report: {rep.write()}")
+    figure_report(
+        report,
+        "STS series",
+        lambda: [
+            (waterfall_figure(spectra, parameter, parameter_name), "Waterfall", "waterfall.png")
+        ],
+    )
 
 
 def _grid(path: Path, channel: str | None):
@@ -215,8 +279,17 @@ def _grid(path: Path, channel: str | None):
         raise UsageError(f"{path}: a spectroscopy grid (.3ds) is needed")
     names = [n for n in ds.data_vars if ds[n].dims == ("y", "x", "bias")]
     if channel is None:
-        pick = next((n for n in names if "li" in n.lower() and "x" in n.lower()
-                     or "lockinx" in n.lower()), None) or names[0]
+        pick = (
+            next(
+                (
+                    n
+                    for n in names
+                    if "li" in n.lower() and "x" in n.lower() or "lockinx" in n.lower()
+                ),
+                None,
+            )
+            or names[0]
+        )
     elif channel in names:
         pick = channel
     else:
@@ -242,7 +315,8 @@ def grid(
     energies: str = typer.Option(..., "--energies", help="Energies in eV, e.g. -2e-3,0,2e-3."),
     channel: str = typer.Option(None, "--channel"),
     normalise: str = typer.Option("none", "--normalise", help="none, outer or iv."),
-    json_path: Path = JSON_OPT, report: Path = REPORT_OPT,
+    json_path: Path = JSON_OPT,
+    report: Path = REPORT_OPT,
 ) -> None:
     """dI/dV maps at chosen energies (with optional normalisation)."""
     from supramap.sts.grid import maps_at
@@ -256,24 +330,30 @@ def grid(
     elif normalise != "none":
         raise UsageError("--normalise must be none, outer or iv")
     maps = maps_at(g, _floats(energies, "--energies"))
-    d = {"file": str(file), "channel": str(g.name), "shape": list(g.shape),
-         "energies_eV": maps["energy"].values.tolist(),
-         "map_mean": [float(np.nanmean(m)) for m in maps.values],
-         "map_std": [float(np.nanstd(m)) for m in maps.values],
-         "points_measured": ds.attrs.get("points_measured"),
-         "points_total": ds.attrs.get("points_total")}
-    print_table(f"Grid {file.name} ({g.name})", [
-        ("shape (y, x, bias)", " × ".join(map(str, g.shape))),
-        ("points measured", f"{d['points_measured']} of {d['points_total']}"),
-        ("maps at (meV)", ", ".join(f"{e * 1e3:g}" for e in d["energies_eV"]))])
+    d = {
+        "file": str(file),
+        "channel": str(g.name),
+        "shape": list(g.shape),
+        "energies_eV": maps["energy"].values.tolist(),
+        "map_mean": [float(np.nanmean(m)) for m in maps.values],
+        "map_std": [float(np.nanstd(m)) for m in maps.values],
+        "points_measured": ds.attrs.get("points_measured"),
+        "points_total": ds.attrs.get("points_total"),
+    }
+    print_table(
+        f"Grid {file.name} ({g.name})",
+        [
+            ("shape (y, x, bias)", " × ".join(map(str, g.shape))),
+            ("points measured", f"{d['points_measured']} of {d['points_total']}"),
+            ("maps at (meV)", ", ".join(f"{e * 1e3:g}" for e in d["energies_eV"])),
+        ],
+    )
     write_json(json_path, d)
-    if report is not None:
-        from supramap.report.html import Report
-        from supramap.report.sts import maps_figure
+    from supramap.report.sts import maps_figure
 
-        rep = Report(f"Grid — {file.name}", report)
-        rep.figure(maps_figure(maps), "dI/dV maps", name="maps.png")
-        console.print(f"Report: {rep.write()}")
+    figure_report(
+        report, f"Grid — {file.name}", lambda: [(maps_figure(maps), "dI/dV maps", "maps.png")]
+    )
 
 
 @app.command()
@@ -301,18 +381,27 @@ def gapmap(
     _, g = _grid(file, channel)
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("fitting the grid", total=None)
-        res = gap_map(g, temperature=temperature, lockin_rms=lockin_rms, workers=workers,
-                      scheduler=scheduler,
-                      progress=lambda d, t: progress.update(task, completed=d, total=t))
+        res = gap_map(
+            g,
+            temperature=temperature,
+            lockin_rms=lockin_rms,
+            workers=workers,
+            scheduler=scheduler,
+            progress=lambda d, t: progress.update(task, completed=d, total=t),
+        )
     ds = res.data.copy()
     ds["converged"] = ds["converged"].astype("int8")
     with atomic_open(out, "wb") as fh:
         fh.write(ds.to_netcdf())
     d = {"file": str(file), "out": str(out), **res.to_dict()}
-    print_table(f"Gap map of {file.name}", [
-        ("median gap", f"{d['median_gap_eV'] * 1e3:.4f} meV" if d["median_gap_eV"] else "n/a"),
-        ("fraction converged", f"{d['fraction_converged']:.3f}"),
-        ("time", f"{d['seconds']:.2f} s on {d['workers']} worker(s)")])
+    print_table(
+        f"Gap map of {file.name}",
+        [
+            ("median gap", f"{d['median_gap_eV'] * 1e3:.4f} meV" if d["median_gap_eV"] else "n/a"),
+            ("fraction converged", f"{d['fraction_converged']:.3f}"),
+            ("time", f"{d['seconds']:.2f} s on {d['workers']} worker(s)"),
+        ],
+    )
     write_json(json_path, d)
 
 
@@ -322,7 +411,8 @@ def qpi(
     energy: float = typer.Option(None, "--energy", help="Energy (eV) for a grid."),
     symmetrize: str = typer.Option("none", "--symmetrize", help="none, mirror, c2 or c4."),
     channel: str = typer.Option(None, "--channel"),
-    json_path: Path = JSON_OPT, report: Path = REPORT_OPT,
+    json_path: Path = JSON_OPT,
+    report: Path = REPORT_OPT,
 ) -> None:
     """Fourier transform of a map, symmetrisation and the C4 → C2 anisotropy."""
     from supramap.sts.qpi import anisotropy, fourier, symmetrise
@@ -333,17 +423,22 @@ def qpi(
         f = symmetrise(f, symmetrize)
     qmax = float(np.abs(f.qx).max())
     an = anisotropy(f, q_min=0.05 * qmax, q_max=0.9 * qmax)
-    d = {"file": str(file), "energy_eV": energy, "symmetrize": symmetrize,
-         "anisotropy": an, "shape": list(f.shape)}
+    d = {
+        "file": str(file),
+        "energy_eV": energy,
+        "symmetrize": symmetrize,
+        "anisotropy": an,
+        "shape": list(f.shape),
+    }
     print_table(f"QPI of {file.name}", [("anisotropy (Iqx − Iqy)/(Iqx + Iqy)", f"{an:.3f}")])
     write_json(json_path, d)
-    if report is not None:
-        from supramap.report.html import Report
-        from supramap.report.sts import fft_figure
+    from supramap.report.sts import fft_figure
 
-        rep = Report(f"QPI — {file.name}", report)
-        rep.figure(fft_figure(m, f), "Map and its Fourier transform", name="qpi.png")
-        console.print(f"Report: {rep.write()}")
+    figure_report(
+        report,
+        f"QPI — {file.name}",
+        lambda: [(fft_figure(m, f), "Map and its Fourier transform", "qpi.png")],
+    )
 
 
 def _map(file: Path, channel: str | None, energy: float | None):
@@ -366,7 +461,8 @@ def defects(
     threshold: float = typer.Option(0.1, "--threshold", help="Blob detection threshold."),
     groups: int = typer.Option(0, "--groups", help="Group by spectra (grids) into N groups."),
     channel: str = typer.Option(None, "--channel"),
-    json_path: Path = JSON_OPT, report: Path = REPORT_OPT,
+    json_path: Path = JSON_OPT,
+    report: Path = REPORT_OPT,
 ) -> None:
     """Point defects: positions, sizes, C2 elongation and orientation; spectra groups."""
     from supramap.sts.defects import (
@@ -382,19 +478,28 @@ def defects(
         _, g = _grid(file, channel)
         found = group_defects(found, defect_spectra(g, found), groups)
     elong = [x.elongation for x in found]
-    d = {"file": str(file), "n_defects": len(found), "defects": defects_to_dict(found),
-         "median_elongation": float(np.median(elong)) if elong else None,
-         "median_orientation_deg": float(np.median([x.orientation_deg for x in found]))
-         if found else None}
-    print_table(f"Defects in {file.name}", [
-        ("defects", str(len(found))),
-        ("median elongation", f"{d['median_elongation']:.2f}" if found else "-"),
-        ("median orientation", f"{d['median_orientation_deg']:.0f}°" if found else "-")])
+    d = {
+        "file": str(file),
+        "n_defects": len(found),
+        "defects": defects_to_dict(found),
+        "median_elongation": float(np.median(elong)) if elong else None,
+        "median_orientation_deg": float(np.median([x.orientation_deg for x in found]))
+        if found
+        else None,
+    }
+    print_table(
+        f"Defects in {file.name}",
+        [
+            ("defects", str(len(found))),
+            ("median elongation", f"{d['median_elongation']:.2f}" if found else "-"),
+            ("median orientation", f"{d['median_orientation_deg']:.0f}°" if found else "-"),
+        ],
+    )
     write_json(json_path, d)
-    if report is not None:
-        from supramap.report.html import Report
-        from supramap.report.sts import defects_figure
+    from supramap.report.sts import defects_figure
 
-        rep = Report(f"Defects — {file.name}", report)
-        rep.figure(defects_figure(m, found), "Defects found", name="defects.png")
-        console.print(f"Report: {rep.write()}")
+    figure_report(
+        report,
+        f"Defects — {file.name}",
+        lambda: [(defects_figure(m, found), "Defects found", "defects.png")],
+    )
