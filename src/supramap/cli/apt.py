@@ -6,7 +6,14 @@ from pathlib import Path
 
 import typer
 
-from supramap.cli.common import UsageError, figure_report, print_table, write_json
+from supramap.cli.common import (
+    JSON_OPT,
+    REPORT_OPT,
+    UsageError,
+    figure_report,
+    print_table,
+    write_json,
+)
 
 app = typer.Typer(help="Atom probe tomography.", no_args_is_help=True)
 
@@ -15,8 +22,6 @@ TOP_OPT = typer.Option(None, "--exclude-top", help="Exclude this depth from the 
 CAP_OPT = typer.Option(
     None, "--exclude-cap", help="Detect and exclude the cap: ELEMENT:THRESHOLD, e.g. O:0.2."
 )
-JSON_OPT = typer.Option(None, "--json", help="Write the results as JSON here.")
-REPORT_OPT = typer.Option(None, "--report", help="Write an HTML report into this folder.")
 
 
 def _needle(path: Path):

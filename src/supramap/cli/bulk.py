@@ -7,13 +7,11 @@ from pathlib import Path
 import numpy as np
 import typer
 
-from supramap.cli.common import UsageError, console, print_table, write_json
+from supramap.cli.common import JSON_OPT, REPORT_OPT, UsageError, console, print_table, write_json
 from supramap.errors import AnalysisError
 
 app = typer.Typer(help="Bulk characterisation from Quantum Design files.", no_args_is_help=True)
 
-JSON_OPT = typer.Option(None, "--json", help="Write the results as JSON here.")
-REPORT_OPT = typer.Option(None, "--report", help="Write an HTML report into this folder.")
 LENGTH = typer.Option(
     None, "--length-mm", help="Sample length (mm; between voltage contacts for transport)."
 )

@@ -7,15 +7,23 @@ from pathlib import Path
 import typer
 from rich.progress import Progress
 
-from supramap.cli.common import UsageError, console, load, parse_threshold, print_table, write_json
+from supramap.cli.common import (
+    JSON_OPT,
+    REPORT_OPT,
+    UsageError,
+    console,
+    load,
+    parse_threshold,
+    print_table,
+    write_json,
+)
 from supramap.units import si_prefix
 
 app = typer.Typer(help="Conductive-AFM heterogeneity analysis.", no_args_is_help=True)
 
-JSON_OPT = typer.Option(None, "--json", help="Write the results as JSON here.")
-REPORT_OPT = typer.Option(None, "--report", help="Write an HTML report into this folder.")
-THRESHOLD_OPT = typer.Option("auto", "--threshold",
-                             help="'auto' or a current in A (e.g. 2e-6 or 2uA).")
+THRESHOLD_OPT = typer.Option(
+    "auto", "--threshold", help="'auto' or a current in A (e.g. 2e-6 or 2uA)."
+)
 
 
 def _fmt(v: float, unit: str) -> str:
@@ -41,8 +49,12 @@ def analyze(
     topography_channel: str = typer.Option(None, "--topography-channel"),
     deflection_channel: str = typer.Option(None, "--deflection-channel"),
     threshold: str = THRESHOLD_OPT,
-    line: str = typer.Option(None, "--line", help="Edge line 'x0,y0,x1,y1' in metres (image "
-                                                  "coordinates): also measure its 10–90 % width."),
+    line: str = typer.Option(
+        None,
+        "--line",
+        help="Edge line 'x0,y0,x1,y1' in metres (image "
+        "coordinates): also measure its 10–90 % width.",
+    ),
     line_width: float = typer.Option(0.0, "--line-width", help="Box width of --line (m)."),
     json_path: Path = JSON_OPT,
     report: Path = REPORT_OPT,
@@ -53,8 +65,10 @@ def analyze(
     thr = parse_threshold(threshold)
     cur = load(current, channel, "A")
     if cur.attrs.get("units") != "A":
-        raise UsageError(f"{current}: channel {cur.name!r} is in {cur.attrs.get('units')!r}, "
-                         "not a current (A); choose one with --channel")
+        raise UsageError(
+            f"{current}: channel {cur.name!r} is in {cur.attrs.get('units')!r}, "
+            "not a current (A); choose one with --channel"
+        )
     topo = load(topography, topography_channel, "m") if topography else None
     defl = load(deflection, deflection_channel, "V") if deflection else None
     result = run(cur, topography=topo, deflection=defl, threshold=thr)
@@ -65,22 +79,32 @@ def analyze(
 
         pts = _parse_line(line)
         d["line_edge_width_m"] = line_edge_width(
-            cur.copy(data=result.oriented_current), pts[:2], pts[2:], width=line_width)
+            cur.copy(data=result.oriented_current), pts[:2], pts[2:], width=line_width
+        )
         d["line_m"] = list(pts)
-    print_table(f"cAFM analysis of {current}", [
-        ("noise floor", _fmt(d["noise_floor_A"], "A")),
-        ("threshold", f"{_fmt(d['threshold_A'], 'A')} ({d['threshold_source']})"),
-        ("conducting fraction", f"{d['conducting_fraction']:.4f} "
-                                f"[{d['conducting_fraction_interval'][0]:.4f}, "
-                                f"{d['conducting_fraction_interval'][1]:.4f}]"),
-        ("islands / stripes", f"{d['n_islands']} / {d['n_stripes']}"),
-        ("current levels", ", ".join(_fmt(v, "A") for v in d["levels_A"]) or "none"),
-        ("level fractions", ", ".join(f"{f:.2f}" for f in d["level_fractions"]) or "-"),
-        ("edge width (10–90 %)", _fmt(d["edge_width_m"], "m")),
-        ("dynamic range", f"{d['dynamic_range_decades']:.2f} decades"),
-        *([("edge width on --line", _fmt(d["line_edge_width_m"], "m"))]
-          if "line_edge_width_m" in d else []),
-    ])
+    print_table(
+        f"cAFM analysis of {current}",
+        [
+            ("noise floor", _fmt(d["noise_floor_A"], "A")),
+            ("threshold", f"{_fmt(d['threshold_A'], 'A')} ({d['threshold_source']})"),
+            (
+                "conducting fraction",
+                f"{d['conducting_fraction']:.4f} "
+                f"[{d['conducting_fraction_interval'][0]:.4f}, "
+                f"{d['conducting_fraction_interval'][1]:.4f}]",
+            ),
+            ("islands / stripes", f"{d['n_islands']} / {d['n_stripes']}"),
+            ("current levels", ", ".join(_fmt(v, "A") for v in d["levels_A"]) or "none"),
+            ("level fractions", ", ".join(f"{f:.2f}" for f in d["level_fractions"]) or "-"),
+            ("edge width (10–90 %)", _fmt(d["edge_width_m"], "m")),
+            ("dynamic range", f"{d['dynamic_range_decades']:.2f} decades"),
+            *(
+                [("edge width on --line", _fmt(d["line_edge_width_m"], "m"))]
+                if "line_edge_width_m" in d
+                else []
+            ),
+        ],
+    )
     if result.artefacts is not None:
         console.print(result.artefacts.verdict)
     write_json(json_path, d)
@@ -116,16 +140,30 @@ def compare(
     result = run(ma, mb, topography_a=ta, topography_b=tb, threshold=thr)
     d = result.to_dict()
     d.update({"file_a": str(a), "file_b": str(b)})
-    print_table(f"{a.name} vs {b.name}", [
-        ("shift (y, x)", f"{_fmt(d['shift_m'][0], 'm')}, {_fmt(d['shift_m'][1], 'm')}"),
-        ("IoU", f"{d['iou']:.3f}" if d["iou"] == d["iou"] else "n/a"),
-        ("persistent / vanished / appeared",
-         " / ".join(f"{v:.3f}" if v == v else "n/a" for v in (
-             d["persistent_fraction"], d["vanished_fraction"], d["appeared_fraction"]))),
-        ("spots A / B (only A / only B)",
-         f"{d['n_spots_a']} / {d['n_spots_b']} ({d['n_spots_only_a']} / {d['n_spots_only_b']})"),
-        ("median spot diameter", _fmt(d["spot_diameter_m"], "m")),
-    ])
+    print_table(
+        f"{a.name} vs {b.name}",
+        [
+            ("shift (y, x)", f"{_fmt(d['shift_m'][0], 'm')}, {_fmt(d['shift_m'][1], 'm')}"),
+            ("IoU", f"{d['iou']:.3f}" if d["iou"] == d["iou"] else "n/a"),
+            (
+                "persistent / vanished / appeared",
+                " / ".join(
+                    f"{v:.3f}" if v == v else "n/a"
+                    for v in (
+                        d["persistent_fraction"],
+                        d["vanished_fraction"],
+                        d["appeared_fraction"],
+                    )
+                ),
+            ),
+            (
+                "spots A / B (only A / only B)",
+                f"{d['n_spots_a']} / {d['n_spots_b']} "
+                f"({d['n_spots_only_a']} / {d['n_spots_only_b']})",
+            ),
+            ("median spot diameter", _fmt(d["spot_diameter_m"], "m")),
+        ],
+    )
     write_json(json_path, d)
     if report is not None:
         from supramap.report.cafm import comparison_section
@@ -139,10 +177,12 @@ def compare(
 @app.command()
 def series(
     files: list[Path] = typer.Argument(..., help="Current maps of one area, in order."),
-    temperatures: list[float] = typer.Option(..., "--temperatures", "-t",
-                                             help="One temperature (K) per map, in order."),
-    topographies: list[Path] = typer.Option(None, "--topography",
-                                            help="Topography per map (repeat), for registration."),
+    temperatures: list[float] = typer.Option(
+        ..., "--temperatures", "-t", help="One temperature (K) per map, in order."
+    ),
+    topographies: list[Path] = typer.Option(
+        None, "--topography", help="Topography per map (repeat), for registration."
+    ),
     channel: str = typer.Option(None, "--channel"),
     threshold: str = THRESHOLD_OPT,
     json_path: Path = JSON_OPT,
@@ -165,17 +205,24 @@ def series(
                 topos.append(load(topographies[i], None, "m"))
             progress.advance(task)
         progress.add_task("analysing series", total=None)
-        result = temperature_series(maps, temperatures, topographies=topos or None,
-                                    threshold=thr)
+        result = temperature_series(maps, temperatures, topographies=topos or None, threshold=thr)
     d = result.to_dict()
     d["files"] = [str(f) for f in files]
-    rows = [(f"#{i + 1} {t:g} K", f"{f:.4f} ({n} islands)") for i, (t, f, n) in
-            enumerate(zip(d["temperatures_K"], d["conducting_fraction"], d["n_islands"]))]
+    rows = [
+        (f"#{i + 1} {t:g} K", f"{f:.4f} ({n} islands)")
+        for i, (t, f, n) in enumerate(
+            zip(d["temperatures_K"], d["conducting_fraction"], d["n_islands"])
+        )
+    ]
     vt = d["vanishing_temperature_K"]
     rows.append(("vanishing temperature", f"{vt:g} K" if vt is not None else "not reached"))
     if "islands_returned" in d:
-        rows.append(("islands back after re-cooling",
-                     f"{len(d['islands_returned'])} of {d['n_islands_first']}"))
+        rows.append(
+            (
+                "islands back after re-cooling",
+                f"{len(d['islands_returned'])} of {d['n_islands_first']}",
+            )
+        )
     print_table("Temperature series", rows)
     write_json(json_path, d)
     if report is not None:

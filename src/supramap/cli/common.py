@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import typer
 from rich.console import Console
 from rich.table import Table
 
@@ -14,6 +15,10 @@ from supramap.fileutil import atomic_write_json, to_jsonable
 from supramap.io import read_image
 
 console = Console(stderr=False, highlight=False)
+
+#: The output options every analysis command takes.
+JSON_OPT = typer.Option(None, "--json", help="Write the results as JSON here.")
+REPORT_OPT = typer.Option(None, "--report", help="Write an HTML report into this folder.")
 
 
 class UsageError(SupramapError):
@@ -28,12 +33,13 @@ def parse_threshold(text: str) -> float | str:
     from supramap.units import parse_unit
 
     num = t.rstrip("afpnuµμmkAV ")
-    unit_text = t[len(num):].strip()
+    unit_text = t[len(num) :].strip()
     try:
         value = float(num)
     except ValueError:
-        raise UsageError(f"--threshold must be 'auto' or a current such as 2e-6 or 2uA, "
-                         f"got {text!r}") from None
+        raise UsageError(
+            f"--threshold must be 'auto' or a current such as 2e-6 or 2uA, got {text!r}"
+        ) from None
     if unit_text:
         unit, factor = parse_unit(unit_text)
         if unit != "A":

@@ -39,16 +39,23 @@ def run_demo(out: Path, *, seed: int = 0) -> Path:
         progress.update(task, description="forward/backward and re-cooling comparisons")
 
         def img(label: str, direction: str, channel: str, units: str):
-            return read_image(data / "cafm" / f"{label}_{direction}_{channel}.bcrf",
-                              prefer_units=units)
+            return read_image(
+                data / "cafm" / f"{label}_{direction}_{channel}.bcrf", prefer_units=units
+            )
 
         first, warm, _, recool = (p[0] for p in PROTOCOL)
-        fb = compare(img(warm, "for", "current", "A"), img(warm, "bac", "current", "A"),
-                     topography_a=img(warm, "for", "topography", "m"),
-                     topography_b=img(warm, "bac", "topography", "m"))
-        rc = compare(img(first, "for", "current", "A"), img(recool, "for", "current", "A"),
-                     topography_a=img(first, "for", "topography", "m"),
-                     topography_b=img(recool, "for", "topography", "m"))
+        fb = compare(
+            img(warm, "for", "current", "A"),
+            img(warm, "bac", "current", "A"),
+            topography_a=img(warm, "for", "topography", "m"),
+            topography_b=img(warm, "bac", "topography", "m"),
+        )
+        rc = compare(
+            img(first, "for", "current", "A"),
+            img(recool, "for", "current", "A"),
+            topography_a=img(first, "for", "topography", "m"),
+            topography_b=img(recool, "for", "topography", "m"),
+        )
         progress.advance(task)
 
         def extra(rep) -> None:
@@ -58,26 +65,47 @@ def run_demo(out: Path, *, seed: int = 0) -> Path:
             sites = {s["site"]: s["class"] for s in res.correlation.get("sites", [])}
             gamma = res.results.get("heat", {}).get("gamma_J_per_mol_K2", float("nan"))
             rows = [
-                ("conducting fraction at 8 K", f"{t8['conducting_fraction']:.4f}",
-                 f"{a.get('conducting_fraction', float('nan')):.4f}"),
+                (
+                    "conducting fraction at 8 K",
+                    f"{t8['conducting_fraction']:.4f}",
+                    f"{a.get('conducting_fraction', float('nan')):.4f}",
+                ),
                 ("islands at 8 K", t8["n_regions"], a.get("n_islands")),
-                ("current levels (µA)", ", ".join(f"{v * 1e6:.2f}" for v in ct["levels_A"]),
-                 ", ".join(f"{v * 1e6:.2f}" for v in a.get("levels_A", []))),
-                ("edge width 10–90 % (nm)", f"{ct['edge_width_m'] * 1e9:.1f}",
-                 f"{a.get('edge_width_m', float('nan')) * 1e9:.1f}"),
-                ("re-cooling shift (px, y x)",
-                 " ".join(f"{v:.2f}" for v in ct["comparisons"]["recooling_8K"]["shift_px"]),
-                 " ".join(f"{v:.2f}" for v in rc.shift_px)),
-                ("area persisting after re-cooling",
-                 f"{ct['comparisons']['recooling_8K']['persistent_fraction']:.3f}",
-                 f"{rc.persistent_fraction:.3f}"),
-                ("20 K dots common to both traces",
-                 f"{ct['comparisons']['forward_backward_20K']['persistent_fraction']:.3f}",
-                 f"{fb.persistent_fraction:.3f}"),
-                ("vanishing temperature (K)", ct["t_vanish_K"],
-                 res.results.get("cafm_series", {}).get("vanishing_temperature_K")),
-                ("lift-out site A / B", "conducting / insulating",
-                 f"{sites.get('A')} / {sites.get('B')}"),
+                (
+                    "current levels (µA)",
+                    ", ".join(f"{v * 1e6:.2f}" for v in ct["levels_A"]),
+                    ", ".join(f"{v * 1e6:.2f}" for v in a.get("levels_A", [])),
+                ),
+                (
+                    "edge width 10–90 % (nm)",
+                    f"{ct['edge_width_m'] * 1e9:.1f}",
+                    f"{a.get('edge_width_m', float('nan')) * 1e9:.1f}",
+                ),
+                (
+                    "re-cooling shift (px, y x)",
+                    " ".join(f"{v:.2f}" for v in ct["comparisons"]["recooling_8K"]["shift_px"]),
+                    " ".join(f"{v:.2f}" for v in rc.shift_px),
+                ),
+                (
+                    "area persisting after re-cooling",
+                    f"{ct['comparisons']['recooling_8K']['persistent_fraction']:.3f}",
+                    f"{rc.persistent_fraction:.3f}",
+                ),
+                (
+                    "20 K dots common to both traces",
+                    f"{ct['comparisons']['forward_backward_20K']['persistent_fraction']:.3f}",
+                    f"{fb.persistent_fraction:.3f}",
+                ),
+                (
+                    "vanishing temperature (K)",
+                    ct["t_vanish_K"],
+                    res.results.get("cafm_series", {}).get("vanishing_temperature_K"),
+                ),
+                (
+                    "lift-out site A / B",
+                    "conducting / insulating",
+                    f"{sites.get('A')} / {sites.get('B')}",
+                ),
                 ("γ0 (mJ/mol K²)", "0.807", f"{gamma * 1e3:.3f}"),
             ]
             rep.heading("The virtual sample: truth versus measurement")
@@ -87,18 +115,36 @@ def run_demo(out: Path, *, seed: int = 0) -> Path:
                 "8 K, 20 K, 30 K and 8 K again, forward and backward; bulk transport, "
                 "magnetisation and specific heat with the published numbers; an SEM image, two "
                 "atom-probe needles lifted out at sites picked on the map, STS spectra with a "
-                "Pb tip and a gap grid. Every file was written to disk and read back.")
+                "Pb tip and a gap grid. Every file was written to disk and read back."
+            )
             rep.table(rows, header=["quantity", "truth", "measured"])
-            comparison_section(rep, "20 K: forward vs backward trace (metastable dots)", fb,
-                               img(warm, "for", "current", "A"), ("forward", "backward"),
-                               prefix="20K_fb_")
-            comparison_section(rep, "8 K before vs after warming to 30 K", rc,
-                               img(first, "for", "current", "A"),
-                               ("first 8 K", "re-cooled 8 K"), prefix="8K_recool_")
+            comparison_section(
+                rep,
+                "20 K: forward vs backward trace (metastable dots)",
+                fb,
+                img(warm, "for", "current", "A"),
+                ("forward", "backward"),
+                prefix="20K_fb_",
+            )
+            comparison_section(
+                rep,
+                "8 K before vs after warming to 30 K",
+                rc,
+                img(first, "for", "current", "A"),
+                ("first 8 K", "re-cooled 8 K"),
+                prefix="8K_recool_",
+            )
 
         progress.update(task, description="writing the report")
-        page = write_sample_report(res, out / "report", extra=extra, extra_summary={
-            "forward_backward_20K": fb.to_dict(), "recooling_8K": rc.to_dict(),
-            "truth": {k: v for k, v in truth.items() if k != "apt"}})
+        page = write_sample_report(
+            res,
+            out / "report",
+            extra=extra,
+            extra_summary={
+                "forward_backward_20K": fb.to_dict(),
+                "recooling_8K": rc.to_dict(),
+                "truth": {k: v for k, v in truth.items() if k != "apt"},
+            },
+        )
         progress.advance(task)
     return page

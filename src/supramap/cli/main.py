@@ -20,7 +20,7 @@ from supramap.errors import SupramapError
 app = typer.Typer(
     name="supramap",
     help="See where a material superconducts: SPM readers, image processing and "
-         "conductive-AFM heterogeneity analysis.",
+    "conductive-AFM heterogeneity analysis.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -43,8 +43,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                 help="Print the version and exit."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
 ) -> None:
     """supramap command-line tool."""
 
@@ -64,8 +65,12 @@ def info(
         size = ""
         if "x_size" in ch and "y_size" in ch:
             size = f", {si_prefix(ch['x_size'], 'm')} × {si_prefix(ch['y_size'], 'm')}"
-        rows.append((ch["name"], f"{' × '.join(map(str, ch['shape']))} px{size}, "
-                                 f"units {ch['units'] or '-'}"))
+        rows.append(
+            (
+                ch["name"],
+                f"{' × '.join(map(str, ch['shape']))} px{size}, units {ch['units'] or '-'}",
+            )
+        )
     for k, v in summary["metadata"].items():
         if k not in ("format",):
             rows.append((k, str(v)))

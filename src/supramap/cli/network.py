@@ -10,8 +10,9 @@ from rich.progress import Progress
 
 from supramap.cli.common import UsageError, console, load, parse_threshold, print_table, write_json
 
-app = typer.Typer(help="Would a four-probe measurement see the heterogeneity?",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Would a four-probe measurement see the heterogeneity?", no_args_is_help=True
+)
 
 
 def _parse_contacts(text: str, image, size: int):
@@ -22,8 +23,7 @@ def _parse_contacts(text: str, image, size: int):
         try:
             x, y = (float(v) for v in part.split(","))
         except ValueError:
-            raise UsageError(f"--contacts must be 'x,y;x,y;...' in metres, got {text!r}") \
-                from None
+            raise UsageError(f"--contacts must be 'x,y;x,y;...' in metres, got {text!r}") from None
         dx = float(image.x[1] - image.x[0])
         dy = float(image.y[1] - image.y[0])
         col = int(round((x - float(image.x[0])) / dx))
@@ -34,23 +34,31 @@ def _parse_contacts(text: str, image, size: int):
 
 @app.command()
 def fourprobe(
-    map_file: Path = typer.Argument(..., metavar="MAP",
-                                    help="Current map (A) or sheet-conductance map (S)."),
+    map_file: Path = typer.Argument(
+        ..., metavar="MAP", help="Current map (A) or sheet-conductance map (S)."
+    ),
     channel: str = typer.Option(None, "--channel"),
-    threshold: str = typer.Option("auto", "--threshold",
-                                  help="'auto' (the cAFM analysis' mask) or a current in A."),
-    rule: str = typer.Option("threshold", "--rule",
-                             help="threshold: superconducting above it, normal below; "
-                                  "proportional: conductance ∝ current."),
-    normal_sheet_resistance: float = typer.Option(1e3, "--normal-sheet-resistance",
-                                                  help="Ω per square of the normal phase."),
+    threshold: str = typer.Option(
+        "auto", "--threshold", help="'auto' (the cAFM analysis' mask) or a current in A."
+    ),
+    rule: str = typer.Option(
+        "threshold",
+        "--rule",
+        help="threshold: superconducting above it, normal below; "
+        "proportional: conductance ∝ current.",
+    ),
+    normal_sheet_resistance: float = typer.Option(
+        1e3, "--normal-sheet-resistance", help="Ω per square of the normal phase."
+    ),
     geometry: str = typer.Option("vdp", "--geometry", help="vdp, inline or twoprobe."),
-    contacts: str = typer.Option(None, "--contacts",
-                                 help="'x,y;x,y;...' in metres (default: per geometry)."),
+    contacts: str = typer.Option(
+        None, "--contacts", help="'x,y;x,y;...' in metres (default: per geometry)."
+    ),
     contact_size: int = typer.Option(1, "--contact-size", help="Contact pad size in pixels."),
     monte_carlo: int = typer.Option(0, "--monte-carlo", help="Random contact placements."),
-    vary_threshold: bool = typer.Option(False, "--vary-threshold",
-                                        help="Monte Carlo also over threshold ×0.5–2."),
+    vary_threshold: bool = typer.Option(
+        False, "--vary-threshold", help="Monte Carlo also over threshold ×0.5–2."
+    ),
     json_path: Path = typer.Option(None, "--json"),
     report: Path = typer.Option(None, "--report"),
 ) -> None:
@@ -84,23 +92,43 @@ def fourprobe(
 
         cafm = analyze(image, threshold=thr)
         current = image.copy(data=cafm.oriented_current)
-        net_in = from_current_map(current, rule=rule, threshold=cafm.threshold_A,
-                                  normal_sheet_resistance=normal_sheet_resistance)
+        net_in = from_current_map(
+            current,
+            rule=rule,
+            threshold=cafm.threshold_A,
+            normal_sheet_resistance=normal_sheet_resistance,
+        )
         if rule == "threshold" and thr == "auto":
             # The analysis' own mask: each island cut at half of its level.
-            net_in = type(net_in)(net_in.conductance, cafm.mask.copy(), net_in.dx, net_in.dy,
-                                  net_in.rule, net_in.normal_sheet_resistance, cafm.threshold_A)
+            net_in = type(net_in)(
+                net_in.conductance,
+                cafm.mask.copy(),
+                net_in.dx,
+                net_in.dy,
+                net_in.rule,
+                net_in.normal_sheet_resistance,
+                cafm.threshold_A,
+            )
 
         def mask_for(factor: float, _c=cafm.oriented_current, _t=cafm.threshold_A):
             return np.isfinite(_c) & (_c > factor * _t)
     else:
-        raise UsageError(f"{map_file}: channel {image.name!r} is in {unit!r}; a network needs "
-                         "a current (A) or sheet-conductance (S) map")
+        raise UsageError(
+            f"{map_file}: channel {image.name!r} is in {unit!r}; a network needs "
+            "a current (A) or sheet-conductance (S) map"
+        )
     cts = _parse_contacts(contacts, image, contact_size) if contacts else None
     reference = net_in.normal_sheet_resistance if net_in.sc_mask.any() or unit == "A" else None
-    result = run(net_in.conductance, net_in.sc_mask, geometry=geometry, contacts=cts,
-                 contact_size=contact_size, dx=net_in.dx, dy=net_in.dy,
-                 reference_sheet_resistance=reference)
+    result = run(
+        net_in.conductance,
+        net_in.sc_mask,
+        geometry=geometry,
+        contacts=cts,
+        contact_size=contact_size,
+        dx=net_in.dx,
+        dy=net_in.dy,
+        reference_sheet_resistance=reference,
+    )
     perc = percolation_stats(net_in.sc_mask)
     d = result.to_dict()
     d["file"] = str(map_file)
@@ -112,27 +140,39 @@ def fourprobe(
         with Progress(console=console, transient=True) as progress:
             task = progress.add_task("Monte Carlo over contact placements", total=monte_carlo)
             vary = vary_threshold and mask_for is not None and rule == "threshold"
-            mc = run_mc(net_in.conductance, mask_for if vary else net_in.sc_mask,
-                        geometry=geometry, n=monte_carlo, contact_size=contact_size,
-                        dx=net_in.dx, dy=net_in.dy, reference_sheet_resistance=reference,
-                        threshold_range=(0.5, 2.0) if vary else None,
-                        progress=lambda i: progress.update(task, completed=i))
+            mc = run_mc(
+                net_in.conductance,
+                mask_for if vary else net_in.sc_mask,
+                geometry=geometry,
+                n=monte_carlo,
+                contact_size=contact_size,
+                dx=net_in.dx,
+                dy=net_in.dy,
+                reference_sheet_resistance=reference,
+                threshold_range=(0.5, 2.0) if vary else None,
+                progress=lambda i: progress.update(task, completed=i),
+            )
         d["monte_carlo"] = mc.to_dict()
     rows = [(k, f"{v:.6g} Ω") for k, v in d["resistances_ohm"].items()]
     rows += [
         ("homogeneous reference", f"{d['R_homogeneous_ohm']:.6g} Ω"),
         ("apparent sheet resistance", f"{d['sheet_resistance_apparent_ohm']:.6g} Ω/sq"),
         ("superconducting fraction", f"{d['sc_fraction']:.4f}"),
-        ("percolates (current / voltage)", f"{d['sc_percolates']} / "
-                                           f"{d['sc_percolates_voltage']}"),
+        ("percolates (current / voltage)", f"{d['sc_percolates']} / {d['sc_percolates_voltage']}"),
         ("zero resistance", str(d["zero_resistance"])),
         ("current fraction in superconductor", f"{d['current_fraction_in_sc']:.3f}"),
         ("residual", f"{d['residual']:.1e}"),
     ]
     if mc is not None:
         m = d["monte_carlo"]
-        rows.append(("Monte Carlo: reads zero", f"{m['fraction_zero']}"
-                     if m["fraction_zero"] is None else f"{100 * m['fraction_zero']:.0f} %"))
+        rows.append(
+            (
+                "Monte Carlo: reads zero",
+                f"{m['fraction_zero']}"
+                if m["fraction_zero"] is None
+                else f"{100 * m['fraction_zero']:.0f} %",
+            )
+        )
     print_table(f"Four-probe simulation of {map_file}", rows)
     from supramap.report.network import verdict
 

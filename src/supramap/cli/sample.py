@@ -105,8 +105,13 @@ def batch(
         raise UsageError(f"no file matches {pattern!r}")
     if workers < 1:
         raise UsageError("--workers must be at least 1")
-    cluster = None if scheduler else LocalCluster(n_workers=workers, threads_per_worker=1,
-                                                  processes=True, dashboard_address=None)
+    cluster = (
+        None
+        if scheduler
+        else LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+        )
+    )
     client = Client(scheduler or cluster)
     results = []
     try:
@@ -123,12 +128,17 @@ def batch(
         if cluster is not None:
             cluster.close()
     results.sort(key=lambda r: r["file"])
-    keys = ["file", "ok"] + (["conducting_fraction", "n_islands", "edge_width_m"]
-                             if analysis == "cafm" else ["median_gap_eV", "fraction_converged"])
+    keys = ["file", "ok"] + (
+        ["conducting_fraction", "n_islands", "edge_width_m"]
+        if analysis == "cafm"
+        else ["median_gap_eV", "fraction_converged"]
+    )
     lines = [",".join(keys)] + [",".join(str(r.get(k, "")) for k in keys) for r in results]
     atomic_write_text(out / "table.csv", "\n".join(lines) + "\n")
     failed = [r for r in results if not r["ok"]]
-    print_table(f"Batch {analysis}", [(Path(r["file"]).name, "ok" if r["ok"] else r["error"])
-                                      for r in results])
+    print_table(
+        f"Batch {analysis}",
+        [(Path(r["file"]).name, "ok" if r["ok"] else r["error"]) for r in results],
+    )
     if failed:
         raise _Partial(f"{len(failed)} of {len(results)} files failed (see {out / 'table.csv'})")

@@ -7,14 +7,20 @@ from pathlib import Path
 import numpy as np
 import typer
 
-from supramap.cli.common import UsageError, console, figure_report, print_table, write_json
+from supramap.cli.common import (
+    JSON_OPT,
+    REPORT_OPT,
+    UsageError,
+    console,
+    figure_report,
+    print_table,
+    write_json,
+)
 from supramap.errors import AnalysisError  # noqa: F401
 from supramap.sts.spectra import load_spectrum
 
 app = typer.Typer(help="Tunnelling spectroscopy.", no_args_is_help=True)
 
-JSON_OPT = typer.Option(None, "--json", help="Write the results as JSON here.")
-REPORT_OPT = typer.Option(None, "--report", help="Write an HTML report into this folder.")
 CHANNEL_OPT = typer.Option(
     None, "--channel", help="Conductance column (default: lock-in X, else dI/dV of the current)."
 )
