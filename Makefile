@@ -22,11 +22,11 @@ demo: $(VENV)/.installed
 	$(BIN)/supramap demo --out $(DEMO_OUT)
 
 test: $(VENV)/.installed-test browser
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks examples
 	$(BIN)/python -m pytest -q
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks examples
 
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/cafm.py

@@ -480,3 +480,23 @@ def test_grid_cli(tmp_path, shared, capsys):
                  ["sts", "gapmap", tmp_path / "d.bcrf", "--out", tmp_path / "x.nc"]):
         code, _, err = run(argv, capsys)
         _one_line_error(code, err)
+
+
+def test_bulk_from_csv_with_column_mapping(tmp_path, capsys):
+    from supramap.synth.bulk import BulkTruth, transport
+
+    truth = BulkTruth()
+    t, rho = transport(truth)
+    r = rho * truth.length_m / (truth.width_m * truth.thickness_m)
+    np.savetxt(tmp_path / "rt.csv", np.column_stack([t, r]), delimiter=",",
+               header="T (K),R (Ohm)", comments="")
+    j = tmp_path / "t.json"
+    code, _, err = run(["bulk", "transport", tmp_path / "rt.csv", "--columns",
+                        "Temperature=T,Bridge 1 Resistivity=R", "--length-mm", "2",
+                        "--width-mm", "1", "--thickness-mm", "0.1", "--json", j], capsys)
+    assert code == 0, err
+    assert json.loads(j.read_text())["Tc_mid_K"] == pytest.approx(truth.tc_mid_K, abs=0.05)
+    code, _, err = run(["bulk", "transport", tmp_path / "rt.csv", "--columns",
+                        "Temperature=Temp"], capsys)
+    _one_line_error(code, err)
+    assert "no column 'Temp'" in err

@@ -17,11 +17,28 @@ LENGTH = typer.Option(
 )
 WIDTH = typer.Option(None, "--width-mm", help="Sample width (mm).")
 THICK = typer.Option(None, "--thickness-mm", help="Sample thickness (mm).")
+COLUMNS_OPT = typer.Option(
+    None, "--columns", help="For CSV/TXT: 'Temperature=<column>,Moment=<column>,...'."
+)
 
 
-def _read(path: Path):
+def _read(path: Path, mapping: str | None = None):
+    """A Quantum Design .dat, or a CSV/TXT table whose columns *mapping* renames
+    ('Temperature=T (K),Moment=m (emu)'; units in the header are converted to SI)."""
     from supramap.io import read
 
+    if path.suffix.lower() in (".csv", ".txt", ".tsv"):
+        from supramap.io.text import read_table
+
+        ds = read_table(path)
+        for pair in filter(None, (mapping or "").split(",")):
+            new, _, old = pair.partition("=")
+            if old.strip() not in ds:
+                raise UsageError(f"{path}: no column {old.strip()!r}; columns are "
+                                 f"{', '.join(map(str, ds.data_vars))}")
+            ds = ds.rename({old.strip(): new.strip()})
+        ds.attrs["format"] = "qd"
+        return ds
     ds = read(path)
     if ds.attrs.get("format") != "qd":
         raise UsageError(
@@ -66,13 +83,14 @@ def transport(
     length_mm: float = LENGTH,
     width_mm: float = WIDTH,
     thickness_mm: float = THICK,
+    columns: str = COLUMNS_OPT,
     json_path: Path = JSON_OPT,
     report: Path = REPORT_OPT,
 ) -> None:
     """Tc criteria, residual resistivity, RRR, normal state; critical fields for ρ(H)."""
     from supramap.bulk import analyze_field_sweeps, analyze_transport, resistivity
 
-    ds = _read(file)
+    ds = _read(file, columns)
     t = _column(ds, file, ("Temperature", "Sample Temp"), ("K",), "temperature")
     r = _column(
         ds,
@@ -178,6 +196,7 @@ def susceptibility(
     shape: str = typer.Option(
         "prism", "--shape", help="prism or ellipsoid (semi-axes = half the dimensions)."
     ),
+    columns: str = COLUMNS_OPT,
     json_path: Path = JSON_OPT,
     report: Path = REPORT_OPT,
 ) -> None:
@@ -193,7 +212,7 @@ def susceptibility(
         raise UsageError(f"--shape must be prism or ellipsoid, got {shape!r}")
     n = demag_prism(a, b, c) if shape == "prism" else demag_ellipsoid(a / 2, b / 2, c / 2)
     volume = a * b * c if shape == "prism" else 4 / 3 * np.pi * a * b * c / 8
-    ds = _read(file)
+    ds = _read(file, columns)
     t = _column(ds, file, ("Temperature",), ("K",), "temperature")
     m = _column(
         ds, file, ("Moment", "DC Moment Free Ctr", "DC Moment Fixed Ctr"), ("A m2",), "moment"
@@ -247,6 +266,7 @@ def heat(
     gamma_n: float = typer.Option(
         None, "--gamma-n", help="Normal-state γn (mJ/mol K²); default fitted above Tc."
     ),
+    columns: str = COLUMNS_OPT,
     json_path: Path = JSON_OPT,
     report: Path = REPORT_OPT,
 ) -> None:
@@ -261,7 +281,7 @@ def heat(
         raise UsageError(f"--window must be 'T1,T2' with T1 < T2, got {window!r}")
     if not (mass_mg > 0 and molar_mass > 0):
         raise UsageError("--mass-mg and --molar-mass must be positive")
-    ds = _read(file)
+    ds = _read(file, columns)
     t = _column(ds, file, ("Sample Temp", "Temperature"), ("K",), "temperature")
     c = _column(ds, file, ("Samp HC", "Heat Capacity"), ("J/K",), "heat capacity")
     moles = (mass_mg * 1e-6) / (molar_mass * 1e-3)
@@ -304,6 +324,7 @@ def loop(
     length_mm: float = LENGTH,
     width_mm: float = WIDTH,
     thickness_mm: float = THICK,
+    columns: str = COLUMNS_OPT,
     json_path: Path = JSON_OPT,
     report: Path = REPORT_OPT,
 ) -> None:
@@ -313,7 +334,7 @@ def loop(
     a = _mm("length", length_mm, "the Bean critical current")
     b = _mm("width", width_mm, "the Bean critical current")
     c = _mm("thickness", thickness_mm, "the sample volume")
-    ds = _read(file)
+    ds = _read(file, columns)
     h = _column(ds, file, ("Magnetic Field",), ("T",), "field")
     m = _column(
         ds, file, ("Moment", "DC Moment Free Ctr", "DC Moment Fixed Ctr"), ("A m2",), "moment"

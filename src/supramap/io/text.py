@@ -10,6 +10,7 @@ import numpy as np
 import xarray as xr
 
 from supramap.errors import FormatError
+from supramap.io.qd import QD_UNITS
 from supramap.units import parse_unit
 
 
@@ -59,6 +60,9 @@ def read_table(path: str | Path) -> xr.Dataset:
             name, _, unit = raw[:-1].rpartition("(")
             name = name.strip()
         si, factor = parse_unit(unit)
+        if si == unit.strip() and unit.strip() in QD_UNITS:
+            # Instrument units SPM parsing does not know (Oe, emu, µJ/K, Ohm-cm ...).
+            si, factor = QD_UNITS[unit.strip()]
         out[name or f"column {j + 1}"] = xr.DataArray(table[:, j] * factor, dims=("row",),
                                                      attrs={"units": si, "column": raw})
     return xr.Dataset(out, attrs={"format": "text", "source_file": str(p)})
