@@ -4,7 +4,10 @@ Pinned definitions: NeXus definitions 2024.02 — NXapm from the base standard; 
 NXspm as contributed by FAIRmat in that release (they change between versions; only the
 structure common to them is written: NXentry/definition, NXsample, NXdata with @signal,
 @axes and AXIS_indices, @units on every field, @default down to the data).  Bulk measurements,
-for which no application definition exists, use plain NXentry with definition "NXentry".
+for which no application definition exists, are plain NXentry groups without a definition.
+Fields a definition requires that supramap cannot know (vendor, user) are written as
+"unknown" or taken from the [sample] table (``instrument_vendor``, ``software_vendor``,
+``user``, ``is_simulation``).
 """
 
 from __future__ import annotations
@@ -24,9 +27,70 @@ from supramap.errors import FormatError
 
 DEFINITIONS_VERSION = "NeXus definitions 2024.02 (NXapm base; NXafm/NXsts/NXspm contributed)"
 DEFINITION = {"cafm": "NXafm", "sts-grid": "NXsts", "sts-spectrum": "NXsts",
-              "sts-tip": "NXsts", "apt": "NXapm", "transport": "NXentry",
-              "susceptibility": "NXentry", "heat": "NXentry", "loop": "NXentry",
-              "cafm-series": "NXafm"}
+              "sts-tip": "NXsts", "apt": "NXapm", "cafm-series": "NXafm"}
+DEFINITIONS_RELEASE = "v2024.02"
+
+
+def _field(group: h5py.Group, name: str, value: Any, units: str | None = None) -> None:
+    ds = group.create_dataset(name, data=value)
+    if units is not None:
+        ds.attrs["units"] = units
+
+
+def _group(parent: h5py.Group, name: str, nx_class: str) -> h5py.Group:
+    g = parent.create_group(name)
+    g.attrs["NX_class"] = nx_class
+    return g
+
+
+def _application_fields(entry: h5py.Group, kind: str, sample_info: dict[str, Any],
+                        obj: Any) -> None:
+    """The fields the pinned application definitions require (unknowns say so)."""
+    definition = DEFINITION.get(kind)
+    if definition is None:
+        return
+    entry["definition"].attrs["version"] = DEFINITIONS_RELEASE
+    if definition in ("NXafm", "NXsts"):
+        _field(entry, "experiment_technique", "AFM" if definition == "NXafm" else "STS")
+        _field(entry, "scan_mode", "contact mode" if definition == "NXafm" else
+               "constant height")
+        inst = _group(entry, "instrument", "NXinstrument")
+        _field(_group(inst, "hardware", "NXfabrication"), "vendor",
+               str(sample_info.get("instrument_vendor", "unknown")))
+        _field(_group(inst, "software", "NXfabrication"), "vendor",
+               str(sample_info.get("software_vendor", "unknown")))
+        _field(_group(entry, "user", "NXuser"), "name", str(sample_info.get("user", "unknown")))
+        if definition == "NXsts" and obj is not None:
+            bias = _bias_of(obj)
+            if bias is not None:
+                env = _group(inst, "bias_spectroscopy_environment", "NXenvironment")
+                sweep = _group(_group(env, "bias_spectroscopy", "NXspm_bias_spectroscopy"),
+                               "bias_sweep", "NXsweep_control")
+                region = _group(sweep, "scan_region", "NXobject")
+                _field(region, "scan_start_bias", float(bias[0]), "V")
+                _field(region, "scan_end_bias", float(bias[-1]), "V")
+                _field(region, "scan_offset_bias", 0.0, "V")
+                lin = _group(sweep, "linear_sweep", "NXobject")
+                _field(lin, "scan_points_bias", int(bias.size))
+                _field(lin, "step_size_bias", float(np.median(np.diff(bias))), "V")
+    elif definition == "NXapm":
+        _field(entry, "start_time", datetime.now(timezone.utc).isoformat())
+        _field(entry, "operation_mode", "apt")
+        spec = _group(entry, "specimen", "NXsample")
+        _field(spec, "is_simulation", bool(sample_info.get("is_simulation", False)))
+        atoms = sorted(obj.atomic) if obj is not None and hasattr(obj, "atomic") else []
+        _field(spec, "atom_types", ", ".join(atoms) or "unknown")
+        frame = _group(entry, "reconstruction_reference_frame", "NXcoordinate_system")
+        _field(frame, "type", "cartesian")
+        for axis, vec in zip("xyz", np.eye(3)):
+            _field(frame, axis, vec, "m")
+
+
+def _bias_of(obj: Any) -> np.ndarray | None:
+    if hasattr(obj, "bias"):
+        return np.asarray(obj.bias, dtype=float)
+    data = getattr(obj, "data", None)
+    return None if data is None else None
 
 
 def _arrays(kind: str, obj: Any) -> xr.DataArray | None:
@@ -111,7 +175,8 @@ def export_nexus(res, path: str | os.PathLike[str]) -> Path:
                     continue
                 entry = f.create_group(m.id)
                 entry.attrs["NX_class"] = "NXentry"
-                entry.create_dataset("definition", data=DEFINITION.get(m.kind, "NXentry"))
+                if m.kind in DEFINITION:
+                    entry.create_dataset("definition", data=DEFINITION[m.kind])
                 entry.create_dataset("title", data=f"{m.kind} {m.id}")
                 sample = entry.create_group("sample")
                 sample.attrs["NX_class"] = "NXsample"
@@ -121,6 +186,7 @@ def export_nexus(res, path: str | os.PathLike[str]) -> Path:
                 results = entry.create_group("results")
                 results.attrs["NX_class"] = "NXcollection"
                 _scalar_results(results, res.results[m.id])
+                _application_fields(entry, m.kind, res.sample.info, res.objects.get(m.id))
                 da = _arrays(m.kind, res.objects.get(m.id))
                 if da is not None:
                     _write_data(entry, da)
