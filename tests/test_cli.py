@@ -385,6 +385,8 @@ def test_sts_cli_workflow(tmp_path, shared, capsys):
     assert code == 0, err
     s = json.loads((tmp_path / "s.json").read_text())
     assert s["n_branches"] == [1, 2]
+    assert s["statistics"]["fwhm_eV"]["n"] == 2
+    assert (tmp_path / "rs" / "map.png").exists()
 
 
 def test_sts_cli_bad_input(tmp_path, capsys):

@@ -266,13 +266,14 @@ def series(
         ],
     )
     write_json(json_path, d)
-    from supramap.report.sts import waterfall_figure
+    from supramap.report.sts import colour_map_figure, waterfall_figure
 
     figure_report(
         report,
         "STS series",
         lambda: [
-            (waterfall_figure(spectra, parameter, parameter_name), "Waterfall", "waterfall.png")
+            (waterfall_figure(spectra, parameter, parameter_name), "Waterfall", "waterfall.png"),
+            (colour_map_figure(spectra, parameter, parameter_name), "Colour map", "map.png"),
         ],
     )
 

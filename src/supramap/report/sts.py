@@ -113,3 +113,20 @@ def defects_figure(m, defects) -> Figure:
     ax.set_yticks([])
     ax.set_title(f"{len(defects)} defects", fontsize=9)
     return fig
+
+
+def colour_map_figure(spectra, parameter, name: str) -> Figure:
+    """Spectra as a colour map against the control parameter (rows sorted by it)."""
+    order = np.argsort(parameter)
+    b = np.asarray(spectra[order[0]][0], dtype=float)
+    rows = np.array([np.interp(b, np.asarray(spectra[i][0], float),
+                               np.asarray(spectra[i][1], float)) for i in order])
+    fig, ax = plt.subplots(figsize=(5.5, 4), constrained_layout=True)
+    im = ax.imshow(rows, aspect="auto", cmap="viridis", origin="lower",
+                   extent=[b[0] * 1e3, b[-1] * 1e3, -0.5, len(order) - 0.5])
+    ax.set_yticks(range(len(order)))
+    ax.set_yticklabels([f"{parameter[i]:g}" for i in order])
+    ax.set_xlabel("bias (mV)")
+    ax.set_ylabel(name)
+    fig.colorbar(im, ax=ax).set_label("dI/dV")
+    return fig

@@ -26,12 +26,24 @@ class SeriesResult:
     height: list[float | None]
     split_at: float | None
 
+    def statistics(self) -> dict[str, Any]:
+        """Mean, standard deviation and range of FWHM and height over the spectra with a
+        peak (e.g. over defects measured under the same conditions)."""
+        out: dict[str, Any] = {}
+        for name, vals in (("fwhm_eV", self.fwhm_eV), ("height", self.height)):
+            v = np.array([x for x in vals if x is not None], dtype=float)
+            out[name] = ({"n": int(v.size), "mean": float(v.mean()), "std": float(v.std()),
+                          "min": float(v.min()), "max": float(v.max())} if v.size else
+                         {"n": 0})
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary."""
         return {"parameter": self.parameter, "parameter_name": self.parameter_name,
                 "peak_positions_eV": self.branches, "fwhm_eV": self.fwhm_eV,
                 "height": self.height, "split_at": self.split_at,
-                "n_branches": [len(b) for b in self.branches]}
+                "n_branches": [len(b) for b in self.branches],
+                "statistics": self.statistics()}
 
 
 def transmissivity(current_setpoint: float, bias_setpoint: float) -> float:
