@@ -14,8 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import sparse
-from scipy.sparse import csgraph
+from scipy import ndimage, sparse
 
 from supramap.errors import AnalysisError
 
@@ -135,26 +134,27 @@ def build_network(conductance: np.ndarray, sc_mask: np.ndarray, contacts: list[C
     perfect = (sc.ravel() | metal).reshape(ny, nx)
 
     idx = np.arange(ny * nx).reshape(ny, nx)
-    # Zero-resistance bonds (both ends perfect) merge pixels into one node.
-    h_zero = perfect[:, :-1] & perfect[:, 1:]
-    v_zero = perfect[:-1, :] & perfect[1:, :]
-    a = np.concatenate([idx[:, :-1][h_zero], idx[:-1, :][v_zero]])
-    b = np.concatenate([idx[:, 1:][h_zero], idx[1:, :][v_zero]])
-    merge = sparse.coo_matrix((np.ones(a.size, dtype=np.int8), (a, b)), shape=(ny * nx,) * 2)
-    n_nodes, node = csgraph.connected_components(merge, directed=False)
+    # Zero-resistance bonds join 4-neighbouring perfect pixels, so the merged nodes are the
+    # 4-connected components of the perfect pixels (ndimage.label: one C pass, no graph).
+    cross = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]])
+    lab, n_perfect = ndimage.label(perfect, structure=cross)
+    flat_perfect = perfect.ravel()
+    n_normal = int((~flat_perfect).sum())
+    n_nodes = n_perfect + n_normal
+    # Number nodes in raster order of their first pixel (clusters where they start), which
+    # keeps neighbouring pixels' rows close in the matrix — better cache use in the solver.
+    first = np.asarray(ndimage.minimum(idx, lab, index=np.arange(1, n_perfect + 1)),
+                       dtype=np.int64) if n_perfect else np.zeros(0, dtype=np.int64)
+    keys = np.concatenate([first, idx.ravel()[~flat_perfect]])
+    rank = np.empty(n_nodes, dtype=np.int64)
+    rank[np.argsort(keys, kind="stable")] = np.arange(n_nodes)
+    node = np.empty(ny * nx, dtype=np.int64)
+    node[flat_perfect] = rank[lab.ravel()[flat_perfect] - 1]
+    node[~flat_perfect] = rank[n_perfect + np.arange(n_normal)]
 
     # Superconducting clusters alone (for reporting), 4-connected like the bonds.
-    sh = sc[:, :-1] & sc[:, 1:]
-    sv = sc[:-1, :] & sc[1:, :]
-    sa = np.concatenate([idx[:, :-1][sh], idx[:-1, :][sv]])
-    sb = np.concatenate([idx[:, 1:][sh], idx[1:, :][sv]])
-    _, sc_lab = csgraph.connected_components(
-        sparse.coo_matrix((np.ones(sa.size, dtype=np.int8), (sa, sb)), shape=(ny * nx,) * 2),
-        directed=False)
-    sc_cluster = np.zeros(ny * nx, dtype=int)
-    if sc.any():
-        _, sc_cluster[sc.ravel()] = np.unique(sc_lab[sc.ravel()], return_inverse=True)
-        sc_cluster[sc.ravel()] += 1
+    sc_lab, _ = ndimage.label(sc, structure=cross)
+    sc_cluster = sc_lab.ravel().astype(int)
 
     def bonds(left, right, ratio):
         pl, pr = perfect.ravel()[left], perfect.ravel()[right]
