@@ -146,6 +146,7 @@ def _sts(m: Measurement, sample: Sample, res: SampleResult) -> None:
         gm = gap_map(ds[name], temperature=float(m.spec.get("temperature_K", 1.0)))
         res.results[m.id] = {"kind": m.kind, **gm.to_dict()}
         res.objects[m.id] = gm
+        res.objects[f"{m.id}:bias"] = np.asarray(ds["bias"].values)
         return
     from supramap.sts.spectra import load_spectrum
 
@@ -156,6 +157,7 @@ def _sts(m: Measurement, sample: Sample, res: SampleResult) -> None:
                              "tip_gamma_eV": tip.gamma_eV, "T_eff_K": tip.temperature_K,
                              "redchi": fit.redchi}
         res.objects[m.id] = tip
+        res.objects[f"{m.id}:bias"] = np.asarray(b)
         return
     d: dict[str, Any] = {"kind": m.kind}
     tip_id = m.spec.get("tip")

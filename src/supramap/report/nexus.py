@@ -44,7 +44,7 @@ def _group(parent: h5py.Group, name: str, nx_class: str) -> h5py.Group:
 
 
 def _application_fields(entry: h5py.Group, kind: str, sample_info: dict[str, Any],
-                        obj: Any) -> None:
+                        obj: Any, bias: np.ndarray | None = None) -> None:
     """The fields the pinned application definitions require (unknowns say so)."""
     definition = DEFINITION.get(kind)
     if definition is None:
@@ -60,22 +60,37 @@ def _application_fields(entry: h5py.Group, kind: str, sample_info: dict[str, Any
         _field(_group(inst, "software", "NXfabrication"), "vendor",
                str(sample_info.get("software_vendor", "unknown")))
         _field(_group(entry, "user", "NXuser"), "name", str(sample_info.get("user", "unknown")))
-        if definition == "NXsts" and obj is not None:
-            bias = _bias_of(obj)
+        if definition == "NXafm":
+            image = obj.get("current") if isinstance(obj, dict) else None
+            env = _group(inst, "scan_environment", "NXenvironment")
+            region = _group(_group(env, "scan_control", "NXspm_scan_control"), "scan_region",
+                            "NXspm_scan_region")
+            if image is not None:
+                for axis in ("x", "y"):
+                    c = np.asarray(image[axis].values, dtype=float)
+                    step = float(abs(c[1] - c[0]))
+                    _field(region, f"scan_start_{axis}", float(c[0] - step / 2), "m")
+                    _field(region, f"scan_end_{axis}", float(c[-1] + step / 2), "m")
+                    _field(region, f"scan_range_{axis}", step * c.size, "m")
+        if definition == "NXsts":
+            bias = _bias_of(obj) if bias is None else bias
+            env = _group(inst, "bias_spectroscopy_environment", "NXenvironment")
+            sweep = _group(_group(env, "bias_spectroscopy", "NXspm_bias_spectroscopy"),
+                           "bias_sweep", "NXspm_scan_control")
             if bias is not None:
-                env = _group(inst, "bias_spectroscopy_environment", "NXenvironment")
-                sweep = _group(_group(env, "bias_spectroscopy", "NXspm_bias_spectroscopy"),
-                               "bias_sweep", "NXsweep_control")
-                region = _group(sweep, "scan_region", "NXobject")
+                region = _group(sweep, "scan_region", "NXspm_scan_region")
                 _field(region, "scan_start_bias", float(bias[0]), "V")
                 _field(region, "scan_end_bias", float(bias[-1]), "V")
                 _field(region, "scan_offset_bias", 0.0, "V")
-                lin = _group(sweep, "linear_sweep", "NXobject")
+                lin = _group(sweep, "linear_sweep", "NXspm_scan_pattern")
                 _field(lin, "scan_points_bias", int(bias.size))
                 _field(lin, "step_size_bias", float(np.median(np.diff(bias))), "V")
     elif definition == "NXapm":
         _field(entry, "start_time", datetime.now(timezone.utc).isoformat())
         _field(entry, "operation_mode", "apt")
+        sample = entry["sample"]
+        _field(sample, "alias", str(sample_info.get("name", "sample")))
+        _field(sample, "is_simulation", bool(sample_info.get("is_simulation", False)))
         spec = _group(entry, "specimen", "NXsample")
         _field(spec, "is_simulation", bool(sample_info.get("is_simulation", False)))
         atoms = sorted(obj.atomic) if obj is not None and hasattr(obj, "atomic") else []
@@ -87,10 +102,10 @@ def _application_fields(entry: h5py.Group, kind: str, sample_info: dict[str, Any
 
 
 def _bias_of(obj: Any) -> np.ndarray | None:
-    if hasattr(obj, "bias"):
+    """The bias sweep of an analysed STS item, when it carries one."""
+    if hasattr(obj, "bias") and obj.bias is not None:
         return np.asarray(obj.bias, dtype=float)
-    data = getattr(obj, "data", None)
-    return None if data is None else None
+    return None
 
 
 def _arrays(kind: str, obj: Any) -> xr.DataArray | None:
@@ -186,7 +201,8 @@ def export_nexus(res, path: str | os.PathLike[str]) -> Path:
                 results = entry.create_group("results")
                 results.attrs["NX_class"] = "NXcollection"
                 _scalar_results(results, res.results[m.id])
-                _application_fields(entry, m.kind, res.sample.info, res.objects.get(m.id))
+                _application_fields(entry, m.kind, res.sample.info, res.objects.get(m.id),
+                                    res.objects.get(f"{m.id}:bias"))
                 da = _arrays(m.kind, res.objects.get(m.id))
                 if da is not None:
                     _write_data(entry, da)

@@ -127,6 +127,7 @@ def write_full_sample(out_dir: str | Path, *, seed: int = 0) -> dict[str, Any]:
 [sample]
 name = "virtual Fe(Se,Te)"
 material = "FeSe0.4Te0.6"
+is_simulation = true
 molar_mass_g_per_mol = {bulk_truth['molar_mass_kg_per_mol'] * 1e3!r}
 atoms_per_formula_unit = {bulk_truth['atoms']}
 mass_mg = {bulk_truth['mass_kg'] * 1e6!r}
