@@ -26,7 +26,7 @@ PREFIXES = {
 
 
 @pytest.mark.parametrize("name", sorted(PREFIXES))
-@settings(max_examples=40, deadline=None,
+@settings(max_examples=int(__import__("os").environ.get("FUZZ_EXAMPLES", 40)), deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(tail=st.binary(max_size=600))
 def test_garbage_behind_magic(tmp_path, name, tail):

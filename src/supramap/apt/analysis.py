@@ -19,6 +19,12 @@ from supramap.io.apt import RangeTable
 CHUNK = 1_000_000  # ions per streamed chunk: ~50 MB of temporaries
 
 
+def _f64(a) -> np.ndarray:
+    """A chunk as float64; signalling NaNs of a corrupt file become NaN without a warning."""
+    with np.errstate(invalid="ignore"):
+        return np.asarray(a, dtype=np.float64)
+
+
 def _chunks(n: int, size: int = CHUNK):
     for start in range(0, n, size):
         yield slice(start, min(start + size, n))
@@ -45,7 +51,7 @@ def z_range(ions: xr.Dataset) -> tuple[float, float]:
     _, z = _columns(ions)
     lo, hi = np.inf, -np.inf
     for s in _chunks(z.size):
-        c = np.asarray(z[s], dtype=np.float64)
+        c = _f64(z[s])
         lo, hi = min(lo, float(c.min())), max(hi, float(c.max()))
     return lo, hi
 
@@ -84,9 +90,9 @@ def mass_spectrum(ions: xr.Dataset, *, bin_width: float = 0.01, max_da: float | 
     nb = int(np.ceil(top / bin_width))
     counts = np.zeros(nb, dtype=np.int64)
     for s in _chunks(m.size):
-        mc = np.asarray(m[s], dtype=np.float64)
+        mc = _f64(m[s])
         if min_depth_nm > 0:
-            mc = mc[np.asarray(z[s], dtype=np.float64) - z0 >= min_depth_nm]
+            mc = mc[_f64(z[s]) - z0 >= min_depth_nm]
         b = (mc / bin_width).astype(np.int64)
         b = b[(b >= 0) & (b < nb)]
         counts += np.bincount(b, minlength=nb)
@@ -144,9 +150,9 @@ def range_counts(ions: xr.Dataset, table: RangeTable, *, min_depth_nm: float = 0
     counts = np.zeros(len(table.ranges), dtype=np.int64)
     n_total = 0
     for s in _chunks(m.size):
-        mc = np.asarray(m[s], dtype=np.float64)
+        mc = _f64(m[s])
         if min_depth_nm > 0:
-            mc = mc[np.asarray(z[s], dtype=np.float64) - z0 >= min_depth_nm]
+            mc = mc[_f64(z[s]) - z0 >= min_depth_nm]
         n_total += mc.size
         idx = assign(mc, table)
         counts += np.bincount(idx[idx >= 0], minlength=len(table.ranges))
@@ -229,8 +235,8 @@ def depth_profile(ions: xr.Dataset, table: RangeTable, *, bin_nm: float | None =
     m, z = _columns(ions)
     els, mat = _element_matrix(table)
     if cylinder is not None:
-        c0 = np.asarray(cylinder["centre"], float)
-        ax = np.asarray(cylinder["axis"], float)
+        c0 = _f64(cylinder["centre"])
+        ax = _f64(cylinder["axis"])
         ax = ax / np.linalg.norm(ax)
         radius, length = float(cylinder["radius"]), float(cylinder["length"])
         x, y = ions["x"].data, ions["y"].data
@@ -241,12 +247,12 @@ def depth_profile(ions: xr.Dataset, table: RangeTable, *, bin_nm: float | None =
     nf = int(np.ceil(depth_max / fine_step)) + 1
     fine = np.zeros((nf, len(table.ranges)), dtype=np.int64)
     for s in _chunks(m.size):
-        mc = np.asarray(m[s], dtype=np.float64)
+        mc = _f64(m[s])
         if cylinder is None:
-            d = np.asarray(z[s], dtype=np.float64) - z0
+            d = _f64(z[s]) - z0
             keep = np.ones(mc.size, bool)
         else:
-            rel = np.stack([np.asarray(a[s], dtype=np.float64) for a in (x, y, z)], 1) - c0
+            rel = np.stack([_f64(a[s]) for a in (x, y, z)], 1) - c0
             t = rel @ ax
             radial = np.linalg.norm(rel - t[:, None] * ax, axis=1)
             keep = (radial <= radius) & (np.abs(t) <= length / 2)
@@ -309,7 +315,7 @@ def concentration_map(ions: xr.Dataset, table: RangeTable, element: str, *, bin_
     tot = mat.sum(axis=1)
     xr_, yr_ = [np.inf, -np.inf], [np.inf, -np.inf]
     for s in _chunks(m.size):
-        xs, ys = np.asarray(x[s], float), np.asarray(y[s], float)
+        xs, ys = _f64(x[s]), _f64(y[s])
         xr_ = [min(xr_[0], xs.min()), max(xr_[1], xs.max())]
         yr_ = [min(yr_[0], ys.min()), max(yr_[1], ys.max())]
     nx = int(np.ceil((xr_[1] - xr_[0]) / bin_nm)) + 1
@@ -318,12 +324,12 @@ def concentration_map(ions: xr.Dataset, table: RangeTable, element: str, *, bin_
     den = np.zeros(ny * nx)
     z0 = z_range(ions)[0]
     for s in _chunks(m.size):
-        idx = assign(np.asarray(m[s], float), table)
+        idx = assign(_f64(m[s]), table)
         keep = idx >= 0
         if min_depth_nm > 0:
-            keep &= np.asarray(z[s], float) - z0 >= min_depth_nm
-        ix = ((np.asarray(x[s], float)[keep] - xr_[0]) / bin_nm).astype(int)
-        iy = ((np.asarray(y[s], float)[keep] - yr_[0]) / bin_nm).astype(int)
+            keep &= _f64(z[s]) - z0 >= min_depth_nm
+        ix = ((_f64(x[s])[keep] - xr_[0]) / bin_nm).astype(int)
+        iy = ((_f64(y[s])[keep] - yr_[0]) / bin_nm).astype(int)
         flat = iy * nx + ix
         num += np.bincount(flat, weights=col[idx[keep]], minlength=ny * nx)
         den += np.bincount(flat, weights=tot[idx[keep]], minlength=ny * nx)

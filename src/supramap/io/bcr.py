@@ -164,11 +164,14 @@ def read_bcr(path: str | os.PathLike[str]) -> xr.Dataset:
     if dtype.kind == "i":
         bit2nm = _field(p, header, "bit2nm", float, 1.0)
         values = data.astype(np.float64)
+        if not np.isfinite(bit2nm):
+            raise FormatError(p, f"header field 'bit2nm' = {bit2nm} is not finite")
         void = data == INT16_VOID
         values *= bit2nm * zscale
     else:
-        values = data.astype(np.float64)
-        void = ~np.isfinite(values) | (np.abs(values) >= FLOAT_VOID)
+        with np.errstate(invalid="ignore"):  # signalling NaNs become ordinary voids
+            values = data.astype(np.float64)
+            void = ~np.isfinite(values) | (np.abs(values) >= FLOAT_VOID)
         values *= zscale
     n_void = int(void.sum())
     if n_void:

@@ -59,7 +59,9 @@ def read_gwy(path: str | Path) -> xr.Dataset:
     if magic != b"GWYP":
         raise FormatError(p, f"not a Gwyddion file: magic {magic!r}, expected b'GWYP'")
     try:
-        container = gwyfile.load(str(p))
+        # Our own file object: gwyfile leaves the file open when parsing fails.
+        with open(p, "rb") as fh:
+            container = gwyfile.load(fh)
     except Exception as exc:  # gwyfile raises bare AssertionError/ValueError/struct.error
         raise FormatError(p, f"corrupt Gwyddion file ({type(exc).__name__}: {exc})") from None
     variables: dict[str, xr.DataArray] = {}

@@ -25,8 +25,9 @@ def read_raster(path: str | os.PathLike[str], *, pixel_m: float | None = None) -
     import imageio.v3 as iio
 
     p = Path(path)
+    raw = p.read_bytes()  # imageio leaves the file open when decoding fails: give it bytes
     try:
-        a = np.asarray(iio.imread(p), dtype=float)
+        a = np.asarray(iio.imread(raw), dtype=float)
     except Exception as exc:  # imageio raises many types for corrupt files
         raise FormatError(p, f"cannot be decoded as an image ({exc})") from None
     if a.ndim == 3:

@@ -106,12 +106,14 @@ def read_3ds(path: str | os.PathLike[str], *, chunks: int | None = None) -> xr.D
         block = lazy.reshape(ny, nx, per_point)
     else:
         block = np.full((total, per_point), np.nan, dtype=np.float32)
-        block[:count] = mm  # pads the missing points of an aborted grid
+        with np.errstate(invalid="ignore"):
+            block[:count] = mm  # pads the missing points of an aborted grid
         block = block.reshape(ny, nx, per_point)
     sweep_name, sweep_unit = _name_unit(header.get("Sweep Signal", '"Bias (V)"').strip('"'))
     unit0, f0 = parse_unit(sweep_unit)
     pidx = {nm: i for i, nm in enumerate(params)}
-    first = np.asarray(mm[0], dtype=np.float64)
+    with np.errstate(invalid="ignore"):  # signalling NaNs in a corrupt file
+        first = np.asarray(mm[0], dtype=np.float64)
     if "Sweep Start" in pidx and "Sweep End" in pidx and np.isfinite(first[0]):
         s0, s1 = float(first[pidx["Sweep Start"]]), float(first[pidx["Sweep End"]])
     else:
@@ -131,14 +133,18 @@ def read_3ds(path: str | os.PathLike[str], *, chunks: int | None = None) -> xr.D
         name, unit = _name_unit(raw_name)
         si, factor = parse_unit(unit)
         sl = block[:, :, n_params + k * n_points: n_params + (k + 1) * n_points]
-        variables[name] = xr.DataArray(sl.astype(np.float64) * factor,
+        with np.errstate(invalid="ignore"):
+            sl = sl.astype(np.float64) * factor
+        variables[name] = xr.DataArray(sl,
                                        dims=("y", "x", "bias"),
                                        attrs={"units": si, "channel": raw_name})
     for i, raw_name in enumerate(params):
         name, unit = _name_unit(raw_name)
         si, factor = parse_unit(unit)
         key = f"param {name}"
-        variables[key] = xr.DataArray(block[:, :, i].astype(np.float64) * factor,
+        with np.errstate(invalid="ignore"):
+            col = block[:, :, i].astype(np.float64) * factor
+        variables[key] = xr.DataArray(col,
                                       dims=("y", "x"),
                                       attrs={"units": si, "parameter": raw_name})
     attrs = {"format": "3ds", "source_file": str(p), "header": header,

@@ -159,7 +159,8 @@ def read_sxm(path: str | Path) -> xr.Dataset:
     variables = {}
     for k, (name, unit_text, direction) in enumerate(images):
         block = np.frombuffer(raw, dtype=dtype, count=nx * ny, offset=start + k * per_image)
-        img = block.reshape(ny, nx).astype(np.float64)
+        with np.errstate(invalid="ignore"):  # signalling NaNs in unscanned lines
+            img = block.reshape(ny, nx).astype(np.float64)
         if scan_dir == "up":
             img = img[::-1]
         if direction == "backward":
