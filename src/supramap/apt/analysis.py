@@ -80,7 +80,8 @@ def mass_spectrum(ions: xr.Dataset, *, bin_width: float = 0.01, max_da: float | 
     m, z = _columns(ions)
     if bin_width <= 0:
         raise AnalysisError("bin width must be positive")
-    z0 = z_range(ions)[0] if min_depth_nm > 0 else 0.0
+    if min_depth_nm > 0 and z0 is None:
+        z0 = z_range(ions)[0]
     top = max_da
     if top is None:
         top = 0.0
@@ -142,11 +143,12 @@ def _fractions(counts: dict[str, float]) -> dict[str, tuple[float, float]]:
 
 
 def range_counts(ions: xr.Dataset, table: RangeTable, *, min_depth_nm: float = 0.0,
-                 ) -> tuple[np.ndarray, int, int]:
-    """Counts per range (streamed) of the ions deeper than *min_depth_nm*; also the numbers of
-    ions considered and ranged."""
+                 z0: float | None = None) -> tuple[np.ndarray, int, int]:
+    """Counts per range (streamed) of the ions deeper than *min_depth_nm* below the apex at
+    *z0* (found when not given); also the numbers of ions considered and ranged."""
     m, z = _columns(ions)
-    z0 = z_range(ions)[0] if min_depth_nm > 0 else 0.0
+    if min_depth_nm > 0 and z0 is None:
+        z0 = z_range(ions)[0]
     counts = np.zeros(len(table.ranges), dtype=np.int64)
     n_total = 0
     for s in _chunks(m.size):
@@ -178,10 +180,11 @@ def local_background(spectrum: Spectrum, table: RangeTable, *, window: float = 1
 def composition(ions: xr.Dataset, table: RangeTable, *, min_depth_nm: float = 0.0,
                 background: bool = False) -> Composition:
     """Ionic and atomic (molecular ions decomposed) compositions of the ranged ions."""
-    counts, n_total, n_ranged = range_counts(ions, table, min_depth_nm=min_depth_nm)
+    z0 = z_range(ions)[0] if min_depth_nm > 0 else None  # one pass, shared below
+    counts, n_total, n_ranged = range_counts(ions, table, min_depth_nm=min_depth_nm, z0=z0)
     counts = counts.astype(float)
     if background:
-        spec = mass_spectrum(ions, table=None, min_depth_nm=min_depth_nm,
+        spec = mass_spectrum(ions, table=None, min_depth_nm=min_depth_nm, z0=z0,
                              max_da=max(r.high for r in table.ranges) + 2)
         counts = np.clip(counts - local_background(spec, table), 0, None)
     if n_ranged == 0:

@@ -9,6 +9,7 @@ import typer
 
 from supramap.cli.common import JSON_OPT, REPORT_OPT, UsageError, console, print_table, write_json
 from supramap.errors import AnalysisError
+from supramap.io.qd import MOMENT_COLUMNS, pick_column, zfc_fc_rows
 
 app = typer.Typer(help="Bulk characterisation from Quantum Design files.", no_args_is_help=True)
 
@@ -47,25 +48,16 @@ def _read(path: Path, mapping: str | None = None):
     return ds
 
 
-def _column(
-    ds,
-    path: Path,
-    names: tuple[str, ...],
-    units: tuple[str, ...],
-    what: str,
-    chosen: str | None = None,
-) -> np.ndarray:
+def _column(ds, path: Path, names: tuple[str, ...], units: tuple[str, ...], what: str,
+            chosen: str | None = None) -> np.ndarray:
     if chosen is not None:
         if chosen not in ds:
             raise UsageError(f"{path}: no column {chosen!r}")
         return np.asarray(ds[chosen].values, dtype=float)
-    for n in names:
-        if n in ds and np.isfinite(ds[n].values).any():
-            return np.asarray(ds[n].values, dtype=float)
-    for _name, v in ds.data_vars.items():
-        if v.attrs.get("units") in units and np.isfinite(v.values).any():
-            return np.asarray(v.values, dtype=float)
-    raise AnalysisError(f"{path}: no {what} column (looked for {', '.join(names)})")
+    name = pick_column(ds, names, units)
+    if name is None:
+        raise AnalysisError(f"{path}: no {what} column (looked for {', '.join(names)})")
+    return np.asarray(ds[name].values, dtype=float)
 
 
 def _mm(name: str, value: float | None, need: str) -> float:
@@ -172,21 +164,6 @@ def transport(
         console.print(f"Report: {rep.write()}")
 
 
-def _zfc_fc(ds, t: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-    from supramap.io.qd import split_segments
-
-    comments = ds.attrs.get("comments", [])
-    marks = {c["text"].strip().upper(): c["row"] for c in comments}
-    if "ZFC" in marks and "FC" in marks:
-        z0, f0 = marks["ZFC"], marks["FC"]
-        rows = np.arange(t.size)
-        return rows[(rows >= z0) & (rows < f0)], rows[rows >= f0]
-    segs = [s for s in split_segments(t, tolerance=0.05) if t[s[-1]] > t[s[0]]]
-    if not segs:
-        raise AnalysisError("susceptibility: no warming branch in the file")
-    return segs[0], (segs[1] if len(segs) > 1 else None)
-
-
 @app.command()
 def susceptibility(
     file: Path = typer.Argument(..., help="MPMS ZFC/FC .dat"),
@@ -215,11 +192,11 @@ def susceptibility(
     ds = _read(file, columns)
     t = _column(ds, file, ("Temperature",), ("K",), "temperature")
     m = _column(
-        ds, file, ("Moment", "DC Moment Free Ctr", "DC Moment Fixed Ctr"), ("A m2",), "moment"
+        ds, file, MOMENT_COLUMNS, ("A m2",), "moment"
     )
     h = _column(ds, file, ("Magnetic Field",), ("T",), "field")
     chi = chi_of(m, h, volume)
-    zfc, fc = _zfc_fc(ds, t)
+    zfc, fc = zfc_fc_rows(ds, t)
     res = analyze_susceptibility(
         t[zfc],
         chi[zfc],
@@ -337,7 +314,7 @@ def loop(
     ds = _read(file, columns)
     h = _column(ds, file, ("Magnetic Field",), ("T",), "field")
     m = _column(
-        ds, file, ("Moment", "DC Moment Free Ctr", "DC Moment Fixed Ctr"), ("A m2",), "moment"
+        ds, file, MOMENT_COLUMNS, ("A m2",), "moment"
     )
     ok = np.isfinite(h) & np.isfinite(m)
     res = analyze_loop(h[ok], m[ok], volume=a * b * c, a=a, b=b)

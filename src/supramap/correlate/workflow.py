@@ -51,6 +51,7 @@ def _geometry_m(sample: Sample) -> tuple[float, float, float] | None:
 def _bulk(m: Measurement, sample: Sample, res: SampleResult) -> None:
     from supramap import bulk
     from supramap.io import read
+    from supramap.io.qd import MOMENT_COLUMNS, pick_column, zfc_fc_rows
 
     ds = read(m.path("file", sample.base))
     geo = _geometry_m(sample)
@@ -71,14 +72,12 @@ def _bulk(m: Measurement, sample: Sample, res: SampleResult) -> None:
         vol = float(np.prod(geo))
         n = bulk.demag_prism(*geo)
         t = ds["Temperature"].values
-        mom = ds["Moment"].values if np.isfinite(ds["Moment"].values).any() else \
-            ds["DC Moment Free Ctr"].values
+        mom = ds[pick_column(ds, MOMENT_COLUMNS, ("A m2",)) or "Moment"].values
         chi = bulk.volume_susceptibility(mom, ds["Magnetic Field"].values, vol)
-        marks = {c["text"].upper(): c["row"] for c in ds.attrs.get("comments", [])}
-        fc0 = marks.get("FC", t.size)
-        out = bulk.analyze_susceptibility(t[:fc0], chi[:fc0], t[fc0:], chi[fc0:],
-                                          demag_factor=n)
-        res.objects[m.id] = (t[:fc0], chi[:fc0], t[fc0:], chi[fc0:], n, out)
+        zfc, fc = zfc_fc_rows(ds, t)
+        tf, cf = (t[fc], chi[fc]) if fc is not None else (None, None)
+        out = bulk.analyze_susceptibility(t[zfc], chi[zfc], tf, cf, demag_factor=n)
+        res.objects[m.id] = (t[zfc], chi[zfc], tf, cf, n, out)
     elif m.kind == "heat":
         mass = float(sample.info["mass_mg"]) * 1e-6
         molar = float(sample.info["molar_mass_g_per_mol"]) * 1e-3

@@ -247,4 +247,35 @@ def split_segments(values: np.ndarray, *, min_points: int = 3, tolerance: float 
     return [idx[a:b + 1] for a, b in zip(starts, ends) if b - a + 1 >= min_points]
 
 
+#: Moment columns of MPMS/MPMS3 files, in order of preference.
+MOMENT_COLUMNS = ("Moment", "DC Moment Free Ctr", "DC Moment Fixed Ctr")
+
+
+def pick_column(ds: xr.Dataset, names: tuple[str, ...], units: tuple[str, ...] = (),
+                ) -> str | None:
+    """The first of *names* present with data, else the first column in one of *units*."""
+    for n in names:
+        if n in ds and np.isfinite(ds[n].values).any():
+            return n
+    for n, v in ds.data_vars.items():
+        if v.attrs.get("units") in units and np.isfinite(v.values).any():
+            return str(n)
+    return None
+
+
+def zfc_fc_rows(ds: xr.Dataset, temperature: np.ndarray,
+                ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Rows of the ZFC and FC branches: by ``ZFC``/``FC`` comment rows when the file has
+    them, else the first two warming segments (FC None when there is only one)."""
+    marks = {c["text"].strip().upper(): c["row"] for c in ds.attrs.get("comments", [])}
+    rows = np.arange(np.size(temperature))
+    if "ZFC" in marks and "FC" in marks:
+        return rows[(rows >= marks["ZFC"]) & (rows < marks["FC"])], rows[rows >= marks["FC"]]
+    segs = [s for s in split_segments(temperature, tolerance=0.05)
+            if temperature[s[-1]] > temperature[s[0]]]
+    if not segs:
+        raise FormatError(ds.attrs.get("source_file"), "no warming branch (ZFC) in the file")
+    return segs[0], (segs[1] if len(segs) > 1 else None)
+
+
 register(QDReader())

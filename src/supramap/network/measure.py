@@ -107,7 +107,7 @@ def measure(network: Network, geometry: str, *, current: float = CURRENT) -> Mea
     if len(nodes) < need:
         raise AnalysisError(f"geometry {geometry!r} needs {need} contacts, got {len(nodes)}")
     solver = make_solver(network, nodes[confs[0].source])
-    names = [network_contact_name(i) for i in range(len(nodes))]
+    names = [f"#{i + 1}" for i in range(len(nodes))]
     for i in {c.sink for c in confs} | {c.source for c in confs}:
         if not solver.component[nodes[i]]:
             raise AnalysisError("no conducting path between the current contacts "
@@ -132,11 +132,6 @@ def measure(network: Network, geometry: str, *, current: float = CURRENT) -> Mea
         if first is None:
             first = v
     return Measurement(out, residual, first, list(nodes), network)
-
-
-def network_contact_name(i: int) -> str:
-    """Name of contact *i* in messages."""
-    return f"#{i + 1}"
 
 
 @dataclass

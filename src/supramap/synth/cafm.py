@@ -19,14 +19,12 @@ Every field is an analytic function of position, so a drifted scan frame is samp
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import xarray as xr
 from scipy.special import erfc
 
 from supramap.data import make_image
@@ -255,18 +253,22 @@ def _grid(spec: ScanSpec) -> tuple[np.ndarray, np.ndarray]:
     return np.meshgrid(x, y)
 
 
+def terraces(sample: VirtualSample, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Unit-cell terraces (m) at arbitrary points: a smoothed staircase, steps ~20 nm wide,
+    with wavy step edges."""
+    a = sample.terrace_angle_rad
+    u = x * np.cos(a) + y * np.sin(a) + 0.15e-6 * np.sin(2 * np.pi * y / 3.1e-6)
+    s = u / sample.terrace_spacing_m
+    frac = s - np.floor(s)
+    w = 20e-9 / sample.terrace_spacing_m
+    return sample.terrace_step_m * (np.floor(s) + 0.5 * (1 + np.tanh((frac - 0.5) / w)))
+
+
 def topography_field(sample: VirtualSample, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
     """Height (m) on the grid ``xs`` × ``ys``: unit-cell terraces + tilt + smooth roughness +
     particles and pits, analytic in (x, y)."""
     x, y = np.meshgrid(xs, ys)
-    a = sample.terrace_angle_rad
-    u = x * np.cos(a) + y * np.sin(a) + 0.15e-6 * np.sin(2 * np.pi * y / 3.1e-6)
-    s = u / sample.terrace_spacing_m
-    # Smoothed staircase: steps ~20 nm wide.
-    frac = s - np.floor(s)
-    w = 20e-9 / sample.terrace_spacing_m
-    step = np.floor(s) + 0.5 * (1 + np.tanh((frac - 0.5) / w))
-    h = sample.terrace_step_m * step + 2e-4 * x - 1e-4 * y
+    h = terraces(sample, x, y) + 2e-4 * x - 1e-4 * y
     rough = np.zeros_like(h)
     for lam, ang, ph, amp in sample._waves:
         rough += amp * np.sin(2 * np.pi * (x * np.cos(ang) + y * np.sin(ang)) / lam + ph)
@@ -447,13 +449,3 @@ def write_virtual_sample(out_dir: str | os.PathLike[str], *, seed: int = 0,
 
     atomic_write_json(out / "truth.json", manifest)
     return manifest
-
-
-def load_truth(folder: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read ``truth.json`` written by :func:`write_virtual_sample`."""
-    return json.loads(Path(folder, "truth.json").read_text())
-
-
-def as_dataarrays(result: dict[str, Any]) -> list[xr.DataArray]:
-    """The three images of a :func:`scan` result, for convenience."""
-    return [result[k] for k in ("topography", "current", "deflection")]

@@ -53,13 +53,11 @@ def _write_sem(path: Path, sample) -> None:
 
 
 def _point_topography(sample, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Topography at arbitrary points (the grid helper wants axes)."""
-    a = sample.terrace_angle_rad
-    u = x * np.cos(a) + y * np.sin(a) + 0.15e-6 * np.sin(2 * np.pi * y / 3.1e-6)
-    s = u / sample.terrace_spacing_m
-    frac = s - np.floor(s)
-    w = 20e-9 / sample.terrace_spacing_m
-    h = sample.terrace_step_m * (np.floor(s) + 0.5 * (1 + np.tanh((frac - 0.5) / w)))
+    """Terraces and particles at arbitrary (rotated-grid) points; roughness is left out, an
+    SEM does not resolve it."""
+    from supramap.synth.cafm import terraces
+
+    h = terraces(sample, x, y)
     for px, py, height, width in sample._particles:
         h += height * np.exp(-((x - px) ** 2 + (y - py) ** 2) / (2 * width**2))
     return h
