@@ -72,8 +72,10 @@ class Spectrum:
 
 
 def mass_spectrum(ions: xr.Dataset, *, bin_width: float = 0.01, max_da: float | None = None,
-                  table: RangeTable | None = None, min_depth_nm: float = 0.0) -> Spectrum:
-    """Histogram of m/q (streamed), optionally only deeper than *min_depth_nm*; flags peaks
+                  table: RangeTable | None = None, min_depth_nm: float = 0.0,
+                  z0: float | None = None) -> Spectrum:
+    """Histogram of m/q (streamed), optionally only deeper than *min_depth_nm* below the apex
+    at *z0* (found when not given); flags peaks
     (≥ 10 × the median count of occupied bins) outside every range."""
     from scipy.signal import find_peaks
 
