@@ -211,15 +211,14 @@ def test_susceptibility_fractions_after_correction():
     r = analyze_susceptibility(s["T"], z, s["T"], f, demag_factor=s["N"])
     assert r.shielding_fraction == pytest.approx(1.0, abs=1e-6)
     assert r.meissner_fraction == pytest.approx(truth.meissner, abs=1e-6)
-    # Onset: the measured χ_m = χ/(1 + Nχ) first drops by 2 % of its full drop.
+    # Onset: the demagnetisation-corrected (intrinsic) χ first drops by 2 % of its full drop.
     from scipy.optimize import brentq
     from scipy.special import erf
 
-    def chi_m(temp):
-        x = -0.5 * (1 - erf((temp - truth.tc_mid_K) / (np.sqrt(2) * truth.width_sigma_K)))
-        return x / (1 + s["N"] * x)
+    def chi_int(temp):
+        return -0.5 * (1 - erf((temp - truth.tc_mid_K) / (np.sqrt(2) * truth.width_sigma_K)))
 
-    onset = brentq(lambda temp: chi_m(temp) - 0.02 * chi_m(2.0), 10, 20)
+    onset = brentq(lambda temp: chi_int(temp) - 0.02 * chi_int(2.0), 10, 20)
     assert r.Tc_onset_K == pytest.approx(onset, abs=0.05)
     assert r.chi_zfc_cgs == pytest.approx(-1 / (4 * np.pi), rel=1e-6)
     assert si_to_cgs_susceptibility(-4 * np.pi) == pytest.approx(-1.0)

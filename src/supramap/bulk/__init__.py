@@ -9,11 +9,13 @@ from supramap.bulk.heat import (
 )
 from supramap.bulk.loops import LoopResult, analyze_loop, bean_jc_cgs, bean_jc_si
 from supramap.bulk.magnetisation import (
+    Branches,
     SusceptibilityResult,
     analyze_susceptibility,
     demag_correct,
     demag_ellipsoid,
     demag_prism,
+    identify_branches,
     onset_temperature,
     si_to_cgs_susceptibility,
     volume_susceptibility,
@@ -31,6 +33,7 @@ from supramap.bulk.transport import (
 __all__ = [
     "analyze_transport", "TransportResult", "transition", "Transition", "resistivity",
     "analyze_field_sweeps", "FieldSweepResult", "analyze_susceptibility", "SusceptibilityResult",
+    "identify_branches", "Branches",
     "demag_prism", "demag_ellipsoid", "demag_correct", "volume_susceptibility",
     "si_to_cgs_susceptibility", "onset_temperature", "analyze_heat", "HeatResult",
     "fit_gamma_beta", "debye_temperature", "entropy_conserving_jump", "analyze_loop",

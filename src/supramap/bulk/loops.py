@@ -9,6 +9,7 @@ import numpy as np
 
 from supramap.errors import AnalysisError
 from supramap.io.qd import split_segments
+from supramap.quality import QualityWarning, as_warnings, warn, warnings_to_list
 
 
 def bean_jc_si(delta_m: np.ndarray, a: float, b: float) -> np.ndarray:
@@ -35,10 +36,16 @@ class LoopResult:
     jc_A_per_m2: np.ndarray
     jc_self_field: float
     n_branches: int
+    hysteresis_over_noise: float = float("nan")
+    low_field_slope: float = float("nan")
+    warnings: tuple[QualityWarning, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Keys of ``supramap bulk loop --json``."""
         return {
+            "warnings": warnings_to_list(self.warnings),
+            "hysteresis_over_noise": self.hysteresis_over_noise,
+            "low_field_slope_dM_dH": self.low_field_slope,
             "Jc_self_field_A_per_m2": self.jc_self_field,
             "Jc_self_field_A_per_cm2": self.jc_self_field * 1e-4,
             "Jc_vs_field": {"mu0H_T": self.field_T.tolist(),
@@ -85,9 +92,60 @@ def analyze_loop(field: np.ndarray, moment: np.ndarray, *, volume: float, a: flo
         grid = np.linspace(lo + margin, hi - margin, n_grid)
     iu = np.argsort(hu)
     idn = np.argsort(hd)
-    dm = np.interp(grid, hd[idn], md[idn]) - np.interp(grid, hu[iu], mu[iu])
-    # Above H = 0 the decreasing branch lies above for a type-II superconductor; ΔM > 0.
-    dm = np.abs(dm)
-    jc = bean_jc_si(dm, a, b)
+    m_dec = np.interp(grid, hd[idn], md[idn])
+    m_inc = np.interp(grid, hu[iu], mu[iu])
+    # In the Bean critical state the decreasing branch lies above the increasing one at every
+    # field: ΔM = M_dec − M_inc > 0.  The sign is kept: a negative ΔM is no critical state.
+    dm = m_dec - m_inc
+    ws: list[QualityWarning] = []
+    noise = _branch_noise([mag[s] for s in segs], [h[s] for s in segs])
+    typical = float(np.median(dm))
+    ratio = typical / noise if noise > 0 else (np.inf if typical else 0.0)
+    # Equilibrium magnetisation (mean of the branches) around H = 0: a superconductor screens
+    # (dM/dH < 0); a ferro- or paramagnet does not (dM/dH > 0).
+    m_eq = 0.5 * (m_dec + m_inc)
+    near = np.abs(grid) <= 0.2 * max(abs(lo), abs(hi))
+    slope = float(np.polyfit(grid[near], m_eq[near], 1)[0]) if near.sum() >= 3 else float("nan")
+    valid = True
+    if not abs(ratio) > 3:
+        ws.append(warn("loop.reversible",
+                       "the loop is reversible: the branches differ by less than 3× the noise, "
+                       "so there is no critical-state hysteresis and no Bean Jc",
+                       median_delta_m_A_per_m=typical, noise_A_per_m=noise,
+                       hysteresis_over_noise=ratio))
+        valid = False
+    elif ratio < 0:
+        ws.append(warn("loop.inverted",
+                       "the increasing branch lies above the decreasing one (ΔM < 0): not a "
+                       "superconducting critical state (check the branch order, or a "
+                       "background), so no Bean Jc", hysteresis_over_noise=ratio))
+        valid = False
+    elif np.isfinite(slope) and slope > 0:
+        ws.append(warn("loop.not_diamagnetic",
+                       "the mean magnetisation rises with field around H = 0 (dM/dH > 0): a "
+                       "ferro- or paramagnetic loop, not a superconductor's, so no Bean Jc",
+                       low_field_slope=slope))
+        valid = False
+    if valid and np.mean(dm < 0) > 0.2:
+        ws.append(warn("loop.partly_inverted",
+                       f"ΔM is negative over {100 * np.mean(dm < 0):.0f} % of the field range; "
+                       "Jc is given only where ΔM > 0"))
+    jc = bean_jc_si(np.where(dm > 0, dm, np.nan), a, b) if valid else np.full(grid.shape,
+                                                                             np.nan)
     self_field = float(np.interp(0.0, grid, jc)) if lo <= 0 <= hi else float("nan")
-    return LoopResult(grid, dm, jc, self_field, len(segs))
+    return LoopResult(grid, dm, jc, self_field, len(segs), float(ratio), slope,
+                      as_warnings(ws))
+
+
+def _branch_noise(ms: list[np.ndarray], hs: list[np.ndarray]) -> float:
+    """Point-to-point noise of M along the branches: robust scatter of the residuals about a
+    local quadratic (second differences / √6), pooled over the branches."""
+    d2 = []
+    for m, h in zip(ms, hs):
+        order = np.argsort(h)
+        if m.size >= 5:
+            d2.append(np.diff(m[order], 2))
+    if not d2:
+        return 0.0
+    r = np.concatenate(d2)
+    return float(1.4826 * np.median(np.abs(r - np.median(r))) / np.sqrt(6))

@@ -9,6 +9,8 @@ import numpy as np
 from scipy.special import elliprd
 
 from supramap.errors import AnalysisError
+from supramap.io.qd import split_segments
+from supramap.quality import QualityWarning, as_warnings, warn, warnings_to_list
 
 MU0 = 4e-7 * np.pi
 
@@ -113,8 +115,94 @@ def onset_temperature(t: np.ndarray, chi: np.ndarray, *, criterion: float = 0.02
 
 
 @dataclass(frozen=True)
+class Branches:
+    """Rows of the ZFC and FC branches of an M(T) file and how they were identified."""
+
+    zfc: np.ndarray | None
+    fc: np.ndarray | None
+    fc_mode: str  # "warming", "cooling" or ""
+    how: str
+    warnings: tuple[QualityWarning, ...] = ()
+
+
+def identify_branches(temperature: np.ndarray, field: np.ndarray | None = None,
+                      comments: list[dict[str, Any]] | None = None, *,
+                      zero_field_T: float = 1e-5) -> Branches:
+    """Find the ZFC and FC branches of an M(T) measurement from the data.
+
+    1. Comment rows (``ZFC``, ``FC``, ``FCC``/``FC cooling``, ``FCW``) mark branches when present.
+    2. Else the temperature sweep is split into monotonic runs.  A run *cooling in field* is a
+       field-cooled branch measured on cooling (FCC); a warming run that follows it is FC
+       measured on warming (FCW); the first warming run with no in-field cooling recorded before
+       it is the ZFC branch.  The Meissner fraction takes FCW when present, else FCC.
+    3. A file with a single warming run gives no evidence of its field history: it is taken as
+       ZFC with the warning ``susceptibility.branch_assumed``.
+    """
+    t = np.asarray(temperature, dtype=float)
+    h = np.zeros_like(t) if field is None else np.abs(np.asarray(field, dtype=float))
+    rows = np.arange(t.size)
+    marks = []
+    for c in comments or []:
+        u = str(c.get("text", "")).upper()
+        kind = None
+        if "ZFC" in u:
+            kind = "zfc"
+        elif "FCC" in u or ("FC" in u.split() and "COOL" in u):
+            kind = "fcc"
+        elif "FCW" in u or "FC" in u.replace(",", " ").split():
+            kind = "fcw"
+        if kind:
+            marks.append((int(c["row"]), kind))
+    if marks:
+        marks.sort()
+        spans = {}
+        for i, (r0, kind) in enumerate(marks):
+            r1 = marks[i + 1][0] if i + 1 < len(marks) else t.size
+            spans.setdefault(kind, rows[r0:r1])
+        fc = spans.get("fcw", spans.get("fcc"))
+        mode = "warming" if "fcw" in spans else ("cooling" if "fcc" in spans else "")
+        ws = () if "zfc" in spans else (warn(
+            "susceptibility.no_zfc", "the comments mark no ZFC branch: no shielding fraction "
+            "(the FC branch gives the Meissner fraction only)"),)
+        return Branches(spans.get("zfc"), fc, mode, "comment rows", ws)
+    segs = split_segments(t, tolerance=0.05, min_points=4)
+    zfc = fcw = fcc = None
+    cooled_in_field = False
+    for s_ in segs:
+        warming = t[s_[-1]] > t[s_[0]]
+        in_field = float(np.nanmedian(h[s_])) > zero_field_T
+        if not warming:
+            if in_field:
+                cooled_in_field = True
+                fcc = s_ if fcc is None else fcc
+            continue
+        if zfc is None and not cooled_in_field:
+            zfc = s_
+        elif fcw is None:
+            fcw = s_
+    ws: list[QualityWarning] = []
+    if zfc is None and fcw is None and fcc is None:
+        raise AnalysisError("no temperature sweep (warming or cooling run) in the data")
+    if zfc is None:
+        ws.append(warn("susceptibility.no_zfc",
+                       "every branch was field-cooled (an in-field cooling run comes first): "
+                       "no shielding fraction; the FC branch gives the Meissner fraction"))
+    elif fcw is None and fcc is None and len(segs) == 1:
+        ws.append(warn("susceptibility.branch_assumed",
+                       "the file holds one warming run and nothing shows its field history; "
+                       "it is taken as ZFC: if it was field-cooled, the 'shielding fraction' is "
+                       "a Meissner fraction (mark branches with ZFC/FC comment rows)"))
+    fc, mode = (fcw, "warming") if fcw is not None else (fcc, "cooling" if fcc is not None
+                                                         else "")
+    return Branches(zfc, fc, mode, "temperature runs and field history", tuple(ws))
+
+
+@dataclass(frozen=True)
 class SusceptibilityResult:
-    """ZFC/FC analysis: demagnetisation factor, corrected χ at the lowest T, fractions, Tc."""
+    """ZFC/FC analysis: demagnetisation factor, corrected χ at the lowest T, fractions, Tc.
+
+    Fractions and Tc are NaN when the data cannot give them; ``warnings`` says why.
+    """
 
     demag_factor: float
     chi_zfc_measured: float
@@ -125,33 +213,99 @@ class SusceptibilityResult:
     meissner_fraction: float
     Tc_onset_K: float
     chi_zfc_cgs: float
+    chi_normal: float = float("nan")
+    noise: float = float("nan")
+    warnings: tuple[QualityWarning, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Keys of ``supramap bulk susceptibility --json``."""
-        return asdict(self)
+        d = asdict(self)
+        d["warnings"] = warnings_to_list(self.warnings)
+        return d
 
 
-def analyze_susceptibility(t_zfc: np.ndarray, chi_zfc: np.ndarray, t_fc: np.ndarray | None,
-                           chi_fc: np.ndarray | None, *, demag_factor: float,
-                           ) -> SusceptibilityResult:
+def _low_t(t: np.ndarray, chi: np.ndarray) -> float:
+    return float(np.nanmedian(chi[np.argsort(t)[:3]]))  # the three lowest temperatures
+
+
+def _normal_state(t: np.ndarray, chi: np.ndarray) -> tuple[float, float]:
+    """Median χ of the top 20 % of the temperature range and the point-to-point noise there
+    (robust: MAD of first differences / √2)."""
+    ok = np.isfinite(t) & np.isfinite(chi)
+    t, chi = t[ok], chi[ok]
+    top = t >= t.min() + 0.8 * (t.max() - t.min())
+    base = float(np.median(chi[top]))
+    c = chi[top][np.argsort(t[top])]
+    d = np.diff(c)
+    noise = float(1.4826 * np.median(np.abs(d - np.median(d))) / np.sqrt(2)) if d.size > 2 \
+        else float("nan")
+    return base, noise
+
+
+def analyze_susceptibility(t_zfc: np.ndarray | None, chi_zfc: np.ndarray | None,
+                           t_fc: np.ndarray | None, chi_fc: np.ndarray | None, *,
+                           demag_factor: float,
+                           notes: tuple[QualityWarning, ...] = ()) -> SusceptibilityResult:
     """Shielding (ZFC) and Meissner (FC) fractions after the demagnetisation correction.
 
     χ inputs are measured SI volume susceptibilities; fractions are −χ_corrected at the lowest
-    temperature (1 = full diamagnetism).
+    temperature (1 = full diamagnetism).  The onset (2 % of the drop) is found on the
+    demagnetisation-corrected χ.  Honest limits (each a warning, the number NaN):
+
+    * ``susceptibility.not_diamagnetic`` — χ at the lowest temperature is ≥ 0 (para- or
+      ferromagnetic): there is no shielding to quantify;
+    * ``susceptibility.no_transition`` — χ does not fall below its normal-state value by more
+      than 5 × the noise on cooling: no Tc;
+    * ``susceptibility.fraction_out_of_range`` — a fraction outside [−0.05, 1.1], with the
+      likely cause (dimensions, units, demagnetisation factor).
     """
-    tz = np.asarray(t_zfc, float)
-    cz = np.asarray(chi_zfc, float)
-    if tz.size < 8:
-        raise AnalysisError("susceptibility: the ZFC branch needs at least 8 points")
-    z_meas = float(np.nanmedian(cz[np.argsort(tz)[:3]]))  # the three lowest temperatures
-    z = float(demag_correct(z_meas, demag_factor))
-    if t_fc is not None and chi_fc is not None and np.size(t_fc) >= 3:
-        f_meas = float(np.nanmedian(np.asarray(chi_fc, float)[np.argsort(t_fc)[:3]]))
-        f = float(demag_correct(f_meas, demag_factor))
+    ws: list[QualityWarning] = list(notes)
+    have_z = t_zfc is not None and chi_zfc is not None and np.size(t_zfc) >= 8
+    have_f = t_fc is not None and chi_fc is not None and np.size(t_fc) >= 3
+    if not have_z and not have_f:
+        raise AnalysisError("susceptibility: need a ZFC branch of at least 8 points or an FC "
+                            "branch")
+    nan = float("nan")
+    main_t = np.asarray(t_zfc if have_z else t_fc, float)
+    main_chi = np.asarray(chi_zfc if have_z else chi_fc, float)
+    z_meas = _low_t(np.asarray(t_zfc, float), np.asarray(chi_zfc, float)) if have_z else nan
+    f_meas = _low_t(np.asarray(t_fc, float), np.asarray(chi_fc, float)) if have_f else nan
+    base, noise = _normal_state(main_t, main_chi)
+    low = _low_t(main_t, main_chi)
+    drop = base - low
+    significant = drop > 5 * noise if np.isfinite(noise) and noise > 0 else drop > 0
+    tc = nan
+    if not significant:
+        ws.append(warn("susceptibility.no_transition",
+                       "χ does not fall below its normal-state value on cooling by more than "
+                       "5× the noise: no superconducting transition, no Tc",
+                       chi_normal=base, chi_low_T=low, noise=noise))
     else:
-        f_meas = f = float("nan")
+        corrected = demag_correct(main_chi, demag_factor)
+        tc = onset_temperature(main_t, corrected)
+    z = float(demag_correct(z_meas, demag_factor)) if have_z else nan
+    f = float(demag_correct(f_meas, demag_factor)) if have_f else nan
+    shielding, meissner = -z, -f
+    if (have_z and z_meas >= 0) or (not have_z and f_meas >= 0):
+        ws.append(warn("susceptibility.not_diamagnetic",
+                       "χ at the lowest temperature is positive (para- or ferromagnetic): no "
+                       "shielding, so no shielding or Meissner fraction is given",
+                       chi_low_T_measured=low))
+        shielding = meissner = nan
+    else:
+        for name, value in (("shielding", shielding), ("Meissner", meissner)):
+            if np.isfinite(value) and not -0.05 <= value <= 1.1:
+                cause = ("the volume is too small (dimensions or their unit), the moment is in "
+                         "the wrong unit, or the demagnetisation factor is too large (is the "
+                         "field along the thickness?)") if value > 1.1 else (
+                         "a paramagnetic background or a wrong sign of the moment or field")
+                ws.append(warn("susceptibility.fraction_out_of_range",
+                               f"{name} fraction {100 * value:.0f} % lies outside [−5 %, 110 %]: "
+                               f"likely cause: {cause}", fraction=value,
+                               demag_factor=demag_factor))
     return SusceptibilityResult(
         demag_factor=float(demag_factor), chi_zfc_measured=z_meas, chi_fc_measured=f_meas,
-        chi_zfc=z, chi_fc=f, shielding_fraction=-z, meissner_fraction=-f,
-        Tc_onset_K=onset_temperature(tz, cz), chi_zfc_cgs=float(si_to_cgs_susceptibility(z)),
+        chi_zfc=z, chi_fc=f, shielding_fraction=shielding, meissner_fraction=meissner,
+        Tc_onset_K=tc, chi_zfc_cgs=float(si_to_cgs_susceptibility(z)), chi_normal=base,
+        noise=noise, warnings=as_warnings(ws),
     )

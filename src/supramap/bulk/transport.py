@@ -10,6 +10,7 @@ from scipy.ndimage import uniform_filter1d
 from scipy.optimize import curve_fit
 
 from supramap.errors import AnalysisError
+from supramap.quality import QualityWarning, as_warnings, warn, warnings_to_list
 
 CRITERIA = (0.9, 0.5, 0.1)
 
@@ -184,11 +185,18 @@ class TransportResult:
     normal_state: str
     units: str
     branches: dict[str, dict[str, float]]
+    warnings: tuple[QualityWarning, ...] = ()
+
+    @property
+    def has_transition(self) -> bool:
+        """False when no superconducting transition was found (every Tc is then NaN)."""
+        return bool(np.isfinite(self.transition.x50))
 
     def to_dict(self) -> dict[str, Any]:
         """Keys of ``supramap bulk transport --json``."""
         t = self.transition
-        return {
+        return {"superconducting_transition": self.has_transition,
+                "warnings": warnings_to_list(self.warnings),
             "Tc_onset_K": t.onset, "Tc_90_K": t.x90, "Tc_mid_K": t.x50, "Tc_10_K": t.x10,
             "Tc_zero_K": t.zero, "transition_width_K": t.width,
             "rho0_ohm_m" if self.units == "ohm m" else "R0_ohm": self.rho0,
@@ -207,11 +215,25 @@ def analyze_transport(temperature: np.ndarray, rho: np.ndarray, *, units: str = 
     """
     t_raw = np.asarray(temperature, dtype=float)
     r_raw = np.asarray(rho, dtype=float)
-    tr = transition(t_raw, r_raw)
     t, r = _sorted(t_raw, r_raw, "transport")
-    onset = tr.onset if np.isfinite(tr.onset) else tr.x90
+    if float(np.percentile(r, 99)) <= 0:
+        raise AnalysisError("transport: the resistivity never rises above zero (is the "
+                            "transition above the measured range, or the column wrong?)")
+    ws: list[QualityWarning] = []
+    tr, why = _superconducting_transition(t, r)
+    if tr is None:
+        ws.append(warn("transport.no_transition",
+                       f"no superconducting transition in {t[0]:.3g}–{t[-1]:.3g} K ({why}): "
+                       "no Tc is given", T_min_K=t[0], T_max_K=t[-1]))
+        nan = float("nan")
+        tr = Transition(nan, nan, nan, nan, nan, nan, nan, nan, nan)
+        onset = float(t[0])
+    else:
+        onset = tr.onset if np.isfinite(tr.onset) else tr.x90
     if fit_window is None:
         lo = onset + max(2 * tr.width, 1.0) if np.isfinite(tr.width) else onset + 1.0
+        if tr is not None and not np.isfinite(tr.x50):
+            lo = float(t[0])
         fit_window = (lo, min(lo + 40.0, t[-1]))
     sel = (t >= fit_window[0]) & (t <= fit_window[1])
     if sel.sum() < 5:
@@ -238,6 +260,8 @@ def analyze_transport(temperature: np.ndarray, rho: np.ndarray, *, units: str = 
     branches: dict[str, dict[str, float]] = {}
     d = np.diff(t_raw)
     for name, keep in (("warming", d > 0), ("cooling", d < 0)):
+        if not np.isfinite(tr.x50):
+            break
         rows = np.nonzero(np.concatenate([keep, [False]]) | np.concatenate([[False], keep]))[0]
         if rows.size >= 8 and rows.size < t_raw.size:
             try:
@@ -247,7 +271,34 @@ def analyze_transport(temperature: np.ndarray, rho: np.ndarray, *, units: str = 
             except AnalysisError:
                 continue
     return TransportResult(tr, float(popt[0]), float(perr[0]), float(popt[1]), float(popt[2]),
-                           float(rrr), rho300, state, units, branches)
+                           float(rrr), rho300, state, units, branches, as_warnings(ws))
+
+
+def _superconducting_transition(t: np.ndarray, r: np.ndarray,
+                                ) -> tuple[Transition | None, str]:
+    """The transition, or None and the reason when the curve shows none.
+
+    A superconducting transition makes ρ fall below half of the normal-state line and does so
+    steeply: the logarithmic slope d ln ρ / d ln T exceeds 8 somewhere between the 90 % and 10 %
+    points.  A metal (ρ0 + A Tⁿ, n ≤ 5) never does; an insulator rises on cooling.
+    """
+    try:
+        tr = transition(t, r)
+    except AnalysisError as exc:
+        return None, str(exc).removeprefix("transition: ")
+    if not np.isfinite(tr.x50):
+        return None, "ρ never falls below half of the normal-state line"
+    lo = tr.x10 if np.isfinite(tr.x10) else t[0]
+    band = (t >= lo) & (t <= tr.x90) & (r > 0)
+    if band.sum() >= 2:
+        ys = uniform_filter1d(r, size=max(3, t.size // 100), mode="nearest")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            logslope = np.gradient(np.log(np.clip(ys, 1e-300, None)), np.log(t))
+        steep = float(np.nanmax(logslope[band])) if np.isfinite(logslope[band]).any() else 0.0
+        if steep < 8:
+            return None, (f"the drop is gradual (d ln ρ/d ln T ≤ {steep:.1f}), as in a metal, "
+                          "not a transition")
+    return tr, ""
 
 
 @dataclass(frozen=True)

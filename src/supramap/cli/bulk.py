@@ -7,9 +7,18 @@ from pathlib import Path
 import numpy as np
 import typer
 
-from supramap.cli.common import JSON_OPT, REPORT_OPT, UsageError, console, print_table, write_json
+from supramap.cli.common import (
+    JSON_OPT,
+    REPORT_OPT,
+    UsageError,
+    console,
+    emit_warnings,
+    new_report,
+    print_table,
+    write_json,
+)
 from supramap.errors import AnalysisError
-from supramap.io.qd import MOMENT_COLUMNS, pick_column, zfc_fc_rows
+from supramap.io.qd import MOMENT_COLUMNS, pick_column
 
 app = typer.Typer(help="Bulk characterisation from Quantum Design files.", no_args_is_help=True)
 
@@ -58,6 +67,14 @@ def _column(ds, path: Path, names: tuple[str, ...], units: tuple[str, ...], what
     if name is None:
         raise AnalysisError(f"{path}: no {what} column (looked for {', '.join(names)})")
     return np.asarray(ds[name].values, dtype=float)
+
+
+def _pct(value: float) -> str:
+    return "n/a (see warnings)" if not np.isfinite(value) else f"{100 * value:.1f} %"
+
+
+def _num(value: float, unit: str, fmt: str = ".4g") -> str:
+    return "n/a (see warnings)" if not np.isfinite(value) else f"{value:{fmt}} {unit}"
 
 
 def _mm(name: str, value: float | None, need: str) -> float:
@@ -129,9 +146,9 @@ def transport(
                     " / ".join(
                         f"{d[k]:.3f}"
                         for k in ("Tc_onset_K", "Tc_90_K", "Tc_mid_K", "Tc_10_K", "Tc_zero_K")
-                    ),
+                    ) if res.has_transition else "no superconducting transition",
                 ),
-                ("width 10–90 % (K)", f"{d['transition_width_K']:.3f}"),
+                ("width 10–90 % (K)", _num(d["transition_width_K"], "K", ".3f")),
                 (
                     "ρ0" if units == "ohm m" else "R0",
                     f"{res.rho0 * (1e8 if units == 'ohm m' else 1):.4g} "
@@ -146,12 +163,12 @@ def transport(
                 "No sample geometry given: resistance analysed; give --length-mm, "
                 "--width-mm and --thickness-mm for ρ."
             )
+        emit_warnings(res)
     write_json(json_path, d)
     if report is not None:
         from supramap.report import bulk as fig
-        from supramap.report.html import Report
 
-        rep = Report(f"Transport — {file.name}", report)
+        rep = new_report(f"Transport — {file.name}", report)
         fig.table_section(rep, "Transport", d)
         if sweep:
             rep.figure(
@@ -179,7 +196,12 @@ def susceptibility(
 ) -> None:
     """Volume susceptibility, demagnetisation correction, shielding and Meissner fractions.
     The field is taken along the thickness."""
-    from supramap.bulk import analyze_susceptibility, demag_ellipsoid, demag_prism
+    from supramap.bulk import (
+        analyze_susceptibility,
+        demag_ellipsoid,
+        demag_prism,
+        identify_branches,
+    )
     from supramap.bulk import volume_susceptibility as chi_of
 
     a = _mm("length", length_mm, "the sample volume and demagnetisation")
@@ -196,34 +218,45 @@ def susceptibility(
     )
     h = _column(ds, file, ("Magnetic Field",), ("T",), "field")
     chi = chi_of(m, h, volume)
-    zfc, fc = zfc_fc_rows(ds, t)
+    br = identify_branches(t, h, ds.attrs.get("comments"))
+    zfc, fc = br.zfc, br.fc
     res = analyze_susceptibility(
-        t[zfc],
-        chi[zfc],
+        None if zfc is None else t[zfc],
+        None if zfc is None else chi[zfc],
         None if fc is None else t[fc],
         None if fc is None else chi[fc],
         demag_factor=n,
+        notes=br.warnings,
     )
-    d = {"file": str(file), "shape": shape, "volume_m3": volume, **res.to_dict()}
+    d = {"file": str(file), "shape": shape, "volume_m3": volume,
+         "branches": {"how": br.how, "fc_measured_on": br.fc_mode,
+                      "zfc_rows": 0 if zfc is None else len(zfc),
+                      "fc_rows": 0 if fc is None else len(fc)},
+         **res.to_dict()}
     print_table(
         f"Susceptibility of {file.name}",
         [
             ("demagnetisation factor", f"{res.demag_factor:.4f}"),
-            ("shielding fraction (ZFC)", f"{res.shielding_fraction:.3f}"),
-            ("Meissner fraction (FC)", f"{res.meissner_fraction:.3f}"),
-            ("Tc onset", f"{res.Tc_onset_K:.3f} K"),
+            ("shielding fraction (ZFC)", _pct(res.shielding_fraction)),
+            (f"Meissner fraction (FC{', cooling' if br.fc_mode == 'cooling' else ''})",
+             _pct(res.meissner_fraction)),
+            ("Tc onset (2 % of the corrected drop)", _num(res.Tc_onset_K, "K", ".3f")),
+            ("branches", f"{br.how}; ZFC {0 if zfc is None else len(zfc)} rows, FC "
+                         f"{0 if fc is None else len(fc)} rows"),
         ],
     )
+    emit_warnings(res)
     write_json(json_path, d)
     if report is not None:
         from supramap.report import bulk as fig
-        from supramap.report.html import Report
 
-        rep = Report(f"Susceptibility — {file.name}", report)
+        rep = new_report(f"Susceptibility — {file.name}", report)
         fig.table_section(rep, "Susceptibility", d)
+        main = zfc if zfc is not None else fc
         rep.figure(
             fig.susceptibility_figure(
-                t[zfc], chi[zfc], None if fc is None else t[fc], None if fc is None else chi[fc], n
+                t[main], chi[main], None if fc is None or zfc is None else t[fc],
+                None if fc is None or zfc is None else chi[fc], n
             ),
             "ZFC / FC susceptibility",
             name="susceptibility.png",
@@ -285,9 +318,8 @@ def heat(
     write_json(json_path, d)
     if report is not None:
         from supramap.report import bulk as fig
-        from supramap.report.html import Report
 
-        rep = Report(f"Specific heat — {file.name}", report)
+        rep = new_report(f"Specific heat — {file.name}", report)
         fig.table_section(rep, "Specific heat", d)
         f1, f2 = fig.heat_figures(t[ok], c[ok] / moles, res)
         rep.figure(f1, "C/T vs T² with the fit", name="heat_fit.png")
@@ -324,17 +356,19 @@ def loop(
         [
             (
                 "self-field Jc",
-                f"{res.jc_self_field:.4g} A/m² = {res.jc_self_field * 1e-4:.4g} A/cm²",
+                f"{res.jc_self_field:.4g} A/m² = {res.jc_self_field * 1e-4:.4g} A/cm²"
+                if np.isfinite(res.jc_self_field) else "n/a (see warnings)",
             ),
             ("branches", str(res.n_branches)),
+            ("median ΔM / noise", f"{res.hysteresis_over_noise:.3g}"),
         ],
     )
+    emit_warnings(res)
     write_json(json_path, d)
     if report is not None:
         from supramap.report import bulk as fig
-        from supramap.report.html import Report
 
-        rep = Report(f"M(H) loop — {file.name}", report)
+        rep = new_report(f"M(H) loop — {file.name}", report)
         fig.table_section(rep, "Critical current", d)
         rep.figure(
             fig.loop_figure(h[ok], m[ok], a * b * c, res), "M(H) and Jc(µ0H)", name="loop.png"

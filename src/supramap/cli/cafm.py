@@ -13,6 +13,7 @@ from supramap.cli.common import (
     UsageError,
     console,
     load,
+    new_report,
     parse_threshold,
     print_table,
     write_json,
@@ -110,9 +111,8 @@ def analyze(
     write_json(json_path, d)
     if report is not None:
         from supramap.report.cafm import analysis_section
-        from supramap.report.html import Report
 
-        rep = Report(f"cAFM analysis — {current.name}", report)
+        rep = new_report(f"cAFM analysis — {current.name}", report)
         analysis_section(rep, str(current.name), cur, result, topography=topo, deflection=defl)
         console.print(f"Report: {rep.write()}")
 
@@ -167,9 +167,8 @@ def compare(
     write_json(json_path, d)
     if report is not None:
         from supramap.report.cafm import comparison_section
-        from supramap.report.html import Report
 
-        rep = Report(f"cAFM comparison — {a.name} vs {b.name}", report)
+        rep = new_report(f"cAFM comparison — {a.name} vs {b.name}", report)
         comparison_section(rep, "Comparison", result, ma, (a.name, b.name))
         console.print(f"Report: {rep.write()}")
 
@@ -227,8 +226,7 @@ def series(
     write_json(json_path, d)
     if report is not None:
         from supramap.report.cafm import series_section
-        from supramap.report.html import Report
 
-        rep = Report("cAFM temperature series", report)
+        rep = new_report("cAFM temperature series", report)
         series_section(rep, result, maps[0])
         console.print(f"Report: {rep.write()}")

@@ -9,10 +9,12 @@ from typing import Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from supramap.errors import SupramapError
 from supramap.fileutil import atomic_write_json, to_jsonable
 from supramap.io import read_image
+from supramap.quality import QualityWarning, as_warnings, warnings_to_list
 
 console = Console(stderr=False, highlight=False)
 
@@ -53,11 +55,54 @@ def load(path: Path, channel: str | None, units: str):
     return read_image(path, channel, prefer_units=units)
 
 
+#: Warnings emitted by the running command (for --json, --report and --strict).
+EMITTED: list[QualityWarning] = []
+#: Set by ``supramap --strict``: any warning makes the command exit with code 3.
+STRICT = {"on": False}
+
+
+def reset_warnings() -> None:
+    """Forget the warnings of a previous command (the CLI runs in-process in tests)."""
+    EMITTED.clear()
+
+
+def emit_warnings(*sources: Any) -> list[QualityWarning]:
+    """Print the quality warnings of results (objects with ``.warnings`` or sequences of
+    :class:`~supramap.quality.QualityWarning`) after the table, one marked line each, and
+    record them for ``--json``, ``--report`` and ``--strict``."""
+    found: list[QualityWarning] = []
+    for src in sources:
+        if src is None:
+            continue
+        items = getattr(src, "warnings", src)
+        found.extend(w for w in items if isinstance(w, QualityWarning))
+    new = [w for w in as_warnings(found) if w not in EMITTED]
+    for w in new:
+        EMITTED.append(w)
+        line = Text("WARNING ", style="bold yellow")
+        line.append(f"[{w.code}] ", style="yellow")
+        line.append(w.message)  # Text: file-derived strings are never parsed as markup
+        console.print(line, soft_wrap=True)
+    return new
+
+
 def write_json(path: Path | None, payload: dict[str, Any]) -> None:
-    """Write *payload* to *path* atomically when a path is given."""
+    """Write *payload* to *path* atomically when a path is given; ``"warnings"`` holds every
+    warning the command emitted (an empty list when there was none)."""
     if path is not None:
+        payload = dict(payload)
+        merged = as_warnings([*EMITTED])
+        payload["warnings"] = warnings_to_list(merged)
         atomic_write_json(path, payload)
         console.print(f"JSON written to {path}")
+
+
+def new_report(title: str, folder: Path):
+    """An HTML report that shows every warning the command emitted (up to when it is
+    written) at the top of the page."""
+    from supramap.report.html import Report
+
+    return Report(title, folder, warnings=EMITTED)
 
 
 def print_table(title: str, rows: list[tuple[str, Any]]) -> None:
@@ -78,9 +123,7 @@ def figure_report(folder: Path | None, title: str, make_figures) -> None:
     """
     if folder is None:
         return
-    from supramap.report.html import Report
-
-    rep = Report(title, folder)
+    rep = new_report(title, folder)
     for fig, caption, name in make_figures():
         rep.figure(fig, caption, name=name)
     console.print(f"Report: {rep.write()}")

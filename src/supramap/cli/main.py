@@ -14,7 +14,7 @@ import typer
 from supramap import __version__
 from supramap.cli import apt, bulk, cafm, network, sts
 from supramap.cli import sample as sample_cli
-from supramap.cli.common import console, print_table, write_json
+from supramap.cli.common import EMITTED, STRICT, console, print_table, reset_warnings, write_json
 from supramap.errors import SupramapError
 
 app = typer.Typer(
@@ -46,8 +46,16 @@ def _root(
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
+    strict: bool = typer.Option(
+        False, "--strict", help="Exit with code 3 when the analysis raised any quality warning."
+    ),
 ) -> None:
-    """supramap command-line tool."""
+    """supramap command-line tool.
+
+    Exit codes: 0 success; 1 some items of a report/batch failed; 2 bad input (one line
+    'supramap: error: ...'); 3 with --strict, the result carries quality warnings.
+    """
+    STRICT["on"] = strict
 
 
 @app.command()
@@ -92,6 +100,8 @@ def demo(
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code (callable from tests)."""
+    reset_warnings()
+    STRICT["on"] = False
     try:
         result = app(args=argv, prog_name="supramap", standalone_mode=False)
     except typer.Exit as exc:
@@ -115,7 +125,12 @@ def main(argv: list[str] | None = None) -> int:
             exc.show()
             return int(exc.exit_code)
         raise
-    return int(result) if isinstance(result, int) else 0
+    code = int(result) if isinstance(result, int) else 0
+    if code == 0 and STRICT["on"] and EMITTED:
+        _error_line(f"--strict: {len(EMITTED)} quality warning(s): "
+                    + "; ".join(w.code for w in EMITTED))
+        return 3
+    return code
 
 
 def _error_line(message: str) -> None:

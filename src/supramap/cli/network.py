@@ -8,7 +8,15 @@ import numpy as np
 import typer
 from rich.progress import Progress
 
-from supramap.cli.common import UsageError, console, load, parse_threshold, print_table, write_json
+from supramap.cli.common import (
+    UsageError,
+    console,
+    load,
+    new_report,
+    parse_threshold,
+    print_table,
+    write_json,
+)
 
 app = typer.Typer(
     help="Would a four-probe measurement see the heterogeneity?", no_args_is_help=True
@@ -179,9 +187,8 @@ def fourprobe(
     console.print(verdict(result))
     write_json(json_path, d)
     if report is not None:
-        from supramap.report.html import Report
         from supramap.report.network import network_section
 
-        rep = Report(f"Four-probe simulation — {map_file.name}", report)
+        rep = new_report(f"Four-probe simulation — {map_file.name}", report)
         network_section(rep, result, image, mc=mc, percolation=perc)
         console.print(f"Report: {rep.write()}")

@@ -51,7 +51,7 @@ def _geometry_m(sample: Sample) -> tuple[float, float, float] | None:
 def _bulk(m: Measurement, sample: Sample, res: SampleResult) -> None:
     from supramap import bulk
     from supramap.io import read
-    from supramap.io.qd import MOMENT_COLUMNS, pick_column, zfc_fc_rows
+    from supramap.io.qd import MOMENT_COLUMNS, pick_column
 
     ds = read(m.path("file", sample.base))
     geo = _geometry_m(sample)
@@ -74,9 +74,14 @@ def _bulk(m: Measurement, sample: Sample, res: SampleResult) -> None:
         t = ds["Temperature"].values
         mom = ds[pick_column(ds, MOMENT_COLUMNS, ("A m2",)) or "Moment"].values
         chi = bulk.volume_susceptibility(mom, ds["Magnetic Field"].values, vol)
-        zfc, fc = zfc_fc_rows(ds, t)
-        tf, cf = (t[fc], chi[fc]) if fc is not None else (None, None)
-        out = bulk.analyze_susceptibility(t[zfc], chi[zfc], tf, cf, demag_factor=n)
+        br = bulk.identify_branches(t, ds["Magnetic Field"].values, ds.attrs.get("comments"))
+        zfc = br.zfc if br.zfc is not None else br.fc
+        tf, cf = (t[br.fc], chi[br.fc]) if br.fc is not None and br.zfc is not None \
+            else (None, None)
+        out = bulk.analyze_susceptibility(
+            None if br.zfc is None else t[br.zfc], None if br.zfc is None else chi[br.zfc],
+            None if br.fc is None else t[br.fc], None if br.fc is None else chi[br.fc],
+            demag_factor=n, notes=br.warnings)
         res.objects[m.id] = (t[zfc], chi[zfc], tf, cf, n, out)
     elif m.kind == "heat":
         mass = float(sample.info["mass_mg"]) * 1e-6

@@ -78,6 +78,40 @@ def _decode(raw: bytes) -> str:
         return raw.decode("cp1252", errors="replace")
 
 
+def _delimiter(column_row: str) -> str:
+    """MultiVu writes commas; MPMS3 exports (and hand-edited files) may use tabs."""
+    return "\t" if column_row.count("\t") > column_row.count(",") else ","
+
+
+def sample_properties(ds: xr.Dataset) -> dict[str, dict[str, Any]]:
+    """Sample mass, molar mass and atoms per formula unit stated in a file's header.
+
+    PPMS heat capacity writes ``INFO,<mg>,MASS:Sample Mass (mg)``, ``INFO,<g/mol>,MOLWGHT:...``
+    and ``INFO,<n>,ATOMS:...``; MPMS3 writes ``SAMPLE_MASS`` (mg) and
+    ``SAMPLE_MOLECULAR_WEIGHT`` (g/mol).  Returns ``{"mass_kg": {"value": v, "source":
+    "header INFO MASS:..."}, ...}`` for the ones present with a positive finite number.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    wanted = {
+        "mass_kg": (("MASS", "SAMPLE_MASS"), 1e-6),
+        "molar_mass_kg_per_mol": (("MOLWGHT", "SAMPLE_MOLECULAR_WEIGHT", "MOLECULAR_WEIGHT"),
+                                  1e-3),
+        "atoms_per_formula_unit": (("ATOMS", "SAMPLE_ATOMS"), 1.0),
+    }
+    for key, value in ds.attrs.get("info", {}).items():
+        tag = key.split(":", 1)[0].strip().upper()
+        for out_key, (tags, factor) in wanted.items():
+            if tag in tags and out_key not in out:
+                m = re.match(r"\s*([-+0-9.eE]+)", str(value))
+                try:
+                    v = float(m.group(1)) if m else float("nan")
+                except ValueError:
+                    v = float("nan")
+                if math.isfinite(v) and v > 0:
+                    out[out_key] = {"value": v * factor, "source": f"file header (INFO {key})"}
+    return out
+
+
 class QDReader(Reader):
     """Reader of Quantum Design MultiVu ``.dat`` files."""
 
@@ -111,12 +145,17 @@ def read_qd(path: str | os.PathLike[str]) -> xr.Dataset:
         lines.pop(0)
     if not lines:
         raise FormatError(p, "[Data] section has no column-name row")
-    names = next(csv.reader([lines[0]]))
+    delim = _delimiter(lines[0])
+    names = next(csv.reader([lines[0]], delimiter=delim))
+    while len(names) > 1 and not names[-1].strip():  # tab exports pad rows with empty fields
+        names.pop()
     if len(names) < 2:
         raise FormatError(p, f"column-name row {lines[0][:60]!r} has fewer than 2 columns")
     info: dict[str, str] = {}
     meta: dict[str, Any] = {}
-    for row in csv.reader(io.StringIO(header_text)):
+    for row in csv.reader(io.StringIO(header_text), delimiter=delim):
+        while row and not row[-1].strip():
+            row.pop()
         if not row or row[0].startswith(";") or row[0].startswith("["):
             continue
         tag = row[0].strip().upper()
@@ -127,23 +166,34 @@ def read_qd(path: str | os.PathLike[str]) -> xr.Dataset:
         elif tag in ("TITLE", "BYAPP", "FILEOPENTIME"):
             meta[tag.lower()] = ", ".join(x.strip() for x in row[1:])
     ncol = len(names)
-    has_comment = names[0].strip().lower() == "comment"
+    # The Comment column is found by its name, wherever it stands (PPMS heat capacity puts it
+    # second, after the time stamp).
+    comment_cols = [j for j, n in enumerate(names) if _column_name(n)[0].lower() == "comment"]
+    ccol = comment_cols[0] if comment_cols else None
     values = []
     comments: list[dict[str, Any]] = []
-    for lineno, row in enumerate(csv.reader(lines[1:]), start=1):
+    last_line = len(lines) - 1
+    prev_len = 0
+    for lineno, row in enumerate(csv.reader(lines[1:], delimiter=delim), start=1):
+        while len(row) > ncol and not row[-1].strip():
+            row.pop()
         if not row or not any(c.strip() for c in row):
             continue
         if len(row) > ncol:
             raise FormatError(p, f"data row {lineno} has {len(row)} fields but the header "
                                  f"names {ncol} columns")
-        if has_comment and row[0].strip():
-            # MultiVu writes comments as rows of their own (with at most a time stamp).
-            comments.append({"row": len(values), "text": row[0].strip()})
-            continue
+        if ccol is not None and ccol < len(row) and row[ccol].strip():
+            text_ = row[ccol].strip()
+            others = [c.strip() for j, c in enumerate(row) if j != ccol and c.strip()]
+            comments.append({"row": len(values), "text": text_})
+            # MultiVu writes comments as rows of their own (with at most a time stamp); a
+            # comment beside a full row of numbers annotates that row, which is kept.
+            if len(others) <= 1:
+                continue
         vals = []
         for j, c in enumerate(row):
             c = c.strip()
-            if j == 0 and names[0].strip().lower() == "comment":
+            if j == ccol:
                 vals.append(np.nan)
                 continue
             try:
@@ -153,12 +203,18 @@ def read_qd(path: str | os.PathLike[str]) -> xr.Dataset:
                                      "number") from None
         vals += [np.nan] * (ncol - len(vals))
         values.append(vals)
+        if (lineno == last_line and prev_len and len(row) < prev_len
+                and not text.endswith(("\n", "\r"))):
+            raise FormatError(p, f"the last data row ({lineno}) is cut short: {len(row)} "
+                                 f"fields where the row before has {prev_len}, and no line "
+                                 "end (truncated file)")
+        prev_len = len(row)
     if not values:
         raise FormatError(p, "[Data] section holds no data row")
     table = np.asarray(values, dtype=float)
     variables = {}
     for j, raw_name in enumerate(names):
-        if j == 0 and raw_name.strip().lower() == "comment":
+        if j == ccol:
             continue
         label, unit = _column_name(raw_name)
         label = label or f"column {j}"
@@ -261,21 +317,6 @@ def pick_column(ds: xr.Dataset, names: tuple[str, ...], units: tuple[str, ...] =
         if v.attrs.get("units") in units and np.isfinite(v.values).any():
             return str(n)
     return None
-
-
-def zfc_fc_rows(ds: xr.Dataset, temperature: np.ndarray,
-                ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Rows of the ZFC and FC branches: by ``ZFC``/``FC`` comment rows when the file has
-    them, else the first two warming segments (FC None when there is only one)."""
-    marks = {c["text"].strip().upper(): c["row"] for c in ds.attrs.get("comments", [])}
-    rows = np.arange(np.size(temperature))
-    if "ZFC" in marks and "FC" in marks:
-        return rows[(rows >= marks["ZFC"]) & (rows < marks["FC"])], rows[rows >= marks["FC"]]
-    segs = [s for s in split_segments(temperature, tolerance=0.05)
-            if temperature[s[-1]] > temperature[s[0]]]
-    if not segs:
-        raise FormatError(ds.attrs.get("source_file"), "no warming branch (ZFC) in the file")
-    return segs[0], (segs[1] if len(segs) > 1 else None)
 
 
 register(QDReader())

@@ -17,6 +17,8 @@ table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ddd;padding
 font-size:.9em;text-align:left}th{background:#f4f4f4}figure{margin:1em 0}
 img{max-width:100%;border:1px solid #eee}figcaption{font-size:.85em;color:#555}
 .verdict{background:#f5f7ff;border-left:4px solid #4a6fe3;padding:.6em 1em}
+.warn{background:#fff8e5;border-left:4px solid #e3a008;padding:.4em 1em;margin:.6em 0}
+.warn li{margin:.2em 0}.warn code{font-size:.85em;color:#8a5a00}
 """
 
 
@@ -27,6 +29,8 @@ class Report:
     title: str
     out_dir: Path
     parts: list[str] = field(default_factory=list)
+    #: Quality warnings shown at the top of the page (a list the caller may keep filling).
+    warnings: list = field(default_factory=list)
     _n: int = 0
 
     def __post_init__(self) -> None:
@@ -55,6 +59,12 @@ class Report:
         out.append("</table>")
         self.parts.append("".join(out))
 
+    def warning_box(self, items, *, title: str = "Warnings") -> None:
+        """A highlighted list of quality warnings (code, message, the numbers behind it)."""
+        html_ = warnings_html(items, title=title)
+        if html_:
+            self.parts.append(html_)
+
     def figure(self, fig, caption: str, *, name: str | None = None) -> str:
         """Save a matplotlib figure as PNG beside the page and include it."""
         import matplotlib.pyplot as plt
@@ -72,13 +82,34 @@ class Report:
 
     def write(self) -> Path:
         """Write ``index.html``; returns its path."""
-        body = "\n".join(self.parts)
+        body = "\n".join([warnings_html(self.warnings, title="Warnings"), *self.parts])
         page = (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
                 f"<title>{html.escape(self.title)}</title><style>{CSS}</style></head>"
                 f"<body><h1>{html.escape(self.title)}</h1>\n{body}\n</body></html>\n")
         path = self.out_dir / "index.html"
         atomic_write_text(path, page)
         return path
+
+
+def warnings_html(items, *, title: str = "Warnings") -> str:
+    """HTML of a warning list (``QualityWarning`` objects or their dicts); '' when empty."""
+    rows = []
+    for w in items or ():
+        d = w.to_dict() if hasattr(w, "to_dict") else dict(w)
+        vals = ", ".join(f"{k} = {_fmt(v)}" for k, v in (d.get("values") or {}).items())
+        rows.append(f"<li><code>{html.escape(str(d.get('code', '')))}</code> "
+                    f"{html.escape(str(d.get('message', '')))}"
+                    + (f" <small>({html.escape(vals)})</small>" if vals else "") + "</li>")
+    if not rows:
+        return ""
+    return (f"<div class='warn' role='alert'><strong>{html.escape(title)}</strong>"
+            f"<ul>{''.join(rows)}</ul></div>")
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
 
 
 def relpath(path: str | os.PathLike[str], start: str | os.PathLike[str]) -> str:

@@ -1,0 +1,239 @@
+"""Honest bulk results: each quality warning on an input built here (numpy, not supramap.synth)
+that triggers it, and a clean input that does not."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from scipy.special import erf
+
+from supramap.bulk import (
+    analyze_loop,
+    analyze_susceptibility,
+    analyze_transport,
+    demag_correct,
+    identify_branches,
+)
+from supramap.cli.main import main
+from supramap.io.qd import write_qd
+from supramap.quality import codes
+
+MU0 = 4e-7 * np.pi
+RNG = np.random.default_rng(7)
+
+
+def _sc_chi(t, tc=14.0, width=0.4, fraction=1.0):
+    """Intrinsic SI volume susceptibility of a superconductor: −fraction below Tc."""
+    return -fraction * 0.5 * (1 - erf((t - tc) / (np.sqrt(2) * width)))
+
+
+def _measured(chi, n):
+    return chi / (1 + n * chi)
+
+
+# ---- susceptibility --------------------------------------------------------------------------
+
+def test_paramagnet_gives_no_shielding_and_no_tc():
+    t = np.linspace(2, 300, 300)
+    chi = 2e-3 / t + 1e-6 + RNG.normal(0, 1e-7, t.size)  # Curie paramagnet, SI
+    r = analyze_susceptibility(t, chi, t, chi, demag_factor=0.87)
+    assert np.isnan(r.shielding_fraction) and np.isnan(r.meissner_fraction)
+    assert np.isnan(r.Tc_onset_K)
+    assert {"susceptibility.not_diamagnetic", "susceptibility.no_transition"} <= set(
+        codes(r.warnings))
+
+
+def test_onset_on_the_demagnetisation_corrected_chi():
+    n = 0.87
+    t = np.linspace(2, 30, 600)
+    chi_m = _measured(_sc_chi(t), n)
+    r = analyze_susceptibility(t, chi_m, None, None, demag_factor=n)
+    # Intrinsic onset: χ reaches 2 % of its full drop: erf argument solved numerically.
+    fine = np.linspace(10, 20, 200001)
+    truth = fine[np.nonzero(_sc_chi(fine) <= -0.02)[0][-1]]
+    assert r.Tc_onset_K == pytest.approx(truth, abs=0.02)
+    assert r.shielding_fraction == pytest.approx(1.0, abs=1e-3)
+    assert r.warnings == ()
+
+
+def test_fraction_out_of_range_names_the_cause():
+    n = 0.5
+    t = np.linspace(2, 30, 300)
+    chi_m = _measured(_sc_chi(t), n) * 1.6  # volume underestimated by 1.6×
+    r = analyze_susceptibility(t, chi_m, None, None, demag_factor=n)
+    assert "susceptibility.fraction_out_of_range" in codes(r.warnings)
+    msg = next(w.message for w in r.warnings if w.code == "susceptibility.fraction_out_of_range")
+    assert "volume" in msg
+
+
+def test_branches_fc_on_cooling_and_fc_only():
+    field = 1e-3  # T
+    warm = np.linspace(2, 30, 100)
+    cool = warm[::-1]
+    # ZFC warming, then FC measured on cooling.
+    t = np.concatenate([warm, cool])
+    b = identify_branches(t, np.full(t.size, field))
+    assert b.zfc is not None and b.fc is not None and b.fc_mode == "cooling"
+    assert t[b.zfc][0] < t[b.zfc][-1] and t[b.fc][0] > t[b.fc][-1]
+    assert b.warnings == ()
+    # FC cooling then FC warming: no ZFC branch at all.
+    t2 = np.concatenate([cool, warm])
+    b2 = identify_branches(t2, np.full(t2.size, field))
+    assert b2.zfc is None and b2.fc_mode == "warming"
+    assert "susceptibility.no_zfc" in codes(b2.warnings)
+    # A lone warming run: its history is unknown, so it is an assumption, said aloud.
+    b3 = identify_branches(warm, np.full(warm.size, field))
+    assert b3.zfc is not None and b3.fc is None
+    assert "susceptibility.branch_assumed" in codes(b3.warnings)
+    # Comment rows win: FCC named in a comment.
+    b4 = identify_branches(t, None, [{"row": 0, "text": "ZFC"},
+                                     {"row": 100, "text": "FC cooling"}])
+    assert b4.fc_mode == "cooling" and len(b4.fc) == 100
+
+
+def test_fc_only_file_is_not_reported_as_zfc():
+    n = 0.3
+    cool = np.linspace(30, 2, 120)
+    warm = cool[::-1]
+    t = np.concatenate([cool, warm])
+    chi = _measured(_sc_chi(t, fraction=0.3), n)
+    b = identify_branches(t, np.full(t.size, 1e-3))
+    r = analyze_susceptibility(None, None, t[b.fc], chi[b.fc], demag_factor=n, notes=b.warnings)
+    assert np.isnan(r.shielding_fraction)
+    assert r.meissner_fraction == pytest.approx(0.3, abs=1e-3)
+    assert "susceptibility.no_zfc" in codes(r.warnings)
+
+
+# ---- M(H) loops ------------------------------------------------------------------------------
+
+def _loop_fields(hmax=1.0, n=120):
+    up0 = np.linspace(0, hmax, n // 2)
+    down = np.linspace(hmax, -hmax, n)
+    up = np.linspace(-hmax, hmax, n)
+    return np.concatenate([up0, down[1:], up[1:]])
+
+
+def _branch_signs(h):
+    d = np.diff(h, prepend=h[0])
+    d[0] = d[1]
+    return np.sign(d)
+
+
+def test_bean_loop_recovers_jc():
+    a, b, c = 1e-3, 2e-3, 0.2e-3
+    jc = 1e9  # A/m²
+    dm = jc * a * (1 - a / (3 * b)) / 2  # ΔM (A/m) that Bean's formula turns into jc
+    h = _loop_fields()
+    s = _branch_signs(h)
+    m_eq = -0.02 * h / MU0  # weak diamagnetic reversible part
+    mag = m_eq - s * dm / 2 + RNG.normal(0, 0.01 * dm, h.size)
+    r = analyze_loop(h, mag * a * b * c, volume=a * b * c, a=a, b=b)
+    assert r.jc_self_field == pytest.approx(jc, rel=0.02)
+    assert r.warnings == ()
+
+
+def test_reversible_paramagnetic_loop_gives_no_jc():
+    a, b, c = 1e-3, 2e-3, 0.2e-3
+    h = _loop_fields()
+    mag = 1e-4 * h / MU0 + RNG.normal(0, 0.5, h.size)  # palladium-like, reversible
+    r = analyze_loop(h, mag * a * b * c, volume=a * b * c, a=a, b=b)
+    assert np.isnan(r.jc_self_field) and np.all(np.isnan(r.jc_A_per_m2))
+    assert "loop.reversible" in codes(r.warnings)
+
+
+def test_ferromagnetic_loop_gives_no_jc():
+    a, b, c = 1e-3, 2e-3, 0.2e-3
+    h = _loop_fields()
+    s = _branch_signs(h)
+    mag = 1e5 * np.tanh((h - s * 0.1) / 0.05)  # coercive field 0.1 T, decreasing branch above
+    r = analyze_loop(h, mag * a * b * c, volume=a * b * c, a=a, b=b)
+    assert np.isnan(r.jc_self_field)
+    assert "loop.not_diamagnetic" in codes(r.warnings)
+
+
+def test_inverted_loop_gives_no_jc():
+    a, b, c = 1e-3, 2e-3, 0.2e-3
+    h = _loop_fields()
+    s = _branch_signs(h)
+    mag = -0.02 * h / MU0 + s * 5e4  # increasing branch above: no critical state
+    r = analyze_loop(h, mag * a * b * c, volume=a * b * c, a=a, b=b)
+    assert np.isnan(r.jc_self_field)
+    assert "loop.inverted" in codes(r.warnings)
+
+
+# ---- transport -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["metal", "insulator"])
+def test_no_transition_gives_no_tc(kind):
+    t = np.linspace(2, 300, 400)
+    rho = 1e-7 + 1e-12 * t**2 if kind == "metal" else 1e-3 * np.exp(30 / t)
+    r = analyze_transport(t, rho * (1 + RNG.normal(0, 1e-3, t.size)))
+    assert not r.has_transition
+    assert np.isnan(r.to_dict()["Tc_mid_K"])
+    assert "transport.no_transition" in codes(r.warnings)
+
+
+def test_clean_transition_has_no_warning():
+    t = np.concatenate([np.linspace(2, 30, 2000), np.linspace(30.1, 300, 300)])
+    rho = (1e-7 + 1e-12 * t**2) * 0.5 * (1 + erf((t - 14) / (np.sqrt(2) * 0.3)))
+    r = analyze_transport(t, rho)
+    assert r.has_transition and r.warnings == ()
+    assert r.transition.x50 == pytest.approx(14.0, abs=0.05)
+
+
+# ---- the warnings through the CLI: table, JSON, report, --strict -----------------------------
+
+def _paramagnet_file(path):
+    t = np.linspace(2, 300, 300)
+    h_oe = 1000.0
+    chi = 2e-3 / t + RNG.normal(0, 1e-7, t.size)
+    vol_cm3 = 2e-3 * 1e-1 * 5e-2 * 1e-0  # 2 × 1 × 0.5 mm³ in cm³ (0.001 cm³)
+    vol_cm3 = 0.2 * 0.1 * 0.05
+    # χ_SI = 4π m[emu] / (V[cm³] H[Oe])
+    m_emu = chi * vol_cm3 * h_oe / (4 * np.pi)
+    write_qd(path, {"Temperature": ("K", t), "Magnetic Field": ("Oe", np.full(t.size, h_oe)),
+                    "Moment": ("emu", m_emu)})
+
+
+def test_cli_warnings_in_table_json_report_and_strict(tmp_path, capsys):
+    f = tmp_path / "para.dat"
+    _paramagnet_file(f)
+    args = ["bulk", "susceptibility", str(f), "--length-mm", "2", "--width-mm", "1",
+            "--thickness-mm", "0.5"]
+    assert main([*args, "--json", str(tmp_path / "r.json"), "--report", str(tmp_path / "rep")]) \
+        == 0
+    out = capsys.readouterr().out
+    assert "WARNING [susceptibility.not_diamagnetic]" in out
+    d = json.loads((tmp_path / "r.json").read_text())
+    assert d["shielding_fraction"] is None and d["Tc_onset_K"] is None
+    assert "susceptibility.not_diamagnetic" in [w["code"] for w in d["warnings"]]
+    page = (tmp_path / "rep" / "index.html").read_text()
+    assert "class='warn'" in page and "susceptibility.not_diamagnetic" in page
+    assert main(["--strict", *args]) == 3
+    assert "--strict" in capsys.readouterr().err
+
+
+def test_cli_clean_input_has_empty_warnings(tmp_path):
+    n_t = 200
+    t = np.linspace(2, 30, n_t)
+    h_oe = 10.0
+    vol_cm3 = 0.2 * 0.1 * 0.05
+    from supramap.bulk import demag_prism
+
+    n = demag_prism(2e-3, 1e-3, 0.5e-3)
+    chi_m = _measured(_sc_chi(t), n)
+    m_emu = chi_m * vol_cm3 * h_oe / (4 * np.pi)
+    t2 = np.concatenate([t, t[::-1]])
+    m2 = np.concatenate([m_emu, 0.3 * m_emu[::-1]])
+    f = tmp_path / "sc.dat"
+    write_qd(f, {"Temperature": ("K", t2), "Magnetic Field": ("Oe", np.full(t2.size, h_oe)),
+                 "Moment": ("emu", m2)})
+    assert main(["--strict", "bulk", "susceptibility", str(f), "--length-mm", "2", "--width-mm",
+                 "1", "--thickness-mm", "0.5", "--json", str(tmp_path / "r.json")]) == 0
+    d = json.loads((tmp_path / "r.json").read_text())
+    assert d["warnings"] == []
+    assert d["shielding_fraction"] == pytest.approx(1.0, abs=0.01)
+    assert d["branches"]["fc_measured_on"] == "cooling"
+    assert demag_correct(-0.5, 0.0) == -0.5
