@@ -152,7 +152,9 @@ def test_empty_ion_files(tmp_path):
     ("garbage\nmore garbage\n", "first line"),
     ("[Ranges]\nNumber=1\nRange1=28.2 27.8 Fe:1\n", "inverted"),
     ("[Ranges]\nNumber=2\nRange1=27 28.5 Fe:1\nRange2=28 29 O:1\n", "overlap"),
-    ("[Ranges]\nNumber=1\nRange1=27 28 Vol:0.1\n", "composition"),
+    ("[Ranges]\nNumber=1\nRange1=27 28 Xx:1\n", "unknown element"),
+    ("[Ranges]\nNumber=1\nRange1=27 28 Fe:1000000000\n", "not plausible"),
+    ("[Ranges]\nNumber=1000\nRange1=27 28 Fe:1\n", "promises"),
     ("[Ranges]\nNumber=1\nRange1=a b Fe:1\n", "not numbers"),
     ("[Ranges]\nNumber=1\nRange1=27\n", "lacks"),
     ("[Ranges]\nNumber=0\n", "no range"),
@@ -166,7 +168,7 @@ def test_bad_range_files(tmp_path, text, message):
 
 
 def test_assignment_edges():
-    t = validate_ranges([Range(10, 11, "A", {"A": 1}), Range(11, 12, "B", {"B": 1})])
+    t = validate_ranges([Range(10, 11, "Fe", {"Fe": 1}), Range(11, 12, "O", {"O": 1})])
     np.testing.assert_array_equal(assign(np.array([9.9, 10.0, 10.99, 11.0, 12.0]), t),
                                   [-1, 0, 0, 1, -1])
 

@@ -289,9 +289,11 @@ def analyze_susceptibility(t_zfc: np.ndarray | None, chi_zfc: np.ndarray | None,
     if (have_z and z_meas >= 0) or (not have_z and f_meas >= 0):
         ws.append(warn("susceptibility.not_diamagnetic",
                        "χ at the lowest temperature is positive (para- or ferromagnetic): no "
-                       "shielding, so no shielding or Meissner fraction is given",
+                       "shielding, so no shielding fraction, Meissner fraction or Tc is given "
+                       "(a drop of a positive χ is a magnetic, not a superconducting, "
+                       "signature; subtract a known background first if there is one)",
                        chi_low_T_measured=low))
-        shielding = meissner = nan
+        shielding = meissner = tc = nan
     else:
         for name, value in (("shielding", shielding), ("Meissner", meissner)):
             if np.isfinite(value) and not -0.05 <= value <= 1.1:

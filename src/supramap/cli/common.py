@@ -8,6 +8,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -107,11 +108,14 @@ def new_report(title: str, folder: Path):
 
 def print_table(title: str, rows: list[tuple[str, Any]]) -> None:
     """A two-column rich table."""
-    table = Table(title=title, show_header=True, header_style="bold")
+    table = Table(title=escape(title), show_header=True, header_style="bold")
     table.add_column("quantity")
     table.add_column("value")
     for k, v in rows:
-        table.add_row(k, v if isinstance(v, str) else json.dumps(to_jsonable(v)))
+        # Escaped: channel names such as "Height [retrace]" or file-derived text must never be
+        # read as rich markup.
+        table.add_row(escape(str(k)), escape(v if isinstance(v, str)
+                                             else json.dumps(to_jsonable(v))))
     console.print(table)
 
 

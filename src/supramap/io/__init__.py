@@ -17,10 +17,15 @@ from supramap.errors import ChannelError, FormatError
 from supramap.io import (  # noqa: F401  (registration)
     apt,
     bcr,
+    createc,
     gwy,
+    igor,
     image,
+    mdt,
     nanonis_3ds,
     nanonis_dat,
+    nanoscope,
+    nanosurf,
     qd,
     sxm,
 )

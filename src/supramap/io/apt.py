@@ -255,6 +255,8 @@ class RangeTable:
 
     ranges: tuple[Range, ...]
     source: str = ""
+    #: What validation changed or set aside (merged duplicates, a catch-all range), in words.
+    notes: tuple[str, ...] = ()
 
     @property
     def ions(self) -> list[str]:
@@ -274,21 +276,68 @@ class RangeTable:
         return list(seen)
 
 
+#: Name of ranges whose ion is not identified (kept as unranged/unknown, never an element).
+UNKNOWN = "unknown"
+MAX_ATOMS_PER_ION = 64
+
+
+def _known_element(symbol: str) -> bool:
+    import periodictable
+
+    el = getattr(periodictable, symbol, None)
+    return isinstance(el, periodictable.core.Element) and el.number > 0
+
+
 def validate_ranges(ranges: list[Range], path: Any = None) -> RangeTable:
-    """Sort and check ranges: positive width, no overlap, a known composition."""
+    """Sort and check ranges: positive width, known elements, sane counts, no ambiguous
+    overlap.
+
+    Real IVAS files hold things a strict reader refuses, read here the way
+    ifes-apt-tc-data-modeling reads them: ranges of an unidentified peak (no composition,
+    ``"unknown"`` or a name only) are kept as *unknown*, never given an invented element;
+    overlapping ranges of the same ion are merged; a catch-all range that contains two or more
+    other ranges is set aside (inner ranges win).  Overlapping ranges of different ions are
+    truly ambiguous and refused with both named.
+    """
     if not ranges:
         raise FormatError(path, "range file defines no range")
-    rs = sorted(ranges, key=lambda r: r.low)
+    notes: list[str] = []
+    rs = sorted(ranges, key=lambda r: (r.low, r.high))
     for r in rs:
         if not (np.isfinite(r.low) and np.isfinite(r.high)) or r.high <= r.low:
             raise FormatError(path, f"empty or inverted range {r.low}–{r.high} Da ({r.ion})")
-        if not r.composition or any(n <= 0 for n in r.composition.values()):
-            raise FormatError(path, f"range {r.low}–{r.high} Da has no valid composition")
-    for a, b in zip(rs, rs[1:]):
-        if b.low < a.high:
+        if r.low < 0 or r.high > 1e4:
+            raise FormatError(path, f"range {r.low}–{r.high} Da lies outside 0–10000 Da")
+        for el, n in r.composition.items():
+            if not _known_element(el):
+                raise FormatError(path, f"range {r.low}–{r.high} Da names an unknown element "
+                                        f"{el!r}")
+            if not 0 < n <= MAX_ATOMS_PER_ION:
+                raise FormatError(path, f"range {r.low}–{r.high} Da: {n} atoms of {el} per ion"
+                                        f" is not plausible (1–{MAX_ATOMS_PER_ION})")
+    # Catch-all ranges: contain at least two other ranges entirely.
+    keep = []
+    for r in rs:
+        inner = [o for o in rs if o is not r and o.low >= r.low and o.high <= r.high]
+        if len(inner) >= 2:
+            notes.append(f"catch-all range {r.low:g}–{r.high:g} Da ({r.ion}) set aside: it "
+                         f"contains {len(inner)} other ranges, which take precedence")
+        else:
+            keep.append(r)
+    merged: list[Range] = []
+    for r in keep:
+        if merged and r.low < merged[-1].high:
+            a = merged[-1]
+            if a.composition == r.composition and a.ion == r.ion:
+                merged[-1] = Range(a.low, max(a.high, r.high), a.ion, a.composition, a.colour)
+                notes.append(f"overlapping ranges of {a.ion} ({a.low:g}–{a.high:g} and "
+                             f"{r.low:g}–{r.high:g} Da) merged")
+                continue
             raise FormatError(path, f"ranges overlap: {a.ion} {a.low}–{a.high} Da and "
-                                    f"{b.ion} {b.low}–{b.high} Da")
-    return RangeTable(tuple(rs), str(path) if path else "")
+                                    f"{r.ion} {r.low}–{r.high} Da (ambiguous: which ion does an "
+                                    "ion in the overlap belong to?)")
+        merged.append(r)
+    return RangeTable(tuple(merged), str(path) if path else "", tuple(notes))
 
 
 def _num(text: str) -> float:
@@ -341,9 +390,16 @@ def read_rrng(path: str | os.PathLike[str]) -> RangeTable:
                 n = int(_num(v))
             except ValueError:
                 raise FormatError(p, f"range line {s!r}: bad count {tok!r}") from None
+            if k.lower() in ("unknown", "unranged"):
+                continue
             if n > 0:
                 comp[k] = comp.get(k, 0) + n
-        ranges.append(Range(lo, hi, name or _ion_name(comp), comp, colour))
+        ion = _ion_name(comp) if comp else (f"{UNKNOWN} ({name})" if name else UNKNOWN)
+        ranges.append(Range(lo, hi, ion, comp, colour))
+    promised = re.search(r"\[Ranges\][^\[]*?Number\s*=\s*(\d+)", text, re.I)
+    if promised and int(promised.group(1)) != len(ranges):
+        raise FormatError(p, f"[Ranges] promises Number={promised.group(1)} ranges but the file "
+                             f"holds {len(ranges)} (truncated or edited file)")
     return validate_ranges(ranges, p)
 
 
@@ -376,12 +432,20 @@ def read_rng(path: str | os.PathLike[str]) -> RangeTable:
             counts = [int(_num(v)) for v in parts[3:3 + n_ions]]
         except ValueError:
             raise FormatError(p, f"range line {ln!r} holds a non-number") from None
-        comp = {}
+        comp: dict[str, int] = {}
+        unknown = []
         for nm, c in zip(names, counts):
-            if c > 0:
-                for e, k in re.findall(r"([A-Z][a-z]?)(\d*)", nm):
-                    comp[e] = comp.get(e, 0) + c * (int(k) if k else 1)
-        ranges.append(Range(lo, hi, _ion_name(comp), comp))
+            if c <= 0:
+                continue
+            parts_ = re.findall(r"([A-Z][a-z]?)(\d*)", nm)
+            if nm.lower() in (UNKNOWN, "unranged") or "".join(e + k for e, k in parts_) != nm:
+                unknown.append(nm)  # not a formula: an unidentified peak, never an element
+                continue
+            for e, k in parts_:
+                comp[e] = comp.get(e, 0) + c * (int(k) if k else 1)
+        ion = _ion_name(comp) if comp else UNKNOWN if not unknown or unknown == [UNKNOWN] \
+            else f"{UNKNOWN} ({', '.join(unknown)})"
+        ranges.append(Range(lo, hi, ion, comp))
     return validate_ranges(ranges, p)
 
 
@@ -459,6 +523,37 @@ class AptReader(Reader):
         return read_apt(path)
 
 
+class RangeFileReader(Reader):
+    """IVAS ``.rrng`` and Oak Ridge ``.rng`` range files (as a table, for ``read``/``info``)."""
+
+    name = "range"
+    description = "atom-probe range file (.rrng, .rng)"
+    extensions = (".rrng", ".rng")
+
+    def can_read(self, head: bytes) -> bool | None:
+        """True for ``[Ions]``/``[Ranges]`` sections or an .rng's ``n m`` line followed by a
+        dashes line naming the columns."""
+        text = head.decode("latin-1")
+        if re.match(r"\s*\[(Ions|Ranges)\]", text, re.I):
+            return True
+        if re.match(r"\s*\d+\s+\d+\s*\r?\n", text) and re.search(r"\n-{3,}", text):
+            return True
+        return False
+
+    def read(self, path: Path) -> xr.Dataset:
+        """The ranges along dimension ``range`` (Da), ion names as a coordinate."""
+        t = read_ranges(path)
+        comp = [" ".join(f"{e}:{n}" for e, n in r.composition.items()) for r in t.ranges]
+        return xr.Dataset(
+            {"low": ("range", [r.low for r in t.ranges], {"units": "Da"}),
+             "high": ("range", [r.high for r in t.ranges], {"units": "Da"})},
+            coords={"ion": ("range", [r.ion for r in t.ranges]),
+                    "composition": ("range", comp)},
+            attrs={"format": "range", "source_file": str(path), "n_ranges": len(t.ranges),
+                   "ions": ", ".join(t.ions), "notes": "; ".join(t.notes)})
+
+
 register(AptReader())
 register(EposReader())
 register(PosReader())
+register(RangeFileReader())

@@ -60,6 +60,39 @@ def _head(path: Path) -> bytes:
         raise FormatError(path, f"cannot be opened: {exc.strerror or exc}") from None
 
 
+BOMS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
+
+
+def strip_bom(raw: bytes) -> tuple[bytes, str | None]:
+    """Remove a byte-order mark; returns the rest and the encoding the mark names (or None)."""
+    for bom, enc in BOMS:
+        if raw.startswith(bom):
+            return raw[len(bom):], enc
+    return raw, None
+
+
+def decode_text(raw: bytes, fallback: str = "latin-1") -> str:
+    """Text of a file: the encoding its byte-order mark names (UTF-8, UTF-16 LE/BE), else UTF-8
+    when it decodes, else *fallback* (instrument files are often cp1252/latin-1)."""
+    body, enc = strip_bom(raw)
+    if enc:
+        return body.decode(enc, errors="replace")
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        return body.decode(fallback, errors="replace")
+
+
+def sniff_head(head: bytes) -> bytes:
+    """The first bytes as a reader's ``can_read`` should see them: a text file's byte-order
+    mark removed and UTF-16 text re-encoded as UTF-8, so magic strings match."""
+    body, enc = strip_bom(head)
+    if enc in ("utf-16-le", "utf-16-be"):
+        n = len(body) - len(body) % 2
+        return body[:n].decode(enc, errors="ignore").encode("utf-8", errors="ignore")
+    return body
+
+
 def find_reader(path: str | os.PathLike[str]) -> Reader:
     """Pick the reader for *path* from its first bytes (the suffix only breaks ties)."""
     from supramap.errors import UnknownFormatError
@@ -69,6 +102,7 @@ def find_reader(path: str | os.PathLike[str]) -> Reader:
     if not head:
         raise FormatError(p, "file is empty")
     maybe: list[Reader] = []
+    head = sniff_head(head)
     for reader in _REGISTRY:
         verdict = reader.can_read(head)
         if verdict:

@@ -54,9 +54,43 @@ class RasterReader(Reader):
         return head.startswith(MAGICS)
 
     def read(self, path: Path) -> xr.Dataset:
-        """Read the image (pixel coordinates)."""
+        """Read the image (pixel coordinates); a TIFF that is a vendor container (Park
+        Systems) is read from its private tags, never from its preview page."""
+        p = Path(path)
+        with open(p, "rb") as fh:
+            head = fh.read(4)
+        if head in (b"II*\x00", b"MM\x00*"):
+            vendor = _vendor_tiff(p)
+            if vendor is not None:
+                return vendor
         img = read_raster(path)
         return xr.Dataset({"intensity": img}, attrs={"format": "raster"})
+
+
+#: Private TIFF tag ranges of SPM vendors whose data are not in the visible page.
+JPK_TAGS = range(0x8000, 0x8100)
+
+
+def _vendor_tiff(p: Path) -> xr.Dataset | None:
+    """Read a Park TIFF from its private tags; refuse other SPM containers (JPK) rather than
+    read their 8-bit preview as data; None for a plain TIFF."""
+    import tifffile
+
+    from supramap.io.park import park_tags, read_park
+
+    try:
+        with tifffile.TiffFile(p) as tif:
+            tags = park_tags(tif)
+            codes = {t.code for page in tif.pages[:4] for t in page.tags.values()}
+    except Exception as exc:  # tifffile raises many types on corrupt files
+        raise FormatError(p, f"corrupt TIFF ({type(exc).__name__}: {exc})") from None
+    if tags is not None:
+        return read_park(p, tags)
+    if codes & set(JPK_TAGS):
+        raise FormatError(p, "a JPK Instruments TIFF container (data in private tags "
+                             "0x8000–0x80FF): not read yet; its visible page is only a preview, "
+                             "so it is refused rather than read as data")
+    return None
 
 
 def write_png(path: str | os.PathLike[str], values: np.ndarray) -> None:

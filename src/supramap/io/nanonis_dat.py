@@ -18,7 +18,7 @@ import numpy as np
 import xarray as xr
 
 from supramap.errors import FormatError
-from supramap.io.base import Reader, register
+from supramap.io.base import Reader, decode_text, register, strip_bom
 from supramap.units import parse_unit
 
 
@@ -50,7 +50,8 @@ class NanonisDatReader(Reader):
 def read_nanonis_dat(path: str | Path) -> xr.Dataset:
     """Read a Nanonis ``.dat`` into a Dataset along ``bias`` (or ``sweep``)."""
     p = Path(path)
-    text = p.read_bytes().decode("latin-1")
+    raw = p.read_bytes()
+    text = decode_text(raw) if strip_bom(raw)[1] else raw.decode("latin-1")
     pos = text.find("[DATA]")
     if pos < 0:
         raise FormatError(p, "no [DATA] section: not a Nanonis .dat file or truncated header")

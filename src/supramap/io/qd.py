@@ -27,7 +27,7 @@ import xarray as xr
 
 from supramap.errors import FormatError
 from supramap.fileutil import atomic_write_bytes
-from supramap.io.base import Reader, register
+from supramap.io.base import Reader, decode_text, register
 
 #: Instrument unit → (SI unit, factor to SI).  Oe fields become µ0H in tesla.
 QD_UNITS: dict[str, tuple[str, float]] = {
@@ -70,12 +70,7 @@ def _key_value(fields: list[str]) -> tuple[str, str]:
 
 
 def _decode(raw: bytes) -> str:
-    if raw.startswith(b"\xef\xbb\xbf"):
-        raw = raw[3:]
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return raw.decode("cp1252", errors="replace")
+    return decode_text(raw, fallback="cp1252")
 
 
 def _delimiter(column_row: str) -> str:
@@ -121,7 +116,7 @@ class QDReader(Reader):
 
     def can_read(self, head: bytes) -> bool | None:
         """True when the file starts with ``[Header]``."""
-        return head.lstrip(b"\xef\xbb\xbf \r\n").startswith(b"[Header]")
+        return head.lstrip(b" \r\n").startswith(b"[Header]")
 
     def read(self, path: Path) -> xr.Dataset:
         """Read header and data."""

@@ -1,0 +1,121 @@
+"""Asylum Research / Igor Pro binary waves (``.ibw``), read with :mod:`igor2`.
+
+igor2 (LGPL-3.0+, a small numpy-only library, loaded only when an .ibw is read; it is in the
+``vendor`` extra) parses the container.  What it does not do is name the layers' units: an
+Asylum image stores its channels as layers of one wave with a single data unit, the layer names
+in the dimension labels (``HeightRetrace``, ``CurrentTrace``, ``UserIn0Retrace`` ...).  Units
+follow the channel name as Asylum writes them (and Gwyddion's ``igor.c`` infers them):
+height/Z-sensor/amplitude/deflection in m, phase in degrees, current in A, user inputs, bias and
+potential in V.  Pixel size from the wave scaling ``sfA``; Igor's y grows upwards, so the image
+is flipped to put row 0 at the top.  The wave note (``key: value`` lines) goes to attrs.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from supramap.data import make_image
+from supramap.errors import FormatError
+from supramap.io.base import Reader, register
+
+UNIT_BY_NAME = (
+    (re.compile(r"^(height|zsensor|z sensor|amplitude|amp|deflection|defl|nap height)", re.I),
+     "m"),
+    (re.compile(r"^(phase|nap ?phase)", re.I), "deg"),
+    (re.compile(r"^(current|cur|orca|cafm)", re.I), "A"),
+    (re.compile(r"^(userin|user in|bias|potential|surface ?potential|voltage|lateral|friction"
+                r"|backpack)", re.I), "V"),
+)
+
+
+def _label(raw: bytes | str) -> str:
+    text = raw.decode("latin-1") if isinstance(raw, bytes) else str(raw)
+    text = text.split("\x00")[0].strip()
+    m = re.match(r"^(.*?(?:Retrace|Trace))", text)
+    return m.group(1) if m else text
+
+
+def _unit_for(name: str, wave_unit: str) -> str:
+    for pattern, unit in UNIT_BY_NAME:
+        if pattern.match(name):
+            return unit
+    return wave_unit
+
+
+class IgorReader(Reader):
+    """Reader of Igor binary waves (version 2, 3 and 5)."""
+
+    name = "ibw"
+    description = "Asylum Research / Igor binary wave (.ibw)"
+    extensions = (".ibw",)
+
+    def can_read(self, head: bytes) -> bool | None:
+        """IBW has no magic string: version 2/3/5 as a little- or big-endian int16 at byte 0
+        is a hint only (the suffix decides)."""
+        if len(head) >= 2 and (head[:2] in (b"\x02\x00", b"\x03\x00", b"\x05\x00")
+                               or head[:2] in (b"\x00\x02", b"\x00\x03", b"\x00\x05")):
+            return None
+        return False
+
+    def read(self, path: Path) -> xr.Dataset:
+        """Read every layer of the wave."""
+        return read_ibw(path)
+
+
+def read_ibw(path: str | Path) -> xr.Dataset:
+    """Read an Asylum image wave: one channel per layer, SI units, row 0 at the top."""
+    p = Path(path)
+    try:
+        from igor2 import binarywave
+    except ImportError:
+        raise FormatError(p, "reading .ibw needs the optional package igor2: "
+                             "pip install 'supramap[vendor]'") from None
+    try:
+        wave = binarywave.load(str(p))["wave"]
+    except Exception as exc:  # igor2 raises struct/value/index errors on corrupt files
+        raise FormatError(p, f"not a readable Igor binary wave ({type(exc).__name__}: "
+                             f"{exc})") from None
+    data = np.asarray(wave["wData"])
+    header = wave["wave_header"]
+    if data.ndim not in (2, 3) or min(data.shape[:2]) < 2:
+        raise FormatError(p, f"wave of shape {data.shape} is not an image stack")
+    sfa = np.asarray(header.get("sfA", [1.0, 1.0]), dtype=float)
+    dim_units = header.get("dimUnits")
+    xunit = b"".join(dim_units[0]).decode("latin-1") if dim_units is not None else ""
+    dx, dy = float(abs(sfa[0])), float(abs(sfa[1]))
+    if xunit not in ("m", "") or not (dx > 0 and dy > 0 and np.isfinite(dx * dy)):
+        raise FormatError(p, f"wave scaling {sfa[:2]} {xunit!r} is not a pixel size in metres")
+    wave_unit = b"".join(header.get("dataUnits", [b""])).decode("latin-1")
+    note = wave.get("note", b"")
+    note_text = note.decode("latin-1") if isinstance(note, bytes) else str(note)
+    meta: dict[str, Any] = {"instrument": "Asylum Research (Igor)", "source_file": str(p)}
+    for line in note_text.replace("\r", "\n").splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip() in ("ImagingMode", "ScanRate", "ScanAngle", "SurfaceVoltage",
+                                   "TipVoltage", "ScanSpeed"):
+            meta[key.strip()] = value.strip()
+    labels = wave.get("labels") or []
+    layer_names = [_label(x) for x in (labels[2] if len(labels) > 2 else [])][1:]
+    stack = data if data.ndim == 3 else data[:, :, None]
+    variables: dict[str, xr.DataArray] = {}
+    for k in range(stack.shape[2]):
+        name = layer_names[k] if k < len(layer_names) and layer_names[k] else f"layer {k}"
+        unit = _unit_for(name, wave_unit)
+        direction = "backward" if name.lower().endswith("retrace") else "forward"
+        key, n = name, 2
+        while key in variables:
+            key = f"{name} {n}"
+            n += 1
+        img = np.asarray(stack[:, :, k], dtype=float).T[::-1]
+        variables[key] = make_image(img, dx=dx, dy=dy, units=unit, name=key,
+                                    attrs={**meta, "direction": direction,
+                                           "provenance": [f"read {p.name} layer {k}"]})
+    return xr.Dataset(variables, attrs={"format": "ibw", **meta})
+
+
+register(IgorReader())
