@@ -1,0 +1,313 @@
+"""Every reader over every real file in ../shared/data (SurfaceTopography's pattern), plus the
+variants real instruments write, built here byte by byte from the published layouts.
+
+The facts checked (shape, pixel size, units, values) come from each file's own header or an
+independent reader (gwyfile, igor2, the data README), never from our own writers.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from supramap.errors import FormatError
+from supramap.io import read
+from supramap.io.qd import sample_properties
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+
+#: Files that must be refused, with the reason the message must give.
+REFUSED = {
+    "gwy/GwiddionReader_chip.gwy": "GWYO",
+    "vendor/test_mdt.mdt": "MDA",  # only MDA frames: refused with the frame types named
+    ".gitattributes": "unrecognised",
+}
+
+#: path → (format, {channel: (shape, pixel size in m or None, SI unit)})
+EXPECTED = {
+    "bcr/bcrf-1.bcrf": ("bcr", {"height": ((600, 960), 1777404e-9 / 960, "m")}),
+    "gwy/test.gwy": ("gwy", {"Test": ((128, 128), None, None)}),
+    "nanonis/FeSe_topography.sxm": ("sxm", {"Z_forward": ((224, 224), 20e-9 / 224, "m"),
+                                            "Current_forward": ((224, 224), 20e-9 / 224, "A")}),
+    "nanonis/Au_mica_2023_Y_A_diPAMY_195.sxm": ("sxm", {"Current_forward": ((256, 256),
+                                                                            4e-9 / 256, "A")}),
+    "nanonis/NanonisReader_STS_grid_lockin.3ds": ("3ds", {}),
+    "nanonis/NanonisReader_BiasSpectroscopy.dat": ("nanonis-dat", {}),
+    "nanonis/STS_nanonis_generic_4_5.dat": ("nanonis-dat", {}),
+    "nanonis/STS_nanonis_generic_5e_1.dat": ("nanonis-dat", {}),
+    "qd/zfcfc1.dat": ("qd", {}),
+    "qd/mvsh5.dat": ("qd", {}),
+    "qd/mvsh3.dat": ("qd", {}),
+    "qd/Resistivity_Ch1_TMR_Ch2_Hall_test.dat": ("qd", {}),
+    "apt/range_file_RNG.RNG": ("range", {}),
+    # Vendor images: pixel sizes from the files' own headers (scan size / points).
+    "vendor/di-1.di": ("nanoscope", {"Height": ((512, 512), 500e-9 / 512, "m"),
+                                     "Phase": ((512, 512), 500e-9 / 512, "V")}),
+    "vendor/nid-1.nid": ("nanosurf", {"Z-Axis [Scan forward]": ((256, 256), 20e-6 / 256, "m"),
+                                      "Deflection [Scan forward]": ((256, 256), 20e-6 / 256,
+                                                                    "N")}),
+    "vendor/example_ps.tiff": ("park", {"Z Height": ((512, 512), None, "m")}),
+    "vendor/createc_scan_step_20nm.dat": ("createc", {
+        "Z_forward": ((512, 512), 199.6643e-10 / 512, "m"),
+        "Current_forward": ((512, 512), 199.6643e-10 / 512, "A")}),
+    "vendor/A180201.124928.VERT": ("createc-vert", {}),
+    "vendor/IgorIBWReader_P0089OP0027.ibw": ("ibw", {
+        "HeightRetrace": ((256, 256), 7.84313725e-09, "m"),
+        "PhaseRetrace": ((256, 256), 7.84313725e-09, "deg"),
+        "UserIn0Retrace": ((256, 256), 7.84313725e-09, "V")}),
+}
+
+
+def _all_files() -> list[str]:
+    if not SHARED.is_dir():
+        return []
+    return sorted(str(p.relative_to(SHARED)) for p in SHARED.rglob("*")
+                  if p.is_file() and "licenses" not in p.parts and p.suffix.lower() != ".md")
+
+
+@pytest.mark.parametrize("rel", _all_files() or ["(no shared data)"])
+def test_every_real_file_reads_or_is_refused_with_reason(shared, rel):
+    p = shared / rel
+    if rel in REFUSED:
+        with pytest.raises(FormatError, match=REFUSED[rel]):
+            read(p)
+        return
+    ds = read(p)
+    assert rel in EXPECTED, f"new real file {rel}: add its facts to EXPECTED"
+    fmt, channels = EXPECTED[rel]
+    assert ds.attrs["format"] == fmt
+    for name, (shape, dx, unit) in channels.items():
+        da = ds[name]
+        assert da.shape == shape
+        if dx is not None:
+            assert float(da.x[1] - da.x[0]) == pytest.approx(dx, rel=1e-4)
+        if unit is not None:
+            assert da.attrs["units"] == unit
+        assert np.isfinite(da.values).mean() > 0.99
+
+
+def test_every_file_is_covered(shared):
+    missing = [f for f in _all_files() if f not in EXPECTED and f not in REFUSED]
+    assert not missing, f"real files without facts: {missing}"
+
+
+def test_ibw_values_match_igor2(shared):
+    igor2 = pytest.importorskip("igor2.binarywave", reason="igor2 (vendor extra) not installed")
+    p = shared / "vendor" / "IgorIBWReader_P0089OP0027.ibw"
+    raw = igor2.load(str(p))["wave"]["wData"]
+    ds = read(p)
+    np.testing.assert_allclose(ds["HeightRetrace"].values, raw[:, :, 0].T[::-1])
+
+
+def test_vendor_values_from_headers(shared):
+    # Park: values = data_gain × (scale × raw + offset) in µm; the preview page is never read.
+    park = read(shared / "vendor" / "example_ps.tiff")
+    assert "intensity" not in park and park["Z Height"].attrs["units"] == "m"
+    assert 1e-10 < float(park["Z Height"].std()) < 1e-7
+    # Createc: Length x[A] = Num.X × Delta X × Dacto[A]xy × GainX (the header's own numbers).
+    c = read(shared / "vendor" / "createc_scan_step_20nm.dat")
+    assert 512 * 47 * 0.00083 * 10 == pytest.approx(199.6643, rel=1e-3)
+    assert np.isnan(c["Z_forward"].values[0, 0])
+    assert c.attrs["bias_V"] == pytest.approx(27.42e-3)
+    v = read(shared / "vendor" / "A180201.124928.VERT")
+    assert v.sizes["point"] == 5000 and v["Current"].attrs["units"] == "A"
+    assert float(v["bias"][0]) == pytest.approx(-0.05)
+    # Nanosurf: the channel range maps the full integer range onto [Dim2Min, Dim2Min+Range).
+    n = read(shared / "vendor" / "nid-1.nid")
+    z = n["Z-Axis [Scan forward]"].values
+    assert -5.076e-06 <= z.min() and z.max() <= -5.076e-06 + 1.0152e-05
+
+
+# ---- variants real instruments write, built here -----------------------------------------------
+
+def test_qd_tab_separated_comment_column_second_and_header_mass(tmp_path):
+    rows = ["[Header]", "INFO\t2.5\tMASS:Sample Mass (mg)", "INFO\t128.6\tMOLWGHT:Sample "
+            "Molecular Weight (g/mol)", "INFO\t2\tATOMS:Atoms per formula unit", "[Data]",
+            "Time Stamp (Seconds)\tComment ()\tSample Temp (Kelvin)\tSamp HC (µJ/K)",
+            "1\tCALFILE: puck 3\t\t", "2\t\t2.0\t10.5", "3\tError: Warning: drift\t\t",
+            "4\t\t2.5\t12.5"]
+    p = tmp_path / "hc.dat"
+    p.write_bytes(("\r\n".join(rows) + "\r\n").encode("cp1252"))
+    ds = read(p)
+    assert ds.sizes["row"] == 2
+    np.testing.assert_allclose(ds["Samp HC"].values, [10.5e-6, 12.5e-6])
+    assert [c["text"] for c in ds.attrs["comments"]] == ["CALFILE: puck 3",
+                                                          "Error: Warning: drift"]
+    props = sample_properties(ds)
+    assert props["mass_kg"]["value"] == pytest.approx(2.5e-6)
+    assert props["molar_mass_kg_per_mol"]["value"] == pytest.approx(0.1286)
+    assert props["atoms_per_formula_unit"]["value"] == 2
+
+
+def test_qd_truncated_last_row_is_refused(tmp_path):
+    text = "[Header]\n[Data]\nComment,Temperature (K),Moment (emu)\n,2.0,1e-5\n,3.0,1e-"
+    p = tmp_path / "cut.dat"
+    p.write_text(text.replace("1e-\n", "1e-"))
+    p.write_text("[Header]\n[Data]\nComment,Temperature (K),Moment (emu)\n,2.0,1e-5\n,3.0")
+    with pytest.raises(FormatError, match="cut short"):
+        read(p)
+
+
+@pytest.mark.parametrize("bom", [b"\xef\xbb\xbf"])
+def test_nanonis_dat_with_bom(tmp_path, bom):
+    body = ("Experiment\tbias spectroscopy\r\n\r\n[DATA]\r\nBias calc (V)\tCurrent (A)\r\n"
+            "-0.1\t-1e-10\r\n0.0\t0.0\r\n0.1\t1e-10\r\n")
+    p = tmp_path / "bom.dat"
+    p.write_bytes(bom + body.encode("utf-8"))
+    ds = read(p)
+    assert ds.attrs["format"] == "nanonis-dat"
+    np.testing.assert_allclose(ds["Current"].values, [-1e-10, 0, 1e-10])
+
+
+def _nanoscope_bytes(nx=8, ny=4, bpp=2, cut=False):
+    hdr_len = 4096
+    lines = ["\\*File list", "\\Version: 0x09200000", "\\*Ciao scan list",
+             "\\@Sens. Zsens: V 20.0 nm/V", "\\@Sens. CurrentSens: V 10.0 nA/V",
+             "\\*Ciao image list", f"\\Data offset: {hdr_len}",
+             f"\\Data length: {nx * ny * bpp}", f"\\Bytes/pixel: {bpp}", f"\\Samps/line: {nx}",
+             f"\\Number of lines: {ny}", "\\Scan Size: 2 1 um", "\\Line Direction: Trace",
+             '\\@2:Image Data: S [Current] "Current"',
+             "\\@2:Z scale: V [Sens. CurrentSens] (0.0003 V/LSB) 6.5536 V",
+             "\\*File list end"]
+    text = ("\r\n".join(lines) + "\r\n").encode("latin-1")
+    raw = np.arange(nx * ny, dtype="<i2" if bpp == 2 else "<i4").reshape(ny, nx)
+    data = text.ljust(hdr_len, b"\x00") + raw.tobytes()
+    return data[:-3] if cut else data, raw
+
+
+def test_nanoscope_current_channel_in_amperes(tmp_path):
+    data, raw = _nanoscope_bytes()
+    p = tmp_path / "scan.spm"
+    p.write_bytes(data)
+    da = read(p)["Current"]
+    assert da.attrs["units"] == "A"
+    # 6.5536 V / 65536 = 1e-4 V per count × 10 nA/V = 1e-12 A; first stored line at the bottom.
+    np.testing.assert_allclose(da.values, raw[::-1] * 1e-12)
+    assert float(da.x[1] - da.x[0]) == pytest.approx(2e-6 / 8)
+    assert float(da.y[1] - da.y[0]) == pytest.approx(1e-6 / 4)
+
+
+def test_nanoscope_truncated_is_refused(tmp_path):
+    data, _ = _nanoscope_bytes(cut=True)
+    p = tmp_path / "cut.spm"
+    p.write_bytes(data)
+    with pytest.raises(FormatError, match="truncated"):
+        read(p)
+
+
+def _createc_bytes(nx=6, ny=5, nch=4, truncate=False):
+    hdr = (f"[Paramco32]\r\nDAC-Type=20bit\r\nNum.X / Num.X={nx}\r\nNum.Y / Num.Y={ny}\r\n"
+           f"Channels / Channels={nch}\r\nGainZ / GainZ=2\r\nGainpreamp / GainPre 10^=9\r\n"
+           "Dacto[A]z=0.0002\r\nLength x[A]=60\r\nLength y[A]=50\r\n"
+           "BiasVoltage / BiasVolt.[mV]=-100\r\n")
+    stack = np.arange(nch * ny * nx, dtype="<f4")
+    payload = zlib.compress(stack.tobytes())
+    if truncate:
+        payload = zlib.compress(stack.tobytes()[: len(stack.tobytes()) // 2])
+    return hdr.encode("latin-1").ljust(512, b" ") + b"DATA\r\n" + payload, stack
+
+
+def test_createc_units_from_header(tmp_path):
+    data, stack = _createc_bytes()
+    p = tmp_path / "img.dat"
+    p.write_bytes(data)
+    ds = read(p)
+    s = stack.reshape(4, 5, 6).astype(float)
+    np.testing.assert_allclose(ds["Z_forward"].values[1:], s[0, 1:] * 0.0002 * 2 * 1e-10)
+    np.testing.assert_allclose(ds["Current_forward"].values[1:], s[1, 1:] * 20 / 2**20 / 1e9)
+    assert ds["Z_backward"].attrs["direction"] == "backward"
+    assert float(ds.Z_forward.x[1] - ds.Z_forward.x[0]) == pytest.approx(1e-9)
+    assert ds.attrs["bias_V"] == pytest.approx(-0.1)
+    data, _ = _createc_bytes(truncate=True)
+    p.write_bytes(data)
+    with pytest.raises(FormatError, match="truncated"):
+        read(p)
+
+
+def _mdt_bytes(nx=4, ny=3, adc=4, zunit=1, zstep=0.5):
+    var_size = 36
+    frame_body = struct.pack("<ffhffhffh", 0, 1.0, -1, 0, 2.0, -1, 0.25, zstep, zunit)
+    frame_body += bytes([adc, 0]) + struct.pack("<HH", nx, ny)
+    frame_body += struct.pack("<4H", 0, nx, ny, 0)
+    img = np.arange(nx * ny, dtype="<i2")
+    frame_body += img.tobytes()
+    size = 22 + len(frame_body)
+    frame = struct.pack("<IH", size, 0) + struct.pack(">H", 1) + struct.pack("<6H", 2024, 1, 2,
+                                                                            3, 4, 5)
+    frame += struct.pack("<H", var_size) + frame_body
+    head = b"\x01\xb0\x93\xff" + struct.pack("<I", size) + b"\x00" * 4 + struct.pack("<H", 0)
+    head += b"\x00" * 19
+    return head + frame, img
+
+
+def test_mdt_current_frame(tmp_path):
+    data, img = _mdt_bytes()
+    p = tmp_path / "c.mdt"
+    p.write_bytes(data)
+    da = read(p)["Current"]
+    assert da.attrs["units"] == "A"
+    np.testing.assert_allclose(da.values, ((img * 0.5 + 0.25) * 1e-9).reshape(3, 4)[::-1])
+    assert float(da.x[1] - da.x[0]) == pytest.approx(1e-9)
+    p.write_bytes(data[:-5])
+    with pytest.raises(FormatError):
+        read(p)
+
+
+def test_nid_written_in_test(tmp_path):
+    nx, ny = 4, 2
+    hdr = ("[DataSet]\r\nVersion=2\r\nGroupCount=1\r\nGr0-Name=Scan forward\r\nGr0-Count=1\r\n"
+           "Gr0-Ch0=DataSet-0:0\r\n\r\n[DataSet-0:0]\r\nPoints=4\r\nLines=2\r\n"
+           "Frame=Scan forward\r\nDim0Unit=m\r\nDim0Range=4e-06\r\nDim1Unit=m\r\n"
+           "Dim1Range=2e-06\r\nDim2Name=Current\r\nDim2Unit=nA\r\nDim2Range=2\r\nDim2Min=-1\r\n"
+           "SaveBits=16\r\nSaveSign=Signed\r\nSaveOrder=Intel\r\n")
+    raw = np.array([-32768, 0, 16384, 32767, -16384, 0, 0, 0], dtype="<i2")
+    p = tmp_path / "c.nid"
+    p.write_bytes(hdr.encode() + b"#!" + raw.tobytes())
+    da = read(p)["Current [Scan forward]"]
+    assert da.attrs["units"] == "A"
+    expect = (-1 + (raw.astype(float) + 32768) * 2 / 65536) * 1e-9
+    np.testing.assert_allclose(da.values, expect.reshape(ny, nx)[::-1])
+    p.write_bytes(hdr.encode() + b"#!" + raw.tobytes()[:-2])
+    with pytest.raises(FormatError, match="truncated"):
+        read(p)
+
+
+def test_jpk_like_tiff_is_refused_not_read_as_preview(tmp_path):
+    tifffile = pytest.importorskip("tifffile")
+    p = tmp_path / "jpk.tiff"
+    tifffile.imwrite(p, np.zeros((8, 8), np.uint8),
+                     extratags=[(32816, "d", 1, 1.5e-6, True)])
+    with pytest.raises(FormatError, match="JPK"):
+        read(p)
+
+
+@pytest.mark.parametrize("text", [
+    "[Ions]\nNumber=1\nIon1=Fe\n[Ranges]\nNumber=2\nRange1=27.8 28.2 Vol:0.01 Fe:1\n"
+    "Range2=52.4 52.6 Vol:0.01 Name:52pt5 Color:FF0000\n",
+])
+def test_rrng_name_only_peak_is_unknown_not_an_element(tmp_path, text):
+    p = tmp_path / "r.rrng"
+    p.write_text(text)
+    ds = read(p)
+    assert ds.attrs["format"] == "range"
+    assert list(ds["ion"].values) == ["Fe", "unknown (52pt5)"]
+    assert ds["composition"].values[1] == ""
+
+
+def test_rrng_duplicates_merged_catch_all_set_aside_ambiguous_refused(tmp_path):
+    from supramap.io.apt import read_ranges
+
+    p = tmp_path / "r.rrng"
+    p.write_text("[Ranges]\nNumber=4\nRange1=27.8 28.2 Fe:1\nRange2=28.1 28.3 Fe:1\n"
+                 "Range3=10 60 Name:all\nRange4=31.8 32.2 O:2\n")
+    t = read_ranges(p)
+    assert [(r.ion, r.low, r.high) for r in t.ranges] == [("Fe", 27.8, 28.3), ("O2", 31.8, 32.2)]
+    assert any("catch-all" in n for n in t.notes) and any("merged" in n for n in t.notes)
+    p.write_text("[Ranges]\nNumber=2\nRange1=27.8 28.2 Fe:1\nRange2=28.1 28.3 Si:2\n")
+    with pytest.raises(FormatError, match="ambiguous"):
+        read_ranges(p)
