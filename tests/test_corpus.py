@@ -311,3 +311,38 @@ def test_rrng_duplicates_merged_catch_all_set_aside_ambiguous_refused(tmp_path):
     p.write_text("[Ranges]\nNumber=2\nRange1=27.8 28.2 Fe:1\nRange2=28.1 28.3 Si:2\n")
     with pytest.raises(FormatError, match="ambiguous"):
         read_ranges(p)
+
+
+# ---- channel names as the file header writes them; default spectrum channels ---------------
+
+def test_channel_names_as_written_in_the_header(shared):
+    from pathlib import Path as _P
+
+    from supramap.sts.spectra import load_spectrum
+
+    f = shared / "nanonis" / "STS_nanonis_generic_5e_1.dat"
+    for asked, got in [("LI Demod 1 X (A)", "LI Demod 1 X"), ("li demod 2 x", "LI Demod 2 X"),
+                       ("Current [bwd]", "Current [bwd]"), ("CURRENT (A) [bwd]", "Current [bwd]")]:
+        assert load_spectrum(_P(f), asked)[2] == got
+    # Defaults: Demod 1 X before Demod 2; a plain "LI Demod X" (Generic 4.5) is found too.
+    assert load_spectrum(_P(f))[2] == "LI Demod 1 X"
+    g45 = shared / "nanonis" / "STS_nanonis_generic_4_5.dat"
+    assert load_spectrum(_P(g45))[2] == "LI Demod X"
+
+
+def test_default_spectrum_channels_avg_and_input(tmp_path):
+    from supramap.sts.spectra import load_spectrum
+
+    def dat(cols):
+        head = "Experiment\tbias spectroscopy\r\n\r\n[DATA]\r\n"
+        rows = "\r\n".join("\t".join(str(v) for v in (b, *[b * (k + 1) for k in range(len(
+            cols))])) for b in (-0.1, 0.0, 0.1))
+        p = tmp_path / f"s{len(cols)}.dat"
+        p.write_text(head + "\t".join(["Bias calc (V)", *cols]) + "\r\n" + rows + "\r\n")
+        return p
+
+    assert load_spectrum(dat(["Current [AVG] (A)", "LockIn [AVG] (V)"]))[2] == "LockIn [AVG]"
+    assert load_spectrum(dat(["LI Demod 2 X [AVG] (A)", "LI Demod 1 X [AVG] (A)"]))[2] == \
+        "LI Demod 1 X [AVG]"
+    name = load_spectrum(dat(["Input 2 (A)"]))[2]
+    assert "Input 2" in name and "derivative" in name

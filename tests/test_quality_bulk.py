@@ -237,3 +237,31 @@ def test_cli_clean_input_has_empty_warnings(tmp_path):
     assert d["shielding_fraction"] == pytest.approx(1.0, abs=0.01)
     assert d["branches"]["fc_measured_on"] == "cooling"
     assert demag_correct(-0.5, 0.0) == -0.5
+
+
+def test_heat_takes_mass_and_molar_mass_from_the_header(tmp_path):
+    # Normal metal C = γT + βT³ (no transition in 2–8 K); 2.5 mg of a 128.6 g/mol compound.
+    gamma, beta = 5e-3, 0.5e-3  # J/(mol K²), J/(mol K⁴)
+    t = np.linspace(2, 8, 60)
+    moles = 2.5e-6 / 0.1286
+    c_uj = (gamma * t + beta * t**3) * moles * 1e6
+    rows = ["[Header]", "INFO,2.5,MASS:Sample Mass (mg)",
+            "INFO,128.6,MOLWGHT:Sample Molecular Weight (g/mol)", "INFO,2,ATOMS:Atoms", "[Data]",
+            "Time Stamp (Seconds),Comment (),Sample Temp (Kelvin),Samp HC (µJ/K)",
+            "0,CALFILE: puck,,"]
+    rows += [f"{i + 1},,{float(a)!r},{float(b)!r}" for i, (a, b) in enumerate(zip(t, c_uj))]
+    f = tmp_path / "hc.dat"
+    f.write_bytes(("\r\n".join(rows) + "\r\n").encode("cp1252"))
+    out = tmp_path / "hc.json"
+    assert main(["bulk", "heat", str(f), "--window", "2,6", "--gamma-n", "5",
+                 "--json", str(out)]) == 0
+    d = json.loads(out.read_text())
+    assert d["sample"]["mass_kg"]["source"].startswith("file header")
+    assert d["sample"]["mass_kg"]["value"] == pytest.approx(2.5e-6)
+    assert d["gamma_J_per_mol_K2"] == pytest.approx(gamma, rel=1e-3)
+    # An explicit option overrides the header and says so.
+    assert main(["bulk", "heat", str(f), "--mass-mg", "5", "--window", "2,6", "--gamma-n", "5",
+                 "--json", str(out)]) == 0
+    d = json.loads(out.read_text())
+    assert d["sample"]["mass_kg"]["source"] == "option --mass-mg"
+    assert d["gamma_J_per_mol_K2"] == pytest.approx(gamma / 2, rel=1e-3)

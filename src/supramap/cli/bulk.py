@@ -267,11 +267,16 @@ def susceptibility(
 @app.command()
 def heat(
     file: Path = typer.Argument(..., help="PPMS heat-capacity .dat"),
-    mass_mg: float = typer.Option(..., "--mass-mg", help="Sample mass (mg)."),
-    molar_mass: float = typer.Option(
-        ..., "--molar-mass", help="Molar mass (g/mol of formula units)."
+    mass_mg: float = typer.Option(
+        None, "--mass-mg", help="Sample mass (mg); default: the file header's MASS."
     ),
-    atoms: float = typer.Option(2, "--atoms", help="Atoms per formula unit."),
+    molar_mass: float = typer.Option(
+        None, "--molar-mass",
+        help="Molar mass (g/mol of formula units); default: the file header's MOLWGHT.",
+    ),
+    atoms: float = typer.Option(
+        None, "--atoms", help="Atoms per formula unit; default: the header's ATOMS, else 2."
+    ),
     window: str = typer.Option("3,5", "--window", help="C/T vs T² fit window 'T1,T2' (K)."),
     gamma_n: float = typer.Option(
         None, "--gamma-n", help="Normal-state γn (mJ/mol K²); default fitted above Tc."
@@ -289,9 +294,28 @@ def heat(
         w = ()
     if len(w) != 2 or not w[0] < w[1]:
         raise UsageError(f"--window must be 'T1,T2' with T1 < T2, got {window!r}")
-    if not (mass_mg > 0 and molar_mass > 0):
-        raise UsageError("--mass-mg and --molar-mass must be positive")
     ds = _read(file, columns)
+    from supramap.io.qd import sample_properties
+
+    header = sample_properties(ds)
+    sources = {}
+    for key, opt, scale, name in (("mass_kg", mass_mg, 1e-6, "--mass-mg"),
+                                  ("molar_mass_kg_per_mol", molar_mass, 1e-3, "--molar-mass"),
+                                  ("atoms_per_formula_unit", atoms, 1.0, "--atoms")):
+        if opt is not None:
+            if not (np.isfinite(opt) and opt > 0):
+                raise UsageError(f"{name} must be a positive number, got {opt}")
+            sources[key] = (opt * scale, f"option {name}")
+        elif key in header:
+            sources[key] = (header[key]["value"], header[key]["source"])
+        elif key == "atoms_per_formula_unit":
+            sources[key] = (2.0, "default (2)")
+        else:
+            raise UsageError(f"{file}: the header states no {key.split('_kg')[0].replace('_', ' ')}"
+                             f"; give {name}")
+    mass_mg = sources["mass_kg"][0] * 1e6
+    molar_mass = sources["molar_mass_kg_per_mol"][0] * 1e3
+    atoms = sources["atoms_per_formula_unit"][0]
     t = _column(ds, file, ("Sample Temp", "Temperature"), ("K",), "temperature")
     c = _column(ds, file, ("Samp HC", "Heat Capacity"), ("J/K",), "heat capacity")
     moles = (mass_mg * 1e-6) / (molar_mass * 1e-3)
@@ -303,10 +327,14 @@ def heat(
         atoms_per_formula_unit=atoms,
         gamma_n=None if gamma_n is None else gamma_n * 1e-3,
     )
-    d = {"file": str(file), **res.to_dict()}
+    d = {"file": str(file), **res.to_dict(),
+         "sample": {k: {"value": v, "source": src} for k, (v, src) in sources.items()}}
     print_table(
         f"Specific heat of {file.name}",
         [
+            ("sample mass", f"{mass_mg:.4g} mg ({sources['mass_kg'][1]})"),
+            ("molar mass", f"{molar_mass:.4g} g/mol ({sources['molar_mass_kg_per_mol'][1]})"),
+            ("atoms per formula unit", f"{atoms:g} ({sources['atoms_per_formula_unit'][1]})"),
             ("γ", f"{res.fit.gamma * 1e3:.4f} ± {res.fit.gamma_err * 1e3:.4f} mJ/mol K²"),
             ("β", f"{res.fit.beta * 1e3:.4f} ± {res.fit.beta_err * 1e3:.4f} mJ/mol K⁴"),
             ("θ_D", f"{res.theta_D_K:.1f} K"),

@@ -83,19 +83,39 @@ def pick_channel(ds: xr.Dataset, channel: str | None, *, path: Any = None,
     if channel is None:
         same = [n for n in names if ds[n].attrs.get("units") == prefer_units]
         name = same[0] if same else names[0]
-    elif channel in names:
-        name = channel
     else:
-        low = channel.lower()
-        hits = [n for n in names if n.lower() == low] or [
-            n for n in names if n.lower().startswith(low)
-        ]
-        if not hits:
-            raise ChannelError(f"{path}: no channel {channel!r}; channels are {', '.join(names)}")
-        name = hits[0]
+        name = resolve_channel(ds, channel, path=path)
     da = ds[name]
     da.attrs = {**{k: v for k, v in ds.attrs.items() if k not in da.attrs}, **da.attrs}
     return da
+
+
+def _norm(text: str) -> str:
+    """Lower case, the unit in parentheses removed, spaces folded: ``'LI Demod 1 X (A)'`` and
+    ``'li demod 1 x'`` compare equal; ``[bwd]``/``[AVG]``/``[filt]`` markers are kept."""
+    import re
+
+    t = re.sub(r"\s*\([^()]*\)", "", text)
+    return " ".join(t.lower().split())
+
+
+def resolve_channel(ds: xr.Dataset, channel: str, *, path: Any = None) -> str:
+    """The variable of *ds* that the user means by *channel*: the exact name, the name as the
+    file header writes it (with its unit, ``'LI Demod 1 X (A)'``, ``'Current [AVG]'``), any of
+    these case-insensitively, or a unique case-insensitive prefix (``'current'`` for
+    ``'Current_forward'``).  Raises :class:`ChannelError` listing the channels."""
+    names = [str(n) for n in ds.data_vars]
+    if channel in names:
+        return channel
+    want = _norm(channel)
+    for n in names:
+        raw = str(ds[n].attrs.get("column", ""))
+        if want in (_norm(n), _norm(raw)) and want:
+            return n
+    hits = [n for n in names if _norm(n).startswith(want)] if want else []
+    if hits:
+        return hits[0]
+    raise ChannelError(f"{path}: no channel {channel!r}; channels are {', '.join(names)}")
 
 
 def describe(path: str | os.PathLike[str]) -> dict[str, Any]:

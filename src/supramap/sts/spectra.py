@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -31,18 +32,39 @@ def load_spectrum(path: Path, channel: str | None = None, bias_column: str | Non
     bias = ds["bias"].values
     names = [str(n) for n in ds.data_vars]
     if channel is not None:
-        if channel not in ds:
-            raise ChannelError(f"{path}: no channel {channel!r}; channels are {', '.join(names)}")
-        return bias, ds[channel].values, channel
-    for cand in names:
-        low = cand.lower()
-        if ("li" in low and " x" in low or "lockin" in low or "lix" in low) \
-                and "[" not in cand:
-            return bias, ds[cand].values, cand
-    if "Current" in ds:
-        i = ds["Current"].values
+        from supramap.io import resolve_channel
+
+        name = resolve_channel(ds, channel, path=path)
+        return bias, ds[name].values, name
+    lockin = _ranked(names, _LOCKIN)
+    if lockin:
+        return bias, ds[lockin].values, lockin
+    current = _ranked([n for n in names if ds[n].attrs.get("units", "A") == "A"], _CURRENT)
+    if current:
+        i = ds[current].values
         order = np.argsort(bias)
         g = np.empty_like(i)
         g[order] = np.gradient(i[order], bias[order])
-        return bias, g, "dI/dV of Current"
-    raise AnalysisError(f"{path}: no conductance or current channel")
+        return bias, g, f"dI/dV of {current} (numerical derivative)"
+    raise AnalysisError(f"{path}: no conductance or current channel; channels are "
+                        f"{', '.join(names)} (choose one with --channel)")
+
+
+#: In-phase lock-in channels as Nanonis and others name them (Demod 1 before Demod 2).
+_LOCKIN = re.compile(r"^(li demod\s*(\d*)\s*x|lockin ?x?|lock-in ?x?|lix(_\d+)?(_omega)?|li x|"
+                     r"liy_1_omega|lock-in|lockin)\b", re.I)
+_CURRENT = re.compile(r"^(current|input \d+|i)\b", re.I)
+
+
+def _ranked(names: list[str], pattern: re.Pattern) -> str | None:
+    """The best channel matching *pattern*: plain before ``[AVG]`` before other markers,
+    ``[bwd]``/``[filt]`` last; a lower demodulator or input number first."""
+    def key(n: str) -> tuple[int, int, str]:
+        m = pattern.match(n)
+        num = int(m.group(2)) if m and m.lastindex and m.lastindex >= 2 and m.group(2) else 0
+        low = n.lower()
+        marker = 0 if "[" not in n else 1 if "[avg]" in low and "[bwd]" not in low else \
+            3 if ("[bwd]" in low or "[filt]" in low) else 2
+        return (marker, num, n)
+    hits = [n for n in names if pattern.match(n)]
+    return min(hits, key=key) if hits else None
