@@ -346,3 +346,19 @@ def test_default_spectrum_channels_avg_and_input(tmp_path):
         "LI Demod 1 X [AVG]"
     name = load_spectrum(dat(["Input 2 (A)"]))[2]
     assert "Input 2" in name and "derivative" in name
+
+
+def test_gwy_lying_files_give_clear_errors_not_hangs(shared, tmp_path):
+    raw = (shared / "gwy" / "test.gwy").read_bytes()
+    read(shared / "gwy" / "test.gwy")  # the validator accepts the real file
+    # The last string loses its NUL terminator (a 1-byte truncation): gwyfile loops forever.
+    p = tmp_path / "cut.gwy"
+    p.write_bytes(raw[:-1])
+    with pytest.raises(FormatError, match="corrupt Gwyddion"):
+        read(p)
+    # A 66-byte file whose string array claims 0x7F7F7F7F items.
+    body = b"s\x00S" + struct.pack("<I", 0x7F7F7F7F) + b"ab\x00" * 10
+    lying = b"GWYP" + b"GwyContainer\x00" + struct.pack("<I", len(body)) + body
+    p.write_bytes(lying)
+    with pytest.raises(FormatError, match="claims"):
+        read(p)

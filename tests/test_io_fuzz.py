@@ -22,6 +22,16 @@ PREFIXES = {
     "ions.pos": b"",
     "ions.epos": b"",
     "image.png": b"\x89PNG\r\n\x1a\n",
+    "image.tiff": b"II*\x00",
+    "bruker.spm": b"\\*File list\r\n\\*Ciao image list\r\n\\Data offset: 40\r\n"
+                  b"\\Samps/line: 2\r\n\\Number of lines: 2\r\n\\Scan Size: 1 1 um\r\n",
+    "createc.dat": b"[Paramco32]\r\nNum.X / Num.X=2\r\nNum.Y / Num.Y=2\r\n",
+    "createc.VERT": b"[ParVERT30]\r\nDAC-Type=20bit\r\n",
+    "nanosurf.nid": b"[DataSet]\r\nGr0-Ch0=DataSet-0:0\r\n[DataSet-0:0]\r\nPoints=2\r\n",
+    "ntmdt.mdt": b"\x01\xb0\x93\xff",
+    "asylum.ibw": b"\x05\x00",
+    "ranges.rrng": b"[Ranges]\nNumber=1\n",
+    "ranges.rng": b"1 1\nFe\nFe 1 0 0\n----- Fe\n",
 }
 
 

@@ -45,6 +45,88 @@ def _unit(obj: Any) -> str:
         return ""
 
 
+_ITEM = {"b": 1, "c": 1, "i": 4, "q": 8, "d": 8}
+_ARRAY = {"C": 1, "I": 4, "Q": 8, "D": 8}
+
+
+def validate_gwyp(buf: bytes, path: Any = None) -> None:
+    """Walk a GWYP serialisation and check every name, string and size against the bytes
+    present, before gwyfile parses it.
+
+    Why our own walk: gwyfile's parser loops forever on a string that lost its NUL terminator
+    and allocates whatever an array count claims; a truncated or lying file must give a clear
+    FormatError instead.  Layout (Gwyddion's file-format documentation): an object is a
+    NUL-terminated type name, a uint32 size and that many bytes of components; a component is
+    a NUL-terminated name, a one-letter type (b c i q d s o, arrays C I Q D S O with a uint32
+    count first) and its data.
+    """
+    import struct
+
+    def cstr(pos: int, end: int, what: str) -> int:
+        nul = buf.find(b"\0", pos, end)
+        if nul < 0:
+            raise FormatError(path, f"corrupt Gwyddion file: {what} at byte {pos} has no NUL "
+                                    "terminator (truncated?)")
+        return nul + 1
+
+    def obj(pos: int, end: int, depth: int) -> int:
+        if depth > 64:
+            raise FormatError(path, "corrupt Gwyddion file: objects nested too deeply")
+        pos = cstr(pos, end, "object name")
+        if pos + 4 > end:
+            raise FormatError(path, f"corrupt Gwyddion file: object size at byte {pos} is cut")
+        size = struct.unpack_from("<I", buf, pos)[0]
+        pos += 4
+        stop = pos + size
+        if stop > end:
+            raise FormatError(path, f"corrupt Gwyddion file: an object claims {size} bytes at "
+                                    f"byte {pos}, the file holds {end - pos} (truncated?)")
+        while pos < stop:
+            pos = cstr(pos, stop, "component name")
+            if pos >= stop:
+                raise FormatError(path, f"corrupt Gwyddion file: component at byte {pos} has "
+                                        "no type")
+            t = chr(buf[pos])
+            pos += 1
+            if t in _ITEM:
+                pos += _ITEM[t]
+            elif t == "s":
+                pos = cstr(pos, stop, "string")
+            elif t == "o":
+                pos = obj(pos, stop, depth + 1)
+            elif t in _ARRAY or t in ("S", "O"):
+                if pos + 4 > stop:
+                    raise FormatError(path, f"corrupt Gwyddion file: array count at byte {pos} "
+                                            "is cut")
+                n = struct.unpack_from("<I", buf, pos)[0]
+                pos += 4
+                if t in _ARRAY:
+                    if n * _ARRAY[t] > stop - pos:
+                        raise FormatError(path, f"corrupt Gwyddion file: an array claims {n} "
+                                                f"items at byte {pos}, more than the bytes "
+                                                "present")
+                    pos += n * _ARRAY[t]
+                else:
+                    if n > stop - pos:
+                        raise FormatError(path, f"corrupt Gwyddion file: an array claims {n} "
+                                                f"items at byte {pos}, more than the bytes "
+                                                "present")
+                    for _ in range(n):
+                        pos = cstr(pos, stop, "string") if t == "S" else obj(pos, stop,
+                                                                             depth + 1)
+            else:
+                raise FormatError(path, f"corrupt Gwyddion file: unknown component type {t!r} "
+                                        f"at byte {pos - 1}")
+            if pos > stop:
+                raise FormatError(path, f"corrupt Gwyddion file: a component runs past its "
+                                        f"object at byte {stop}")
+        return stop
+
+    if not buf.startswith(b"GWYP"):
+        raise FormatError(path, "not a GWYP Gwyddion file")
+    obj(4, len(buf), 0)
+
+
 def read_gwy(path: str | Path) -> xr.Dataset:
     """Read every ``/N/data`` channel of a Gwyddion file into a Dataset (SI units)."""
     import gwyfile
@@ -58,6 +140,8 @@ def read_gwy(path: str | Path) -> xr.Dataset:
                              "in Gwyddion 2 and save it again")
     if magic != b"GWYP":
         raise FormatError(p, f"not a Gwyddion file: magic {magic!r}, expected b'GWYP'")
+    raw = p.read_bytes()
+    validate_gwyp(raw, p)  # gwyfile hangs or over-allocates on lying files: check first
     try:
         # Our own file object: gwyfile leaves the file open when parsing fails.
         with open(p, "rb") as fh:
