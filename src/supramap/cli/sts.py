@@ -12,6 +12,7 @@ from supramap.cli.common import (
     REPORT_OPT,
     UsageError,
     console,
+    emit_warnings,
     figure_report,
     print_table,
     write_json,
@@ -35,6 +36,18 @@ def _gaps(text: str) -> list[float]:
     if not vals or not all(v > 0 for v in vals):
         raise UsageError(f"gaps must be positive energies in eV 'a,b', got {text!r}")
     return vals
+
+
+def _param_text(name: str, value: float, err: float | None, varied: bool) -> str:
+    """A fitted value with its unit and uncertainty (energies in meV, T in K)."""
+    base = name.rstrip("0123456789")
+    unit, f = {"delta": ("meV", 1e3), "gamma": ("meV", 1e3), "tip_delta": ("meV", 1e3),
+               "tip_gamma": ("meV", 1e3), "temperature": ("K", 1.0)}.get(base, ("", 1.0))
+    if not varied:
+        return f"{value * f:.6g} {unit} (fixed)".replace("  ", " ")
+    if err is None:
+        return f"{value * f:.6g} {unit} ± n/a (no covariance)".replace("  ", " ")
+    return f"{value * f:.6g} ± {err * f:.2g} {unit}".rstrip()
 
 
 @app.command()
@@ -75,10 +88,14 @@ def fit(
     )
     d = {"file": str(file), "channel": what, **res.to_dict()}
     print_table(
-        f"{model} fit of {file.name} ({what})",
-        [(k, f"{v:.6g} ± {e:.2g}" if e else f"{v:.6g} (fixed)") for k, (v, e) in res.params.items()]
-        + [("reduced χ²", f"{res.redchi:.3g}")],
+        f"{model} fit of {file.name} ({what})" + ("" if res.success else " — FIT FAILED"),
+        [(k, _param_text(k, v, e, res.vary.get(k, True))) for k, (v, e) in res.params.items()
+         if not k.startswith("frac")]
+        + [("reduced χ²", f"{res.redchi:.3g}"),
+           ("rms residual / noise", f"{res.residual_over_noise:.3g}"),
+           ("result", "fit succeeded" if res.success else "FIT FAILED (see warnings)")],
     )
+    emit_warnings(res)
     write_json(json_path, d)
     from supramap.report.sts import fit_figure
 

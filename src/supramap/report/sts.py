@@ -16,7 +16,14 @@ def fit_figure(res) -> Figure:
     fig, (a, b) = plt.subplots(2, 1, figsize=(6.5, 4.6), sharex=True, height_ratios=[3, 1],
                                constrained_layout=True)
     a.plot(res.bias * 1e3, res.data, ".", ms=2, color="k", label="data")
-    a.plot(res.bias * 1e3, res.best_fit, "-", color="tab:red", label=f"{res.model} fit")
+    if getattr(res, "success", True):
+        a.plot(res.bias * 1e3, res.best_fit, "-", color="tab:red", label=f"{res.model} fit")
+    else:
+        # A failed fit is never drawn as a fit: a thin dashed line, labelled as failed.
+        a.plot(res.bias * 1e3, res.best_fit, "--", lw=0.8, color="0.5",
+               label=f"{res.model}: FIT FAILED (see warnings)")
+        a.set_title("fit failed — the curve is not a description of the data", fontsize=9,
+                    color="tab:red")
     a.set_ylabel("dI/dV")
     a.legend(fontsize=8)
     b.plot(res.bias * 1e3, res.residual, ".", ms=2, color="0.3")

@@ -24,10 +24,12 @@ from supramap.sts.peaks import coherence_peaks
 
 def sis_kernel(bias: np.ndarray, energy: np.ndarray, tip: TipModel) -> np.ndarray:
     """K[i, j] with G(V_i) = Σ_j K[i, j] N_s(E_j):
-    (N_t′(E+eV)[f(E) − f(E+eV)] − N_t(E+eV) f′(E+eV)) dE."""
+    (N_t′(E−eV)[f(E) − f(E−eV)] − N_t(E−eV) f′(E−eV)) dE — the kernel of
+    :func:`~supramap.sts.lineshapes.sis_conductance` in the same sample-bias convention (a
+    sample state at +E appears at positive bias)."""
     e = np.asarray(energy, dtype=float)
     de = float(e[1] - e[0])
-    ev = e[None, :] + np.asarray(bias, dtype=float)[:, None]
+    ev = e[None, :] - np.asarray(bias, dtype=float)[:, None]
     t = tip.temperature_K
     return (tip.dos_derivative(ev) * (fermi(e[None, :], t) - fermi(ev, t))
             + tip.dos(ev) * minus_dfermi(ev, t)) * de

@@ -10,6 +10,7 @@ import lmfit
 import numpy as np
 
 from supramap.errors import AnalysisError
+from supramap.quality import QualityWarning, as_warnings, warn, warnings_to_list
 from supramap.sts.models import TipModel, check_bias, nis_model, sis_model
 from supramap.sts.peaks import coherence_peaks
 
@@ -18,7 +19,12 @@ MODELS = ("dynes", "sis")
 
 @dataclass
 class FitResult:
-    """Fitted parameters (value, standard error), reduced χ², success, best fit, residuals."""
+    """Fitted parameters (value, standard error) in SI (eV, K), reduced χ², success, best fit,
+    residuals and the quality warnings.
+
+    ``success`` is False when the fit failed by any criterion below (``warnings`` says which);
+    ``converged`` is the optimiser's own flag.
+    """
 
     model: str
     params: dict[str, tuple[float, float | None]]
@@ -28,6 +34,11 @@ class FitResult:
     data: np.ndarray = field(repr=False)
     best_fit: np.ndarray = field(repr=False)
     message: str = ""
+    converged: bool = True
+    noise: float = float("nan")
+    residual_over_noise: float = float("nan")
+    vary: dict[str, bool] = field(default_factory=dict)
+    warnings: tuple[QualityWarning, ...] = ()
 
     @property
     def residual(self) -> np.ndarray:
@@ -41,8 +52,12 @@ class FitResult:
     def to_dict(self) -> dict[str, Any]:
         """Keys of ``supramap sts fit --json``."""
         return {"model": self.model,
-                "params": {k: {"value": v, "stderr": e} for k, (v, e) in self.params.items()},
-                "redchi": self.redchi, "success": self.success, "message": self.message}
+                "params": {k: {"value": v, "stderr": e,
+                               "fixed": not self.vary.get(k, e is not None)}
+                           for k, (v, e) in self.params.items()},
+                "redchi": self.redchi, "success": self.success, "converged": self.converged,
+                "noise": self.noise, "rms_residual_over_noise": self.residual_over_noise,
+                "message": self.message, "warnings": warnings_to_list(self.warnings)}
 
 
 def guess_gaps(bias: np.ndarray, g: np.ndarray, n_gaps: int, *, kind: str = "dynes",
@@ -60,31 +75,127 @@ def guess_gaps(bias: np.ndarray, g: np.ndarray, n_gaps: int, *, kind: str = "dyn
     return gaps
 
 
+#: Parameters fitted in meV (values × 1e3) so that lmfit's finite differences and covariance
+#: see numbers of order one; reported back in eV.
+ENERGY = ("delta", "gamma", "tip_delta", "tip_gamma")
+
+
+def _factor(name: str) -> float:
+    return 1e3 if name.rstrip("0123456789") in ENERGY else 1.0
+
+
+def stick_breaking(weights: Sequence[float]) -> list[float]:
+    """Fractions f1…f(n−1) in [0, 1] with w1 = f1, w2 = (1 − f1) f2, …,
+    wn = (1 − f1)…(1 − f(n−1)): weights that sum to 1 by construction."""
+    w = np.asarray(weights, dtype=float)
+    w = w / w.sum()
+    fr, left = [], 1.0
+    for wi in w[:-1]:
+        fr.append(float(np.clip(wi / left, 0, 1)) if left > 0 else 0.0)
+        left -= wi
+    return fr
+
+
 def _params(bias, g, model, n_gaps, temperature, vary_temperature, fixed, guesses):
+    """lmfit parameters in fitting units: energies in meV, the conductance scale relative to
+    the data's outer median (the data are divided by it too)."""
     p = lmfit.Parameters()
-    outer = np.abs(bias) > 0.8 * np.abs(bias).max()
-    scale = float(np.median(g[outer])) if outer.any() else float(np.median(g))
-    p.add("scale", value=scale if scale > 0 else 1.0, min=0)
+    p.add("scale", value=1.0, min=0)
     p.add("temperature", value=temperature, min=0.01, max=100, vary=vary_temperature)
     tip_delta = guesses.get("tip_delta", 0.0)
     gaps = guesses.get("gaps") or guess_gaps(bias, g, n_gaps, kind=model, tip_delta=tip_delta)
-    vmax = float(np.abs(bias).max())
+    vmax = float(np.abs(bias).max()) * 1e3
     for i, d in enumerate(gaps, start=1):
-        p.add(f"delta{i}", value=d, min=0, max=vmax)
-        p.add(f"gamma{i}", value=guesses.get("gamma", 0.03 * d), min=0, max=vmax)
-        p.add(f"weight{i}", value=1.0 / n_gaps, min=0, max=1, vary=n_gaps > 1)
-    if n_gaps > 1:
-        # Weights sum to 1: the last one is what the others leave.
-        p[f"weight{n_gaps}"].set(expr="1 - " + " - ".join(f"weight{i}" for i in
-                                                          range(1, n_gaps)))
+        p.add(f"delta{i}", value=d * 1e3, min=0, max=vmax)
+        p.add(f"gamma{i}", value=guesses.get("gamma", 0.03 * d) * 1e3, min=0, max=vmax)
+    # Gap weights by stick-breaking: they sum to 1 by construction, never clipped.
+    given = [fixed.get(f"weight{i}") for i in range(1, n_gaps + 1)]
+    start_w = [w if w is not None else 1.0 / n_gaps for w in given]
+    fr = stick_breaking(start_w)
+    for i in range(1, n_gaps):
+        p.add(f"frac{i}", value=fr[i - 1], min=0, max=1,
+              vary=not all(w is not None for w in given))
+    for i in range(1, n_gaps + 1):
+        terms = [f"(1 - frac{j})" for j in range(1, i)] + ([f"frac{i}"] if i < n_gaps else [])
+        p.add(f"weight{i}", expr=" * ".join(terms) if terms else "1")
     if model == "sis":
-        p.add("tip_delta", value=tip_delta or 1e-3, min=0, max=vmax)
-        p.add("tip_gamma", value=guesses.get("tip_gamma", 1e-5), min=0, max=vmax)
+        p.add("tip_delta", value=(tip_delta or 1e-3) * 1e3, min=0, max=vmax)
+        p.add("tip_gamma", value=guesses.get("tip_gamma", 1e-5) * 1e3, min=0, max=vmax)
     for name, value in fixed.items():
+        if name.startswith("weight"):
+            continue
         if name not in p:
             raise AnalysisError(f"unknown parameter {name!r}; parameters are {list(p)}")
-        p[name].set(value=value, vary=False, expr="")
+        p[name].set(value=value * _factor(name), vary=False, expr="")
     return p
+
+
+def _physical(values: dict[str, float], s0: float) -> dict[str, float]:
+    out = {k: v / _factor(k) for k, v in values.items()}
+    out["scale"] = values["scale"] * s0
+    return out
+
+
+def _noise(y: np.ndarray) -> float:
+    """Point-to-point noise: robust scatter of second differences / √6."""
+    d2 = np.diff(y, 2)
+    return float(1.4826 * np.median(np.abs(d2 - np.median(d2))) / np.sqrt(6)) if d2.size > 4 \
+        else float("nan")
+
+
+def _fit_checks(out, y_n: np.ndarray, resid_n: np.ndarray, sigma_n: float | None
+                ) -> tuple[list[QualityWarning], float, float]:
+    """Why a fit cannot be trusted: no covariance, a parameter at a bound, residuals far above
+    the noise, structured residuals."""
+    ws: list[QualityWarning] = []
+    varied = [k for k, v in out.params.items() if v.vary]
+    if not out.success:
+        ws.append(warn("fit.not_converged", f"the optimiser did not converge ({out.message})"))
+    if any(out.params[k].stderr is None for k in varied):
+        ws.append(warn("fit.no_covariance",
+                       "the covariance matrix could not be estimated: no uncertainties, the "
+                       "parameters are not determined by the data (too many gaps, a parameter "
+                       "without effect, or a bad start)"))
+    for k in varied:
+        v = out.params[k]
+        span = (v.max - v.min) if np.isfinite(v.max) and np.isfinite(v.min) else abs(v.value)
+        tol = 1e-6 * max(span, abs(v.value), 1e-12)
+        if (np.isfinite(v.min) and v.value - v.min <= tol and v.min != 0.0) or \
+                (np.isfinite(v.max) and v.max - v.value <= tol):
+            ws.append(warn("fit.at_bound", f"parameter {k} ended at its bound ({v.value:.4g})",
+                           parameter=k, value=v.value))
+    for k in varied:
+        v = out.params[k]
+        if v.stderr is not None and v.value != 0 and abs(v.stderr) > 0.5 * abs(v.value) \
+                and k.rstrip("0123456789") in ("delta", "tip_delta", "temperature"):
+            ws.append(warn("fit.undetermined",
+                           f"{k} is not determined by the data (uncertainty "
+                           f"{100 * abs(v.stderr / v.value):.0f} % of its value)",
+                           parameter=k, relative_error=abs(v.stderr / v.value)))
+    for k in varied:
+        if k.startswith("delta"):
+            gk = "gamma" + k[5:]
+            if gk in out.params and out.params[gk].value > out.params[k].value > 0:
+                ws.append(warn("fit.no_gap",
+                               f"the broadening {gk} exceeds the gap {k}: no resolved gap in "
+                               "this spectrum", **{k: out.params[k].value / 1e3,
+                                                   gk: out.params[gk].value / 1e3}))
+    noise = sigma_n if sigma_n else _noise(y_n)
+    noise = max(noise, 1e-6 * float(np.median(np.abs(y_n)) or 1.0))
+    rms = float(np.sqrt(np.mean(resid_n**2)))
+    ratio = rms / noise
+    if ratio > 5:
+        ws.append(warn("fit.poor",
+                       f"the residuals are {ratio:.3g}× the noise of the data: the model does "
+                       "not describe this spectrum", rms_residual_over_noise=ratio))
+    r = resid_n - resid_n.mean()
+    if r.size > 10 and np.dot(r, r) > 0:
+        ac = float(np.dot(r[:-1], r[1:]) / np.dot(r, r))
+        if ac > 0.7 and ratio > 2:
+            ws.append(warn("fit.structured_residuals",
+                           f"the residuals are structured (lag-1 autocorrelation {ac:.2f}): "
+                           "features the model lacks", autocorrelation=ac))
+    return ws, noise, ratio
 
 
 def fit_spectrum(bias: np.ndarray, g: np.ndarray, *, model: str = "dynes", n_gaps: int = 1,
@@ -95,26 +206,50 @@ def fit_spectrum(bias: np.ndarray, g: np.ndarray, *, model: str = "dynes", n_gap
     """Fit an NIS (``dynes``: n-gap Dynes sample, normal tip) or SIS (``sis``: single-gap
     Dynes tip on an n-gap Dynes sample) conductance spectrum.
 
-    Starting gaps come from the coherence peaks; ``fixed`` pins parameters; uncertainties are
-    lmfit's (scaled by √χ²ᵣ unless *sigma* is given).
+    Starting gaps come from the coherence peaks; ``fixed`` pins parameters (SI units);
+    uncertainties are lmfit's (scaled by √χ²ᵣ unless *sigma* is given).  The data are divided
+    by their outer median and energies fitted in meV, so that a Nanonis conductance of 1e-11 A
+    has a covariance too.  Gap weights come from stick-breaking fractions (sum 1 exactly).  A
+    failed fit (no covariance, a parameter at a bound, residuals > 5× the noise, structured
+    residuals) has ``success = False`` and says why in ``warnings``.
     """
     if model not in MODELS:
         raise AnalysisError(f"unknown model {model!r}; choose from {MODELS}")
     if not 1 <= n_gaps <= 4:
         raise AnalysisError("n_gaps must be between 1 and 4")
     b, y = check_bias(bias, g)
-    p = _params(b, y, model, n_gaps, temperature, vary_temperature, fixed or {}, guesses or {})
+    outer = np.abs(b) > 0.8 * np.abs(b).max()
+    s0 = float(np.median(y[outer])) if outer.any() else float(np.median(y))
+    if not (np.isfinite(s0) and s0 > 0):
+        s0 = float(np.max(np.abs(y))) or 1.0
+    y_n = y / s0
+    sig_n = None if sigma is None else sigma / s0
+    p = _params(b, y_n, model, n_gaps, temperature, vary_temperature, fixed or {},
+                guesses or {})
     fn = nis_model if model == "dynes" else sis_model
 
+    def model_n(params):
+        vals = _physical(params.valuesdict(), 1.0)
+        return fn(b, vals, n_gaps, lockin_rms=lockin_rms)
+
     def residual(params):
-        return (fn(b, params.valuesdict(), n_gaps, lockin_rms=lockin_rms) - y) / (sigma or 1.0)
+        return (model_n(params) - y_n) / (sig_n or 1.0)
 
     out = lmfit.minimize(residual, p, method="leastsq", scale_covar=sigma is None)
-    best = fn(b, out.params.valuesdict(), n_gaps, lockin_rms=lockin_rms)
-    params = {k: (float(v.value), None if v.stderr is None else float(v.stderr))
-              for k, v in out.params.items()}
-    return FitResult(model, params, float(out.redchi), bool(out.success), b, y, best,
-                     str(out.message))
+    best_n = model_n(out.params)
+    ws, noise_n, ratio = _fit_checks(out, y_n, y_n - best_n, sig_n)
+    params: dict[str, tuple[float, float | None]] = {}
+    vary: dict[str, bool] = {}
+    for k, v in out.params.items():
+        f = _factor(k) if k != "scale" else 1.0 / s0
+        err = None if v.stderr is None else float(v.stderr) / f
+        params[k] = (float(v.value) / f, err)
+        vary[k] = bool(v.vary or (v.expr and v.expr.strip() != "1"))
+    ok = not any(w.code in ("fit.not_converged", "fit.no_covariance", "fit.at_bound",
+                            "fit.poor") for w in ws)
+    return FitResult(model, params, float(out.redchi), ok, b, y, best_n * s0,
+                     str(out.message), bool(out.success), noise_n * s0, ratio, vary,
+                     as_warnings(ws))
 
 
 def fit_global(biases: Sequence[np.ndarray], gs: Sequence[np.ndarray], *, shared: Sequence[str],
@@ -125,16 +260,22 @@ def fit_global(biases: Sequence[np.ndarray], gs: Sequence[np.ndarray], *, shared
     if len(biases) != len(gs) or not biases:
         raise AnalysisError("give one bias array per spectrum")
     data = [check_bias(b, g) for b, g in zip(biases, gs)]
+    scales = []
+    for b, y in data:
+        outer = np.abs(b) > 0.8 * np.abs(b).max()
+        s0 = float(np.median(y[outer])) if outer.any() else float(np.median(y))
+        scales.append(s0 if np.isfinite(s0) and s0 > 0 else 1.0)
+    data_n = [(b, y / s0) for (b, y), s0 in zip(data, scales)]
     p = lmfit.Parameters()
-    singles = [_params(b, y, model, n_gaps, temperature, False, {}, {}) for b, y in data]
+    singles = [_params(b, y, model, n_gaps, temperature, False, {}, {}) for b, y in data_n]
     for k, sp in enumerate(singles):
         for name, par in sp.items():
-            new = f"{name}_{k}"
-            expr = par.expr.replace("weight", "weight").replace(" ", "") if par.expr else None
+            expr = par.expr
             if expr:
                 for i in range(1, n_gaps):
-                    expr = expr.replace(f"weight{i}", f"weight{i}_{k}")
-            p.add(new, value=par.value, min=par.min, max=par.max, vary=par.vary, expr=expr)
+                    expr = expr.replace(f"frac{i}", f"frac{i}_{k}")
+            p.add(f"{name}_{k}", value=par.value, min=par.min, max=par.max, vary=par.vary,
+                  expr=expr)
     for name in shared:
         if f"{name}_0" not in p:
             raise AnalysisError(f"unknown shared parameter {name!r}")
@@ -147,17 +288,22 @@ def fit_global(biases: Sequence[np.ndarray], gs: Sequence[np.ndarray], *, shared
 
     def residual(params):
         vals = params.valuesdict()
-        return np.concatenate([fn(b, split(vals, k), n_gaps, lockin_rms=lockin_rms) - y
-                               for k, (b, y) in enumerate(data)])
+        return np.concatenate([fn(b, _physical(split(vals, k), 1.0), n_gaps,
+                                  lockin_rms=lockin_rms) - y
+                               for k, (b, y) in enumerate(data_n)])
 
     out = lmfit.minimize(residual, p, method="leastsq")
     results = []
-    for k, (b, y) in enumerate(data):
+    for k, ((b, y), s0) in enumerate(zip(data, scales)):
         vals = split(out.params.valuesdict(), k)
-        params = {n: (float(vals[n]), None if out.params[f"{n}_{k}"].stderr is None
-                      else float(out.params[f"{n}_{k}"].stderr)) for n in vals}
+        params = {}
+        for n in vals:
+            f = _factor(n) if n != "scale" else 1.0 / s0
+            err = out.params[f"{n}_{k}"].stderr
+            params[n] = (float(vals[n]) / f, None if err is None else float(err) / f)
+        best = fn(b, _physical(vals, s0), n_gaps, lockin_rms=lockin_rms)
         results.append(FitResult(model, params, float(out.redchi), bool(out.success), b, y,
-                                 fn(b, vals, n_gaps, lockin_rms=lockin_rms), str(out.message)))
+                                 best, str(out.message), bool(out.success)))
     return results
 
 

@@ -27,8 +27,9 @@ def minus_dfermi(e: np.ndarray, t: float) -> np.ndarray:
     e = np.asarray(e, dtype=float)
     if t <= 0:
         raise ValueError("−f′ needs a positive temperature")
-    x = e / (2 * K_B * t)
-    return 1.0 / (4 * K_B * t * np.cosh(x) ** 2)
+    # 1/(4kT cosh²x) written with exp(−2|x|) so that it does not overflow far from E = 0.
+    q = np.exp(-2 * np.abs(e / (2 * K_B * t)))
+    return q / (K_B * t * (1 + q) ** 2)
 
 
 def _dynes_root(e: np.ndarray, delta: float, gamma: float) -> tuple[np.ndarray, np.ndarray]:
@@ -136,12 +137,16 @@ def _correlate(a: np.ndarray, b: np.ndarray, de: float) -> np.ndarray:
 def sis_conductance(bias: np.ndarray, tip_dos, tip_dos_derivative, sample_dos, t: float, *,
                     lockin_rms: float = 0.0, margin: float = 8e-3,
                     step: float | None = None) -> np.ndarray:
-    """SIS dI/dV for I(V) = ∫ N_s(E) N_t(E + eV) [f(E) − f(E + eV)] dE:
+    """SIS dI/dV in the sample-bias convention of :func:`nis_conductance` (a sample state at
+    +E appears at positive bias, at V = +(E + Δ_tip) here).
 
-    dI/dV = ∫ N_s(E) { N_t′(E + eV) [f(E) − f(E + eV)] − N_t(E + eV) f′(E + eV) } dE,
+    With V the sample bias, I(V) = ∫ N_t(E) N_s(E + eV) [f(E) − f(E + eV)] dE, and
+    I(V) = −I′(−V) for I′(V) = ∫ N_s(E) N_t(E + eV) [f(E) − f(E + eV)] dE, whose derivative
 
-    i.e. two cross-correlations evaluated with FFTs on one uniform energy grid (*step*),
-    wide enough (*margin* beyond the bias window) for the gaps and k_B T.
+    dI′/dV = ∫ N_s(E) { N_t′(E + eV) [f(E) − f(E + eV)] − N_t(E + eV) f′(E + eV) } dE
+
+    is two cross-correlations evaluated with FFTs on one uniform energy grid (*step*), wide
+    enough (*margin* beyond the bias window) for the gaps and k_B T; G(V) = dI′/dV at −V.
     Normalised: → 1 when both DOS are 1.
     """
     b = np.asarray(bias, dtype=float)
@@ -166,4 +171,4 @@ def sis_conductance(bias: np.ndarray, tip_dos, tip_dos_derivative, sample_dos, t
     norm = _correlate(ones, ones * fp * -1, de)
     with np.errstate(invalid="ignore", divide="ignore"):
         g = g / np.where(norm > 0.5, norm, 1.0)
-    return np.interp(b, lags, g)
+    return np.interp(-b, lags, g)  # sample-bias convention (see the docstring)

@@ -35,17 +35,19 @@ def load_spectrum(path: Path, channel: str | None = None, bias_column: str | Non
         from supramap.io import resolve_channel
 
         name = resolve_channel(ds, channel, path=path)
+        if _CURRENT.match(name):
+            # A current I(V) is not a conductance: fitting it as one is wrong, so it is
+            # differentiated, and the description says so.
+            return bias, _derivative(bias, ds[name].values), \
+                f"dI/dV of {name} (numerical derivative)"
         return bias, ds[name].values, name
     lockin = _ranked(names, _LOCKIN)
     if lockin:
         return bias, ds[lockin].values, lockin
     current = _ranked([n for n in names if ds[n].attrs.get("units", "A") == "A"], _CURRENT)
     if current:
-        i = ds[current].values
-        order = np.argsort(bias)
-        g = np.empty_like(i)
-        g[order] = np.gradient(i[order], bias[order])
-        return bias, g, f"dI/dV of {current} (numerical derivative)"
+        return bias, _derivative(bias, ds[current].values), \
+            f"dI/dV of {current} (numerical derivative)"
     raise AnalysisError(f"{path}: no conductance or current channel; channels are "
                         f"{', '.join(names)} (choose one with --channel)")
 
@@ -54,6 +56,13 @@ def load_spectrum(path: Path, channel: str | None = None, bias_column: str | Non
 _LOCKIN = re.compile(r"^(li demod\s*(\d*)\s*x|lockin ?x?|lock-in ?x?|lix(_\d+)?(_omega)?|li x|"
                      r"liy_1_omega|lock-in|lockin)\b", re.I)
 _CURRENT = re.compile(r"^(current|input \d+|i)\b", re.I)
+
+
+def _derivative(bias: np.ndarray, i: np.ndarray) -> np.ndarray:
+    order = np.argsort(bias)
+    g = np.empty_like(np.asarray(i, dtype=float))
+    g[order] = np.gradient(np.asarray(i, dtype=float)[order], bias[order])
+    return g
 
 
 def _ranked(names: list[str], pattern: re.Pattern) -> str | None:

@@ -1,0 +1,105 @@
+"""Honest tunnelling spectroscopy: spectra built here with numpy (Dynes DOS, thermal
+broadening as an explicit sum), not with supramap's own simulators."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from supramap.quality import codes
+from supramap.sts import fit_spectrum
+from supramap.sts.lineshapes import dynes, nis_conductance, sis_conductance
+from supramap.sts.models import TipModel
+
+K_B = 8.617333262e-5
+MEV = 1e-3
+RNG = np.random.default_rng(11)
+
+
+def _dynes_np(e, delta, gamma):
+    z = e + 1j * gamma
+    return np.real(z / (np.sqrt(z - delta) * np.sqrt(z + delta)))
+
+
+def _thermal(v, dos, t, emax=12 * MEV, n=6001):
+    """G(V) = ∫ N(E) (−f′(E − eV)) dE as a plain Riemann sum (independent of the FFT code)."""
+    e = np.linspace(-emax, emax, n)
+    de = e[1] - e[0]
+    x = (e[None, :] - v[:, None]) / (K_B * t)
+    w = 1 / (4 * K_B * t * np.cosh(x / 2) ** 2)
+    return (dos(e)[None, :] * w).sum(axis=1) * de
+
+
+def test_nanonis_scale_conductance_has_uncertainties_and_recovers_the_gap():
+    v = np.linspace(-6 * MEV, 6 * MEV, 401)
+    g = _thermal(v, lambda e: _dynes_np(e, 1.5 * MEV, 0.05 * MEV), 1.2)
+    g = 2.3e-11 * (g + RNG.normal(0, 0.01, v.size))  # A/V-sized numbers, 1 % noise
+    r = fit_spectrum(v, g, temperature=1.2)
+    assert r.success, codes(r.warnings)
+    d, e = r.params["delta1"]
+    assert e is not None and 0 < e < 0.05 * d
+    assert d == pytest.approx(1.5 * MEV, rel=0.02)
+    assert r.params["scale"][0] == pytest.approx(2.3e-11, rel=0.02)
+
+
+def test_gap_weights_sum_to_one_by_construction():
+    v = np.linspace(-8 * MEV, 8 * MEV, 401)
+    dos = lambda e: 0.6 * _dynes_np(e, 1.0 * MEV, 0.05 * MEV) + \
+        0.4 * _dynes_np(e, 2.5 * MEV, 0.05 * MEV)  # noqa: E731
+    g = _thermal(v, dos, 1.0, emax=14 * MEV) + RNG.normal(0, 0.005, v.size)
+    r = fit_spectrum(v, g, n_gaps=4, temperature=1.0)
+    total = sum(r.params[f"weight{i}"][0] for i in range(1, 5))
+    assert total == pytest.approx(1.0, abs=1e-9)
+    assert all(0 <= r.params[f"weight{i}"][0] <= 1 for i in range(1, 5))
+
+
+def test_a_fit_of_the_wrong_model_is_reported_failed():
+    v = np.linspace(-6 * MEV, 6 * MEV, 401)
+    # A V-shaped (nodal) spectrum with a zero-bias peak: no Dynes gap describes it.
+    g = 0.3 + np.abs(v) / (6 * MEV) + 0.8 * np.exp(-(v / (0.3 * MEV)) ** 2)
+    g = g + RNG.normal(0, 0.002, v.size)
+    r = fit_spectrum(v, g, temperature=1.0)
+    assert not r.success
+    assert {"fit.poor"} & set(codes(r.warnings))
+
+
+def test_featureless_spectrum_says_no_gap_or_failed():
+    v = np.linspace(-6 * MEV, 6 * MEV, 301)
+    g = 1 + RNG.normal(0, 0.01, v.size)
+    r = fit_spectrum(v, g, temperature=1.0)
+    assert not r.success or set(codes(r.warnings)) & {"fit.no_gap", "fit.undetermined"}
+
+
+def _in_gap_dos(e, delta=1.4 * MEV, gamma=0.02 * MEV, e0=0.5 * MEV, w=0.05 * MEV):
+    lor = (w / np.pi) / ((e - e0) ** 2 + w * w)
+    return _dynes_np(e, delta, gamma) + 0.2 * MEV * lor
+
+
+def test_one_bias_convention_nis_and_sis():
+    v = np.linspace(-4 * MEV, 4 * MEV, 801)
+    g_nis = nis_conductance(v, _in_gap_dos, 0.3)
+    # Metal tip: the state at +0.5 meV shows at +0.5 mV.
+    inside = np.abs(v) < 1.0 * MEV
+    assert v[inside][np.argmax(g_nis[inside])] == pytest.approx(0.5 * MEV, abs=0.03 * MEV)
+    # Superconducting tip (Δt = 1.3 meV): at +(Δt + 0.5 meV), not mirrored to negative bias.
+    td, tg = 1.3 * MEV, 0.01 * MEV
+    g_sis = sis_conductance(v, lambda e: dynes(e, td, tg),
+                            lambda e: np.gradient(dynes(e, td, tg), e), _in_gap_dos, 0.3,
+                            step=2e-6)
+    window = (np.abs(v) > 1.5 * MEV) & (np.abs(v) < 2.1 * MEV)
+    peak = v[window][np.argmax(g_sis[window])]
+    assert peak == pytest.approx(1.8 * MEV, abs=0.05 * MEV)
+
+
+def test_deconvolution_keeps_the_in_gap_state_at_positive_energy():
+    from supramap.sts import deconvolve
+
+    td = 1.3 * MEV
+    tip = TipModel(delta_eV=td, gamma_eV=0.02 * MEV, temperature_K=0.5)
+    v = np.linspace(-5 * MEV, 5 * MEV, 401)
+    g = sis_conductance(v, tip.dos, tip.dos_derivative, _in_gap_dos, 0.5, step=2e-6)
+    res = deconvolve(v, g, tip)
+    e, n = res.energy_eV, res.dos
+    plus = n[np.argmin(np.abs(e - 0.5 * MEV))]
+    minus = n[np.argmin(np.abs(e + 0.5 * MEV))]
+    assert plus > minus + 0.1
