@@ -103,3 +103,38 @@ def test_deconvolution_keeps_the_in_gap_state_at_positive_energy():
     plus = n[np.argmin(np.abs(e - 0.5 * MEV))]
     minus = n[np.argmin(np.abs(e + 0.5 * MEV))]
     assert plus > minus + 0.1
+
+
+# ---- peaks ---------------------------------------------------------------------------------
+
+def test_noisy_spectrum_gives_no_peaks_and_a_warning():
+    from supramap.sts import coherence_peaks
+
+    v = np.linspace(-10 * MEV, 10 * MEV, 2001)
+    g = 1 + RNG.normal(0, 0.05, v.size)  # pure noise: 864 "peaks" before
+    cp = coherence_peaks(v, g)
+    assert len(cp.positions_eV) <= 2 and cp.pairs == []
+    assert "peaks.no_pair" in codes(cp.warnings)
+
+
+def test_peaks_pair_symmetrically_and_subtract_the_tip_gap():
+    from supramap.sts import coherence_peaks
+
+    v = np.linspace(-6 * MEV, 6 * MEV, 1201)
+    # SIS-like peaks at ±(Δt + Δs) = ±2.7 meV, plus an unpaired bump at +4.5 meV, 1 % noise.
+    g = 1 + 0.8 * np.exp(-((np.abs(v) - 2.7 * MEV) / (0.1 * MEV)) ** 2) \
+        + 0.3 * np.exp(-((v - 4.5 * MEV) / (0.1 * MEV)) ** 2) + RNG.normal(0, 0.01, v.size)
+    cp = coherence_peaks(v, g, tip_delta_eV=1.35 * MEV)
+    assert len(cp.pairs) == 1
+    assert cp.pairs[0]["plus_eV"] == pytest.approx(-cp.pairs[0]["minus_eV"], abs=0.02 * MEV)
+    assert cp.gaps_eV[0] == pytest.approx(1.35 * MEV, abs=0.03 * MEV)
+
+
+@pytest.mark.parametrize("g", [np.full(101, 2.0), np.full(101, np.nan)])
+def test_constant_or_nan_spectrum_warns(g):
+    from supramap.sts import coherence_peaks, zero_bias_peak
+
+    v = np.linspace(-1e-3, 1e-3, 101)
+    cp = coherence_peaks(v, g)
+    assert "peaks.no_signal" in codes(cp.warnings)
+    assert not zero_bias_peak(v, g).present

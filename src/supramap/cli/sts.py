@@ -204,16 +204,20 @@ def peaks(
         0.1, "--prominence", help="Minimum peak prominence (share of the range)."
     ),
     smooth: float = typer.Option(0.0, "--smooth-ev", help="Gaussian smoothing (eV)."),
+    tip: Path = typer.Option(
+        None, "--tip", help="Calibrated superconducting tip (JSON): gaps = peak − Δ_tip."
+    ),
     json_path: Path = JSON_OPT,
     report: Path = REPORT_OPT,
 ) -> None:
-    """Coherence-peak pairs, gaps, asymmetry and the zero-bias peak."""
-    from supramap.sts import coherence_peaks, zero_bias_peak
+    """Coherence-peak pairs (above 5× the noise), gaps, asymmetry and the zero-bias peak."""
+    from supramap.sts import TipModel, coherence_peaks, zero_bias_peak
 
     b, g, what = load_spectrum(file, channel, bias_column)
-    if not 0 < prominence < 1 or smooth < 0:
-        raise UsageError("--prominence must lie in (0, 1) and --smooth-ev be ≥ 0")
-    cp = coherence_peaks(b, g, prominence=prominence, smooth_eV=smooth)
+    if not 0 < prominence < 1 or not 0 <= smooth < 1:
+        raise UsageError("--prominence must lie in (0, 1) and --smooth-ev in [0, 1) eV")
+    tip_delta = TipModel.load(tip).delta_eV if tip is not None else 0.0
+    cp = coherence_peaks(b, g, prominence=prominence, smooth_eV=smooth, tip_delta_eV=tip_delta)
     zb = zero_bias_peak(b, g, conductance_scale=conductance_scale)
     d = {
         "file": str(file),
@@ -221,13 +225,17 @@ def peaks(
         "coherence_peaks_eV": cp.positions_eV,
         "pairs": cp.pairs,
         "gaps_eV": cp.gaps_eV,
+        "tip_delta_eV": tip_delta,
+        "noise": cp.noise,
         "zbcp": zb.to_dict(),
     }
     print_table(
         f"Peaks of {file.name}",
         [
-            ("coherence peaks (meV)", ", ".join(f"{x * 1e3:.3f}" for x in cp.positions_eV)),
-            ("gaps (meV)", ", ".join(f"{x * 1e3:.3f}" for x in cp.gaps_eV) or "-"),
+            ("significant peaks (mV)",
+             ", ".join(f"{x * 1e3:.3f}" for x in cp.positions_eV) or "none above 5× noise"),
+            ("sample gaps (meV)" + (" = peak − Δ_tip" if tip_delta else ""),
+             ", ".join(f"{x * 1e3:.3f}" for x in cp.gaps_eV) or "-"),
             (
                 "zero-bias peak",
                 "absent"
@@ -236,6 +244,7 @@ def peaks(
             ),
         ],
     )
+    emit_warnings(cp)
     write_json(json_path, d)
     from supramap.report.sts import peaks_figure
 

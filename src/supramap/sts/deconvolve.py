@@ -126,7 +126,7 @@ def deconvolve(bias: np.ndarray, g: np.ndarray, tip: TipModel, *, pad_eV: float 
     # |E| ≤ V_max − Δ_tip − 3 k_B T.  Gaps are reported inside that range only.
     trusted = vmax - tip.delta_eV - 3 * 8.617e-5 * tip.temperature_K
     inside = np.abs(e) <= trusted
-    peaks = coherence_peaks(e[inside], dos[inside], prominence=0.02)
+    peaks = coherence_peaks(e[inside], dos[inside], prominence=0.02, min_width_points=0)
     gaps = sorted(p for p in peaks.positions_eV if p > 0)
     return Deconvolution(e, dos, {"method": method, "lambda": lam, "gcv": gcv,
                                   "ridge": ridge, "nonnegative_enforced": nonneg,

@@ -9,6 +9,8 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 from scipy.signal import find_peaks, peak_widths
 
+from supramap.quality import QualityWarning, as_warnings, warn
+
 G0 = 7.748091729e-5  # 2e²/h in S
 
 
@@ -19,11 +21,25 @@ class CoherencePeaks:
     positions_eV: list[float]
     heights: list[float]
     pairs: list[dict[str, float]] = field(default_factory=list)
+    noise: float = float("nan")
+    tip_delta_eV: float = 0.0
+    warnings: tuple[QualityWarning, ...] = ()
 
     @property
     def gaps_eV(self) -> list[float]:
-        """Mean |E| of each pair, ascending."""
+        """Sample gap of each pair, ascending: mean |E| of the pair, minus the tip gap when a
+        superconducting tip was given (an SIS peak sits at Δ_tip + Δ_sample)."""
         return sorted(p["gap_eV"] for p in self.pairs)
+
+
+def spectrum_noise(y: np.ndarray) -> float:
+    """Point-to-point noise of a spectrum: robust scatter of second differences / √6 (a smooth
+    curve contributes almost nothing to second differences on a fine bias grid)."""
+    d2 = np.diff(np.asarray(y, dtype=float), 2)
+    d2 = d2[np.isfinite(d2)]
+    if d2.size < 5:
+        return float("nan")
+    return float(1.4826 * np.median(np.abs(d2 - np.median(d2))) / np.sqrt(6))
 
 
 def _smooth(g: np.ndarray, bias: np.ndarray, width_eV: float) -> np.ndarray:
@@ -34,20 +50,37 @@ def _smooth(g: np.ndarray, bias: np.ndarray, width_eV: float) -> np.ndarray:
 
 def coherence_peaks(bias: np.ndarray, g: np.ndarray, *, prominence: float = 0.05,
                     smooth_eV: float = 0.0, pair_tolerance: float = 0.15,
-                    exclude_zero_eV: float | None = None) -> CoherencePeaks:
-    """Find peaks (prominence as a share of the spectrum's range), pair +E with −E.
+                    exclude_zero_eV: float | None = None, n_sigma: float = 5.0,
+                    tip_delta_eV: float = 0.0, min_width_points: float = 3.0
+                    ) -> CoherencePeaks:
+    """Find significant peaks and pair +E with −E.
 
-    Pairs match when |E+| and |E−| agree within *pair_tolerance* (relative); the asymmetry is
-    (h+ − h−)/(h+ + h−).  Peaks closer to zero than *exclude_zero_eV* are ignored (default:
-    three bias steps).
+    A peak counts when its prominence exceeds both *prominence* × the spectrum's range and
+    *n_sigma* × the spectrum's noise (:func:`spectrum_noise` of the, possibly smoothed, data):
+    noise never makes peaks.  Coherence peaks come in pairs placed symmetrically about zero
+    bias: each negative peak pairs with at most one positive peak, when |E+| and |E−| agree
+    within *pair_tolerance* (relative); the asymmetry is (h+ − h−)/(h+ + h−).  With a
+    superconducting tip (*tip_delta_eV*), the sample gap of a pair is its mean |E| − Δ_tip.
+    Peaks closer to zero than *exclude_zero_eV* are ignored (default: three bias steps).
     """
     b = np.asarray(bias, dtype=float)
     y = np.asarray(g, dtype=float)
+    ok = np.isfinite(b) & np.isfinite(y)
+    b, y = b[ok], y[ok]
+    ws: list[QualityWarning] = []
+    if b.size < 5 or np.ptp(b) <= 0 or not np.ptp(y) > 0:
+        ws.append(warn("peaks.no_signal", "the spectrum is constant, too short or has no "
+                                          "finite values: no peaks can be found",
+                       n_points=int(b.size)))
+        return CoherencePeaks([], [], [], float("nan"), tip_delta_eV, tuple(ws))
     order = np.argsort(b)
     b, y = b[order], y[order]
     ys = _smooth(y, b, smooth_eV)
     rng = float(np.ptp(ys)) or 1.0
-    idx, _ = find_peaks(ys, prominence=prominence * rng)
+    noise = spectrum_noise(ys)
+    floor = max(prominence * rng, n_sigma * noise if np.isfinite(noise) else 0.0)
+    # At least *min_width_points* wide at half prominence: single-point spikes are not peaks.
+    idx, _ = find_peaks(ys, prominence=floor, width=min_width_points or None)
     step = float(np.median(np.diff(b)))
     zero = 3 * step if exclude_zero_eV is None else exclude_zero_eV
     idx = idx[np.abs(b[idx]) > zero]
@@ -55,15 +88,33 @@ def coherence_peaks(bias: np.ndarray, g: np.ndarray, *, prominence: float = 0.05
     hts = ys[idx].tolist()
     pairs = []
     neg = [(p, h) for p, h in zip(pos, hts) if p < 0]
-    for p, h in ((p, h) for p, h in zip(pos, hts) if p > 0):
+    # Strongest positive peaks first, each negative partner used once.
+    for p, h in sorted(((p, h) for p, h in zip(pos, hts) if p > 0), key=lambda x: -x[1]):
         if not neg:
             break
         q, hq = min(neg, key=lambda x: abs(abs(x[0]) - p))
         if abs(abs(q) - p) <= pair_tolerance * p:
-            pairs.append({"plus_eV": p, "minus_eV": q, "gap_eV": (p - q) / 2,
+            neg.remove((q, hq))
+            pairs.append({"plus_eV": p, "minus_eV": q, "gap_eV": (p - q) / 2 - tip_delta_eV,
                           "height_plus": h, "height_minus": hq,
                           "asymmetry": (h - hq) / (h + hq) if h + hq else 0.0})
-    return CoherencePeaks(pos, hts, pairs)
+    pairs.sort(key=lambda d: d["plus_eV"])
+    if len(pos) > 8:
+        ws.append(warn("peaks.many",
+                       f"{len(pos)} significant peaks: spikes, telegraph noise or a spectrum "
+                       "that is not a superconducting gap; pairs may be accidental (smooth with "
+                       "--smooth-ev or check the spectrum)", significant_peaks=len(pos)))
+    if not pairs:
+        ws.append(warn("peaks.no_pair",
+                       f"no pair of peaks symmetric about zero bias rises above {n_sigma:g}× "
+                       "the noise: no gap can be read from the peaks",
+                       noise=noise, significant_peaks=len(pos)))
+    if tip_delta_eV > 0 and any(d["gap_eV"] <= 0 for d in pairs):
+        ws.append(warn("peaks.inside_tip_gap",
+                       "a peak pair lies inside ±Δ_tip: it is not a sample coherence peak "
+                       "(thermally excited quasiparticle peak?)", tip_delta_eV=tip_delta_eV))
+        pairs = [d for d in pairs if d["gap_eV"] > 0]
+    return CoherencePeaks(pos, hts, pairs, noise, tip_delta_eV, as_warnings(ws))
 
 
 @dataclass(frozen=True)
@@ -92,6 +143,10 @@ def zero_bias_peak(bias: np.ndarray, g: np.ndarray, *, window_eV: float | None =
     """
     b = np.asarray(bias, dtype=float)
     y = np.asarray(g, dtype=float)
+    ok = np.isfinite(b) & np.isfinite(y)
+    b, y = b[ok], y[ok]
+    if b.size < 5 or np.ptp(b) <= 0 or not np.ptp(y) > 0:
+        return ZeroBiasPeak(False)
     order = np.argsort(b)
     b, y = b[order], y[order]
     w = window_eV or 0.15 * float(np.abs(b).max())
@@ -99,7 +154,10 @@ def zero_bias_peak(bias: np.ndarray, g: np.ndarray, *, window_eV: float | None =
     if sel.sum() < 5:
         return ZeroBiasPeak(False)
     bs, ys = b[sel], y[sel]
-    idx, props = find_peaks(ys, prominence=min_prominence * max(float(np.ptp(y)), 1e-300))
+    noise = spectrum_noise(y)
+    floor = max(min_prominence * max(float(np.ptp(y)), 1e-300),
+                5 * noise if np.isfinite(noise) else 0.0)
+    idx, props = find_peaks(ys, prominence=floor)
     if idx.size == 0:
         return ZeroBiasPeak(False)
     k = int(idx[np.argmin(np.abs(bs[idx]))])
