@@ -210,7 +210,7 @@ def peaks(
     json_path: Path = JSON_OPT,
     report: Path = REPORT_OPT,
 ) -> None:
-    """Coherence-peak pairs (above 5× the noise), gaps, asymmetry and the zero-bias peak."""
+    """Coherence-peak pairs (above 7× the noise), gaps, asymmetry and the zero-bias peak."""
     from supramap.sts import TipModel, coherence_peaks, zero_bias_peak
 
     b, g, what = load_spectrum(file, channel, bias_column)
@@ -233,7 +233,7 @@ def peaks(
         f"Peaks of {file.name}",
         [
             ("significant peaks (mV)",
-             ", ".join(f"{x * 1e3:.3f}" for x in cp.positions_eV) or "none above 5× noise"),
+             ", ".join(f"{x * 1e3:.3f}" for x in cp.positions_eV) or "none above 7× noise"),
             ("sample gaps (meV)" + (" = peak − Δ_tip" if tip_delta else ""),
              ", ".join(f"{x * 1e3:.3f}" for x in cp.gaps_eV) or "-"),
             (

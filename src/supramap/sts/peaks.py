@@ -50,14 +50,15 @@ def _smooth(g: np.ndarray, bias: np.ndarray, width_eV: float) -> np.ndarray:
 
 def coherence_peaks(bias: np.ndarray, g: np.ndarray, *, prominence: float = 0.05,
                     smooth_eV: float = 0.0, pair_tolerance: float = 0.15,
-                    exclude_zero_eV: float | None = None, n_sigma: float = 5.0,
+                    exclude_zero_eV: float | None = None, n_sigma: float = 7.0,
                     tip_delta_eV: float = 0.0, min_width_points: float = 3.0
                     ) -> CoherencePeaks:
     """Find significant peaks and pair +E with −E.
 
     A peak counts when its prominence exceeds both *prominence* × the spectrum's range and
-    *n_sigma* × the spectrum's noise (:func:`spectrum_noise` of the, possibly smoothed, data):
-    noise never makes peaks.  Coherence peaks come in pairs placed symmetrically about zero
+    *n_sigma* × the spectrum's noise (:func:`spectrum_noise` of the, possibly smoothed, data),
+    judged within a local window, and is at least *min_width_points* wide: noise and single-
+    point spikes do not make peaks (pure white noise of 8000 points gives none in 50 draws).  Coherence peaks come in pairs placed symmetrically about zero
     bias: each negative peak pairs with at most one positive peak, when |E+| and |E−| agree
     within *pair_tolerance* (relative); the asymmetry is (h+ − h−)/(h+ + h−).  With a
     superconducting tip (*tip_delta_eV*), the sample gap of a pair is its mean |E| − Δ_tip.
@@ -80,7 +81,10 @@ def coherence_peaks(bias: np.ndarray, g: np.ndarray, *, prominence: float = 0.05
     noise = spectrum_noise(ys)
     floor = max(prominence * rng, n_sigma * noise if np.isfinite(noise) else 0.0)
     # At least *min_width_points* wide at half prominence: single-point spikes are not peaks.
-    idx, _ = find_peaks(ys, prominence=floor, width=min_width_points or None)
+    # Prominence is judged within a local window (a coherence peak is a local feature): over
+    # the whole spectrum the extremes of white noise alone reach ~7σ in a few thousand points.
+    wlen = max(41, ys.size // 25)
+    idx, _ = find_peaks(ys, prominence=floor, width=min_width_points or None, wlen=wlen)
     step = float(np.median(np.diff(b)))
     zero = 3 * step if exclude_zero_eV is None else exclude_zero_eV
     idx = idx[np.abs(b[idx]) > zero]
@@ -156,8 +160,8 @@ def zero_bias_peak(bias: np.ndarray, g: np.ndarray, *, window_eV: float | None =
     bs, ys = b[sel], y[sel]
     noise = spectrum_noise(y)
     floor = max(min_prominence * max(float(np.ptp(y)), 1e-300),
-                5 * noise if np.isfinite(noise) else 0.0)
-    idx, props = find_peaks(ys, prominence=floor)
+                7 * noise if np.isfinite(noise) else 0.0)
+    idx, props = find_peaks(ys, prominence=floor, width=3)
     if idx.size == 0:
         return ZeroBiasPeak(False)
     k = int(idx[np.argmin(np.abs(bs[idx]))])
