@@ -265,3 +265,70 @@ def test_heat_takes_mass_and_molar_mass_from_the_header(tmp_path):
     d = json.loads(out.read_text())
     assert d["sample"]["mass_kg"]["source"] == "option --mass-mg"
     assert d["gamma_J_per_mol_K2"] == pytest.approx(gamma / 2, rel=1e-3)
+
+
+# ---- specific heat: a contaminated window and the α-model -------------------------------------
+
+def _alpha_ce_over_gamma_t(t, alpha):
+    """C_es/(γn T) of the α-model from the direct formula (not the entropy route of the code):
+    C/(γT) = 3/(π² t²) ∫ f(1−f)/t (E² − (t/2) d(Δ²)/dt) dx over all x, in units of k_B Tc."""
+    def gap(tt):
+        return alpha * np.tanh(1.74 * np.sqrt(np.clip(1 / tt - 1, 0, None))) if tt < 1 else 0.0
+    out = []
+    x = np.linspace(-60, 60, 24001)
+    for tt in np.atleast_1d(t):
+        if tt >= 1:
+            out.append(1.0)
+            continue
+        h = 1e-5
+        dd2 = (gap(tt + h) ** 2 - gap(tt - h) ** 2) / (2 * h)
+        e = np.sqrt(x * x + gap(tt) ** 2)
+        q = np.exp(-np.minimum(e / tt, 700))
+        f_1mf = q / (1 + q) ** 2  # f(1 − f), overflow-free
+        integrand = f_1mf / tt * (e * e - tt / 2 * dd2)
+        out.append(3 / (np.pi**2 * tt**2) * np.trapezoid(integrand, x))
+    return np.array(out)
+
+
+def test_alpha_model_matches_the_direct_formula_and_the_bcs_jump():
+    from supramap.bulk.heat import alpha_model
+
+    t = np.array([0.3, 0.5, 0.7, 0.9, 0.99])
+    np.testing.assert_allclose(alpha_model(t, 2.0), _alpha_ce_over_gamma_t(t, 2.0), rtol=0.02,
+                               atol=2e-3)
+    assert alpha_model(np.array([0.9999]), 1.764)[0] - 1 == pytest.approx(1.43, abs=0.02)
+
+
+def test_contaminated_window_warns_and_alpha_model_recovers_the_truth():
+    from supramap.bulk import analyze_heat
+
+    gamma_n, beta, tc, delta0 = 20e-3, 0.5e-3, 14.0, 2.4e-3  # J/mol K², J/mol K⁴, K, eV
+    alpha = delta0 / (8.617333262e-5 * tc)
+    t = np.concatenate([np.linspace(2, 13.8, 120), np.linspace(14.2, 30, 60)])
+    ce_t = gamma_n * _alpha_ce_over_gamma_t(t / tc, alpha)
+    c = t * (ce_t + beta * t**2) * (1 + RNG.normal(0, 5e-4, t.size))
+    r = analyze_heat(t, c, window=(3, 5), atoms_per_formula_unit=2)
+    codes_ = codes(r.warnings)
+    assert r.fit.gamma < 0 and "heat.negative_gamma" in codes_
+    assert "heat.window_curved" in codes_ or "heat.fraction_out_of_range" in codes_
+    a = r.alpha
+    assert a is not None and a.success
+    assert a.delta0_eV == pytest.approx(delta0, rel=0.05)
+    assert a.Tc_K == pytest.approx(tc, abs=0.2)
+    assert a.sc_fraction == pytest.approx(1.0, abs=0.05)
+
+
+def test_clean_window_has_no_heat_warning():
+    from supramap.bulk import analyze_heat
+
+    gamma_n, beta, tc = 20e-3, 0.5e-3, 10.0
+    t = np.concatenate([np.linspace(0.5, 9.8, 150), np.linspace(10.2, 25, 60)])
+    # A dirty superconductor half superconducting: γ0 = 10 mJ/mol K², low-T window clean
+    # because the SC part is exponentially small below 0.15 Tc (window 0.5–1.5 K).
+    ce_t = 0.5 * gamma_n + 0.5 * gamma_n * _alpha_ce_over_gamma_t(t / tc, 1.764)
+    c = t * (ce_t + beta * t**2)
+    r = analyze_heat(t, c, window=(0.5, 1.5), atoms_per_formula_unit=2)
+    assert r.fit.gamma == pytest.approx(0.5 * gamma_n, rel=0.03)
+    assert not {"heat.negative_gamma", "heat.fraction_out_of_range", "heat.window_curved"} & \
+        set(codes(r.warnings))
+    assert r.sc_volume_fraction == pytest.approx(0.5, abs=0.03)

@@ -10,8 +10,11 @@ from scipy.integrate import trapezoid
 from scipy.optimize import brentq
 
 from supramap.errors import AnalysisError
+from supramap.quality import QualityWarning, as_warnings, warn, warnings_to_list
 
 R_GAS = 8.314462618  # J / (mol K)
+K_B_EV = 8.617333262e-5  # eV / K
+ALPHA_BCS = 1.764
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,136 @@ def entropy_conserving_jump(t: np.ndarray, ce_over_t: np.ndarray, *, gamma_n: fl
     return Jump(float(tc), dc_over_t, float(gamma_n), dc_over_t / gamma_n)
 
 
+def bcs_gap_ratio(t: np.ndarray) -> np.ndarray:
+    """Δ(T)/Δ(0) of weak-coupling BCS, the standard interpolation tanh(1.74 √(Tc/T − 1))
+    (within ~2 % of the tabulated Mühlschlegel values); 0 at and above Tc."""
+    t = np.asarray(t, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(t < 1, np.tanh(1.74 * np.sqrt(np.clip(1 / np.maximum(t, 1e-9) - 1, 0,
+                                                               None))), 0.0)
+
+
+def alpha_model(t: np.ndarray, alpha: float, *, n_x: int = 1500) -> np.ndarray:
+    """Electronic specific heat of the α-model, C_es/(γn T), at reduced temperatures t = T/Tc
+    (Padamsee, Neighbor & Shiffman, J. Low Temp. Phys. 12, 387 (1973)).
+
+    The BCS gap is scaled to Δ(0) = α k_B Tc (α_BCS = 1.764); the entropy
+    S/(γn Tc) = −(6/π²) ∫₀^∞ [f ln f + (1 − f) ln(1 − f)] dx with f = 1/(e^{E/t} + 1),
+    E = √(x² + (Δ/k_B Tc)²), and C/(γn T) = d(S/γn Tc)/dt.  Equal to 1 above Tc; the jump at Tc
+    is 1.43 for α = α_BCS.
+    """
+    t = np.atleast_1d(np.asarray(t, dtype=float))
+    # A fine grid of reduced temperature on which S is differentiated; then interpolated.
+    grid = np.unique(np.concatenate([np.linspace(0.02, 1.0, 400), np.linspace(1.0, 3.0, 50)]))
+    x = np.linspace(0, 40, n_x)[None, :]
+    d = alpha * bcs_gap_ratio(grid)[:, None]
+    e = np.sqrt(x * x + d * d)
+    z = e / grid[:, None]
+    # f ln f + (1 − f) ln(1 − f) written stably: −[ln(1 + e^{−z}) + z e^{−z}/(1 + e^{−z})].
+    q = np.exp(-z)
+    h = np.log1p(q) + z * q / (1 + q)
+    s = (6 / np.pi**2) * trapezoid(h, x, axis=1)
+    below = grid <= 1.0
+    c = np.ones_like(grid)
+    c[below] = np.gradient(s[below], grid[below], edge_order=2)
+    out = np.interp(t, grid, c, left=0.0, right=1.0)
+    return np.where(t > 1, 1.0, out)
+
+
+@dataclass(frozen=True)
+class AlphaFit:
+    """C_e/T = γ0 + (γn − γ0)·α-model(T/Tc): residual γ0, gap ratio α, Tc, Δ0, fraction."""
+
+    gamma0: float
+    gamma0_err: float
+    alpha: float
+    alpha_err: float
+    Tc_K: float
+    Tc_err_K: float
+    gamma_n: float
+    beta: float
+    delta0_eV: float
+    sc_fraction: float
+    success: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict."""
+        return asdict(self)
+
+
+def fit_alpha_model(t: np.ndarray, c_molar: np.ndarray, *, gamma_n: float, beta: float,
+                    tc_guess: float, t_max: float | None = None) -> AlphaFit:
+    """Fit the electronic part C/T − βT² (phonons β from the normal state) below
+    ~1.3 Tc with γ0 + (γn − γ0)·α-model(T/Tc): γ0, α and Tc free.  It uses every point,
+    so a contaminated low-temperature window does not decide γ on its own."""
+    from scipy.optimize import least_squares
+
+    t = np.asarray(t, dtype=float)
+    y = np.asarray(c_molar, dtype=float) / t - beta * t**2
+    t_max = t_max or 1.3 * tc_guess
+    sel = np.isfinite(t) & np.isfinite(y) & (t > 0) & (t <= t_max)
+    if sel.sum() < 8:
+        raise AnalysisError("α-model fit: fewer than 8 points below 1.3 Tc")
+    ts, ys = t[sel], y[sel]
+
+    def resid(p):
+        g0, a, tc = p
+        return g0 + (gamma_n - g0) * alpha_model(ts / tc, a) - ys
+
+    r = least_squares(resid, [0.1 * gamma_n, ALPHA_BCS, tc_guess],
+                      bounds=([-gamma_n, 0.5, 0.5 * tc_guess], [gamma_n, 5.0, 1.5 * tc_guess]),
+                      x_scale=[gamma_n, 1.0, tc_guess])
+    j = r.jac
+    dof = max(ts.size - 3, 1)
+    s2 = float(r.fun @ r.fun) / dof
+    try:
+        cov = np.linalg.inv(j.T @ j) * s2
+        err = np.sqrt(np.clip(np.diag(cov), 0, None))
+    except np.linalg.LinAlgError:
+        err = np.full(3, np.nan)
+    g0, a, tc = r.x
+    return AlphaFit(float(g0), float(err[0]), float(a), float(err[1]), float(tc),
+                    float(err[2]), float(gamma_n), float(beta), float(a * K_B_EV * tc),
+                    float(1 - g0 / gamma_n), bool(r.success))
+
+
+def check_window(t: np.ndarray, c_molar: np.ndarray, fit: DebyeFit, *,
+                 tc: float | None) -> list[QualityWarning]:
+    """Why a C/T-vs-T² window fit cannot be trusted: curvature (a significant T⁴ term or
+    residual trend), a transition inside or just above the window, an upturn at its low end."""
+    ws: list[QualityWarning] = []
+    t = np.asarray(t, dtype=float)
+    c = np.asarray(c_molar, dtype=float)
+    lo, hi = fit.window_K
+    sel = np.isfinite(t) & np.isfinite(c) & (t >= lo) & (t <= hi) & (t > 0)
+    if sel.sum() >= 6:
+        x, y = t[sel] ** 2, c[sel] / t[sel]
+        a = np.stack([np.ones_like(x), x, x * x], axis=1)
+        coef, *_ = np.linalg.lstsq(a, y, rcond=None)
+        res = y - a @ coef
+        s2 = float(res @ res) / max(x.size - 3, 1)
+        err = np.sqrt(np.diag(s2 * np.linalg.inv(a.T @ a)))
+        effect = abs(coef[2]) * (hi**2 - lo**2) ** 2 / 4
+        if abs(coef[2]) > 3 * err[2] and effect > 0.02 * max(abs(float(np.mean(y))), 1e-300):
+            ws.append(warn("heat.window_curved",
+                           f"C/T is not linear in T² in {lo:g}–{hi:g} K (significant T⁴ term): "
+                           "the window sees the superconducting electronic part or a Schottky "
+                           "term; use the α-model fit or another window",
+                           t4_coefficient=float(coef[2]), t4_significance=float(abs(coef[2]) /
+                                                                               err[2])))
+        y_lin = c[sel] / t[sel] - (fit.gamma + fit.beta * x)
+        order = np.argsort(x)
+        low = y_lin[order][: max(3, x.size // 5)]
+        if np.mean(low) > 3 * np.sqrt(max(s2, 1e-300)) and np.all(low > 0):
+            ws.append(warn("heat.upturn", "C/T turns up at the low end of the window "
+                                          "(nuclear/Schottky contribution)"))
+    if tc is not None and np.isfinite(tc) and tc < hi * 1.2:
+        ws.append(warn("heat.transition_in_window",
+                       f"the transition ({tc:.2f} K) lies in or just above the fit window "
+                       f"{lo:g}–{hi:g} K", Tc_K=tc))
+    return ws
+
+
 @dataclass(frozen=True)
 class HeatResult:
     """Specific-heat analysis (SI per mole of formula units)."""
@@ -115,10 +248,14 @@ class HeatResult:
     gamma_n: float
     sc_volume_fraction: float
     jump: Jump | None
+    alpha: AlphaFit | None = None
+    warnings: tuple[QualityWarning, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Keys of ``supramap bulk heat --json``."""
         out = {
+            "warnings": warnings_to_list(self.warnings),
+            "alpha_model": self.alpha.to_dict() if self.alpha else None,
             "gamma_J_per_mol_K2": self.fit.gamma, "gamma_err": self.fit.gamma_err,
             "beta_J_per_mol_K4": self.fit.beta, "beta_err": self.fit.beta_err,
             "fit_window_K": list(self.fit.window_K), "theta_D_K": self.theta_D_K,
@@ -140,21 +277,33 @@ def analyze_heat(t: np.ndarray, c_molar: np.ndarray, *, window: tuple[float, flo
     t = np.asarray(t, dtype=float)
     c = np.asarray(c_molar, dtype=float)
     fit = fit_gamma_beta(t, c, window=window)
-    theta = debye_temperature(fit.beta, atoms_per_formula_unit)
-    ce_t = c / t - fit.beta * t**2
+    theta = debye_temperature(fit.beta, atoms_per_formula_unit) if fit.beta > 0 \
+        else float("nan")
     if tc_guess is None:
-        # The jump: the steepest fall of C_e/T above the fit window.
+        # The jump: the steepest fall of C/T above the fit window (phonons are smooth there).
         above = t > window[1]
         if above.sum() < 5:
             raise AnalysisError("specific heat: no data above the fit window to find Tc")
         order = np.argsort(t[above])
-        ta, ya = t[above][order], ce_t[above][order]
+        ta, ya = t[above][order], (c / t)[above][order]
         tc_guess = float(ta[np.argmin(np.gradient(ya, ta))])
+    # Phonons from the normal state (C/T = γn + βT² above Tc) when there are enough points:
+    # the electronic part below Tc is then free of the low-temperature window's bias.
+    beta_e, gamma_ns = fit.beta, None
+    above = np.isfinite(t) & np.isfinite(c) & (t > tc_guess * 1.1) & (t < tc_guess * 1.1 + 15)
+    if above.sum() >= 6:
+        coef = np.polyfit(t[above] ** 2, c[above] / t[above], 1)
+        if coef[0] > 0 and coef[1] > 0:
+            beta_e, gamma_ns = float(coef[0]), float(coef[1])
+    ce_t = c / t - beta_e * t**2
     if gamma_n is None:
-        sel = (t > tc_guess + 2) & (t < tc_guess + 8)
-        if sel.sum() < 4:
-            raise AnalysisError("specific heat: give γn (no normal-state data above Tc)")
-        gamma_n = float(np.median(ce_t[sel]))
+        if gamma_ns is not None:
+            gamma_n = gamma_ns
+        else:
+            sel = (t > tc_guess + 2) & (t < tc_guess + 8)
+            if sel.sum() < 4:
+                raise AnalysisError("specific heat: give γn (no normal-state data above Tc)")
+            gamma_n = float(np.median(ce_t[sel]))
     if gamma_n <= 0:
         raise AnalysisError(f"γn must be positive, got {gamma_n}")
     jump = None
@@ -164,4 +313,24 @@ def analyze_heat(t: np.ndarray, c_molar: np.ndarray, *, window: tuple[float, flo
                                        window=(tc_guess * 0.6, tc_guess * 1.3))
     except AnalysisError:
         jump = None
-    return HeatResult(fit, theta, float(gamma_n), float(1 - fit.gamma / gamma_n), jump)
+    ws = check_window(t, c, fit, tc=jump.Tc_K if jump else tc_guess)
+    beta_n, gamma_nn = beta_e, gamma_n
+    alpha = None
+    try:
+        alpha = fit_alpha_model(t, c, gamma_n=gamma_nn, beta=beta_n, tc_guess=tc_guess)
+    except AnalysisError:
+        alpha = None
+    fraction = float(1 - fit.gamma / gamma_n)
+    if fit.gamma < 0:
+        ws.append(warn("heat.negative_gamma",
+                       f"the window fit gives γ = {fit.gamma * 1e3:.3g} mJ/mol K² < 0: C/T vs T² "
+                       "is not linear there (superconducting electronic part or curvature); "
+                       "the α-model fit is the better estimate",
+                       gamma_J_per_mol_K2=fit.gamma,
+                       alpha_model_gamma0=alpha.gamma0 if alpha else None))
+    if not 0 <= fraction <= 1:
+        ws.append(warn("heat.fraction_out_of_range",
+                       f"superconducting fraction 1 − γ0/γn = {100 * fraction:.1f} % lies "
+                       "outside [0, 100 %]: γ0 from the window is wrong (see the other warnings"
+                       ") or γn is", fraction=fraction))
+    return HeatResult(fit, theta, float(gamma_n), fraction, jump, alpha, as_warnings(ws))

@@ -335,14 +335,25 @@ def heat(
             ("sample mass", f"{mass_mg:.4g} mg ({sources['mass_kg'][1]})"),
             ("molar mass", f"{molar_mass:.4g} g/mol ({sources['molar_mass_kg_per_mol'][1]})"),
             ("atoms per formula unit", f"{atoms:g} ({sources['atoms_per_formula_unit'][1]})"),
-            ("γ", f"{res.fit.gamma * 1e3:.4f} ± {res.fit.gamma_err * 1e3:.4f} mJ/mol K²"),
-            ("β", f"{res.fit.beta * 1e3:.4f} ± {res.fit.beta_err * 1e3:.4f} mJ/mol K⁴"),
-            ("θ_D", f"{res.theta_D_K:.1f} K"),
-            ("γn", f"{res.gamma_n * 1e3:.3f} mJ/mol K²"),
-            ("superconducting volume fraction", f"{100 * res.sc_volume_fraction:.1f} %"),
+            ("γ (window fit)", f"{res.fit.gamma * 1e3:.4g} ± {res.fit.gamma_err * 1e3:.2g} "
+                               "mJ/mol K²"),
+            ("β (window fit)", f"{res.fit.beta * 1e3:.4g} ± {res.fit.beta_err * 1e3:.2g} "
+                               "mJ/mol K⁴"),
+            ("θ_D", _num(res.theta_D_K, "K", ".1f")),
+            ("γn", f"{res.gamma_n * 1e3:.4g} mJ/mol K²"),
+            ("superconducting volume fraction (window)", _pct(res.sc_volume_fraction)),
             ("Tc / ΔC/γnTc", f"{d['Tc_K']:.2f} K / {d['jump_ratio']:.2f}" if res.jump else "n/a"),
-        ],
+        ]
+        + ([
+            ("α-model: γ0", f"{res.alpha.gamma0 * 1e3:.4g} ± {res.alpha.gamma0_err * 1e3:.2g} "
+                            "mJ/mol K²"),
+            ("α-model: Δ0 / α", f"{res.alpha.delta0_eV * 1e3:.3g} meV / "
+                                f"{res.alpha.alpha:.3g} ± {res.alpha.alpha_err:.2g}"),
+            ("α-model: Tc", f"{res.alpha.Tc_K:.3f} ± {res.alpha.Tc_err_K:.2g} K"),
+            ("α-model: superconducting fraction", _pct(res.alpha.sc_fraction)),
+        ] if res.alpha is not None else []),
     )
+    emit_warnings(res)
     write_json(json_path, d)
     if report is not None:
         from supramap.report import bulk as fig

@@ -58,7 +58,8 @@ def coherence_peaks(bias: np.ndarray, g: np.ndarray, *, prominence: float = 0.05
     A peak counts when its prominence exceeds both *prominence* × the spectrum's range and
     *n_sigma* × the spectrum's noise (:func:`spectrum_noise` of the, possibly smoothed, data),
     judged within a local window, and is at least *min_width_points* wide: noise and single-
-    point spikes do not make peaks (pure white noise of 8000 points gives none in 50 draws).  Coherence peaks come in pairs placed symmetrically about zero
+    point spikes do not make peaks (pure white noise of 8000 points gives none in 50 draws).
+    Coherence peaks come in pairs placed symmetrically about zero
     bias: each negative peak pairs with at most one positive peak, when |E+| and |E−| agree
     within *pair_tolerance* (relative); the asymmetry is (h+ − h−)/(h+ + h−).  With a
     superconducting tip (*tip_delta_eV*), the sample gap of a pair is its mean |E| − Δ_tip.
