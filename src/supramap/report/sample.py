@@ -26,6 +26,12 @@ def write_sample_report(res, out_dir: str | Path, *, extra=None,
     rep.heading("Homogeneity verdict")
     for line in res.verdict or ["No analysis succeeded; see the problems below."]:
         rep.paragraph(line, css="verdict")
+    # Every quality warning of every item, named by item, right under the verdict.
+    flagged = []
+    for item, d in res.results.items():
+        for w in (d.get("warnings") or []) if isinstance(d, dict) else []:
+            flagged.append({**w, "message": f"{item}: {w.get('message', '')}"})
+    rep.warning_box(flagged, title="Quality warnings (numbers below that cannot be trusted)")
     if res.errors or res.sample.problems:
         rep.heading("Problems")
         rows = [("description", p) for p in res.sample.problems]
@@ -42,6 +48,9 @@ def write_sample_report(res, out_dir: str | Path, *, extra=None,
             if m.kind in ("transport", "susceptibility", "heat", "loop") and not bulk_done:
                 rep.heading("Bulk")
                 bulk_done = True
+            item = res.results.get(m.id)
+            if isinstance(item, dict) and item.get("warnings"):
+                rep.warning_box(item["warnings"], title=f"{m.id}: warnings")
             if m.kind == "transport":
                 t, r, result, units = obj
                 rep.figure(bfig.transport_figure(t, r, result, units), f"{m.id}: ρ(T)",
