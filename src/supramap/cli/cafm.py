@@ -12,6 +12,7 @@ from supramap.cli.common import (
     REPORT_OPT,
     UsageError,
     console,
+    emit_warnings,
     load,
     new_report,
     parse_threshold,
@@ -108,6 +109,7 @@ def analyze(
     )
     if result.artefacts is not None:
         console.print(result.artefacts.verdict)
+    emit_warnings(result)
     write_json(json_path, d)
     if report is not None:
         from supramap.report.cafm import analysis_section
@@ -164,6 +166,7 @@ def compare(
             ("median spot diameter", _fmt(d["spot_diameter_m"], "m")),
         ],
     )
+    emit_warnings(result)
     write_json(json_path, d)
     if report is not None:
         from supramap.report.cafm import comparison_section
@@ -223,6 +226,7 @@ def series(
             )
         )
     print_table("Temperature series", rows)
+    emit_warnings(result)
     write_json(json_path, d)
     if report is not None:
         from supramap.report.cafm import series_section

@@ -75,8 +75,10 @@ def emit_warnings(*sources: Any) -> list[QualityWarning]:
     for src in sources:
         if src is None:
             continue
-        items = getattr(src, "warnings", src)
-        found.extend(w for w in items if isinstance(w, QualityWarning))
+        items = getattr(src, "warnings", None)
+        if items is None and isinstance(src, (list, tuple)):
+            items = src
+        found.extend(w for w in items or () if isinstance(w, QualityWarning))
     new = [w for w in as_warnings(found) if w not in EMITTED]
     for w in new:
         EMITTED.append(w)

@@ -16,6 +16,7 @@ from supramap.conduction.levels import Levels, find_levels
 from supramap.conduction.noise import NoiseFloor, estimate_noise
 from supramap.data import pixel_size, require_image
 from supramap.errors import AnalysisError
+from supramap.quality import QualityWarning, as_warnings, warn, warnings_to_list
 
 #: Candidate conducting pixels lie this many noise σ above the offset.
 DETECT_SIGMA = 10.0
@@ -23,6 +24,8 @@ DETECT_SIGMA = 10.0
 PLATEAU_RANGE = 0.25
 #: Auto threshold = this share of the weakest level (half maximum: the edge midpoint).
 HALF_MAXIMUM = 0.5
+#: Radius (px) of the neighbourhood whose highest current sets a pixel's local level.
+LOCAL_PX = 3
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,7 @@ class ConductionResult:
     mask: np.ndarray = field(repr=False)
     labels: np.ndarray = field(repr=False)
     oriented_current: np.ndarray = field(repr=False)
+    warnings: tuple[QualityWarning, ...] = ()
 
     @property
     def n_islands(self) -> int:
@@ -98,6 +102,7 @@ class ConductionResult:
             "dynamic_range_decades": self.dynamic_range_decades,
             "pixel_size_m": list(self.pixel_size_m),
             "shape": list(self.shape),
+            "warnings": warnings_to_list(self.warnings),
         }
         if self.artefacts is not None:
             out["topography_correlation"] = {
@@ -109,16 +114,28 @@ class ConductionResult:
         return out
 
 
-def _polarity(current: xr.DataArray, values: np.ndarray) -> int:
+def _polarity(current: xr.DataArray, values: np.ndarray) -> tuple[int, QualityWarning | None]:
+    """+1 or −1 from the data: conduction is the long tail away from the (insulating)
+    median.  The bias attribute only breaks a tie: instruments and converters disagree on its
+    sign (a Createc-converted .sxm has −3.04 V and positive conducting currents)."""
     bias = current.attrs.get("bias_V")
-    if isinstance(bias, (int, float)) and bias != 0 and np.isfinite(bias):
-        return 1 if bias > 0 else -1
+    from_bias = (1 if bias > 0 else -1) if isinstance(bias, (int, float)) and bias != 0 \
+        and np.isfinite(bias) else None
     finite = values[np.isfinite(values)]
     if finite.size == 0:
-        return 1
+        return 1, None
     lo, hi = np.percentile(finite, [0.01, 99.99])
     med = np.median(finite)
-    return 1 if (hi - med) >= (med - lo) else -1
+    up, down = hi - med, med - lo
+    if max(up, down) <= 0 or abs(up - down) <= 0.1 * max(up, down):
+        return (from_bias or 1), None
+    data = 1 if up > down else -1
+    if from_bias is not None and from_bias != data:
+        return data, warn("cafm.polarity_from_data",
+                          f"the conducting tail has the sign {data:+d} although the bias is "
+                          f"{bias:g} V: the data decide (instrument sign conventions differ)",
+                          bias_V=bias, polarity=data)
+    return data, None
 
 
 def plateau_pixels(values: np.ndarray, detect: float) -> np.ndarray:
@@ -179,11 +196,40 @@ def analyze(current: xr.DataArray, *, topography: xr.DataArray | None = None,
     raw = np.asarray(current.values, dtype=float)
     if not np.isfinite(raw).any():
         raise AnalysisError("current map has no valid pixel")
-    polarity = _polarity(current, raw)
+    ws: list[QualityWarning] = []
+    if not np.nanmax(raw) > np.nanmin(raw):
+        raise AnalysisError(f"current map is constant ({np.nanmax(raw):g} A everywhere): "
+                            "nothing to analyse (wrong channel?)")
+    polarity, pw = _polarity(current, raw)
+    ws.append(pw)
     values = polarity * raw
     noise = estimate_noise(values)
     detect = noise.above(DETECT_SIGMA)
     levels = find_levels(_level_samples(values, detect), max_levels=max_levels)
+    # Near the noise floor (a level under 20σ, or no level although many pixels lie beyond
+    # 5σ) the map is classified after a 1-px Gaussian smoothing, which lowers the pixel noise
+    # ~3.5×: levels down to ~5σ of the raw map are then resolved and cut at their half maximum
+    # without a speckle of noise pixels.
+    graded = values
+    n_valid = max(int(np.isfinite(values).sum()), 1)
+    beyond5 = float((np.nan_to_num(values, nan=-np.inf) > noise.above(5.0)).sum()) / n_valid
+    weakest = min(levels.levels_A) if levels.levels_A else np.inf
+    if (not levels.levels_A and beyond5 > 0.002) or \
+            (levels.levels_A and weakest < noise.offset_A + 20 * noise.sigma_A) or \
+            beyond5 > 1.5 * _share_above(values, detect):
+        smooth = _smooth(values, 1.0)
+        noise_s = estimate_noise(smooth)
+        detect_s = noise_s.above(DETECT_SIGMA)
+        levels_s = find_levels(_level_samples(smooth, detect_s), max_levels=max_levels)
+        if levels_s.levels_A and (len(levels_s.levels_A) > len(levels.levels_A) or
+                                  min(levels_s.levels_A) < 0.8 * weakest):
+            graded, levels, detect = smooth, levels_s, detect_s
+            ws.append(warn("cafm.weak_levels",
+                           f"the weakest current level ({min(levels.levels_A):.3g} A) lies only "
+                           f"{(min(levels.levels_A) - noise.offset_A) / noise.sigma_A:.1f}σ "
+                           "above the noise: the map was classified after a 1-px Gaussian "
+                           "smoothing; treat the fraction as ± its interval",
+                           weakest_level_A=min(levels.levels_A), noise_sigma_A=noise.sigma_A))
     lv = np.asarray(levels.levels_A, dtype=float)
     if threshold == "auto":
         if lv.size:
@@ -200,25 +246,32 @@ def analyze(current: xr.DataArray, *, topography: xr.DataArray | None = None,
                 from None
         if not np.isfinite(thr):
             raise AnalysisError(f"threshold must be finite, got {threshold!r}")
+        if thr <= noise.offset_A:
+            raise AnalysisError(f"threshold {thr:g} A lies at or below the noise offset "
+                                f"({noise.offset_A:g} A): every pixel would 'conduct'; give a "
+                                "current above the insulating background")
         source = "user"
     local = threshold == "auto" and lv.size > 0
     x = np.asarray(current.x.values)
     y = np.asarray(current.y.values)
 
+    if local:
+        # The local level: the level nearest to the highest current within LOCAL_PX pixels.
+        # Each pixel is then cut at half of the level around it, so the mask follows the edge
+        # midpoint of strong and weak parts alike — also inside one connected region holding
+        # two levels (a stripe of 3.5 and 5.5 µA), where one cut per region would eat the
+        # weaker part's edges.
+        near = ndimage.maximum_filter(np.nan_to_num(graded, nan=-np.inf),
+                                      size=2 * LOCAL_PX + 1, mode="nearest")
+        own = lv[np.argmin(np.abs(near[..., None] - lv), axis=-1)]
+        local_cut = np.maximum(HALF_MAXIMUM * own, thr)
+
     def classify(scale: float) -> np.ndarray:
         """Conducting mask at *scale* × the threshold (local half maximum when automatic)."""
-        base = np.isfinite(values) & (values > scale * thr)
+        base = np.isfinite(graded) & (graded > scale * thr)
         if not local:
             return base
-        # Each island is cut at half of its own level, so the mask follows the edge midpoint
-        # of strong and weak islands alike (one global cut would sit low on strong edges).
-        lab, n = ndimage.label(base, structure=np.ones((3, 3)))
-        if n == 0:
-            return base
-        peak = np.asarray(ndimage.maximum(values, lab, index=np.arange(1, n + 1)))
-        own = lv[np.argmin(np.abs(peak[:, None] - lv[None, :]), axis=1)]
-        cut = np.concatenate([[np.inf], scale * np.maximum(HALF_MAXIMUM * own, thr)])
-        return base & (values > cut[lab])
+        return base & (graded > scale * local_cut)
 
     mask = classify(1.0)
     valid = int(np.isfinite(values).sum())
@@ -227,18 +280,94 @@ def analyze(current: xr.DataArray, *, topography: xr.DataArray | None = None,
                 float(classify(1 - sensitivity).sum() / valid))
     labels, islands = find_islands(mask, values, x=x, y=y, min_pixels=min_island_pixels,
                                    levels=levels.levels_A)
-    edges = boundary_edge_widths(current.copy(data=values), labels > 0, thr,
-                                 max_profiles=max_edge_profiles)
+    edges, edge_warning = _edges(current.copy(data=values), labels > 0, thr,
+                                 max_edge_profiles)
+    ws.append(edge_warning)
     top = max(levels.levels_A) if levels.levels_A else float(np.nanpercentile(values, 99.9))
     floor = max(noise.floor_A, noise.sigma_A)
     dyn = float(np.log10(top / floor)) if top > 0 and floor > 0 else float("nan")
     artefacts = None
     if topography is not None or deflection is not None:
         artefacts = check_artefacts(values, topography=topography, deflection=deflection)
+    if mask.sum() == 0:
+        above = values[np.isfinite(values)] > noise.above(5.0)
+        if threshold != "auto" and np.nanmax(values) <= thr:
+            ws.append(warn("cafm.threshold_above_max",
+                           f"the threshold {thr:g} A lies above every pixel (max "
+                           f"{np.nanmax(values):g} A): fraction 0 says nothing about the map",
+                           threshold_A=thr, max_A=float(np.nanmax(values))))
+        elif above.mean() > 0.001:
+            ws.append(warn("cafm.below_detection",
+                           f"{100 * above.mean():.2f} % of the pixels lie 5–10σ above the noise "
+                           "but no conducting level is resolved: conduction, if any, is below "
+                           "the detection limit (10σ); the fraction 0 is a lower bound",
+                           pixels_above_5_sigma=float(above.mean()),
+                           noise_sigma_A=noise.sigma_A))
+        else:
+            ws.append(warn("cafm.no_conduction",
+                           "no pixel conducts above the noise floor: the map shows no conduction",
+                           noise_floor_A=noise.floor_A))
     return ConductionResult(
         polarity=polarity, noise=noise, threshold_A=float(thr), threshold_source=source,
         conducting_fraction=fraction, conducting_fraction_interval=interval, levels=levels,
         islands=islands, edges=edges, dynamic_range_decades=dyn,
         pixel_size_m=pixel_size(current), shape=tuple(current.shape), artefacts=artefacts,
-        mask=mask, labels=labels, oriented_current=values,
+        mask=mask, labels=labels, oriented_current=values, warnings=as_warnings(ws),
     )
+
+
+def _smooth(values: np.ndarray, sigma: float) -> np.ndarray:
+    """NaN-aware Gaussian smoothing (NaN pixels stay NaN)."""
+    valid = np.isfinite(values)
+    w = ndimage.gaussian_filter(valid.astype(float), sigma)
+    v = ndimage.gaussian_filter(np.where(valid, values, 0.0), sigma)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(valid, v / np.maximum(w, 1e-12), np.nan)
+
+
+def _share_above(values: np.ndarray, level: float) -> float:
+    n = max(int(np.isfinite(values).sum()), 1)
+    return float((np.nan_to_num(values, nan=-np.inf) > level).sum()) / n
+
+
+def _edges(current: xr.DataArray, mask: np.ndarray, thr: float, max_profiles: int,
+           ) -> tuple[EdgeWidths, QualityWarning | None]:
+    """10–90 % edge widths with profiles long enough to reach both plateaus.
+
+    The first pass samples ±5 px with plateaus 2.5–4 px from the boundary; a broad edge (a
+    150 nm edge on 10 nm pixels) does not reach its plateaus there and reads too narrow, so
+    the profiles are lengthened to the measured width until they do (three passes at most);
+    if they never do, or no profile is usable, the result carries a warning.
+    """
+    dy, dx = pixel_size(current)
+    px = min(dx, dy)
+    half, plateau = 5.0, (2.5, 4.0)
+    edges = boundary_edge_widths(current, mask, thr, max_profiles=max_profiles)
+    for _ in range(3):
+        if not np.isfinite(edges.median_m):
+            if not mask.any():
+                break
+            # No profile reached a plateau: perhaps a broad edge; look further out.
+            plateau = (plateau[0] * 2, plateau[1] * 2)
+            half = plateau[1] + 1.0
+            edges = boundary_edge_widths(current, mask, thr, max_profiles=max_profiles,
+                                         half_length_px=half, plateau_px=plateau)
+            continue
+        w = edges.median_m / px
+        if plateau[0] >= 0.75 * w + 1.0:
+            return edges, None
+        plateau = (0.75 * w + 1.5, 1.25 * w + 2.5)
+        half = plateau[1] + 1.0
+        edges = boundary_edge_widths(current, mask, thr, max_profiles=max_profiles,
+                                     half_length_px=half, plateau_px=plateau)
+    if not np.isfinite(edges.median_m):
+        if mask.any():
+            return edges, warn("cafm.edges_unmeasured",
+                               "no edge profile reaches a conducting plateau and an insulating "
+                               "floor (islands too small or too close): no edge width")
+        return edges, None
+    return edges, warn("cafm.edges_broad",
+                       f"the edges ({edges.median_m * 1e9:.0f} nm) are broad compared with "
+                       "the space around the islands: the profiles do not reach both "
+                       "plateaus, so the 10–90 % width is a lower bound",
+                       edge_width_m=edges.median_m)

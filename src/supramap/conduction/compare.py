@@ -12,6 +12,7 @@ from skimage import measure
 from supramap.conduction.analysis import ConductionResult, analyze
 from supramap.data import pixel_size, require_image
 from supramap.errors import AnalysisError
+from supramap.quality import QualityWarning, as_warnings, warn, warnings_to_list
 from supramap.spm import align_rows, plane_level, register, remove_scars, shift_image
 
 #: Conducting features up to this equivalent diameter count as "spots" (metastable dots).
@@ -53,6 +54,8 @@ class Comparison:
     result_b: ConductionResult = field(repr=False)
     mask_a: np.ndarray = field(repr=False)
     mask_b: np.ndarray = field(repr=False)
+    registration_method: str = ""
+    warnings: tuple[QualityWarning, ...] = ()
 
     @property
     def spot_diameter_m(self) -> float:
@@ -68,6 +71,8 @@ class Comparison:
             "shift_m": list(self.shift_m),
             "registered_on": self.registered_on,
             "registration_quality": self.registration_quality,
+            "registration_method": self.registration_method,
+            "warnings": warnings_to_list(self.warnings),
             "iou": self.iou,
             "persistent_fraction": self.persistent_fraction,
             "appeared_fraction": self.appeared_fraction,
@@ -94,18 +99,6 @@ def _clean_topography(topo: xr.DataArray) -> xr.DataArray:
     return remove_scars(align_rows(plane_level(topo), "median"))
 
 
-def registration_quality(reference: xr.DataArray, moving: xr.DataArray,
-                         shift_px: tuple[float, float]) -> float:
-    """Pearson correlation of *reference* and the shifted *moving* image over their overlap
-    (1 = identical after registration)."""
-    moved = shift_image(moving, shift_px).values
-    ref = np.asarray(reference.values, dtype=float)
-    ok = np.isfinite(ref) & np.isfinite(moved)
-    if ok.sum() < 10 or np.ptp(ref[ok]) == 0 or np.ptp(moved[ok]) == 0:
-        return float("nan")
-    return float(np.corrcoef(ref[ok], moved[ok])[0, 1])
-
-
 def _spots(mask: np.ndarray, other: np.ndarray, area_px: float, max_d: float,
            ) -> tuple[np.ndarray, int, int]:
     lab = measure.label(mask, connectivity=2)
@@ -128,7 +121,9 @@ def compare(a: xr.DataArray, b: xr.DataArray, *, topography_a: xr.DataArray | No
     topographies when both are given — the current itself changes between the maps, so it
     is not used for registration.  Each map is thresholded on its own grid (its own automatic
     threshold unless *threshold* is given) and B's mask is carried onto A's grid.
-    ``registration_quality`` is the correlation of the topographies after registration.
+    ``registration_quality`` is the registration's confidence (the normalised correlation of
+    the topographies over their overlap after the shift, plane-corrected); a low one is a
+    warning.
     """
     require_image(a, name="map A")
     require_image(b, name="map B")
@@ -137,13 +132,20 @@ def compare(a: xr.DataArray, b: xr.DataArray, *, topography_a: xr.DataArray | No
     if (topography_a is None) != (topography_b is None):
         raise AnalysisError("give both topographies or neither")
     dy, dx = pixel_size(a)
+    ws: list[QualityWarning] = []
+    method = ""
     if topography_a is not None and topography_b is not None:
         ta, tb = _clean_topography(topography_a), _clean_topography(topography_b)
         reg = register(ta, tb, upsample=upsample)
         shift_px, shift_m, on = reg.shift_px, reg.shift_m, "topography"
-        err = registration_quality(ta, tb, shift_px)
+        err, method = reg.confidence, reg.method
+        ws.extend(reg.warnings)
     else:
         shift_px, shift_m, err, on = (0.0, 0.0), (0.0, 0.0), float("nan"), "none"
+        ws.append(warn("registration.none",
+                       "no topographies given: the maps are compared pixel by pixel without "
+                       "registration, so any drift between the scans counts as change (give "
+                       "--topography-a and --topography-b)"))
     # Each map is analysed on its own grid (no interpolated currents); B's *mask* is then
     # carried onto A's grid, so a sub-pixel registration jitter cannot reshape small dots.
     ra = analyze(a, threshold=threshold)
@@ -182,4 +184,7 @@ def compare(a: xr.DataArray, b: xr.DataArray, *, topography_a: xr.DataArray | No
         islands_returned=returned,
         n_islands_a=ra.n_islands,
         result_a=ra, result_b=rb, mask_a=ma, mask_b=mb,
+        registration_method=method,
+        warnings=as_warnings([*ws, *ra.warnings, *rb.warnings])
+        if hasattr(ra, "warnings") else as_warnings(ws),
     )
