@@ -97,3 +97,33 @@ def test_no_conduction_threshold_above_max_and_constant_map():
         analyze(make_image(np.full((64, 64), 1e-9), dx=PX, units="A"))
     with pytest.raises(AnalysisError, match="noise offset"):
         analyze(make_image(_map([(m, 2e-6)]), dx=PX, units="A"), threshold=-1.0)
+
+
+def test_map_without_insulating_background_warns():
+    # Constant-current STM: the current sits at its 0.5 nA setpoint everywhere.
+    z = 0.5e-9 + RNG.normal(0, 5e-12, (128, 128))
+    r = analyze(make_image(z, dx=PX, units="A"))
+    assert "cafm.no_insulating_background" in codes(r.warnings)
+
+
+def test_real_sxm_current_of_an_stm_image_is_flagged(shared):
+    from supramap.io import read_image
+
+    cur = read_image(shared / "nanonis" / "FeSe_topography.sxm", "Current_forward")
+    r = analyze(cur)
+    assert "cafm.no_insulating_background" in codes(r.warnings)
+
+
+@pytest.mark.parametrize(("start", "end", "width"), [
+    ((0.0, 0.0), (5e-3, 5e-3), 0.0),        # millimetres given as metres far outside
+    ((-1.0, 0.0), (1e-7, 1e-7), 0.0),       # outside
+    ((1e-7, 1e-7), (5e-7, 5e-7), 1e3),      # a box wider than the image would allocate GiB
+    ((np.nan, 0.0), (1e-7, 1e-7), 0.0),
+])
+def test_line_outside_or_absurd_is_a_clear_error(start, end, width):
+    from supramap.conduction.edges import line_edge_width
+
+    m = _islands(n=64)
+    cur = make_image(_map([(m, 2e-6)]), dx=PX, units="A")
+    with pytest.raises(AnalysisError):
+        line_edge_width(cur, start, end, width=width)

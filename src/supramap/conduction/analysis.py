@@ -204,6 +204,14 @@ def analyze(current: xr.DataArray, *, topography: xr.DataArray | None = None,
     ws.append(pw)
     values = polarity * raw
     noise = estimate_noise(values)
+    if noise.offset_A > 20 * noise.sigma_A and noise.offset_A > 0:
+        ws.append(warn("cafm.no_insulating_background",
+                       f"the background current is {noise.offset_A:.3g} A, "
+                       f"{noise.offset_A / noise.sigma_A:.0f}σ away from zero: the map has no "
+                       "insulating majority (a constant-current STM image, or conduction "
+                       "everywhere), so the noise floor, threshold and fraction assume "
+                       "something this map does not show; give --threshold if you know it",
+                       offset_A=noise.offset_A, sigma_A=noise.sigma_A))
     detect = noise.above(DETECT_SIGMA)
     levels = find_levels(_level_samples(values, detect), max_levels=max_levels)
     # Near the noise floor (a level under 20σ, or no level although many pixels lie beyond
@@ -367,7 +375,7 @@ def _edges(current: xr.DataArray, mask: np.ndarray, thr: float, max_profiles: in
                                "floor (islands too small or too close): no edge width")
         return edges, None
     return edges, warn("cafm.edges_broad",
-                       f"the edges ({edges.median_m * 1e9:.0f} nm) are broad compared with "
+                       f"the edges ({edges.median_m:.3g} m) are broad compared with "
                        "the space around the islands: the profiles do not reach both "
                        "plateaus, so the 10–90 % width is a lower bound",
                        edge_width_m=edges.median_m)

@@ -58,6 +58,28 @@ def profile(image: xr.DataArray, start: tuple[float, float], end: tuple[float, f
     require_image(image)
     dy, dx = pixel_size(image)
     step = min(dx, dy) if step is None else float(step)
+    if not (np.all(np.isfinite(start)) and np.all(np.isfinite(end))):
+        raise AnalysisError(f"profile end points must be finite, got {start} and {end}")
+    if not (np.isfinite(width) and width >= 0):
+        raise AnalysisError(f"profile width must be ≥ 0 m, got {width}")
+    if not (np.isfinite(step) and step > 0):
+        raise AnalysisError(f"profile step must be positive, got {step}")
+    x = np.asarray(image.x.values, dtype=float)
+    y = np.asarray(image.y.values, dtype=float)
+    xlo, xhi = x.min() - dx / 2, x.max() + dx / 2
+    ylo, yhi = y.min() - dy / 2, y.max() + dy / 2
+    diag = float(np.hypot(xhi - xlo, yhi - ylo))
+    span = float(np.hypot(end[0] - start[0], end[1] - start[1]))
+    far = max(abs(start[0] - (xlo + xhi) / 2), abs(end[0] - (xlo + xhi) / 2),
+              abs(start[1] - (ylo + yhi) / 2), abs(end[1] - (ylo + yhi) / 2))
+    if span > 4 * diag or far > 2 * diag:
+        raise AnalysisError(
+            f"profile from ({start[0]:.4g}, {start[1]:.4g}) to ({end[0]:.4g}, {end[1]:.4g}) m "
+            f"lies far outside the image (x {xlo:.4g}…{xhi:.4g} m, y {ylo:.4g}…{yhi:.4g} m): "
+            "coordinates are in metres")
+    if width > diag:
+        raise AnalysisError(f"profile width {width:.4g} m exceeds the image diagonal "
+                            f"({diag:.4g} m)")
     p0 = np.asarray(_to_pixel(image, start))
     p1 = np.asarray(_to_pixel(image, end))
     vec_m = np.array([(end[1] - start[1]), (end[0] - start[0])])  # (y, x) metres
@@ -81,6 +103,8 @@ def profile(image: xr.DataArray, start: tuple[float, float], end: tuple[float, f
                                      cval=0.0)
     samples = np.where(inside > 0.999, samples, np.nan).reshape(rows.shape)
     count = np.isfinite(samples).sum(axis=1)
+    if not count.any():
+        raise AnalysisError(f"the profile from {start} to {end} m does not cross the image")
     mean = np.where(count > 0, np.nansum(samples, axis=1) / np.maximum(count, 1), np.nan)
     return xr.DataArray(
         mean,
