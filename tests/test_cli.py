@@ -470,7 +470,7 @@ def test_grid_cli(tmp_path, shared, capsys):
 
     m, pos = defect_map(96, n_defects=6)
     write_bcr(tmp_path / "d.bcrf", m.assign_attrs(units="A"))
-    code, _, err = run(["sts", "defects", tmp_path / "d.bcrf", "--threshold", "0.2",
+    code, _, err = run(["sts", "defects", tmp_path / "d.bcrf", "--n-sigma", "6",
                         "--json", j, "--report", tmp_path / "d"], capsys)
     assert code == 0, err
     assert json.loads(j.read_text())["n_defects"] == len(pos)

@@ -491,43 +491,51 @@ def _map(file: Path, channel: str | None, energy: float | None):
 def defects(
     file: Path = typer.Argument(..., help="Topograph / map, or a grid with --energy."),
     energy: float = typer.Option(None, "--energy", help="Energy (eV) for a grid."),
-    threshold: float = typer.Option(0.1, "--threshold", help="Blob detection threshold."),
+    n_sigma: float = typer.Option(
+        6.0, "--n-sigma", "--threshold",
+        help="Detection threshold in units of the map's noise (robust σ after levelling).",
+    ),
+    depressions: bool = typer.Option(
+        False, "--depressions", help="Find depressions instead of protrusions."
+    ),
     groups: int = typer.Option(0, "--groups", help="Group by spectra (grids) into N groups."),
     channel: str = typer.Option(None, "--channel"),
     json_path: Path = JSON_OPT,
     report: Path = REPORT_OPT,
 ) -> None:
-    """Point defects: positions, sizes, C2 elongation and orientation; spectra groups."""
-    from supramap.sts.defects import (
-        defect_spectra,
-        defects_to_dict,
-        find_defects,
-        group_defects,
-    )
+    """Point defects above the noise: positions, sizes, C2 elongation and orientation (two-lobe
+    dumbbells counted once), axial orientation statistics; spectra groups."""
+    from supramap.sts.defects import defect_spectra, detect_defects, group_defects
 
+    if not (np.isfinite(n_sigma) and 2 <= n_sigma <= 100):
+        raise UsageError(f"--n-sigma must lie in [2, 100], got {n_sigma}")
+    if groups < 0:
+        raise UsageError(f"--groups must be ≥ 0, got {groups}")
     m = _map(file, channel, energy)
-    found = find_defects(m, threshold=threshold)
+    search = detect_defects(m, n_sigma=n_sigma, sign=-1 if depressions else 1)
+    found = search.defects
     if groups and file.suffix.lower() == ".3ds" and found:
         _, g = _grid(file, channel)
         found = group_defects(found, defect_spectra(g, found), groups)
     elong = [x.elongation for x in found]
     d = {
         "file": str(file),
-        "n_defects": len(found),
-        "defects": defects_to_dict(found),
+        **search.to_dict(),
+        "defects": [dict(vars(x)) for x in found],
         "median_elongation": float(np.median(elong)) if elong else None,
-        "median_orientation_deg": float(np.median([x.orientation_deg for x in found]))
-        if found
-        else None,
     }
     print_table(
         f"Defects in {file.name}",
         [
             ("defects", str(len(found))),
+            ("noise (levelled, smoothed)", f"{search.noise:.3g} {m.attrs.get('units', '')}"),
             ("median elongation", f"{d['median_elongation']:.2f}" if found else "-"),
-            ("median orientation", f"{d['median_orientation_deg']:.0f}°" if found else "-"),
+            ("axial mean orientation",
+             f"{search.orientation_mean_deg:.1f}° (order {search.orientation_order:.2f})"
+             if np.isfinite(search.orientation_mean_deg) else "-"),
         ],
     )
+    emit_warnings(search)
     write_json(json_path, d)
     from supramap.report.sts import defects_figure
 
