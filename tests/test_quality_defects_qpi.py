@@ -62,3 +62,36 @@ def test_noisy_map_gives_few_detections_and_scan_lines_are_rejected():
 def test_pure_noise_map_finds_nothing_and_says_so():
     r = detect_defects(make_image(RNG.normal(0, 1, (128, 128)), dx=1e-10))
     assert r.defects == [] and "defects.none" in codes(r.warnings)
+
+
+# ---- QPI -------------------------------------------------------------------------------------
+
+def _wave_map(n=256, dx=0.2e-9, lam=2.0e-9, angle_deg=0.0, noise=0.01, seed=0):
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:n, :n] * dx
+    a = np.radians(angle_deg)
+    z = np.cos(2 * np.pi * (xx * np.cos(a) + yy * np.sin(a)) / lam)
+    return make_image(z + rng.normal(0, noise, z.shape), dx=dx, units="A/V")
+
+
+@pytest.mark.parametrize("noise", [0.0, 0.01])
+def test_uniaxial_wave_anisotropy_is_one(noise):
+    from supramap.sts.qpi import anisotropy, fourier
+
+    f = fourier(_wave_map(noise=noise))
+    qmax = float(np.abs(f.qx).max())
+    assert anisotropy(f, q_min=0.05 * qmax, q_max=0.9 * qmax) > 0.97
+
+
+def test_q_vector_subpixel_in_nm_and_lattice_units():
+    from supramap.sts.qpi import fourier, q_peaks
+
+    lam = 2.3e-9  # not a whole number of FFT pixels: 256 × 0.2 nm / 2.3 nm = 22.26
+    f = fourier(_wave_map(lam=lam, angle_deg=0.0, noise=0.01))
+    pk = q_peaks(f, lattice_m=0.38e-9)
+    assert pk, "no peak found"
+    q_true = 2 * np.pi / lam
+    assert pk[0]["q"] == pytest.approx(q_true, rel=0.01)
+    assert pk[0]["q_per_nm"] == pytest.approx(q_true * 1e-9, rel=0.01)
+    assert pk[0]["q_2pi_over_a"] == pytest.approx(0.38 / 2.3, rel=0.01)
+    assert min(pk[0]["angle_deg"], 180 - pk[0]["angle_deg"]) < 1

@@ -441,29 +441,71 @@ def gapmap(
 @app.command()
 def qpi(
     file: Path = typer.Argument(..., help="Grid (.3ds) or map (.sxm, .gwy, .bcrf)."),
-    energy: float = typer.Option(None, "--energy", help="Energy (eV) for a grid."),
+    energy: str = typer.Option(
+        None, "--energy", help="Energy (eV) for a grid; a comma list gives E(q)."
+    ),
     symmetrize: str = typer.Option("none", "--symmetrize", help="none, mirror, c2 or c4."),
+    lattice: float = typer.Option(
+        None, "--lattice-m", help="Lattice constant a (m): q also in units of 2π/a."
+    ),
     channel: str = typer.Option(None, "--channel"),
     json_path: Path = JSON_OPT,
     report: Path = REPORT_OPT,
 ) -> None:
-    """Fourier transform of a map, symmetrisation and the C4 → C2 anisotropy."""
-    from supramap.sts.qpi import anisotropy, fourier, symmetrise
+    """Fourier transform, q-vectors (sub-pixel, nm⁻¹), E(q) over energies and the C4 → C2
+    anisotropy of the power above the background (not after a C4 symmetrisation)."""
+    from supramap.quality import warn
+    from supramap.sts.qpi import anisotropy, fourier, q_peaks, symmetrise
 
-    m = _map(file, channel, energy)
-    f = fourier(m)
-    if symmetrize != "none":
-        f = symmetrise(f, symmetrize)
-    qmax = float(np.abs(f.qx).max())
-    an = anisotropy(f, q_min=0.05 * qmax, q_max=0.9 * qmax)
-    d = {
-        "file": str(file),
-        "energy_eV": energy,
-        "symmetrize": symmetrize,
-        "anisotropy": an,
-        "shape": list(f.shape),
-    }
-    print_table(f"QPI of {file.name}", [("anisotropy (Iqx − Iqy)/(Iqx + Iqy)", f"{an:.3f}")])
+    if symmetrize not in ("none", "mirror", "c2", "c4"):
+        raise UsageError(f"--symmetrize must be none, mirror, c2 or c4, got {symmetrize!r}")
+    if lattice is not None and not (np.isfinite(lattice) and lattice > 0):
+        raise UsageError(f"--lattice-m must be a positive length, got {lattice}")
+    energies: list[float | None] = [None]
+    if energy is not None:
+        try:
+            energies = [float(v) for v in energy.split(",")]
+        except ValueError:
+            raise UsageError(f"--energy must be energies in eV 'a,b,…', got {energy!r}") \
+                from None
+        if not all(np.isfinite(e) for e in energies):
+            raise UsageError(f"--energy values must be finite, got {energy!r}")
+    rows, per_energy = [], []
+    m = f = None
+    for e in energies:
+        m = _map(file, channel, e)
+        if min(m.shape) < 8:
+            raise UsageError(f"{file}: a map of {m.shape[0]} × {m.shape[1]} pixels is too "
+                             "small for a Fourier analysis")
+        f = fourier(m)
+        if symmetrize != "none":
+            f = symmetrise(f, symmetrize)
+        qmax = float(np.abs(f.qx).max())
+        an = anisotropy(f, q_min=0.05 * qmax, q_max=0.9 * qmax) \
+            if symmetrize in ("none", "mirror") else float("nan")
+        peaks = q_peaks(f, lattice_m=lattice)
+        per_energy.append({"energy_eV": e, "anisotropy": an, "q_vectors": peaks})
+        label = "" if e is None else f" at {e * 1e3:.3g} meV"
+        best = peaks[0] if peaks else None
+        rows.append((f"strongest q{label}",
+                     f"{best['q_per_nm']:.4g} nm⁻¹ at {best['angle_deg']:.1f}°"
+                     + (f" = {best['q_2pi_over_a']:.4g} × 2π/a" if "q_2pi_over_a" in best
+                        else "") if best else "none above the background"))
+        rows.append((f"anisotropy{label}", f"{an:.3f}" if np.isfinite(an) else
+                     ("not defined after a C2/C4 symmetrisation" if symmetrize in ("c2", "c4")
+                      else "n/a: no power above the background")))
+    d = {"file": str(file), "symmetrize": symmetrize, "lattice_m": lattice,
+         "energies": per_energy, "shape": list(f.shape),
+         "anisotropy": per_energy[0]["anisotropy"]}
+    if len(energies) > 1:
+        d["dispersion"] = [{"energy_eV": p["energy_eV"],
+                            "q_per_nm": p["q_vectors"][0]["q_per_nm"] if p["q_vectors"]
+                            else None} for p in per_energy]
+    print_table(f"QPI of {file.name}", rows)
+    if symmetrize in ("c2", "c4"):
+        emit_warnings([warn("qpi.symmetrised",
+                            f"the FFT was {symmetrize}-symmetrised: the C4 → C2 anisotropy is "
+                            "forced by construction and is not reported")])
     write_json(json_path, d)
     from supramap.report.sts import fft_figure
 
