@@ -95,3 +95,38 @@ def test_q_vector_subpixel_in_nm_and_lattice_units():
     assert pk[0]["q_per_nm"] == pytest.approx(q_true * 1e-9, rel=0.01)
     assert pk[0]["q_2pi_over_a"] == pytest.approx(0.38 / 2.3, rel=0.01)
     assert min(pk[0]["angle_deg"], 180 - pk[0]["angle_deg"]) < 1
+
+
+# ---- gap maps ---------------------------------------------------------------------------------
+
+def _grid(good_fraction, n=12, seed=0):
+    import xarray as xr
+
+    from supramap.sts.lineshapes import dynes, nis_conductance
+
+    rng = np.random.default_rng(seed)
+    bias = np.linspace(-6e-3, 6e-3, 121)
+    g_sc = nis_conductance(bias, lambda e: dynes(e, 1.5e-3, 0.05e-3), 1.5)
+    good = rng.random((n, n)) < good_fraction
+    vals = np.where(good[..., None], g_sc[None, None, :], 1.0)
+    vals = vals + rng.normal(0, 0.01, vals.shape)
+    return xr.DataArray(vals, dims=("y", "x", "bias"),
+                        coords={"y": np.arange(n) * 1e-9, "x": np.arange(n) * 1e-9,
+                                "bias": bias}, attrs={"units": ""})
+
+
+def test_gap_map_mostly_failing_warns_and_uses_converged_pixels():
+    from supramap.sts.gapmap import gap_map
+
+    res = gap_map(_grid(0.2), temperature=1.5, workers=0)
+    d = res.to_dict()
+    assert "gapmap.few_converged" in codes(res.warnings)
+    assert d["median_gap_eV"] == pytest.approx(1.5e-3, rel=0.05)
+
+
+def test_gap_map_clean_grid_has_no_warning():
+    from supramap.sts.gapmap import gap_map
+
+    res = gap_map(_grid(1.0), temperature=1.5, workers=0)
+    assert res.warnings == ()
+    assert res.to_dict()["fraction_converged"] > 0.95

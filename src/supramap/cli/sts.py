@@ -424,17 +424,21 @@ def gapmap(
         )
     ds = res.data.copy()
     ds["converged"] = ds["converged"].astype("int8")
+    if "gap_at_sweep_edge" in ds:
+        ds["gap_at_sweep_edge"] = ds["gap_at_sweep_edge"].astype("int8")
     with atomic_open(out, "wb") as fh:
         fh.write(ds.to_netcdf())
     d = {"file": str(file), "out": str(out), **res.to_dict()}
     print_table(
         f"Gap map of {file.name}",
         [
-            ("median gap", f"{d['median_gap_eV'] * 1e3:.4f} meV" if d["median_gap_eV"] else "n/a"),
+            ("median gap (converged pixels)",
+             f"{d['median_gap_eV'] * 1e3:.4f} meV" if d["median_gap_eV"] else "n/a"),
             ("fraction converged", f"{d['fraction_converged']:.3f}"),
             ("time", f"{d['seconds']:.2f} s on {d['workers']} worker(s)"),
         ],
     )
+    emit_warnings(res)
     write_json(json_path, d)
 
 

@@ -19,6 +19,7 @@ import xarray as xr
 from scipy.signal import fftconvolve
 
 from supramap.errors import AnalysisError
+from supramap.quality import QualityWarning, warn, warnings_to_list
 from supramap.sts.lineshapes import K_B, lockin_kernel, minus_dfermi
 
 PARAMS = ("delta", "gamma", "scale", "offset")
@@ -258,6 +259,22 @@ class GapMap:
     workers: int
     info: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def warnings(self) -> tuple[QualityWarning, ...]:
+        """Why the map's statistics cannot be trusted (statistics use converged pixels only)."""
+        conv = np.asarray(self.data["converged"].values, bool)
+        ws = []
+        frac = float(conv.mean()) if conv.size else 0.0
+        edge = float(np.asarray(self.data["gap_at_sweep_edge"].values).mean()) \
+            if "gap_at_sweep_edge" in self.data else 0.0
+        if frac < 0.8:
+            ws.append(warn("gapmap.few_converged",
+                           f"only {100 * frac:.0f} % of the pixels converged "
+                           f"({100 * edge:.0f} % put the gap at the edge of the sweep): the "
+                           "statistics use converged pixels only and may not represent the "
+                           "grid", fraction_converged=frac, fraction_at_sweep_edge=edge))
+        return tuple(ws)
+
     def to_dict(self) -> dict[str, Any]:
         """Keys of ``supramap sts gapmap --json``."""
         d = self.data
@@ -266,7 +283,8 @@ class GapMap:
         return {"shape": list(conv.shape),
                 "median_gap_eV": float(np.nanmedian(gap[conv])) if conv.any() else None,
                 "fraction_converged": float(conv.mean()), "seconds": self.seconds,
-                "workers": self.workers, **self.info}
+                "workers": self.workers, **self.info,
+                "warnings": warnings_to_list(self.warnings)}
 
 
 def _warm_up() -> None:
@@ -370,7 +388,23 @@ def gap_map(grid: xr.DataArray, *, temperature: float, lockin_rms: float = 0.0,
         data[f"{name}_stderr"] = xr.DataArray(err[..., i], dims=("y", "x"), coords=coords,
                                               attrs={"units": units[name]})
     data["redchi"] = xr.DataArray(redchi, dims=("y", "x"), coords=coords, attrs={"units": ""})
+    # A gap at (or beyond) the edge of the sweep is not a converged fit: the spectrum does
+    # not show its coherence peaks, and the optimiser ran to the boundary of the data.
+    vmax = float(np.nanmax(np.abs(np.asarray(grid["bias"].values, dtype=float))))
+    delta = params[..., 0]
+    at_edge = np.isfinite(delta) & (np.abs(delta) >= 0.9 * vmax)
+    gamma, d_err = params[..., 1], err[..., 0]
+    scale, offset, s_err = params[..., 2], params[..., 3], err[..., 2]
+    # Converged means a resolved gap: not at the sweep edge, broadening below the gap, a gap
+    # determined to better than 50 %, and a gapped part that carries weight (a flat spectrum
+    # "converges" to any gap with a vanishing scale).
+    with np.errstate(invalid="ignore"):
+        resolved = (delta > 0) & (gamma < delta) & (d_err < 0.5 * delta) & (scale > 0) & \
+            (scale > 5 * s_err) & (scale > 0.05 * (np.abs(scale) + np.abs(offset)))
+    conv = np.asarray(conv, bool) & ~at_edge & resolved
     data["converged"] = xr.DataArray(conv, dims=("y", "x"), coords=coords, attrs={"units": ""})
+    data["gap_at_sweep_edge"] = xr.DataArray(at_edge, dims=("y", "x"), coords=coords,
+                                             attrs={"units": ""})
     ds = xr.Dataset(data, attrs={"model": "thermally broadened Dynes", "temperature_K":
                                  temperature, "lockin_rms_V": lockin_rms})
     return GapMap(ds, seconds, used, {"startup_seconds": startup})
