@@ -322,7 +322,8 @@ def test_channel_names_as_written_in_the_header(shared):
 
     f = shared / "nanonis" / "STS_nanonis_generic_5e_1.dat"
     for asked, got in [("LI Demod 1 X (A)", "LI Demod 1 X"), ("li demod 2 x", "LI Demod 2 X"),
-                       ("Current [bwd]", "Current [bwd]"), ("CURRENT (A) [bwd]", "Current [bwd]")]:
+                       ("Current [bwd]", "dI/dV of Current [bwd] (numerical derivative)"),
+                       ("CURRENT (A) [bwd]", "dI/dV of Current [bwd] (numerical derivative)")]:
         assert load_spectrum(_P(f), asked)[2] == got
     # Defaults: Demod 1 X before Demod 2; a plain "LI Demod X" (Generic 4.5) is found too.
     assert load_spectrum(_P(f))[2] == "LI Demod 1 X"

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy.linalg import cho_factor, cho_solve
 from scipy.optimize import lsq_linear
 
 from supramap.errors import AnalysisError
+from supramap.quality import QualityWarning, warn, warnings_to_list
 from supramap.sts.lineshapes import fermi, minus_dfermi
 from supramap.sts.models import TipModel, check_bias
 from supramap.sts.peaks import coherence_peaks
@@ -46,10 +46,13 @@ class Deconvolution:
     bias: np.ndarray = field(repr=False)
     data: np.ndarray = field(repr=False)
     reconvolved: np.ndarray = field(repr=False)
+    warnings: tuple[QualityWarning, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        """Keys of ``supramap sts deconvolve --json``."""
+        """Keys of ``supramap sts deconvolve --json`` (the DOS is null outside the trusted
+        range)."""
         return {"energy_eV": self.energy_eV.tolist(), "dos": self.dos.tolist(),
+                "warnings": warnings_to_list(self.warnings),
                 "regularisation": self.regularisation, "gaps_eV": self.gaps_eV,
                 "rms_residual": float(np.sqrt(np.mean((self.data - self.reconvolved) ** 2)))}
 
@@ -97,39 +100,75 @@ def deconvolve(bias: np.ndarray, g: np.ndarray, tip: TipModel, *, pad_eV: float 
     ktk = k.T @ k
     ktr = k.T @ r
     scale = np.trace(ktk) / np.trace(reg)
+    # One factorisation for every λ: with R = L Lᵀ (Cholesky) and L⁻¹ KᵀK L⁻ᵀ = U Λ Uᵀ,
+    # (KᵀK + λ s R)⁻¹ = L⁻ᵀ U (Λ + λ s)⁻¹ Uᵀ L⁻¹, the influence trace is Σ Λᵢ/(Λᵢ + λ s) and
+    # each point of the GCV path costs O(n²) instead of a new factorisation.
+    from scipy.linalg import eigh, solve_triangular
+
+    chol = np.linalg.cholesky(reg)
+    linv_ktk = solve_triangular(chol, ktk, lower=True)
+    m_sym = solve_triangular(chol, linv_ktk.T, lower=True)
+    m_sym = 0.5 * (m_sym + m_sym.T)
+    lam_eig, u = eigh(m_sym)
+    lam_eig = np.clip(lam_eig, 0, None)
+    z = u.T @ solve_triangular(chol, ktr, lower=True)
+    rr = float(r @ r)
 
     def solve(lmb: float) -> tuple[np.ndarray, float]:
-        a = ktk + lmb * scale * reg
-        c = cho_factor(a)
-        sol = cho_solve(c, ktr)
-        infl = np.trace(cho_solve(c, ktk))  # trace of the influence matrix
+        w = z / (lam_eig + lmb * scale)
+        sol = solve_triangular(chol.T, u @ w, lower=False)
+        infl = float(np.sum(lam_eig / (lam_eig + lmb * scale)))
         res = float(np.sum((k @ sol - r) ** 2))
         gcv = res / max((b.size - infl) ** 2, 1e-300) * b.size
         return sol, gcv
 
+    del rr
+    warnings_: list[QualityWarning] = []
     if lam is None:
-        grid = np.logspace(-12, 0, 13)
-        scores = [solve(lv)[1] for lv in grid]
-        lam = float(grid[int(np.argmin(scores))])
+        lo_exp, hi_exp = -12.0, 0.0
+        for _ in range(3):  # extend the λ grid while GCV's minimum sits at one of its ends
+            grid = np.logspace(lo_exp, hi_exp, int(round(hi_exp - lo_exp)) + 1)
+            scores = [solve(lv)[1] for lv in grid]
+            i = int(np.argmin(scores))
+            if 0 < i < grid.size - 1:
+                break
+            if i == 0:
+                lo_exp -= 4
+            else:
+                hi_exp += 4
+        lam = float(grid[i])
         method = "GCV"
+        if i in (0, grid.size - 1):
+            warnings_.append(warn(
+                "deconvolution.gcv_edge",
+                f"generalised cross-validation chose λ = {lam:.1e} at the end of its grid "
+                f"(1e{lo_exp:.0f}…1e{hi_exp:.0f}): the regularisation is not determined by the "
+                "data (noise-free or over-smoothed input); give --lambda", lam=lam))
     else:
         method = "user"
     sol, gcv = solve(lam)
     nonneg = False
     if (1 + sol).min() < 0:
-        aug = np.vstack([k, np.sqrt(lam * scale) * np.linalg.cholesky(reg).T])
+        aug = np.vstack([k, np.sqrt(lam * scale) * chol.T])
         rhs = np.concatenate([r, np.zeros(n)])
         sol = lsq_linear(aug, rhs, bounds=(-1.0, np.inf), lsmr_tol="auto").x
         nonneg = True
     dos = 1 + sol
     # The data constrain N_s only where the tip's coherence peak sweeps across it:
-    # |E| ≤ V_max − Δ_tip − 3 k_B T.  Gaps are reported inside that range only.
+    # |E| ≤ V_max − Δ_tip − 3 k_B T.  Gaps are reported inside that range only, and the DOS
+    # outside it is masked (NaN), never drawn as if measured.
     trusted = vmax - tip.delta_eV - 3 * 8.617e-5 * tip.temperature_K
     inside = np.abs(e) <= trusted
+    if trusted <= 0:
+        raise AnalysisError(f"the bias window ±{vmax * 1e3:.3g} mV does not reach beyond the tip "
+                            f"gap ({tip.delta_eV * 1e3:.3g} meV): nothing of the sample DOS is "
+                            "constrained")
     peaks = coherence_peaks(e[inside], dos[inside], prominence=0.02, min_width_points=0)
     gaps = sorted(p for p in peaks.positions_eV if p > 0)
+    reconvolved = k @ dos
+    dos = np.where(inside, dos, np.nan)
     return Deconvolution(e, dos, {"method": method, "lambda": lam, "gcv": gcv,
                                   "ridge": ridge, "nonnegative_enforced": nonneg,
                                   "pad_eV": pad, "step_eV": step,
                                   "trusted_range_eV": trusted},
-                         gaps, b, y, k @ dos)
+                         gaps, b, y, reconvolved, tuple(warnings_))
