@@ -178,8 +178,11 @@ def deconvolve(
             ("gaps (meV)", ", ".join(f"{x * 1e3:.3f}" for x in res.gaps_eV) or "none found"),
             ("λ", f"{res.regularisation['lambda']:.2g} ({res.regularisation['method']})"),
             ("rms residual", f"{d['rms_residual']:.3g}"),
+            ("trusted energies", f"|E| ≤ {res.regularisation['trusted_range_eV'] * 1e3:.3g} meV "
+                                 "(DOS masked beyond)"),
         ],
     )
+    emit_warnings(res)
     write_json(json_path, d)
     from supramap.report.sts import deconvolution_figure
 

@@ -50,6 +50,14 @@ def sis_model(bias: np.ndarray, p: dict[str, float], n_gaps: int, *,
     Dynes sample, Fermi functions at ``p['temperature']`` (the effective temperature)."""
     td, tg = p["tip_delta"], p["tip_gamma"]
     margin = 4 * max(td, max(p[f"delta{i}"] for i in range(1, n_gaps + 1))) + 2e-3
+    if step is None:
+        # The energy grid must resolve the sharpest feature: a Dynes peak of width Γ needs a
+        # step of ~Γ/4 (on a 10 µV bias grid, Γ_tip = 10 µeV left the coherence peak 24 % low).
+        widths = [tg] + [p[f"gamma{i}"] for i in range(1, n_gaps + 1)]
+        narrowest = max(min(w for w in widths if w > 0) if any(w > 0 for w in widths)
+                        else 1e-6, 1e-7)
+        span = 2 * (float(np.max(np.abs(bias))) + margin)
+        step = float(np.clip(narrowest / 4, max(span / 400_000, 1e-7), 2e-5))
     g = sis_conductance(bias, lambda e: dynes(e, td, tg), lambda e: dynes_derivative(e, td, tg),
                         dos_from(p, n_gaps), p["temperature"], lockin_rms=lockin_rms,
                         margin=margin, step=step)
