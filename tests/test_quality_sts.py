@@ -165,3 +165,26 @@ def test_sis_model_resolves_a_sharp_tip_against_direct_summation():
     g_norm = (current(8 * MEV + h) - current(8 * MEV - h)) / (2 * h)  # far from the gaps
     g_model_far = sis_model(np.array([8 * MEV]), p, 1)[0]
     assert g_model[k] / g_model_far == pytest.approx(g_direct / g_norm, rel=0.01)
+
+
+def test_tip_calibration_uncertainty_covers_the_actual_error():
+    """The reference's true gaps differ by 1 % from the nominal Pb values the calibration
+    assumes: the tip gap comes out off by about that, and the stated uncertainty must say so."""
+    from supramap.sts import calibrate_tip
+
+    td_true = 1.30 * MEV
+    v = np.linspace(-5 * MEV, 5 * MEV, 801)
+
+    def sample(e):
+        return 0.5 * _dynes_np(e, 1.2726 * MEV, 0.01 * MEV) + \
+            0.5 * _dynes_np(e, 1.4241 * MEV, 0.01 * MEV)
+
+    g = sis_conductance(v, lambda e: dynes(e, td_true, 0.02 * MEV),
+                        lambda e: np.gradient(dynes(e, td_true, 0.02 * MEV), e), sample, 0.6,
+                        step=2e-6)
+    g = g + RNG.normal(0, 0.01, v.size)
+    tip, res = calibrate_tip(v, g, temperature=0.6)
+    actual = abs(tip.delta_eV - td_true)
+    assert actual > 3e-6  # the nominal reference really is off
+    assert tip.delta_err_eV >= 0.5 * actual
+    assert tip.delta_err_eV < 20 * max(actual, 1e-6)  # and not absurdly large

@@ -311,10 +311,18 @@ def calibrate_tip(bias: np.ndarray, g: np.ndarray, *, sample_gaps: Sequence[floa
                                                                                         1.41e-3),
                   sample_gamma: float = 1e-5, sample_weights: Sequence[float] | None = None,
                   vary_sample: bool = False, temperature: float = 1.0,
-                  lockin_rms: float = 0.0, reference: str = "Pb(111)") -> tuple[TipModel,
-                                                                                FitResult]:
+                  lockin_rms: float = 0.0, reference: str = "Pb(111)",
+                  reference_uncertainty: float = 0.01) -> tuple[TipModel, FitResult]:
     """Fit an SIS spectrum on a reference of known DOS (default Pb(111), two gaps 1.26 and
-    1.41 meV) for the tip gap, its Dynes broadening and the effective temperature."""
+    1.41 meV) for the tip gap, its Dynes broadening and the effective temperature.
+
+    Uncertainties are made realistic in two ways.  The fit's standard errors assume
+    independent residuals; real residuals are correlated (lock-in time constant, model
+    mismatch), so they are inflated by √((1 + ρ)/(1 − ρ)) with ρ the lag-1 autocorrelation of
+    the residuals.  And the tip gap inherits the reference's own uncertainty: an SIS peak sits
+    at Δ_tip + Δ_sample, so an error of the fixed sample gaps (*reference_uncertainty*,
+    relative; 1 % for Pb) moves Δ_tip one for one; it is added in quadrature.
+    """
     n = len(sample_gaps)
     w = list(sample_weights) if sample_weights is not None else [1.0 / n] * n
     fixed: dict[str, float] = {}
@@ -332,15 +340,26 @@ def calibrate_tip(bias: np.ndarray, g: np.ndarray, *, sample_gaps: Sequence[floa
                        guesses={"tip_delta": tip_guess, "gaps": list(sample_gaps),
                                 "gamma": sample_gamma})
     pr = res.params
+    r = res.residual - np.mean(res.residual)
+    rho = float(np.dot(r[:-1], r[1:]) / np.dot(r, r)) if np.dot(r, r) > 0 else 0.0
+    rho = float(np.clip(rho, 0.0, 0.98))
+    inflate = float(np.sqrt((1 + rho) / (1 - rho)))
+
+    def err(name: str) -> float:
+        e = pr[name][1]
+        return float("nan") if e is None else float(e) * inflate
+
+    systematic = 0.0 if vary_sample else reference_uncertainty * float(np.mean(sample_gaps))
     tip = TipModel(delta_eV=pr["tip_delta"][0], gamma_eV=pr["tip_gamma"][0],
                    temperature_K=pr["temperature"][0],
-                   delta_err_eV=pr["tip_delta"][1] if pr["tip_delta"][1] is not None
-                   else float("nan"),
-                   gamma_err_eV=pr["tip_gamma"][1] if pr["tip_gamma"][1] is not None
-                   else float("nan"),
-                   temperature_err_K=pr["temperature"][1] if pr["temperature"][1] is not None
-                   else float("nan"),
+                   delta_err_eV=float(np.hypot(err("tip_delta"), systematic)),
+                   gamma_err_eV=err("tip_gamma"),
+                   temperature_err_K=err("temperature"),
                    reference=reference, redchi=res.redchi,
                    extra={"sample_gaps_eV": [pr[f"delta{i}"][0] for i in range(1, n + 1)],
-                          "lockin_rms_V": lockin_rms})
+                          "lockin_rms_V": lockin_rms,
+                          "delta_err_statistical_eV": err("tip_delta"),
+                          "delta_err_reference_eV": systematic,
+                          "residual_autocorrelation": rho,
+                          "error_inflation": inflate})
     return tip, res
