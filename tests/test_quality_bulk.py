@@ -332,3 +332,34 @@ def test_clean_window_has_no_heat_warning():
     assert not {"heat.negative_gamma", "heat.fraction_out_of_range", "heat.window_curved"} & \
         set(codes(r.warnings))
     assert r.sc_volume_fraction == pytest.approx(0.5, abs=0.03)
+
+
+# ---- atom probe: isotope overlaps --------------------------------------------------------------
+
+def test_composition_splits_isotope_overlaps(tmp_path):
+    """⁵⁶Fe²⁺ and ²⁸Si⁺ share 28 Da: the counts there must be split by the isotope patterns."""
+    import periodictable
+
+    from supramap.apt import composition
+    from supramap.io import read
+    from supramap.io.apt import read_ranges, write_pos
+
+    rng = np.random.default_rng(2)
+
+    def sample(symbol, charge, n):
+        isos = [(float(i.mass), i.abundance) for i in getattr(periodictable, symbol)
+                if getattr(i, "abundance", 0)]
+        m, a = np.array(isos).T
+        return rng.choice(m, size=n, p=a / a.sum()) / charge + rng.normal(0, 0.01, n)
+
+    mq = np.concatenate([sample("Fe", 2, 200000), sample("Si", 1, 100000)])
+    xyz = rng.normal(0, 5, (mq.size, 3))
+    write_pos(tmp_path / "n.pos", xyz[:, 0], xyz[:, 1], np.abs(xyz[:, 2]) + 10, mq)
+    (tmp_path / "r.rrng").write_text(
+        "[Ranges]\nNumber=5\n"
+        "Range1=26.9 27.1 Fe:1\nRange2=27.9 28.1 Fe:1\nRange3=28.4 28.6 Fe:1\n"
+        "Range4=28.9 29.1 Si:1\nRange5=29.9 30.1 Si:1\n")
+    c = composition(read(tmp_path / "n.pos"), read_ranges(tmp_path / "r.rrng"))
+    assert c.overlaps_split and "27.9" in c.overlaps_split[0]
+    fe, si = c.atom_counts["Fe"], c.atom_counts["Si"]
+    assert fe / si == pytest.approx(2.0, rel=0.03)

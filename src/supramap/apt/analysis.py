@@ -15,6 +15,7 @@ import xarray as xr
 
 from supramap.errors import AnalysisError
 from supramap.io.apt import RangeTable
+from supramap.quality import QualityWarning, warn, warnings_to_list
 
 CHUNK = 1_000_000  # ions per streamed chunk: ~50 MB of temporaries
 
@@ -122,10 +123,14 @@ class Composition:
     ion_counts: dict[str, float]
     background_subtracted: bool
     excluded_depth_nm: float
+    overlaps_split: tuple[str, ...] = ()
+    warnings: tuple[QualityWarning, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Keys of ``supramap apt composition --json``."""
         return {
+            "overlaps_split": list(self.overlaps_split),
+            "warnings": warnings_to_list(self.warnings),
             "n_ions": self.n_ions, "n_ranged": self.n_ranged,
             "composition": {k: {"fraction": v, "sigma": s} for k, (v, s) in self.atomic.items()},
             "ionic_composition": {k: {"fraction": v, "sigma": s}
@@ -191,14 +196,97 @@ def composition(ions: xr.Dataset, table: RangeTable, *, min_depth_nm: float = 0.
         counts = np.clip(counts - local_background(spec, table), 0, None)
     if n_ranged == 0:
         raise AnalysisError("no ion falls into any range")
+    split, notes, ws = split_overlaps(table, counts)
     ion_counts: dict[str, float] = {}
     atom_counts: dict[str, float] = {}
     for r, c in zip(table.ranges, counts):
+        if r.ion in split:
+            continue  # counted from the decomposition below
         ion_counts[r.ion] = ion_counts.get(r.ion, 0.0) + float(c)
         for el, n in r.composition.items():
             atom_counts[el] = atom_counts.get(el, 0.0) + float(c) * n
+    for ion, (comp, c) in split.items():
+        ion_counts[ion] = ion_counts.get(ion, 0.0) + c
+        for el, n in comp.items():
+            atom_counts[el] = atom_counts.get(el, 0.0) + c * n
     return Composition(n_total, n_ranged, _fractions(ion_counts), _fractions(atom_counts),
-                       atom_counts, ion_counts, background, float(min_depth_nm))
+                       atom_counts, ion_counts, background, float(min_depth_nm),
+                       tuple(notes), tuple(ws))
+
+
+def _species(table: RangeTable) -> dict[str, tuple[dict[str, int], int]]:
+    """Each ranged ion with its charge state, inferred from where its isotope peaks fall:
+    the charge z for which most of the ion's ranges hold one of its isotope peaks at m/z."""
+    from supramap.apt.isotopes import isotope_pattern
+
+    out: dict[str, tuple[dict[str, int], int]] = {}
+    for ion in table.ions:
+        comp = next(r.composition for r in table.ranges if r.ion == ion)
+        if not comp:
+            continue
+        ranges = [r for r in table.ranges if r.ion == ion]
+        best, best_hits = 0, 0
+        for z in range(1, 5):
+            pat = isotope_pattern(comp, z)
+            hits = sum(any(r.low <= mz <= r.high for mz, _ in pat) for r in ranges)
+            if hits > best_hits:
+                best, best_hits = z, hits
+        if best:
+            out[ion] = (comp, best)
+    return out
+
+
+def split_overlaps(table: RangeTable, counts: np.ndarray
+                   ) -> tuple[dict[str, tuple[dict[str, int], float]], list[str],
+                              list[QualityWarning]]:
+    """Isotope-overlap decomposition where one range holds isotope peaks of several ions
+    (Te³⁺/Se²⁺ near 40–41 Da, ⁵⁸Fe¹⁶O⁺/⁷⁴Se⁺ at 74 Da).
+
+    For the ions involved, the abundance matrix A[range, ion] (share of the ion's isotope
+    pattern inside each of the ranges) is built and the counts of those ranges are fitted by
+    weighted least squares (:func:`supramap.apt.isotopes.decompose`'s approach); each ion is then
+    credited with its fitted number times the share of its pattern that the ranges cover,
+    instead of the counts of the ranges carrying its name.  Returns the credited counts by
+    ion, a note per split range, and warnings.
+    """
+    from supramap.apt.isotopes import isotope_pattern
+
+    species = _species(table)
+    names = list(species)
+    nr = len(table.ranges)
+    a = np.zeros((nr, len(names)))
+    for j, ion in enumerate(names):
+        comp, z = species[ion]
+        for mz, ab in isotope_pattern(comp, z):
+            for i, r in enumerate(table.ranges):
+                if r.low <= mz <= r.high:
+                    a[i, j] += ab
+    shared = (a > 0).sum(axis=1) > 1
+    if not shared.any():
+        return {}, [], []
+    # The ions that share a range, and every range any of them occupies.
+    involved = np.nonzero(a[shared].sum(axis=0) > 0)[0]
+    rows = np.nonzero(a[:, involved].sum(axis=1) > 0)[0]
+    sub = a[np.ix_(rows, involved)]
+    c = np.asarray(counts, dtype=float)[rows]
+    notes = []
+    for i in np.nonzero(shared)[0]:
+        r = table.ranges[i]
+        ions = [f"{names[j]}{species[names[j]][1]}+" for j in np.nonzero(a[i] > 0)[0]]
+        notes.append(f"{r.low:g}–{r.high:g} Da ({r.ion}): {' / '.join(ions)}")
+    ws: list[QualityWarning] = []
+    if np.linalg.matrix_rank(sub) < sub.shape[1]:
+        ws.append(warn("apt.overlap_unresolved",
+                       "ranges are shared by ions whose isotope patterns the ranged peaks "
+                       "cannot separate: the shared counts stay with the ion named in the range "
+                       "file, and the composition is biased: " + "; ".join(notes)))
+        return {}, notes, ws
+    w = 1 / np.sqrt(np.maximum(c, 1.0))
+    sol, *_ = np.linalg.lstsq(sub * w[:, None], c * w, rcond=None)
+    sol = np.clip(sol, 0, None)
+    credited = {names[j]: (species[names[j]][0], float(sol[k] * sub[:, k].sum()))
+                for k, j in enumerate(involved)}
+    return credited, notes, ws
 
 
 @dataclass(frozen=True)

@@ -82,8 +82,10 @@ def composition(
     print_table(
         f"Composition of {needle.name} (excluding the top {depth:.1f} nm, {how})",
         [(el, f"{100 * v:.2f} ± {100 * s:.2f} at.%") for el, (v, s) in c.atomic.items()]
-        + [("ions / ranged", f"{c.n_ions} / {c.n_ranged}")],
+        + [("ions / ranged", f"{c.n_ions} / {c.n_ranged}")]
+        + [("isotope overlap split", note) for note in c.overlaps_split],
     )
+    emit_warnings(c)
     write_json(json_path, d)
     from supramap.apt import depth_profile
     from supramap.report import apt as fig
