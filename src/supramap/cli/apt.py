@@ -10,6 +10,7 @@ from supramap.cli.common import (
     JSON_OPT,
     REPORT_OPT,
     UsageError,
+    emit_warnings,
     figure_report,
     print_table,
     write_json,
