@@ -133,6 +133,13 @@ def calibrate_tip(
         temperature=temperature,
         lockin_rms=lockin_rms,
     )
+    if not res.success:
+        emit_warnings(res)
+        from supramap.errors import AnalysisError as _AE
+
+        raise _AE(f"{file}: the tip calibration failed ("
+                  + "; ".join(w.code for w in res.warnings)
+                  + f"; fitted tip gap {tip.delta_eV * 1e3:.4g} meV): no tip model written")
     tip.save(out)
     print_table(
         f"Tip calibration on {file.name}",

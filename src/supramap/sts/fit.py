@@ -202,7 +202,7 @@ def fit_spectrum(bias: np.ndarray, g: np.ndarray, *, model: str = "dynes", n_gap
                  temperature: float = 1.0, vary_temperature: bool = False,
                  lockin_rms: float = 0.0, fixed: dict[str, float] | None = None,
                  guesses: dict[str, Any] | None = None, sigma: float | None = None,
-                 ) -> FitResult:
+                 max_nfev: int = 1500) -> FitResult:
     """Fit an NIS (``dynes``: n-gap Dynes sample, normal tip) or SIS (``sis``: single-gap
     Dynes tip on an n-gap Dynes sample) conductance spectrum.
 
@@ -235,7 +235,10 @@ def fit_spectrum(bias: np.ndarray, g: np.ndarray, *, model: str = "dynes", n_gap
     def residual(params):
         return (model_n(params) - y_n) / (sig_n or 1.0)
 
-    out = lmfit.minimize(residual, p, method="leastsq", scale_covar=sigma is None)
+    # A bounded number of model evaluations: a spectrum the model cannot describe must end in
+    # a reported failure, not in minutes of search.
+    out = lmfit.minimize(residual, p, method="leastsq", scale_covar=sigma is None,
+                         max_nfev=max_nfev)
     best_n = model_n(out.params)
     ws, noise_n, ratio = _fit_checks(out, y_n, y_n - best_n, sig_n)
     params: dict[str, tuple[float, float | None]] = {}

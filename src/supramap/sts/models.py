@@ -57,7 +57,7 @@ def sis_model(bias: np.ndarray, p: dict[str, float], n_gaps: int, *,
         narrowest = max(min(w for w in widths if w > 0) if any(w > 0 for w in widths)
                         else 1e-6, 1e-7)
         span = 2 * (float(np.max(np.abs(bias))) + margin)
-        step = float(np.clip(narrowest / 4, max(span / 400_000, 1e-7), 2e-5))
+        step = float(np.clip(narrowest / 4, max(span / 32_768, 1e-7), 2e-5))  # ≤ 32 k points
     g = sis_conductance(bias, lambda e: dynes(e, td, tg), lambda e: dynes_derivative(e, td, tg),
                         dos_from(p, n_gaps), p["temperature"], lockin_rms=lockin_rms,
                         margin=margin, step=step)
