@@ -188,3 +188,37 @@ def test_tip_calibration_uncertainty_covers_the_actual_error():
     assert actual > 3e-6  # the nominal reference really is off
     assert tip.delta_err_eV >= 0.5 * actual
     assert tip.delta_err_eV < 20 * max(actual, 1e-6)  # and not absurdly large
+
+
+def test_failed_tip_calibration_writes_no_tip(tmp_path, capsys):
+    from supramap.cli.main import main
+
+    v = np.linspace(-5 * MEV, 5 * MEV, 201)
+    g = 0.3 + np.abs(v) / (5 * MEV) + RNG.normal(0, 0.002, v.size)  # V-shaped: no SIS peaks
+    f = tmp_path / "v.csv"
+    f.write_text("bias (V),dIdV\n" + "\n".join(f"{a!r},{b!r}" for a, b in zip(v.tolist(),
+                                                                              g.tolist())))
+    out = tmp_path / "tip.json"
+    assert main(["sts", "calibrate-tip", str(f), "--out", str(out)]) == 2
+    assert not out.exists()
+    assert "no tip model written" in capsys.readouterr().err
+
+
+def test_deconvolution_gaps_unbiased_below_half_a_percent():
+    from supramap.sts import deconvolve
+
+    tip = TipModel(delta_eV=1.37 * MEV, gamma_eV=0.01 * MEV, temperature_K=0.4)
+    v = np.linspace(-5 * MEV, 5 * MEV, 1001)
+
+    def pb(e):
+        return 0.5 * _dynes_np(e, 1.26 * MEV, 0.01 * MEV) + 0.5 * _dynes_np(e, 1.41 * MEV,
+                                                                            0.01 * MEV)
+
+    g = sis_conductance(v, tip.dos, tip.dos_derivative, pb, 0.4, step=2e-6)
+    d = deconvolve(v, g + RNG.normal(0, 0.005, v.size), tip)
+    assert len(d.gaps_eV) == 2
+    assert d.gaps_eV[0] == pytest.approx(1.26 * MEV, rel=0.005)
+    assert d.gaps_eV[1] == pytest.approx(1.41 * MEV, rel=0.005)
+    # Outside the energies the data constrain, the DOS is masked, not drawn.
+    trusted = d.regularisation["trusted_range_eV"]
+    assert np.all(np.isnan(d.dos[np.abs(d.energy_eV) > trusted]))
