@@ -69,16 +69,19 @@ def info(
 
     summary = describe(file)
     rows = [("format", summary["format"])]
+    for c in summary.get("coordinates", []):
+        if c["name"] in ("x", "y"):
+            continue
+        rows.append((f"{c['name']} (axis)", f"{c['size']} points, {c['min']:.4g} … "
+                                            f"{c['max']:.4g} {c['units'] or ''}".rstrip()))
     for ch in summary["channels"]:
         size = ""
         if "x_size" in ch and "y_size" in ch:
             size = f", {si_prefix(ch['x_size'], 'm')} × {si_prefix(ch['y_size'], 'm')}"
-        rows.append(
-            (
-                ch["name"],
-                f"{' × '.join(map(str, ch['shape']))} px{size}, units {ch['units'] or '-'}",
-            )
-        )
+        shape = (f"{' × '.join(map(str, ch['shape']))} px" if len(ch["shape"]) == 2
+                 else f"{' × '.join(map(str, ch['shape']))} points along "
+                      f"{', '.join(ch['dims'])}")
+        rows.append((ch["name"], f"{shape}{size}, units {ch['units'] or '-'}"))
     for k, v in summary["metadata"].items():
         if k not in ("format",):
             rows.append((k, str(v)))

@@ -145,9 +145,18 @@ def describe(path: str | os.PathLike[str]) -> dict[str, Any]:
             entry["mean"] = float(finite.mean())
         channels.append(entry)
     meta = {k: v for k, v in ds.attrs.items() if isinstance(v, (str, int, float, bool))}
+    coords = []
+    for name, c in ds.coords.items():
+        if c.ndim != 1 or not np.issubdtype(c.dtype, np.number) or c.size < 2:
+            continue
+        v = np.asarray(c.values, dtype=float)
+        coords.append({"name": str(name), "dim": str(c.dims[0]), "size": int(c.size),
+                       "min": float(np.nanmin(v)), "max": float(np.nanmax(v)),
+                       "units": c.attrs.get("units", "")})
     return {
         "file": str(path),
         "format": ds.attrs.get("format", ""),
         "channels": channels,
+        "coordinates": coords,
         "metadata": meta,
     }
