@@ -363,3 +363,21 @@ def test_composition_splits_isotope_overlaps(tmp_path):
     assert c.overlaps_split and "27.9" in c.overlaps_split[0]
     fe, si = c.atom_counts["Fe"], c.atom_counts["Si"]
     assert fe / si == pytest.approx(2.0, rel=0.03)
+
+
+def test_sample_report_shows_warnings_under_the_verdict(tmp_path):
+    f = tmp_path / "para.dat"
+    _paramagnet_file(f)
+    (tmp_path / "sample.toml").write_text(
+        "[sample]\nname = 'paramagnet'\n[sample.geometry]\nlength_mm = 2\nwidth_mm = 1\n"
+        "thickness_mm = 0.5\n[[measurement]]\nid = 'chi'\nkind = 'susceptibility'\n"
+        "file = 'para.dat'\n")
+    out = tmp_path / "rep"
+    assert main(["report", str(tmp_path / "sample.toml"), "--out", str(out)]) == 0
+    page = (out / "index.html").read_text()
+    verdict_at = page.index("Homogeneity verdict")
+    warn_at = page.index("susceptibility.not_diamagnetic")
+    assert warn_at > verdict_at and "chi: " in page
+    summary = json.loads((out / "summary.json").read_text())
+    assert "susceptibility.not_diamagnetic" in [
+        w["code"] for w in summary["results"]["chi"]["warnings"]]
