@@ -47,7 +47,8 @@ EXPECTED = {
     "apt/range_file_RNG.RNG": ("range", {}),
     # Vendor images: pixel sizes from the files' own headers (scan size / points).
     "vendor/di-1.di": ("nanoscope", {"Height": ((512, 512), 500e-9 / 512, "m"),
-                                     "Phase": ((512, 512), 500e-9 / 512, "V")}),
+                                     "Phase": ((512, 512), 500e-9 / 512, "deg"),
+                                     "Amplitude Error": ((512, 512), 500e-9 / 512, "V")}),
     "vendor/nid-1.nid": ("nanosurf", {"Z-Axis [Scan forward]": ((256, 256), 20e-6 / 256, "m"),
                                       "Deflection [Scan forward]": ((256, 256), 20e-6 / 256,
                                                                     "N")}),
@@ -362,4 +363,26 @@ def test_gwy_lying_files_give_clear_errors_not_hangs(shared, tmp_path):
     lying = b"GWYP" + b"GwyContainer\x00" + struct.pack("<I", len(body)) + body
     p.write_bytes(lying)
     with pytest.raises(FormatError, match="claims"):
+        read(p)
+
+
+def test_wsxm_written_in_test(tmp_path):
+    nx, ny = 4, 3
+    body = ("WSxM file copyright UAM\r\nSxM Image file\r\nImage header size: {size:05d}\r\n"
+            "[Control]\r\n    X Amplitude: 40 nm\r\n    Y Amplitude: 30 nm\r\n"
+            "    Topography Bias: -100 mV\r\n[General Info]\r\n"
+            "    Acquisition channel: Current\r\n    Image Data Type: double\r\n"
+            "    Number of columns: 4\r\n    Number of rows: 3\r\n    Z Amplitude: 1.1 nA\r\n"
+            "[Header end]\r\n")
+    size = len(body.format(size=0))
+    header = body.format(size=size).encode("latin-1")
+    vals = np.linspace(0, 1.1, nx * ny)
+    p = tmp_path / "c.cur"
+    p.write_bytes(header + vals.astype("<f8").tobytes())
+    da = read(p)["Current"]
+    assert da.attrs["units"] == "A" and da.attrs["bias_V"] == pytest.approx(-0.1)
+    np.testing.assert_allclose(da.values, (vals * 1e-9).reshape(ny, nx), rtol=1e-9)
+    assert float(da.x[1] - da.x[0]) == pytest.approx(10e-9)
+    p.write_bytes(header + vals.astype("<f8").tobytes()[:-8])
+    with pytest.raises(FormatError, match="truncated"):
         read(p)

@@ -31,6 +31,7 @@ PREFIXES = {
     "ntmdt.mdt": b"\x01\xb0\x93\xff",
     "asylum.ibw": b"\x05\x00",
     "ranges.rrng": b"[Ranges]\nNumber=1\n",
+    "wsxm.stp": b"WSxM file copyright UAM\r\nSxM Image file\r\nImage header size: 120\r\n",
     "ranges.rng": b"1 1\nFe\nFe 1 0 0\n----- Fe\n",
 }
 

@@ -17,7 +17,7 @@ BASE_UNITS = ("m", "A", "V", "N", "Hz", "s", "K", "T", "deg", "Ohm", "S", "W", "
 ALIASES = {
     "angstrom": ("m", 1e-10), "Å": ("m", 1e-10), "A°": ("m", 1e-10),
     "micron": ("m", 1e-6), "microns": ("m", 1e-6), "ohm": ("Ohm", 1.0), "Ω": ("Ohm", 1.0),
-    "degree": ("deg", 1.0), "°": ("deg", 1.0),
+    "degree": ("deg", 1.0), "°": ("deg", 1.0), "º": ("deg", 1.0), "deg": ("deg", 1.0),
 }
 
 

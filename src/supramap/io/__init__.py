@@ -28,6 +28,7 @@ from supramap.io import (  # noqa: F401  (registration)
     nanosurf,
     qd,
     sxm,
+    wsxm,
 )
 from supramap.io.base import Reader, find_reader, readers, register
 

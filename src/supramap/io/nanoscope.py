@@ -142,7 +142,10 @@ def read_nanoscope(path: str | Path) -> xr.Dataset:
             sm = re.match(r"\s*V\s+([-+0-9.eE]+)\s*(\S*)", sens)
             if sm:
                 factor *= float(sm.group(1))
-                unit_text = (sm.group(2) or "V/V").split("/")[0] or "V"
+                # A soft scale with a unit (nm/V, nA/V) gives the channel's unit; one without
+                # (phase, errors: "V 1.000000") keeps the hard scale's unit (V, or º for phase).
+                if sm.group(2):
+                    unit_text = sm.group(2).split("/")[0] or unit_text
         unit, unit_factor = parse_unit(unit_text)
         raw = np.fromfile(p, dtype="<i2" if bpp == 2 else "<i4", count=nx * ny, offset=offset)
         values = raw.reshape(ny, nx)[::-1].astype(float) * (factor * unit_factor)
