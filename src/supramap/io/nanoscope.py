@@ -73,7 +73,8 @@ class NanoscopeReader(Reader):
 
     def can_read(self, head: bytes) -> bool | None:
         """True for a first line ``\\*File list`` (or the old ``?*File list``)."""
-        return head.lstrip()[:11].lower() in (b"\\*file list", b"?*file list")
+        h = head.lstrip()[:12].lower()
+        return h[:11] in (b"\\*file list", b"?*file list") or h.startswith(b"\\*force file")
 
     def read(self, path: Path) -> xr.Dataset:
         """Read every image channel."""
@@ -86,6 +87,9 @@ def read_nanoscope(path: str | Path) -> xr.Dataset:
     size = p.stat().st_size
     with open(p, "rb") as fh:
         head = fh.read(MAX_HEADER)
+    if head.lstrip()[:12].lower().startswith(b"\\*force file"):
+        raise FormatError(p, "a NanoScope force-curve file (\\*Force file): force curves are "
+                             "not read, only images")
     sections = _parse_header(p, head)
     scales: dict[str, str] = {}
     info: dict[str, Any] = {}
