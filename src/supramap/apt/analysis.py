@@ -57,6 +57,13 @@ def z_range(ions: xr.Dataset) -> tuple[float, float]:
     return lo, hi
 
 
+#: m/q beyond this (Da) is not binned (no ion of the periodic table at charge ≥ 1 is heavier
+#: in an atom probe); such values are corrupt.
+MAX_DA = 1000.0
+#: The most bins a spectrum may have (8 bytes each).
+MAX_BINS = 20_000_000
+
+
 @dataclass(frozen=True)
 class Spectrum:
     """Mass spectrum: bin edges (Da) and counts; ``unranged_peaks`` (Da) are peaks that no
@@ -65,6 +72,7 @@ class Spectrum:
     edges: np.ndarray
     counts: np.ndarray
     unranged_peaks: list[float] = field(default_factory=list)
+    n_outside: int = 0  # ions with non-finite, negative or > MAX_DA m/q, not binned
 
     @property
     def centres(self) -> np.ndarray:
@@ -81,25 +89,34 @@ def mass_spectrum(ions: xr.Dataset, *, bin_width: float = 0.01, max_da: float | 
     from scipy.signal import find_peaks
 
     m, z = _columns(ions)
-    if bin_width <= 0:
-        raise AnalysisError("bin width must be positive")
+    if not (np.isfinite(bin_width) and bin_width > 0):
+        raise AnalysisError(f"bin width must be a positive finite number of Da, got {bin_width}")
     if min_depth_nm > 0 and z0 is None:
         z0 = z_range(ions)[0]
     top = max_da
     if top is None:
         top = 0.0
         for s in _chunks(m.size):
-            top = max(top, float(np.max(m[s])))
+            mc = _f64(m[s])
+            ok = np.isfinite(mc) & (mc <= MAX_DA)
+            if ok.any():
+                top = max(top, float(np.max(mc[ok])))
         top = float(np.ceil(top + 1))
     nb = int(np.ceil(top / bin_width))
+    if nb > MAX_BINS:
+        raise AnalysisError(f"a spectrum to {top:g} Da in {bin_width:g} Da bins needs {nb} bins "
+                            f"({nb * 8 / 1e9:.2g} GB); use a bin of at least "
+                            f"{top / MAX_BINS:.2g} Da")
     counts = np.zeros(nb, dtype=np.int64)
+    outside = 0
     for s in _chunks(m.size):
         mc = _f64(m[s])
         if min_depth_nm > 0:
             mc = mc[_f64(z[s]) - z0 >= min_depth_nm]
-        b = (mc / bin_width).astype(np.int64)
-        b = b[(b >= 0) & (b < nb)]
-        counts += np.bincount(b, minlength=nb)
+        good = np.isfinite(mc) & (mc >= 0) & (mc < nb * bin_width)
+        outside += int(mc.size - good.sum())
+        b = (mc[good] / bin_width).astype(np.int64)
+        counts += np.bincount(b, minlength=nb)[:nb]
     edges = np.arange(nb + 1) * bin_width
     flagged: list[float] = []
     if table is not None and counts.any():
@@ -108,7 +125,7 @@ def mass_spectrum(ions: xr.Dataset, *, bin_width: float = 0.01, max_da: float | 
         centres = 0.5 * (edges[1:] + edges[:-1])
         ranged = assign(centres[pk], table)
         flagged = [float(c) for c in centres[pk][ranged < 0]]
-    return Spectrum(edges, counts, flagged)
+    return Spectrum(edges, counts, flagged, outside)
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import typer
 
 from supramap.cli.common import (
@@ -127,14 +128,17 @@ def profile(
             v = [float(t) * 1e9 for t in cylinder.split(",")]
         except ValueError:
             v = []
-        if len(v) != 8 or v[6] <= 0 or v[7] <= 0 or not any(v[3:6]):
+        if len(v) != 8 or not all(np.isfinite(v)) or v[6] <= 0 or v[7] <= 0 \
+                or not any(v[3:6]):
             raise UsageError(
                 "--cylinder must be 8 numbers 'cx,cy,cz,ux,uy,uz,radius,length' "
                 "(m) with a non-zero axis and positive radius and length"
             )
         cyl = {"centre": v[:3], "axis": v[3:6], "radius": v[6], "length": v[7]}
-    if not bin_m > 0:
-        raise UsageError("--bin must be positive (m)")
+    if not (np.isfinite(bin_m) and bin_m > 0):
+        raise UsageError("--bin must be a positive length (m)")
+    if ions_per_bin is not None and ions_per_bin < 1:
+        raise UsageError(f"--ions-per-bin must be a positive number of ions, got {ions_per_bin}")
     prof = depth_profile(ions, table, bin_nm=bin_m * 1e9, ions_per_bin=ions_per_bin, cylinder=cyl)
     d = {"file": str(needle), **prof.to_dict()}
     print_table(
@@ -203,8 +207,8 @@ def spectrum(
     """Mass spectrum; with ranges, the peaks no range covers."""
     from supramap.apt import mass_spectrum
 
-    if not bin_da > 0:
-        raise UsageError("--bin-da must be positive")
+    if not (np.isfinite(bin_da) and 1e-5 <= bin_da <= 100):
+        raise UsageError(f"--bin-da must be a bin width in [1e-05, 100] Da, got {bin_da}")
     ions = _needle(needle)
     table = _ranges(range_file) if range_file else None
     spec = mass_spectrum(ions, bin_width=bin_da, table=table)
@@ -212,8 +216,16 @@ def spectrum(
         "file": str(needle),
         "bin_da": bin_da,
         "n_ions": int(spec.counts.sum()),
+        "n_ions_not_binned": spec.n_outside,
         "unranged_peaks_da": spec.unranged_peaks,
     }
+    if spec.n_outside:
+        from supramap.quality import warn
+
+        emit_warnings([warn("apt.invalid_mq",
+                            f"{spec.n_outside} ions have a non-finite, negative or > 1000 Da "
+                            "m/q (corrupt values) and are not in the spectrum",
+                            n_ions=spec.n_outside)])
     print_table(
         f"Mass spectrum of {needle.name}",
         [

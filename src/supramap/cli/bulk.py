@@ -80,8 +80,8 @@ def _num(value: float, unit: str, fmt: str = ".4g") -> str:
 def _mm(name: str, value: float | None, need: str) -> float:
     if value is None:
         raise UsageError(f"--{name}-mm is needed for {need}")
-    if not (value > 0 and np.isfinite(value)):
-        raise UsageError(f"--{name}-mm must be a positive length, got {value}")
+    if not (np.isfinite(value) and 0 < value <= 1000):
+        raise UsageError(f"--{name}-mm must be a positive length up to 1000 mm, got {value}")
     return value * 1e-3
 
 

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -26,6 +27,24 @@ REPORT_OPT = typer.Option(None, "--report", help="Write an HTML report into this
 
 class UsageError(SupramapError):
     """Bad command-line values (a clear one-line message, exit code 2)."""
+
+
+def bounded(name: str, lo: float, hi: float, *, unit: str = "", lo_open: bool = False,
+            hi_open: bool = False):
+    """A typer option callback that refuses non-finite values and values outside [lo, hi]
+    (open ends where asked), with the option's name and unit in the message."""
+    def check(value):
+        if value is None:
+            return value
+        v = float(value)
+        low_bad = v <= lo if lo_open else v < lo
+        high_bad = v >= hi if hi_open else v > hi
+        if not np.isfinite(v) or low_bad or high_bad:
+            span = f"{'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+            raise UsageError(f"{name} must be a finite number in {span}"
+                             f"{' ' + unit if unit else ''}, got {value!r}")
+        return value
+    return check
 
 
 def parse_threshold(text: str) -> float | str:

@@ -92,7 +92,7 @@ def info(
 @app.command()
 def demo(
     out: Path = typer.Option(Path("demo-output"), "--out", help="Folder for data and report."),
-    seed: int = typer.Option(0, help="Seed of the virtual sample."),
+    seed: int = typer.Option(0, min=0, max=2**32 - 1, help="Seed of the virtual sample (≥ 0)."),
 ) -> None:
     """Generate the virtual sample, analyse it through the readers, write the HTML report."""
     from supramap.cli.demo import run_demo
@@ -105,6 +105,10 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code (callable from tests)."""
     reset_warnings()
     STRICT["on"] = False
+    clash = _output_over_input(list(sys.argv[1:] if argv is None else argv))
+    if clash:
+        _error_line(clash)
+        return 2
     try:
         result = app(args=argv, prog_name="supramap", standalone_mode=False)
     except typer.Exit as exc:
@@ -124,8 +128,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except Exception as exc:
         # Usage errors of the command-line parser (missing argument, bad option value).
-        if hasattr(exc, "show") and hasattr(exc, "exit_code"):
-            exc.show()
+        if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
+            # One line, as for every other bad input (not click's multi-line usage block).
+            _error_line(exc.format_message())
             return int(exc.exit_code)
         raise
     code = int(result) if isinstance(result, int) else 0
@@ -134,6 +139,41 @@ def main(argv: list[str] | None = None) -> int:
                     + "; ".join(w.code for w in EMITTED))
         return 3
     return code
+
+
+OUTPUT_OPTIONS = ("--json", "--out", "--report", "--nexus")
+
+
+def _output_over_input(argv: list[str]) -> str | None:
+    """Refuse, before any work, an output path that is one of the command's input files (the
+    analysis would destroy its own input)."""
+    outputs, inputs = [], []
+    skip = False
+    for i, tok in enumerate(map(str, argv)):
+        if skip:
+            skip = False
+            continue
+        name, eq, value = tok.partition("=")
+        if name in OUTPUT_OPTIONS:
+            if eq:
+                outputs.append((name, value))
+            elif i + 1 < len(argv):
+                outputs.append((name, str(argv[i + 1])))
+                skip = True
+            continue
+        p = Path(value if eq else tok)
+        if p.is_file():
+            inputs.append(p)
+    for name, value in outputs:
+        out = Path(value)
+        for inp in inputs:
+            try:
+                same = out.exists() and out.resolve() == inp.resolve()
+            except OSError:
+                same = False
+            if same:
+                return f"{value}: {name} would overwrite the input file {inp}; choose another path"
+    return None
 
 
 def _error_line(message: str) -> None:

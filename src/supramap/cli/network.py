@@ -34,8 +34,14 @@ def _parse_contacts(text: str, image, size: int):
             raise UsageError(f"--contacts must be 'x,y;x,y;...' in metres, got {text!r}") from None
         dx = float(image.x[1] - image.x[0])
         dy = float(image.y[1] - image.y[0])
+        if not (np.isfinite(x) and np.isfinite(y)):
+            raise UsageError(f"--contacts must be finite coordinates in metres, got {part!r}")
         col = int(round((x - float(image.x[0])) / dx))
         row = int(round((y - float(image.y[0])) / dy))
+        if not (0 <= row < image.shape[0] and 0 <= col < image.shape[1]):
+            raise UsageError(f"--contacts point ({x:.4g}, {y:.4g}) m lies outside the map "
+                             f"(x {float(image.x.min()):.4g}…{float(image.x.max()):.4g} m, "
+                             f"y {float(image.y.min()):.4g}…{float(image.y.max()):.4g} m)")
         pts.append(Contact.point(row, col, size, name=str(len(pts) + 1)))
     return pts
 

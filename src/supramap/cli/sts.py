@@ -11,6 +11,7 @@ from supramap.cli.common import (
     JSON_OPT,
     REPORT_OPT,
     UsageError,
+    bounded,
     console,
     emit_warnings,
     figure_report,
@@ -57,9 +58,15 @@ def fit(
     bias_column: str = BIAS_OPT,
     model: str = typer.Option("dynes", "--model", help="dynes (NIS) or sis."),
     gaps: int = typer.Option(1, "--gaps", help="Number of gaps (1–4)."),
-    temperature: float = typer.Option(1.0, "--temperature", help="Temperature (K)."),
+    temperature: float = typer.Option(
+        1.0, "--temperature", help="Temperature (K).",
+        callback=bounded("--temperature", 0.0, 1000.0, unit="K", lo_open=True),
+    ),
     vary_temperature: bool = typer.Option(False, "--vary-temperature"),
-    lockin_rms: float = typer.Option(0.0, "--lockin-rms", help="Lock-in modulation (V rms)."),
+    lockin_rms: float = typer.Option(
+        0.0, "--lockin-rms", help="Lock-in modulation (V rms).",
+        callback=bounded("--lockin-rms", 0.0, 0.1, unit="V"),
+    ),
     tip: Path = typer.Option(None, "--tip", help="Calibrated tip (JSON) for --model sis."),
     json_path: Path = JSON_OPT,
     report: Path = REPORT_OPT,
@@ -116,8 +123,14 @@ def calibrate_tip(
         "1.26e-3,1.41e-3", "--sample-gaps", help="Reference gaps (eV)."
     ),
     vary_sample: bool = typer.Option(False, "--vary-sample"),
-    temperature: float = typer.Option(1.0, "--temperature", help="Starting Teff (K)."),
-    lockin_rms: float = typer.Option(0.0, "--lockin-rms"),
+    temperature: float = typer.Option(
+        1.0, "--temperature", help="Starting Teff (K).",
+        callback=bounded("--temperature", 0.0, 1000.0, unit="K", lo_open=True),
+    ),
+    lockin_rms: float = typer.Option(
+        0.0, "--lockin-rms", help="Lock-in modulation (V rms).",
+        callback=bounded("--lockin-rms", 0.0, 0.1, unit="V"),
+    ),
     json_path: Path = JSON_OPT,
     report: Path = REPORT_OPT,
 ) -> None:
@@ -167,7 +180,10 @@ def deconvolve(
     tip: Path = typer.Option(..., "--tip", help="Tip model JSON from calibrate-tip."),
     channel: str = CHANNEL_OPT,
     bias_column: str = BIAS_OPT,
-    lam: float = typer.Option(None, "--lambda", help="Regularisation (default: GCV)."),
+    lam: float = typer.Option(
+        None, "--lambda", help="Regularisation weight > 0 (default: chosen by GCV).",
+        callback=bounded("--lambda", 0.0, 1e6, lo_open=True),
+    ),
     json_path: Path = JSON_OPT,
     report: Path = REPORT_OPT,
 ) -> None:
@@ -208,7 +224,8 @@ def peaks(
     channel: str = CHANNEL_OPT,
     bias_column: str = BIAS_OPT,
     conductance_scale: float = typer.Option(
-        None, "--conductance-scale", help="Siemens per unit of the channel (for G0)."
+        None, "--conductance-scale", help="Siemens per unit of the channel (for G0).",
+        callback=bounded("--conductance-scale", 0.0, 1e6, unit="S", lo_open=True),
     ),
     prominence: float = typer.Option(
         0.1, "--prominence", help="Minimum peak prominence (share of the range)."
@@ -347,8 +364,8 @@ def _floats(text: str, what: str) -> list[float]:
         vals = [float(v) for v in text.split(",") if v.strip()]
     except ValueError:
         vals = []
-    if not vals:
-        raise UsageError(f"{what} must be comma-separated numbers, got {text!r}")
+    if not vals or not all(np.isfinite(v) for v in vals):
+        raise UsageError(f"{what} must be comma-separated finite numbers, got {text!r}")
     return vals
 
 
@@ -404,8 +421,14 @@ def gapmap(
     file: Path = typer.Argument(..., help="Nanonis grid (.3ds)."),
     out: Path = typer.Option(..., "--out", help="NetCDF file for the parameter maps."),
     model: str = typer.Option("dynes", "--model", help="dynes (thermally broadened)."),
-    temperature: float = typer.Option(1.0, "--temperature", help="Temperature (K)."),
-    lockin_rms: float = typer.Option(0.0, "--lockin-rms"),
+    temperature: float = typer.Option(
+        1.0, "--temperature", help="Temperature (K).",
+        callback=bounded("--temperature", 0.0, 1000.0, unit="K", lo_open=True),
+    ),
+    lockin_rms: float = typer.Option(
+        0.0, "--lockin-rms", help="Lock-in modulation (V rms).",
+        callback=bounded("--lockin-rms", 0.0, 0.1, unit="V"),
+    ),
     workers: int = typer.Option(0, "--workers", help="Local dask workers (0: in process)."),
     scheduler: str = typer.Option(None, "--scheduler", help="Address of a dask scheduler."),
     channel: str = typer.Option(None, "--channel"),

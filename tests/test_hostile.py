@@ -1,0 +1,99 @@
+"""Hostile and broken option values and outputs: one clean line and exit 2, never a
+traceback, never an input destroyed (cases built here from issue #17's descriptions)."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from supramap.cli.main import main
+
+
+@pytest.fixture()
+def files(tmp_path, shared):
+    out = {}
+    for rel in ("nanonis/STS_nanonis_generic_4_5.dat", "qd/zfcfc1.dat",
+                "nanonis/FeSe_topography.sxm"):
+        dst = tmp_path / rel.split("/")[1]
+        shutil.copy(shared / rel, dst)
+        out[dst.suffix + ("_qd" if "zfc" in rel else "")] = dst
+    return out
+
+
+def _run(argv, capsys):
+    code = main([str(a) for a in argv])
+    cap = capsys.readouterr()
+    return code, cap.err
+
+
+CASES = [
+    ["sts", "fit", "{dat}", "--temperature", "nan"],
+    ["sts", "fit", "{dat}", "--temperature", "0"],
+    ["sts", "fit", "{dat}", "--temperature", "-1"],
+    ["sts", "fit", "{dat}", "--temperature", "1e9"],
+    ["sts", "fit", "{dat}", "--lockin-rms", "nan"],
+    ["sts", "fit", "{dat}", "--lockin-rms", "-1"],
+    ["sts", "fit", "{dat}", "--lockin-rms", "1e3"],
+    ["sts", "peaks", "{dat}", "--conductance-scale", "0"],
+    ["sts", "peaks", "{dat}", "--conductance-scale", "-1"],
+    ["sts", "peaks", "{dat}", "--smooth-ev", "1e9"],
+    ["bulk", "susceptibility", "{qd}", "--length-mm", "1e300", "--width-mm", "1",
+     "--thickness-mm", "1"],
+    ["demo", "--seed", "-1"],
+    ["cafm", "analyze", "{sxm}", "--channel", "Current_forward", "--threshold", "-1"],
+    ["cafm", "analyze", "{sxm}", "--channel", "Current_forward", "--line", "0,0,5e-3,5e-3"],
+]
+
+
+@pytest.mark.parametrize("argv", CASES, ids=[" ".join(c[:2] + c[-2:]) for c in CASES])
+def test_bad_option_values_give_one_clean_line(files, argv, capsys):
+    args = [a.format(dat=files[".dat"], qd=files[".dat_qd"], sxm=files[".sxm"]) for a in argv]
+    code, err = _run(args, capsys)
+    assert code == 2, err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("supramap: error:"), err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("opt", ["--json", "--report"])
+def test_output_over_an_input_is_refused_before_any_work(files, opt, capsys):
+    f = files[".dat_qd"]
+    before = f.read_bytes()
+    code, err = _run(["bulk", "susceptibility", f, "--length-mm", "1", "--width-mm", "1",
+                      "--thickness-mm", "1", opt, f], capsys)
+    assert code == 2 and "would overwrite the input" in err
+    assert f.read_bytes() == before
+
+
+def test_apt_spectrum_with_corrupt_mq(tmp_path, capsys):
+    from supramap.io.apt import write_pos
+
+    rng = np.random.default_rng(0)
+    m = rng.uniform(1, 60, 1000)
+    m[:10] = np.nan
+    m[10] = 1e30
+    m[11] = np.inf
+    xyz = rng.normal(size=(1000, 3))
+    write_pos(tmp_path / "n.pos", xyz[:, 0], xyz[:, 1], xyz[:, 2], m)
+    code, err = _run(["apt", "spectrum", tmp_path / "n.pos", "--json", tmp_path / "s.json"],
+                     capsys)
+    assert code == 0, err
+    import json
+
+    d = json.loads((tmp_path / "s.json").read_text())
+    assert d["n_ions"] == 988 and d["n_ions_not_binned"] == 12
+    assert "apt.invalid_mq" in [w["code"] for w in d["warnings"]]
+    for bad in ("1e-9", "inf", "nan"):
+        code, err = _run(["apt", "spectrum", tmp_path / "n.pos", "--bin-da", bad], capsys)
+        assert code == 2 and err.count("\n") == 1, err
+
+
+def test_markup_in_channel_names_is_printed_literally(tmp_path, capsys):
+    p = tmp_path / "m.dat"
+    p.write_text("Experiment\tbias spectroscopy\r\n\r\n[DATA]\r\n"
+                 "Bias calc (V)\t[bold]Current[/] (A)\r\n-0.1\t1\r\n0\t2\r\n0.1\t3\r\n")
+    code = main(["info", str(p)])
+    out = capsys.readouterr().out
+    assert code == 0 and "[bold]Current[/]" in out
