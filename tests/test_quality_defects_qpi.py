@@ -130,3 +130,46 @@ def test_gap_map_clean_grid_has_no_warning():
     res = gap_map(_grid(1.0), temperature=1.5, workers=0)
     assert res.warnings == ()
     assert res.to_dict()["fraction_converged"] > 0.95
+
+
+def test_compare_without_topography_warns_registration_none():
+    from scipy import ndimage as ndi
+
+    from supramap.conduction import compare
+
+    rng = np.random.default_rng(9)
+    f = ndi.gaussian_filter(rng.normal(size=(128, 128)), 8) > 0.1
+    cur = make_image(f * 2e-6 + rng.normal(0, 2e-9, f.shape), dx=1e-8, units="A")
+    r = compare(cur, cur)
+    assert "registration.none" in codes(r.warnings)
+    assert r.persistent_fraction == pytest.approx(1.0)
+
+
+def test_qpi_cli_says_anisotropy_is_not_reported_after_c4(tmp_path, capsys):
+    import json
+
+    from supramap.cli.main import main
+    from supramap.io.bcr import write_bcr
+
+    write_bcr(tmp_path / "w.bcrf", _wave_map(n=64).assign_attrs(units="A"))
+    j = tmp_path / "q.json"
+    assert main(["sts", "qpi", str(tmp_path / "w.bcrf"), "--symmetrize", "c4", "--json",
+                 str(j)]) == 0
+    d = json.loads(j.read_text())
+    assert d["anisotropy"] is None
+    assert "qpi.symmetrised" in [w["code"] for w in d["warnings"]]
+    assert main(["sts", "qpi", str(tmp_path / "w.bcrf"), "--json", str(j)]) == 0
+    d = json.loads(j.read_text())
+    assert d["anisotropy"] > 0.9 and d["warnings"] == []
+    assert d["energies"][0]["q_vectors"][0]["q_per_nm"] == pytest.approx(np.pi, rel=0.03)
+
+
+def test_spiky_spectrum_warns_many_peaks():
+    from supramap.sts import coherence_peaks
+
+    v = np.linspace(-0.3, 0.3, 4001)
+    g = 1 + RNG.normal(0, 0.01, v.size)
+    for c in np.linspace(-0.28, 0.28, 12):  # twelve 5-point bursts: telegraph-like glitches
+        g[np.abs(v - c) < 3e-4] += 0.5
+    cp = coherence_peaks(v, g)
+    assert "peaks.many" in codes(cp.warnings)
