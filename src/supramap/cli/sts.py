@@ -23,6 +23,16 @@ from supramap.sts.spectra import load_spectrum
 
 app = typer.Typer(help="Tunnelling spectroscopy.", no_args_is_help=True)
 
+def _temperature_opt(text: str):
+    return typer.Option(1.0, "--temperature", help=text,
+                        callback=bounded("--temperature", 0.0, 1000.0, unit="K", lo_open=True))
+
+
+TEMPERATURE_OPT = _temperature_opt("Temperature (K), in (0, 1000].")
+TEFF_OPT = _temperature_opt("Starting effective temperature (K), in (0, 1000].")
+LOCKIN_OPT = typer.Option(0.0, "--lockin-rms", help="Lock-in modulation (V rms), in [0, 0.1].",
+                          callback=bounded("--lockin-rms", 0.0, 0.1, unit="V"))
+
 CHANNEL_OPT = typer.Option(
     None, "--channel", help="Conductance column (default: lock-in X, else dI/dV of the current)."
 )
@@ -58,15 +68,9 @@ def fit(
     bias_column: str = BIAS_OPT,
     model: str = typer.Option("dynes", "--model", help="dynes (NIS) or sis."),
     gaps: int = typer.Option(1, "--gaps", help="Number of gaps (1–4)."),
-    temperature: float = typer.Option(
-        1.0, "--temperature", help="Temperature (K).",
-        callback=bounded("--temperature", 0.0, 1000.0, unit="K", lo_open=True),
-    ),
+    temperature: float = TEMPERATURE_OPT,
     vary_temperature: bool = typer.Option(False, "--vary-temperature"),
-    lockin_rms: float = typer.Option(
-        0.0, "--lockin-rms", help="Lock-in modulation (V rms).",
-        callback=bounded("--lockin-rms", 0.0, 0.1, unit="V"),
-    ),
+    lockin_rms: float = LOCKIN_OPT,
     tip: Path = typer.Option(None, "--tip", help="Calibrated tip (JSON) for --model sis."),
     json_path: Path = JSON_OPT,
     report: Path = REPORT_OPT,
@@ -123,14 +127,8 @@ def calibrate_tip(
         "1.26e-3,1.41e-3", "--sample-gaps", help="Reference gaps (eV)."
     ),
     vary_sample: bool = typer.Option(False, "--vary-sample"),
-    temperature: float = typer.Option(
-        1.0, "--temperature", help="Starting Teff (K).",
-        callback=bounded("--temperature", 0.0, 1000.0, unit="K", lo_open=True),
-    ),
-    lockin_rms: float = typer.Option(
-        0.0, "--lockin-rms", help="Lock-in modulation (V rms).",
-        callback=bounded("--lockin-rms", 0.0, 0.1, unit="V"),
-    ),
+    temperature: float = TEFF_OPT,
+    lockin_rms: float = LOCKIN_OPT,
     json_path: Path = JSON_OPT,
     report: Path = REPORT_OPT,
 ) -> None:
@@ -421,14 +419,8 @@ def gapmap(
     file: Path = typer.Argument(..., help="Nanonis grid (.3ds)."),
     out: Path = typer.Option(..., "--out", help="NetCDF file for the parameter maps."),
     model: str = typer.Option("dynes", "--model", help="dynes (thermally broadened)."),
-    temperature: float = typer.Option(
-        1.0, "--temperature", help="Temperature (K).",
-        callback=bounded("--temperature", 0.0, 1000.0, unit="K", lo_open=True),
-    ),
-    lockin_rms: float = typer.Option(
-        0.0, "--lockin-rms", help="Lock-in modulation (V rms).",
-        callback=bounded("--lockin-rms", 0.0, 0.1, unit="V"),
-    ),
+    temperature: float = TEMPERATURE_OPT,
+    lockin_rms: float = LOCKIN_OPT,
     workers: int = typer.Option(0, "--workers", help="Local dask workers (0: in process)."),
     scheduler: str = typer.Option(None, "--scheduler", help="Address of a dask scheduler."),
     channel: str = typer.Option(None, "--channel"),

@@ -60,6 +60,22 @@ def _head(path: Path) -> bytes:
         raise FormatError(path, f"cannot be opened: {exc.strerror or exc}") from None
 
 
+def header_number(path, text: str | None, what: str) -> tuple[float, str]:
+    """The leading finite number of a header value and the text after it (a unit, usually):
+    ``"600 nm"`` → ``(600.0, "nm")``; FormatError naming *what* when there is none."""
+    import re
+
+    import numpy as np
+
+    m = re.match(r"\s*([-+]?\d*\.?\d+(?:[eE][-+]?\d+)?)\s*(\S*)", text or "")
+    if not m:
+        raise FormatError(path, f"header field {what!r} is missing or not a number: {text!r}")
+    v = float(m.group(1))
+    if not np.isfinite(v):
+        raise FormatError(path, f"header field {what!r} is not finite: {text!r}")
+    return v, m.group(2)
+
+
 BOMS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
 
 

@@ -30,7 +30,7 @@ import xarray as xr
 
 from supramap.data import make_image
 from supramap.errors import FormatError
-from supramap.io.base import Reader, register
+from supramap.io.base import Reader, header_number, register
 
 MAX_PIXELS = 1 << 26
 
@@ -52,10 +52,7 @@ def _header(p: Path, raw: bytes) -> tuple[dict[str, str], int]:
 def _num(p: Path, hdr: dict[str, str], *keys: str, default: float | None = None) -> float:
     for k in keys:
         if k in hdr:
-            m = re.match(r"\s*([-+]?\d*\.?\d+(?:[eE][-+]?\d+)?)", hdr[k])
-            if m and np.isfinite(float(m.group(1))):
-                return float(m.group(1))
-            raise FormatError(p, f"header field {k!r} is not a finite number: {hdr[k]!r}")
+            return header_number(p, hdr[k], k)[0]
     if default is None:
         raise FormatError(p, f"header has no {keys[0]!r} field")
     return default

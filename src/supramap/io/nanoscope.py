@@ -28,7 +28,7 @@ import xarray as xr
 
 from supramap.data import make_image
 from supramap.errors import FormatError
-from supramap.io.base import Reader, register
+from supramap.io.base import Reader, header_number, register
 from supramap.units import parse_unit
 
 MAX_HEADER = 1 << 20
@@ -55,13 +55,7 @@ def _parse_header(p: Path, raw: bytes) -> list[tuple[str, dict[str, str]]]:
 
 
 def _number(p: Path, text: str, what: str) -> float:
-    m = re.search(r"[-+]?\d*\.?\d+(?:[eE][-+]?\d+)?", text or "")
-    if not m:
-        raise FormatError(p, f"header field {what!r} holds no number: {text!r}")
-    v = float(m.group(0))
-    if not np.isfinite(v):
-        raise FormatError(p, f"header field {what!r} is not finite: {text!r}")
-    return v
+    return header_number(p, text, what)[0]
 
 
 class NanoscopeReader(Reader):

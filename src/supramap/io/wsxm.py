@@ -23,20 +23,14 @@ import xarray as xr
 
 from supramap.data import make_image
 from supramap.errors import FormatError
-from supramap.io.base import Reader, register
+from supramap.io.base import Reader, header_number, register
 from supramap.units import parse_unit
 
 DTYPES = {"double": "<f8", "float": "<f4", "short": "<i2", "integer": "<i2", "int": "<i4"}
 
 
 def _quantity(p: Path, text: str | None, what: str) -> tuple[float, str]:
-    m = re.match(r"\s*([-+]?\d*\.?\d+(?:[eE][-+]?\d+)?)\s*(\S*)", text or "")
-    if not m:
-        raise FormatError(p, f"header field {what!r} is missing or not a number: {text!r}")
-    v = float(m.group(1))
-    if not np.isfinite(v):
-        raise FormatError(p, f"header field {what!r} is not finite")
-    return v, m.group(2)
+    return header_number(p, text, what)
 
 
 class WSxMReader(Reader):
