@@ -222,3 +222,20 @@ def test_deconvolution_gaps_unbiased_below_half_a_percent():
     # Outside the energies the data constrain, the DOS is masked, not drawn.
     trusted = d.regularisation["trusted_range_eV"]
     assert np.all(np.isnan(d.dos[np.abs(d.energy_eV) > trusted]))
+
+
+@pytest.mark.parametrize("shift", [0.0, 0.8, 2.0])
+def test_bounded_solver_matches_lsq_linear(shift):
+    from scipy.optimize import lsq_linear
+
+    from supramap.sts.deconvolve import _bounded_quadratic
+
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=(200, 80))
+    b = rng.normal(size=200) * 3 - a @ np.full(80, shift)
+    h = a.T @ a + 0.1 * np.eye(80)
+    g = a.T @ b
+    x = _bounded_quadratic(h, g, np.linalg.solve(h, g), lower=-1.0)
+    aug = np.vstack([a, np.sqrt(0.1) * np.eye(80)])
+    y = lsq_linear(aug, np.concatenate([b, np.zeros(80)]), bounds=(-1, np.inf), tol=1e-12).x
+    np.testing.assert_allclose(x, y, atol=1e-8)
