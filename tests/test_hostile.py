@@ -97,3 +97,43 @@ def test_markup_in_channel_names_is_printed_literally(tmp_path, capsys):
     code = main(["info", str(p)])
     out = capsys.readouterr().out
     assert code == 0 and "[bold]Current[/]" in out
+
+
+def _small_3ds(tmp_path):
+    from supramap.io.nanonis_3ds import write_3ds
+
+    bias = np.linspace(-0.01, 0.01, 20)
+    g = np.ones((6, 6, 20))
+    p = tmp_path / "g.3ds"
+    write_3ds(p, {"LI Demod 1 X (A)": g}, bias=bias, x_m=np.arange(6) * 1e-9,
+              y_m=np.arange(6) * 1e-9)
+    return p
+
+
+@pytest.mark.parametrize("edit", ["dims", "settings"])
+def test_lying_3ds_headers_are_refused(tmp_path, edit, capsys):
+    import re
+
+    p = _small_3ds(tmp_path)
+    raw = p.read_bytes()
+    end = raw.index(b":HEADER_END:")
+    head = raw[:end].decode("latin-1")
+    if edit == "dims":
+        head = re.sub(r'Grid dim="6 x 6"', 'Grid dim="700 x 700"', head)
+    else:
+        head = re.sub(r"Grid settings=[^\r\n]*", "Grid settings=nan;nan;nan;nan;0", head)
+    p.write_bytes(head.encode("latin-1") + raw[end:])
+    code = main(["sts", "grid", str(p), "--energies", "0"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("supramap: error:") and err.count("\n") == 1, err
+
+
+def test_3ds_sweep_end_nan_is_refused(tmp_path, capsys):
+    p = _small_3ds(tmp_path)
+    raw = bytearray(p.read_bytes())
+    start = raw.index(b":HEADER_END:") + len(b":HEADER_END:\r\n")
+    raw[start + 4:start + 8] = np.array([np.nan], ">f4").tobytes()  # Sweep End of point 0
+    p.write_bytes(bytes(raw))
+    code = main(["sts", "grid", str(p), "--energies", "0"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Sweep" in err, err

@@ -95,6 +95,16 @@ def read_3ds(path: str | os.PathLike[str], *, chunks: int | None = None) -> xr.D
     if have <= 0:
         raise FormatError(p, "the file holds no complete grid point")
     count = min(have, total)
+    if not chunks:
+        # Estimate before allocating: a header may promise far more points than the file holds
+        # (an aborted grid is NaN-padded to its full size).
+        est = total * per_point * 4 + total * n_points * len(channels) * 8
+        budget = _memory_budget()
+        if est > budget or (count * 1000 < total and est > 1e8):
+            raise FormatError(p, f"'Grid dim' {nx} x {ny} × {per_point} values needs "
+                                 f"{est / 1e9:.2g} GB in memory but the file holds {count} of "
+                                 f"{total} points (a lying or badly aborted header?); read it "
+                                 "lazily with chunks= if it is genuine")
     mm = np.memmap(p, dtype=">f4", mode="r", offset=start, shape=(count, per_point))
     if chunks:
         import dask.array as da
@@ -114,13 +124,24 @@ def read_3ds(path: str | os.PathLike[str], *, chunks: int | None = None) -> xr.D
     pidx = {nm: i for i, nm in enumerate(params)}
     with np.errstate(invalid="ignore"):  # signalling NaNs in a corrupt file
         first = np.asarray(mm[0], dtype=np.float64)
-    if "Sweep Start" in pidx and "Sweep End" in pidx and np.isfinite(first[0]):
+    if "Sweep Start" in pidx and "Sweep End" in pidx and np.isfinite(first).any():
         s0, s1 = float(first[pidx["Sweep Start"]]), float(first[pidx["Sweep End"]])
+        if not (np.isfinite(s0) and np.isfinite(s1)) or s0 == s1 or max(abs(s0), abs(s1)) > 1e3:
+            raise FormatError(p, f"the first point's Sweep Start/End ({s0}, {s1}) do not give "
+                                 "a finite sweep: no bias axis")
     else:
         s0, s1 = 0.0, float(n_points - 1)
     bias = np.linspace(s0, s1, n_points) * f0
-    settings = [float(v) for v in header.get("Grid settings", "").split(";") if v.strip()] \
-        if "Grid settings" in header else []
+    try:
+        settings = [float(v) for v in header.get("Grid settings", "").split(";") if v.strip()] \
+            if "Grid settings" in header else []
+    except ValueError:
+        raise FormatError(p, f"'Grid settings' {header['Grid settings']!r} are not numbers") \
+            from None
+    if not all(np.isfinite(settings)) or (len(settings) >= 4 and not (settings[2] > 0 and
+                                                                       settings[3] > 0)):
+        raise FormatError(p, f"'Grid settings' {header['Grid settings']!r} must be finite with "
+                             "a positive width and height")
     cx, cy, w, h, angle = (settings + [0, 0, nx, ny, 0])[:5] if len(settings) >= 4 else \
         (0.0, 0.0, float(nx), float(ny), 0.0)
     dx, dy = w / nx, h / ny
@@ -151,6 +172,15 @@ def read_3ds(path: str | os.PathLike[str], *, chunks: int | None = None) -> xr.D
              "points_measured": int(count), "points_total": int(total),
              "grid_angle_deg": float(angle), "provenance": [f"read {p.name}"]}
     return xr.Dataset(variables, coords=coords, attrs=attrs)
+
+
+def _memory_budget() -> float:
+    """Half of the memory available now (bytes), at most 16 GB."""
+    try:
+        avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        avail = 8e9
+    return float(min(avail / 2, 16e9))
 
 
 def write_3ds(path: str | os.PathLike[str], channels: dict[str, np.ndarray], *,
