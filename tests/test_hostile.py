@@ -137,3 +137,28 @@ def test_3ds_sweep_end_nan_is_refused(tmp_path, capsys):
     code = main(["sts", "grid", str(p), "--energies", "0"])
     err = capsys.readouterr().err
     assert code == 2 and "Sweep" in err, err
+
+
+def test_png_bomb_is_refused_from_its_header(tmp_path, capsys):
+    import struct
+    import zlib
+
+    ihdr = struct.pack(">IIBBBBB", 12000, 12000, 8, 0, 0, 0, 0)
+    chunk = struct.pack(">I", len(ihdr)) + b"IHDR" + ihdr + \
+        struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
+    p = tmp_path / "bomb.png"
+    p.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk + b"\x00" * 64)
+    code = main(["info", str(p)])
+    err = capsys.readouterr().err
+    assert code == 2 and "Mpixel" in err
+
+
+@pytest.mark.parametrize("value", ["1e308", "nan", "0"])
+def test_bcr_absurd_bit2nm_is_refused(tmp_path, value, capsys):
+    head = ("fileformat = bcrstm\nheadersize = 2048\nxpixels = 2\nypixels = 2\n"
+            f"xlength = 100\nylength = 100\nbit2nm = {value}\n").encode()
+    p = tmp_path / "b.bcr"
+    p.write_bytes(head.ljust(2048, b" ") + np.arange(4, dtype="<i2").tobytes())
+    code = main(["info", str(p)])
+    err = capsys.readouterr().err
+    assert code == 2 and "bit2nm" in err, err

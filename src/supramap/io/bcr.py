@@ -164,8 +164,11 @@ def read_bcr(path: str | os.PathLike[str]) -> xr.Dataset:
     if dtype.kind == "i":
         bit2nm = _field(p, header, "bit2nm", float, 1.0)
         values = data.astype(np.float64)
-        if not np.isfinite(bit2nm):
-            raise FormatError(p, f"header field 'bit2nm' = {bit2nm} is not finite")
+        full = abs(bit2nm * zscale * 32767) if np.isfinite(bit2nm) else np.inf
+        limit = 1.0 if zunit in ("m", "A") else 1e6  # an SPM full scale of 1 m or 1 A is absurd
+        if not (0 < full < limit):
+            raise FormatError(p, f"header field 'bit2nm' = {bit2nm} gives a full scale of "
+                                 f"{full:.3g} {zunit}: not a plausible instrument range")
         void = data == INT16_VOID
         values *= bit2nm * zscale
     else:

@@ -26,6 +26,7 @@ def read_raster(path: str | os.PathLike[str], *, pixel_m: float | None = None) -
 
     p = Path(path)
     raw = p.read_bytes()  # imageio leaves the file open when decoding fails: give it bytes
+    _check_size(p, raw)
     try:
         a = np.asarray(iio.imread(raw), dtype=float)
     except Exception as exc:  # imageio raises many types for corrupt files
@@ -40,6 +41,24 @@ def read_raster(path: str | os.PathLike[str], *, pixel_m: float | None = None) -
         img["x"].attrs["units"] = "px"
         img["y"].attrs["units"] = "px"
     return img
+
+
+#: The largest raster decoded (pixels): a compressed PNG of 12000 × 12000 zeros is 140 kB
+#: on disk and GBs in memory.
+MAX_PIXELS = 100_000_000
+
+
+def _check_size(p: Path, raw: bytes) -> None:
+    """Refuse, from the header alone, an image whose decoded size would be absurd."""
+    import struct
+
+    if raw.startswith(MAGICS[0]) and len(raw) >= 24:
+        w, h = struct.unpack(">II", raw[16:24])
+    else:
+        return  # TIFF: tifffile reports the shape below without decoding
+    if w * h > MAX_PIXELS:
+        raise FormatError(p, f"a {w} × {h} pixel image exceeds the reader's limit of "
+                             f"{MAX_PIXELS / 1e6:.0f} Mpixel ({w * h * 8 / 1e9:.1f} GB as floats)")
 
 
 class RasterReader(Reader):

@@ -115,6 +115,8 @@ def read_sxm(path: str | Path) -> xr.Dataset:
                              "positive")
     ox, oy = (_floats(p, header, "SCAN_OFFSET", 2) if "SCAN_OFFSET" in header else (0.0, 0.0))
     angle = _floats(p, header, "SCAN_ANGLE", 1)[0] if "SCAN_ANGLE" in header else 0.0
+    if not np.isfinite(angle):
+        raise FormatError(p, f"SCAN_ANGLE = {angle} is not a finite angle")
     scan_dir = header.get("SCAN_DIR", "down").strip().lower()
     if scan_dir not in ("up", "down"):
         raise FormatError(p, f"header field ':SCAN_DIR:' = {scan_dir!r} must be 'up' or 'down'")
