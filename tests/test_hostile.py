@@ -162,3 +162,23 @@ def test_bcr_absurd_bit2nm_is_refused(tmp_path, value, capsys):
     code = main(["info", str(p)])
     err = capsys.readouterr().err
     assert code == 2 and "bit2nm" in err, err
+
+
+def test_file_strings_are_escaped_in_html_reports(tmp_path):
+    p = tmp_path / "x.dat"
+    rows = "\r\n".join(f"{float(b)!r}\t{float(1 + 0.5 * np.exp(-(b / 1e-3) ** 2))!r}"
+                       for b in np.linspace(-5e-3, 5e-3, 101))
+    p.write_text("Experiment\tbias spectroscopy\r\nComment\t<script>alert(1)</script>\r\n\r\n"
+                 "[DATA]\r\nBias calc (V)\t<img src=x onerror=alert(1)> (A)\r\n" + rows + "\r\n")
+    out = tmp_path / "rep"
+    assert main(["sts", "peaks", str(p), "--channel", "<img src=x onerror=alert(1)>",
+                 "--report", str(out)]) == 0
+    page = (out / "index.html").read_text()
+    assert "<script>" not in page and "<img src=x" not in page
+    (tmp_path / "sample.toml").write_text(
+        "[sample]\nname = '<script>alert(2)</script>'\n[[measurement]]\nid = 'a'\n"
+        "kind = 'sts-spectrum'\nfile = 'x.dat'\n")
+    code = main(["report", str(tmp_path / "sample.toml"), "--out", str(tmp_path / "s")])
+    assert code in (0, 1)
+    page = (tmp_path / "s" / "index.html").read_text()
+    assert "<script>" not in page
