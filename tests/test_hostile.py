@@ -182,3 +182,36 @@ def test_file_strings_are_escaped_in_html_reports(tmp_path):
     assert code in (0, 1)
     page = (tmp_path / "s" / "index.html").read_text()
     assert "<script>" not in page
+
+
+def test_sample_toml_containment(tmp_path, capsys):
+    import json
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET-CONTENT")
+    d = tmp_path / "s"
+    d.mkdir()
+    (d / "sample.toml").write_text(
+        "[sample]\nname = 's'\n"
+        "[[measurement]]\nid = '../../escaped'\nkind = 'transport'\nfile = 'x.dat'\n"
+        "[[measurement]]\nid = 'leak'\nkind = 'transport'\nfile = '../secret.txt'\n"
+        "[[measurement]]\nid = 'typed'\nkind = 'transport'\nfile = ['a', 'b']\n")
+    out = tmp_path / "out"
+    code = main(["report", str(d / "sample.toml"), "--out", str(out)])
+    capsys.readouterr()
+    assert code in (1, 2)
+    page = (out / "index.html").read_text() if (out / "index.html").exists() else ""
+    summary = (out / "summary.json").read_text() if (out / "summary.json").exists() else ""
+    assert "TOP-SECRET" not in page + summary
+    assert not (tmp_path / "escaped.png").exists() and not list(tmp_path.glob("escaped*"))
+    if summary:
+        errs = json.loads(summary)["errors"]
+        assert any("outside the sample folder" in v for v in errs.values())
+        assert any("must be letters" in v for v in errs.values())
+
+
+def test_unknown_format_never_quotes_the_file(tmp_path, capsys):
+    p = tmp_path / "x.bin"
+    p.write_bytes(b"PASSWORD=hunter2\n" * 4)
+    assert main(["info", str(p)]) == 2
+    assert "hunter2" not in capsys.readouterr().err

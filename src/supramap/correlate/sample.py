@@ -9,6 +9,8 @@ the rest.
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -117,7 +119,15 @@ def load_sample(path: str | Path) -> Sample:
     for i, m in enumerate(raw):
         kind = str(m.get("kind", ""))
         mid = str(m.get("id", f"{kind or 'measurement'}_{i + 1}"))
+        id_problem = None
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", mid):
+            # Ids name figure files: nothing that could leave --out ("../x") or be hidden.
+            id_problem = (f"id {mid!r} must be letters, digits, '_', '.', '-' (up to 64, not "
+                          "starting with '.')")
+            mid = f"measurement_{i + 1}"
         meas = Measurement(mid, kind, dict(m))
+        if id_problem:
+            meas.problems.append(id_problem)
         if mid in seen:
             meas.problems.append(f"duplicate id {mid!r}")
         seen.add(mid)
@@ -135,7 +145,16 @@ def load_sample(path: str | Path) -> Sample:
             if key in m:
                 files = m[key] if isinstance(m[key], list) else [m[key]]
                 for f in files:
-                    if not (p.parent / str(f)).is_file():
+                    if not isinstance(f, str):
+                        meas.problems.append(f"'{key}' must be a file name (text), got {f!r}")
+                        continue
+                    target = (p.parent / f).resolve()
+                    inside = p.parent.resolve() in (target, *target.parents)
+                    if not inside and not info.get("allow_files_outside", False):
+                        meas.problems.append(
+                            f"'{key}' = {f!r} lies outside the sample folder; set "
+                            "allow_files_outside = true in [sample] to use it")
+                    elif not target.is_file():
                         meas.problems.append(f"file not found: {f}")
         measurements.append(meas)
     sites = []

@@ -129,5 +129,7 @@ def find_reader(path: str | os.PathLike[str]) -> Reader:
         if p.suffix.lower() in reader.extensions:
             return reader
     known = ", ".join(r.name for r in _REGISTRY)
-    raise UnknownFormatError(
-        p, f"unrecognised file format (first bytes {head[:12]!r}; known: {known})")
+    # The file's own bytes are not quoted: an error line may end up in a report or a log, and
+    # the file may not be an instrument file at all (a path typed by mistake, or worse).
+    kind = "text" if all(32 <= c < 127 or c in (9, 10, 13) for c in head[:64]) else "binary"
+    raise UnknownFormatError(p, f"unrecognised file format ({kind} content; known: {known})")
