@@ -215,3 +215,12 @@ def test_unknown_format_never_quotes_the_file(tmp_path, capsys):
     p.write_bytes(b"PASSWORD=hunter2\n" * 4)
     assert main(["info", str(p)]) == 2
     assert "hunter2" not in capsys.readouterr().err
+
+
+def test_analysis_errors_name_the_file(tmp_path, capsys):
+    p = tmp_path / "nan.csv"
+    p.write_text("bias (V),g\n" + "\n".join(f"{v!r},nan" for v in np.linspace(-1e-3, 1e-3,
+                                                                             50).tolist()))
+    assert main(["sts", "fit", str(p)]) == 2
+    err = capsys.readouterr().err
+    assert str(p) in err and err.count("\n") == 1

@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         _error_line("aborted")
         return 130
     except SupramapError as exc:
-        _error_line(str(exc))
+        _error_line(_with_file(str(exc), list(sys.argv[1:] if argv is None else argv)))
         return 2
     except sample_cli._Partial as exc:
         _error_line(f"some items failed: {exc}")
@@ -174,6 +174,15 @@ def _output_over_input(argv: list[str]) -> str | None:
             if same:
                 return f"{value}: {name} would overwrite the input file {inp}; choose another path"
     return None
+
+
+def _with_file(message: str, argv: list) -> str:
+    """Prefix an error with the input file(s) of the command when it names none, so every
+    error line says which file it concerns (analysis errors often know only the data)."""
+    inputs = [str(a) for a in argv if not str(a).startswith("-") and Path(str(a)).is_file()]
+    if not inputs or any(i in message for i in inputs):
+        return message
+    return f"{', '.join(inputs)}: {message}"
 
 
 def _error_line(message: str) -> None:
