@@ -9,8 +9,7 @@ turns any warning into exit code 3.
 
 Why not Python's :mod:`warnings`: those are process-global, filtered by default, lost once
 printed and invisible in a result object; a physicist's result has to travel with its caveats
-(into JSON, into a report, into a notebook).  :func:`QualityWarning.emit` is there for code that
-also wants the Python warning.
+(into JSON, into a report, into a notebook).
 
 >>> w = warn("loop.reversible", "no hysteresis above the noise", delta_m_over_noise=0.4)
 >>> w.code, w.values["delta_m_over_noise"]
@@ -24,11 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["QualityWarning", "warn", "as_warnings", "warnings_to_list", "SupramapQualityWarning"]
-
-
-class SupramapQualityWarning(UserWarning):
-    """The Python warning category of :meth:`QualityWarning.emit`."""
+__all__ = ["QualityWarning", "warn", "as_warnings", "warnings_to_list", "codes"]
 
 
 def _plain(v: Any) -> Any:
@@ -70,12 +65,6 @@ class QualityWarning:
     def __str__(self) -> str:
         return f"[{self.code}] {self.message}"
 
-    def emit(self, stacklevel: int = 2) -> None:
-        """Also raise it as a Python :class:`SupramapQualityWarning`."""
-        import warnings
-
-        warnings.warn(str(self), SupramapQualityWarning, stacklevel=stacklevel + 1)
-
 
 def warn(code: str, message: str, **values: Any) -> QualityWarning:
     """Shorthand: ``warn("fit.failed", "no covariance", redchi=12.0)``."""
@@ -105,9 +94,3 @@ def warnings_to_list(items: Iterable[QualityWarning] | None) -> list[dict[str, A
 def codes(items: Iterable[QualityWarning] | None) -> list[str]:
     """The codes of *items* (handy in tests: ``assert "loop.reversible" in codes(r.warnings)``)."""
     return [w.code for w in items or ()]
-
-
-def from_dict(d: Mapping[str, Any]) -> QualityWarning:
-    """Inverse of :meth:`QualityWarning.to_dict` (for reports built from JSON)."""
-    return QualityWarning(str(d.get("code", "")), str(d.get("message", "")),
-                          dict(d.get("values") or {}))

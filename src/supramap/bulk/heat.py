@@ -314,10 +314,9 @@ def analyze_heat(t: np.ndarray, c_molar: np.ndarray, *, window: tuple[float, flo
     except AnalysisError:
         jump = None
     ws = check_window(t, c, fit, tc=jump.Tc_K if jump else tc_guess)
-    beta_n, gamma_nn = beta_e, gamma_n
     alpha = None
     try:
-        alpha = fit_alpha_model(t, c, gamma_n=gamma_nn, beta=beta_n, tc_guess=tc_guess)
+        alpha = fit_alpha_model(t, c, gamma_n=gamma_n, beta=beta_e, tc_guess=tc_guess)
     except AnalysisError:
         alpha = None
     fraction = float(1 - fit.gamma / gamma_n)

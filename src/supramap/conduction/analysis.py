@@ -17,6 +17,7 @@ from supramap.conduction.noise import NoiseFloor, estimate_noise
 from supramap.data import pixel_size, require_image
 from supramap.errors import AnalysisError
 from supramap.quality import QualityWarning, as_warnings, warn, warnings_to_list
+from supramap.spm import nan_gaussian
 
 #: Candidate conducting pixels lie this many noise σ above the offset.
 DETECT_SIGMA = 10.0
@@ -219,13 +220,12 @@ def analyze(current: xr.DataArray, *, topography: xr.DataArray | None = None,
     # ~3.5×: levels down to ~5σ of the raw map are then resolved and cut at their half maximum
     # without a speckle of noise pixels.
     graded = values
-    n_valid = max(int(np.isfinite(values).sum()), 1)
-    beyond5 = float((np.nan_to_num(values, nan=-np.inf) > noise.above(5.0)).sum()) / n_valid
+    beyond5 = _share_above(values, noise.above(5.0))
     weakest = min(levels.levels_A) if levels.levels_A else np.inf
     if (not levels.levels_A and beyond5 > 0.002) or \
             (levels.levels_A and weakest < noise.offset_A + 20 * noise.sigma_A) or \
             beyond5 > 1.5 * _share_above(values, detect):
-        smooth = _smooth(values, 1.0)
+        smooth = nan_gaussian(values, 1.0)
         noise_s = estimate_noise(smooth)
         detect_s = noise_s.above(DETECT_SIGMA)
         levels_s = find_levels(_level_samples(smooth, detect_s), max_levels=max_levels)
@@ -322,15 +322,6 @@ def analyze(current: xr.DataArray, *, topography: xr.DataArray | None = None,
         pixel_size_m=pixel_size(current), shape=tuple(current.shape), artefacts=artefacts,
         mask=mask, labels=labels, oriented_current=values, warnings=as_warnings(ws),
     )
-
-
-def _smooth(values: np.ndarray, sigma: float) -> np.ndarray:
-    """NaN-aware Gaussian smoothing (NaN pixels stay NaN)."""
-    valid = np.isfinite(values)
-    w = ndimage.gaussian_filter(valid.astype(float), sigma)
-    v = ndimage.gaussian_filter(np.where(valid, values, 0.0), sigma)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(valid, v / np.maximum(w, 1e-12), np.nan)
 
 
 def _share_above(values: np.ndarray, level: float) -> float:

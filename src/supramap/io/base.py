@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 from abc import ABC, abstractmethod
 from pathlib import Path
 
+import numpy as np
 import xarray as xr
 
 from supramap.errors import FormatError
@@ -63,10 +65,6 @@ def _head(path: Path) -> bytes:
 def header_number(path, text: str | None, what: str) -> tuple[float, str]:
     """The leading finite number of a header value and the text after it (a unit, usually):
     ``"600 nm"`` → ``(600.0, "nm")``; FormatError naming *what* when there is none."""
-    import re
-
-    import numpy as np
-
     m = re.match(r"\s*([-+]?\d*\.?\d+(?:[eE][-+]?\d+)?)\s*(\S*)", text or "")
     if not m:
         raise FormatError(path, f"header field {what!r} is missing or not a number: {text!r}")

@@ -9,6 +9,7 @@ from supramap.spm.level import plane_level, poly_level
 from supramap.spm.lines import align_rows
 from supramap.spm.register import RegistrationResult, register, shift_image
 from supramap.spm.scars import mark_scars, remove_scars
+from supramap.spm.smooth import nan_gaussian
 
 __all__ = [
     "plane_level",
@@ -21,4 +22,5 @@ __all__ = [
     "register",
     "shift_image",
     "RegistrationResult",
+    "nan_gaussian",
 ]

@@ -14,6 +14,7 @@ from supramap.data import like, pixel_size, require_image
 from supramap.errors import RegistrationError
 from supramap.quality import QualityWarning, warn
 from supramap.spm.level import polynomial_background
+from supramap.spm.smooth import nan_gaussian
 
 
 @dataclass(frozen=True)
@@ -95,23 +96,6 @@ def _prepare_height(values: np.ndarray, highpass_px: float | None = None) -> np.
         z = z - ndimage.gaussian_filter(z, highpass_px)
     ny, nx = z.shape
     return z * np.outer(_taper(ny), _taper(nx))
-
-
-def _smoothed(z: np.ndarray, sigma: float = 1.5, highpass: float | None = None) -> np.ndarray:
-    """NaN-aware Gaussian smoothing, optionally minus a wide Gaussian (a band-pass)."""
-    valid = np.isfinite(z)
-
-    def blur(s: float) -> np.ndarray:
-        w = ndimage.gaussian_filter(valid.astype(float), s)
-        v = ndimage.gaussian_filter(np.where(valid, z, 0.0), s)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(w > 1e-6, v / np.maximum(w, 1e-6), 0.0)
-
-    out = blur(sigma)
-    if highpass:
-        out = out - blur(highpass)
-    w = ndimage.gaussian_filter(valid.astype(float), sigma)
-    return np.where(valid & (w > 0.5), out, np.nan)
 
 
 def _overlap(reference: np.ndarray, moving: np.ndarray, shift_px: tuple[float, float],
@@ -221,7 +205,7 @@ def register(reference: xr.DataArray, moving: xr.DataArray, *, upsample: int = 5
     ref_v, mov_v = np.asarray(reference.values), np.asarray(moving.values)
     # The scoring images are smoothed (σ = 1.5 px): interpolating a noisy image at half-pixel
     # shifts averages its noise away and biases the correlation towards half-pixel shifts.
-    lev_ref, lev_mov = _smoothed(_levelled(ref_v)), _smoothed(_levelled(mov_v))
+    lev_ref, lev_mov = nan_gaussian(_levelled(ref_v), 1.5), nan_gaussian(_levelled(mov_v), 1.5)
     n = min(ref_v.shape)
     preps = {
         "gradient": (_prepare(ref_v), _prepare(mov_v)),

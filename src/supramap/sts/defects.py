@@ -147,29 +147,35 @@ def detect_defects(m: xr.DataArray, *, n_sigma: float = 6.0, smooth_px: float = 
     group_lab, n_groups = ndimage.label(grown, structure=np.ones((3, 3)))
     group_lab = np.where(mask, group_lab, 0)
     weight = np.where(mask, np.clip(zs - med, 0, None), 0.0)
-    idx = np.arange(1, n_groups + 1)
-    yy, xx = np.mgrid[: z.shape[0], : z.shape[1]].astype(float)
-    tot = ndimage.sum(weight, group_lab, idx)
+    # Intensity-weighted moments of every defect at once (weighted bincounts over the labels)
+    # instead of one whole-image mask per defect.
+    lab = group_lab.ravel()
+    w = weight.ravel()
+    yy, xx = np.divmod(np.arange(lab.size), z.shape[1])
+    yy, xx = yy * dy, xx * dx
+
+    def wsum(v: np.ndarray) -> np.ndarray:
+        return np.bincount(lab, weights=w * v, minlength=n_groups + 1)[1:]
+
+    tot = np.bincount(lab, weights=w, minlength=n_groups + 1)[1:]
     good = tot > 0
-    idx, tot = idx[good], tot[good]
-    my = ndimage.sum(weight * yy, group_lab, idx) / tot
-    mx = ndimage.sum(weight * xx, group_lab, idx) / tot
+    tot = np.where(good, tot, 1.0)
+    my, mx = wsum(yy) / tot, wsum(xx) / tot
+    cyy = wsum(yy * yy) / tot - my**2
+    cxx = wsum(xx * xx) / tot - mx**2
+    cxy = wsum(xx * yy) / tot - mx * my
+    peak = np.full(n_groups + 1, -np.inf)
+    np.maximum.at(peak, lab, zl.ravel())
+    cov = np.stack([np.stack([cxx, cxy], -1), np.stack([cxy, cyy], -1)], -2)
+    ev, vec = np.linalg.eigh(cov)  # ascending eigenvalues per defect
     out = []
-    for k, lab_k in enumerate(idx):  # one small window per defect (few dozen at most)
-        sel = group_lab == lab_k
-        w_ = weight[sel]
-        ddy, ddx = (yy[sel] - my[k]) * dy, (xx[sel] - mx[k]) * dx
-        cyy = float(np.sum(w_ * ddy**2) / tot[k])
-        cxx = float(np.sum(w_ * ddx**2) / tot[k])
-        cxy = float(np.sum(w_ * ddx * ddy) / tot[k])
-        ev, vec = np.linalg.eigh(np.array([[cxx, cxy], [cxy, cyy]]))
-        elong = float(np.sqrt(ev[1] / ev[0])) if ev[0] > 0 else float("inf")
-        angle = float(np.degrees(np.arctan2(vec[1, 1], vec[0, 1])) % 180)
-        size = float(np.sqrt(max(ev[1], 0.0)))
-        peak = float(np.max(zl[sel]))
-        out.append(Defect(float(m.x[0]) + mx[k] * dx * np.sign(float(m.x[1] - m.x[0])),
-                          float(m.y[0]) + my[k] * dy * np.sign(float(m.y[1] - m.y[0])),
-                          size, peak * sign, elong, angle))
+    for k in np.nonzero(good)[0]:  # one small record per defect
+        elong = float(np.sqrt(ev[k, 1] / ev[k, 0])) if ev[k, 0] > 0 else float("inf")
+        angle = float(np.degrees(np.arctan2(vec[k, 1, 1], vec[k, 0, 1])) % 180)
+        out.append(Defect(float(m.x[0]) + mx[k] * np.sign(float(m.x[1] - m.x[0])),
+                          float(m.y[0]) + my[k] * np.sign(float(m.y[1] - m.y[0])),
+                          float(np.sqrt(max(ev[k, 1], 0.0))), float(peak[k + 1]) * sign,
+                          elong, angle))
     elongated = [d for d in out if d.elongation > 1.3]
     mean, order = axial_mean(np.array([d.orientation_deg for d in elongated])) \
         if elongated else (float("nan"), float("nan"))

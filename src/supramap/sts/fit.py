@@ -12,7 +12,7 @@ import numpy as np
 from supramap.errors import AnalysisError
 from supramap.quality import QualityWarning, as_warnings, warn, warnings_to_list
 from supramap.sts.models import TipModel, check_bias, nis_model, sis_model
-from supramap.sts.peaks import coherence_peaks
+from supramap.sts.peaks import coherence_peaks, spectrum_noise
 
 MODELS = ("dynes", "sis")
 
@@ -136,13 +136,6 @@ def _physical(values: dict[str, float], s0: float) -> dict[str, float]:
     return out
 
 
-def _noise(y: np.ndarray) -> float:
-    """Point-to-point noise: robust scatter of second differences / √6."""
-    d2 = np.diff(y, 2)
-    return float(1.4826 * np.median(np.abs(d2 - np.median(d2))) / np.sqrt(6)) if d2.size > 4 \
-        else float("nan")
-
-
 def _fit_checks(out, y_n: np.ndarray, resid_n: np.ndarray, sigma_n: float | None
                 ) -> tuple[list[QualityWarning], float, float]:
     """Why a fit cannot be trusted: no covariance, a parameter at a bound, residuals far above
@@ -180,7 +173,7 @@ def _fit_checks(out, y_n: np.ndarray, resid_n: np.ndarray, sigma_n: float | None
                                f"the broadening {gk} exceeds the gap {k}: no resolved gap in "
                                "this spectrum", **{k: out.params[k].value / 1e3,
                                                    gk: out.params[gk].value / 1e3}))
-    noise = sigma_n if sigma_n else _noise(y_n)
+    noise = sigma_n if sigma_n else spectrum_noise(y_n)
     noise = max(noise, 1e-6 * float(np.median(np.abs(y_n)) or 1.0))
     rms = float(np.sqrt(np.mean(resid_n**2)))
     ratio = rms / noise
