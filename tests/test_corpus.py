@@ -24,7 +24,6 @@ SHARED = ROOT.parent / "shared" / "data"
 #: Files that must be refused, with the reason the message must give.
 REFUSED = {
     "gwy/GwiddionReader_chip.gwy": "GWYO",
-    "vendor/test_mdt.mdt": "MDA",  # only MDA frames: refused with the frame types named
     ".gitattributes": "unrecognised",
 }
 
@@ -57,6 +56,9 @@ EXPECTED = {
         "Z_forward": ((512, 512), 199.6643e-10 / 512, "m"),
         "Current_forward": ((512, 512), 199.6643e-10 / 512, "A")}),
     "vendor/A180201.124928.VERT": ("createc-vert", {}),
+    # MDA frame: the XML comment's scshXSize = 3.00083354418604 um spans (256 - 1) steps.
+    "vendor/test_mdt.mdt": ("mdt", {"1F:Iprobe": ((256, 256), 3.00083354418604e-6 / 255,
+                                                  "A")}),
     "vendor/IgorIBWReader_P0089OP0027.ibw": ("ibw", {
         "HeightRetrace": ((256, 256), 7.84313725e-09, "m"),
         "PhaseRetrace": ((256, 256), 7.84313725e-09, "deg"),
@@ -259,6 +261,60 @@ def test_mdt_current_frame(tmp_path):
         read(p)
 
 
+def _mda_calibration(name, unit, bias, scale, n, dtype):
+    strings = name.encode() + unit.encode()
+    fixed = struct.pack("<3I", len(name), 0, len(unit)) + struct.pack("<Qd", 1, 0.0)
+    fixed += b"\x00" * 8 + struct.pack("<ddQQiI", bias, scale, 0, (n - 1) % 2**64,
+                                             dtype, 0)
+    return struct.pack("<II", 8 + len(fixed) + len(strings), len(fixed)) + fixed + strings
+
+
+def _mda_bytes(nx=3, ny=2, cut=0):
+    """An MDA image frame with two interleaved measurands (int16 current, float32 height)."""
+    title = b"Iprobe"
+    comment = "<FrameComment/>".encode("utf-16-le")
+    head = struct.pack("<II", 76, 0) + b"\x00" * 36
+    head += struct.pack("<6I", len(title), len(comment), 0, 0, 0, 0) + struct.pack("<II", 0, 0)
+    array = struct.pack("<QIII", nx * ny, 6, 2, 2)
+    body = head + title + comment + struct.pack("<II", 0, len(array)) + array
+    body += _mda_calibration("X", "nm", 0.0, 2.0, nx, 0)
+    body += _mda_calibration("Y", "um", 0.0, 0.001, ny, 0)
+    body += _mda_calibration("I", "pA", 5.0, 0.5, 0, -2)
+    body += _mda_calibration("Z", "nm", 0.0, 1.0, 0, -(4 + 23 * 256))
+    current = np.arange(nx * ny, dtype="<i2") - 2
+    height = np.linspace(0.0, 1.0, nx * ny).astype("<f4")
+    cells = np.empty(nx * ny, dtype=[("i", "<i2"), ("z", "<f4")])
+    cells["i"], cells["z"] = current, height
+    body += cells.tobytes()
+    if cut:
+        body = body[:-cut]
+    size = 22 + len(body)
+    frame = struct.pack("<IH", size, 106) + b"\x00\x00" + struct.pack("<6H", 2024, 1, 2, 3, 4,
+                                                                        5)
+    frame += struct.pack("<H", 0) + body
+    head = b"\x01\xb0\x93\xff" + struct.pack("<I", size) + b"\x00" * 4 + struct.pack("<H", 0)
+    return head + b"\x00" * 19 + frame, current, height
+
+
+def test_mdt_mda_image_frame_with_two_measurands(tmp_path):
+    data, current, height = _mda_bytes()
+    p = tmp_path / "mda.mdt"
+    p.write_bytes(data)
+    ds = read(p)
+    i, z = ds["Iprobe I"], ds["Iprobe Z"]
+    assert i.attrs["units"] == "A" and z.attrs["units"] == "m"
+    np.testing.assert_allclose(i.values, ((current * 0.5 + 5.0) * 1e-12).reshape(2, 3)[::-1])
+    np.testing.assert_allclose(z.values, (height.astype(float) * 1e-9).reshape(2, 3)[::-1],
+                               rtol=1e-6)
+    assert float(i.x[1] - i.x[0]) == pytest.approx(2e-9)
+    assert float(i.y[1] - i.y[0]) == pytest.approx(1e-9)
+    for cut in (1, 40, len(data) - 60):
+        bad, _, _ = _mda_bytes(cut=cut)
+        p.write_bytes(bad)
+        with pytest.raises(FormatError):
+            read(p)
+
+
 def test_nid_written_in_test(tmp_path):
     nx, ny = 4, 2
     hdr = ("[DataSet]\r\nVersion=2\r\nGroupCount=1\r\nGr0-Name=Scan forward\r\nGr0-Count=1\r\n"
@@ -278,12 +334,69 @@ def test_nid_written_in_test(tmp_path):
         read(p)
 
 
-def test_jpk_like_tiff_is_refused_not_read_as_preview(tmp_path):
+def test_tiff_with_vendor_tags_but_no_jpk_grid_is_refused_not_read_as_preview(tmp_path):
     tifffile = pytest.importorskip("tifffile")
-    p = tmp_path / "jpk.tiff"
+    p = tmp_path / "vendor.tiff"
     tifffile.imwrite(p, np.zeros((8, 8), np.uint8),
                      extratags=[(32816, "d", 1, 1.5e-6, True)])
-    with pytest.raises(FormatError, match="JPK"):
+    with pytest.raises(FormatError, match="preview"):
+        read(p)
+
+
+def _jpk_file(path, *, reflect=0, scaling="LinearScaling", cut=0):
+    """A JPK image scan as JPK's tags describe it (Gwyddion's jpk.h): an RGB preview page with
+    the grid, then an int32 height page (slots raw → nominal) and a uint16 current page."""
+    tifffile = pytest.importorskip("tifffile")
+
+    def slot(n, name, unit, mult, offset, kind=scaling):
+        b = 0x8090 + 0x30 * n
+        return [(b, "s", 0, name, True), (b + 0x12, "s", 0, unit, True),
+                (b + 0x13, "s", 0, kind, True), (b + 0x14, "d", 1, mult, True),
+                (b + 0x15, "d", 1, offset, True)]
+
+    height = (np.arange(12, dtype=np.int32).reshape(3, 4) - 5) * 1000
+    current = np.arange(12, dtype=np.uint16).reshape(3, 4) * 10
+    with tifffile.TiffWriter(path, byteorder=">") as tw:
+        tw.write(np.zeros((3, 4, 3), np.uint8), photometric="rgb",
+                 extratags=[(0x8042, "d", 1, 2e-6, True), (0x8043, "d", 1, 1.5e-6, True),
+                            (0x8045, "B", 1, reflect, True), (0x8003, "s", 0, "2024", True)])
+        tw.write(height, photometric="minisblack", extratags=[
+            (0x8050, "s", 0, "height", True), (0x8051, "B", 1, 1, True),
+            (0x8052, "s", 0, "Height (measured)", True), (0x8080, "I", 1, 2, True),
+            (0x8081, "s", 0, "nominal", True)]
+            + slot(0, "raw", "", 1.0, 0.0) + slot(1, "nominal", "nm", 1e-3, 2.0))
+        tw.write(current, photometric="minisblack", extratags=[
+            (0x8050, "s", 0, "current", True),
+            (0x8080, "I", 1, 1, True), (0x8081, "s", 0, "calibrated", True)]
+            + slot(0, "calibrated", "pA", 0.5, -1.0))
+    if cut:
+        data = Path(path).read_bytes()
+        Path(path).write_bytes(data[:-cut])
+    return height, current
+
+
+@pytest.mark.parametrize("reflect", [0, 1])
+def test_jpk_image_scan_every_channel_in_si(tmp_path, reflect):
+    p = tmp_path / "scan.jpk"
+    height, current = _jpk_file(p, reflect=reflect)
+    ds = read(p)
+    assert ds.attrs["format"] == "jpk"
+    h, i = ds["Height (measured) (retrace)"], ds["current"]
+    assert h.attrs["units"] == "m" and i.attrs["units"] == "A"
+    flip = (lambda a: a) if reflect else (lambda a: a[::-1])
+    np.testing.assert_allclose(h.values, flip((height * 1e-3 + 2.0) * 1e-9))
+    np.testing.assert_allclose(i.values, flip((current * 0.5 - 1.0) * 1e-12))
+    assert float(h.x[1] - h.x[0]) == pytest.approx(2e-6 / 4)
+    assert float(h.y[1] - h.y[0]) == pytest.approx(1.5e-6 / 3)
+
+
+def test_jpk_unknown_scaling_and_truncation_refused(tmp_path):
+    p = tmp_path / "scan.jpk"
+    _jpk_file(p, scaling="ExpScaling")
+    with pytest.raises(FormatError, match="LinearScaling"):
+        read(p)
+    _jpk_file(p, cut=30)
+    with pytest.raises(FormatError):
         read(p)
 
 

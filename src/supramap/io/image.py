@@ -66,7 +66,7 @@ class RasterReader(Reader):
 
     name = "raster"
     description = "PNG/TIFF image"
-    extensions = (".png", ".tif", ".tiff")
+    extensions = (".png", ".tif", ".tiff", ".jpk")
 
     def can_read(self, head: bytes) -> bool | None:
         """True for the PNG and TIFF signatures."""
@@ -86,29 +86,32 @@ class RasterReader(Reader):
         return xr.Dataset({"intensity": img}, attrs={"format": "raster"})
 
 
-#: Private TIFF tag ranges of SPM vendors whose data are not in the visible page.
-JPK_TAGS = range(0x8000, 0x8100)
-
-
 def _vendor_tiff(p: Path) -> xr.Dataset | None:
-    """Read a Park TIFF from its private tags; refuse other SPM containers (JPK) rather than
-    read their 8-bit preview as data; None for a plain TIFF."""
+    """Read a Park or JPK TIFF from its private tags, never from the preview page; refuse a TIFF
+    carrying other SPM-vendor private tags (0x8000–0x80FF) rather than read its preview as data;
+    None for a plain TIFF."""
     import tifffile
 
+    from supramap.io.jpk import is_jpk, read_jpk
     from supramap.io.park import park_tags, read_park
 
     try:
         with tifffile.TiffFile(p) as tif:
             tags = park_tags(tif)
+            first = {t.code for t in tif.pages[0].tags.values()}
+            if tags is None and is_jpk(first):
+                return read_jpk(p, tif)
             codes = {t.code for page in tif.pages[:4] for t in page.tags.values()}
+    except FormatError:
+        raise
     except Exception as exc:  # tifffile raises many types on corrupt files
         raise FormatError(p, f"corrupt TIFF ({type(exc).__name__}: {exc})") from None
     if tags is not None:
         return read_park(p, tags)
-    if codes & set(JPK_TAGS):
-        raise FormatError(p, "a JPK Instruments TIFF container (data in private tags "
-                             "0x8000–0x80FF): not read yet; its visible page is only a preview, "
-                             "so it is refused rather than read as data")
+    if codes & set(range(0x8000, 0x8100)):
+        raise FormatError(p, "a TIFF with SPM-vendor private tags (0x8000–0x80FF) but no JPK "
+                             "grid size: its visible page is only a preview, so it is refused "
+                             "rather than read as data")
     return None
 
 
