@@ -499,3 +499,16 @@ def test_wsxm_written_in_test(tmp_path):
     p.write_bytes(header + vals.astype("<f8").tobytes()[:-8])
     with pytest.raises(FormatError, match="truncated"):
         read(p)
+
+
+def test_real_jpk_scan_matches_afmreader(shared):
+    """AFMReader's tests/resources/sample_0.jpk (LGPL-3; proposed for ../shared/data/vendor):
+    AFMReader's own test gives the height-trace sum 219242202.8256843 nm and 1.2770176 nm
+    pixels. Skipped until the file is placed there."""
+    p = shared / "vendor" / "sample_0.jpk"
+    if not p.is_file():
+        pytest.skip(f"{p} not provided (AFMReader tests/resources/sample_0.jpk)")
+    h = read(p)["Height"]
+    assert h.shape == (256, 256) and h.attrs["units"] == "m"
+    assert float(h.sum()) * 1e9 == pytest.approx(219242202.8256843, rel=1e-9)
+    assert float(h.x[1] - h.x[0]) == pytest.approx(1.2770176335964876e-9, rel=1e-9)
