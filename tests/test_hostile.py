@@ -224,3 +224,100 @@ def test_analysis_errors_name_the_file(tmp_path, capsys):
     assert main(["sts", "fit", str(p)]) == 2
     err = capsys.readouterr().err
     assert str(p) in err and err.count("\n") == 1
+
+
+def test_lying_header_sizes_of_every_binary_reader_under_a_memory_cap(shared, tmp_path):
+    """Size fields of real files made to lie, read in a child capped at 3 GB of address space:
+    each variant reads or gives FormatError — no MemoryError, no other exception, no hang."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).parent / "helpers" / "lying_sizes.py"
+    env = {**__import__("os").environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    run = subprocess.run([sys.executable, str(script), str(shared), str(tmp_path)],
+                         capture_output=True, text=True, timeout=600, env=env)
+    assert run.returncode == 0, run.stdout + run.stderr[-2000:]
+
+
+@pytest.mark.parametrize("shape", [(64, 1), (1, 64), (1, 1), (2, 2), (3, 3)])
+@pytest.mark.parametrize("command", [["cafm", "analyze"], ["network", "fourprobe"],
+                                     ["sts", "qpi"], ["sts", "defects"]])
+def test_tiny_and_one_pixel_wide_images_give_one_clean_line(tmp_path, shape, command, capsys):
+    gwyfile = pytest.importorskip("gwyfile")
+    from gwyfile.objects import GwyContainer, GwyDataField, GwySIUnit
+
+    c = GwyContainer()
+    d = np.random.default_rng(0).normal(1e-9, 1e-10, shape)
+    c["/0/data"] = GwyDataField(d, xreal=shape[1] * 1e-9, yreal=shape[0] * 1e-9,
+                                si_unit_xy=GwySIUnit(unitstr="m"),
+                                si_unit_z=GwySIUnit(unitstr="A"))
+    c["/0/data/title"] = "Current"
+    p = tmp_path / "tiny.gwy"
+    c.tofile(str(p))
+    assert gwyfile.load(str(p)) is not None
+    code, err = _run([*command, p], capsys)
+    assert code == 2 and err.count("\n") == 1 and err.startswith("supramap: error:"), err
+
+
+@pytest.mark.parametrize("edit", ["points", "all_nan"])
+def test_grid_with_doubled_points_or_only_nan_is_refused(tmp_path, edit, capsys):
+    import re
+
+    from supramap.io.nanonis_3ds import write_3ds
+
+    bias = np.linspace(-0.01, 0.01, 20)
+    g = np.random.default_rng(0).normal(1.0, 0.1, (6, 6, 20))
+    p = tmp_path / "g.3ds"
+    write_3ds(p, {"LI Demod 1 X (A)": g * (np.nan if edit == "all_nan" else 1.0)}, bias=bias,
+              x_m=np.arange(6) * 1e-9, y_m=np.arange(6) * 1e-9)
+    if edit == "points":
+        raw = p.read_bytes()
+        end = raw.index(b":HEADER_END:")
+        head = re.sub("Points=20", "Points=40", raw[:end].decode("latin-1"))
+        p.write_bytes(head.encode("latin-1") + raw[end:])
+    for argv in (["sts", "grid", p, "--energies", "0"],
+                 ["sts", "gapmap", p, "--out", tmp_path / "o.nc"]):
+        code, err = _run(argv, capsys)
+        assert code == 2 and err.count("\n") == 1, err
+        assert ("do not describe the data" if edit == "points" else "no finite value") in err
+    assert not (tmp_path / "o.nc").exists()
+
+
+def test_batch_same_names_commas_and_a_time_limit(tmp_path, capsys):
+    """Two `scan.bcrf` in different folders keep their own results, a comma in a path and in an
+    error survive the CSV, and a file over the per-file time limit is reported as failed."""
+    import csv
+    import json
+
+    from supramap.data import make_image
+    from supramap.io.bcr import write_bcr
+
+    rng = np.random.default_rng(1)
+    for folder in ("a", "b, c"):
+        (tmp_path / "in" / folder).mkdir(parents=True)
+        cur = rng.normal(0, 1e-9, (64, 64))
+        cur[8:24, 8:30] += 1e-6  # two conducting islands in an insulating matrix
+        cur[40:56, 30:60] += 1e-6
+        write_bcr(tmp_path / "in" / folder / "scan.bcrf", make_image(cur, dx=10e-9, units="A"))
+    (tmp_path / "in" / "a" / "bad, file.bcrf").write_bytes(b"fileformat = bcrf\n")
+    out = tmp_path / "out"
+    code, err = _run(["batch", tmp_path / "in" / "*" / "*.bcrf", "--analysis", "cafm",
+                      "--out", out, "--workers", "1"], capsys)
+    assert code == 1 and "Traceback" not in err, err
+    names = sorted(p.name for p in out.glob("*.json"))
+    assert names == ["a__bad, file.bcrf.json", "a__scan.bcrf.json", "b, c__scan.bcrf.json"]
+    rows = list(csv.DictReader((out / "table.csv").read_text().splitlines()))
+    assert len(rows) == 3 and {r["file"] for r in rows} == {
+        str(tmp_path / "in" / "a" / "bad, file.bcrf"), str(tmp_path / "in" / "a" / "scan.bcrf"),
+        str(tmp_path / "in" / "b, c" / "scan.bcrf")}
+    bad = next(r for r in rows if "bad" in r["file"])
+    assert bad["ok"] == "False" and "bad, file.bcrf" in bad["error"]
+    assert all(r["ok"] == "True" for r in rows if "scan" in r["file"])
+    assert json.loads((out / "b, c__scan.bcrf.json").read_text())["ok"]
+    code, err = _run(["batch", tmp_path / "in" / "b, c" / "*.bcrf", "--analysis", "cafm",
+                      "--out", tmp_path / "out2", "--workers", "1", "--timeout-s", "0.05"],
+                     capsys)
+    assert code == 1
+    row = next(csv.DictReader((tmp_path / "out2" / "table.csv").read_text().splitlines()))
+    assert row["ok"] == "False" and "limit per file" in row["error"]

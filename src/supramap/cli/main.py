@@ -103,6 +103,25 @@ def demo(
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code (callable from tests)."""
+    import logging
+    import warnings
+
+    # Third-party libraries talk on stderr on a corrupt file (tifffile logs each bad tag, Pillow
+    # warns "Tag data larger than file"); the user gets our one error line instead.  Python
+    # warnings raised by supramap itself stay visible.
+    tiff_log = logging.getLogger("tifffile")
+    level = tiff_log.level
+    tiff_log.setLevel(logging.CRITICAL)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            warnings.filterwarnings("default", module=r"supramap")
+            return _main(argv)
+    finally:
+        tiff_log.setLevel(level)
+
+
+def _main(argv: list[str] | None) -> int:
     reset_warnings()
     STRICT["on"] = False
     clash = _output_over_input(list(sys.argv[1:] if argv is None else argv))

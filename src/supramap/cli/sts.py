@@ -436,7 +436,10 @@ def gapmap(
         raise UsageError("--model must be dynes")
     if workers < 0 or not temperature > 0:
         raise UsageError("--workers must be ≥ 0 and --temperature > 0")
+    from supramap.sts.grid import check_grid
+
     _, g = _grid(file, channel)
+    check_grid(g)  # before the progress bar: a refused grid prints one line, nothing else
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("fitting the grid", total=None)
         res = gap_map(

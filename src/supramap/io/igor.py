@@ -47,6 +47,35 @@ def _unit_for(name: str, wave_unit: str) -> str:
     return wave_unit
 
 
+#: Size fields of the binary header after the version (Igor Technical Note 003): the byte
+#: counts of the sections that follow the header, whose sum cannot exceed the file (version 5:
+#: the two reserved option sizes are left out).
+_BIN_HEADERS = {2: (16, "<iii", 2), 3: (20, "<iiii", 2), 5: (64, "<2x13i", 2)}
+
+
+def _check_ibw_sizes(p: Path) -> None:
+    """Refuse a wave whose header promises more bytes than the file holds, before igor2
+    allocates what the header says (a lying ``wfmSize`` made it take 4 GB and 20 s)."""
+    raw = p.read_bytes()[:64]
+    if len(raw) < 16:
+        raise FormatError(p, "too short for an Igor binary wave header (truncated)")
+    order = "<" if raw[0] != 0 else ">"
+    version = int.from_bytes(raw[:2], "little" if order == "<" else "big")
+    if version not in _BIN_HEADERS:
+        raise FormatError(p, f"Igor binary wave version {version} is not 2, 3 or 5")
+    size, fmt, skip = _BIN_HEADERS[version]
+    if len(raw) < size:
+        raise FormatError(p, "Igor binary header is cut short (truncated)")
+    import struct
+
+    sizes = struct.unpack_from(order + fmt[1:], raw, skip)
+    total = size + sum(int(v) for v in sizes)
+    have = p.stat().st_size
+    if any(v < 0 for v in sizes) or total > have:
+        raise FormatError(p, f"Igor header promises {total} bytes of sections but the file "
+                             f"holds {have} (truncated or corrupt)")
+
+
 class IgorReader(Reader):
     """Reader of Igor binary waves (version 2, 3 and 5)."""
 
@@ -75,6 +104,7 @@ def read_ibw(path: str | Path) -> xr.Dataset:
     except ImportError:
         raise FormatError(p, "reading .ibw needs the optional package igor2: "
                              "pip install 'supramap[vendor]'") from None
+    _check_ibw_sizes(p)
     try:
         wave = binarywave.load(str(p))["wave"]
     except Exception as exc:  # igor2 raises struct/value/index errors on corrupt files

@@ -129,6 +129,22 @@ def read_3ds(path: str | os.PathLike[str], *, chunks: int | None = None) -> xr.D
         if not (np.isfinite(s0) and np.isfinite(s1)) or s0 == s1 or max(abs(s0), abs(s1)) > 1e3:
             raise FormatError(p, f"the first point's Sweep Start/End ({s0}, {s1}) do not give "
                                  "a finite sweep: no bias axis")
+        # Every point repeats Sweep Start/End; read at the header's record length, a few
+        # points spread over the file must agree with the first, else the header's Points,
+        # Channels or parameter count do not describe the data (a doubled ``Points`` would
+        # otherwise be read as an aborted grid of reshuffled numbers).
+        idx = np.unique(np.linspace(0, count - 1, min(count, 64)).astype(int))
+        with np.errstate(invalid="ignore"):
+            sweeps = np.asarray(mm[idx][:, [pidx["Sweep Start"], pidx["Sweep End"]]],
+                                dtype=np.float64)
+        tol = 1e-3 * abs(s1 - s0)
+        bad = ~(np.abs(sweeps - [s0, s1]) <= tol).all(axis=1)
+        if bad.any():
+            k = int(idx[np.argmax(bad)])
+            a, b = sweeps[np.argmax(bad)]
+            raise FormatError(p, f"point {k} has Sweep Start/End ({a:.6g}, {b:.6g}), the first "
+                                 f"point ({s0:.6g}, {s1:.6g}): the header's Points, Channels or "
+                                 "parameter count do not describe the data")
     else:
         s0, s1 = 0.0, float(n_points - 1)
     bias = np.linspace(s0, s1, n_points) * f0

@@ -314,8 +314,9 @@ def gap_map(grid: xr.DataArray, *, temperature: float, lockin_rms: float = 0.0,
     dask.distributed — a local cluster of *workers* single-threaded processes, or the cluster
     at *scheduler* — and ``progress(done, total)`` is called as tasks finish.
     """
-    if grid.dims != ("y", "x", "bias"):
-        raise AnalysisError(f"a grid needs dims ('y', 'x', 'bias'), got {grid.dims}")
+    from supramap.sts.grid import check_grid
+
+    check_grid(grid)
     if temperature <= 0:
         raise AnalysisError("temperature must be positive")
     b = np.asarray(grid["bias"].values, dtype=float)

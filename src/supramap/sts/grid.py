@@ -10,9 +10,18 @@ from scipy import ndimage
 from supramap.errors import AnalysisError
 
 
-def _check(grid: xr.DataArray) -> None:
+def check_grid(grid: xr.DataArray) -> None:
+    """Refuse what is not a ``(y, x, bias)`` grid or holds no finite value at all (an empty
+    or aborted grid would otherwise give maps of NaN and exit as a success)."""
     if not isinstance(grid, xr.DataArray) or grid.dims != ("y", "x", "bias"):
         raise AnalysisError("a grid must be a DataArray with dims ('y', 'x', 'bias')")
+    with np.errstate(invalid="ignore"):
+        if not bool(np.isfinite(grid.data).any()):
+            raise AnalysisError("the grid holds no finite value: every spectrum is NaN (an "
+                                "empty or aborted grid)")
+
+
+_check = check_grid
 
 
 def maps_at(grid: xr.DataArray, energies_eV, *, method: str = "nearest") -> xr.DataArray:
