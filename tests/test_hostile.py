@@ -321,3 +321,142 @@ def test_batch_same_names_commas_and_a_time_limit(tmp_path, capsys):
     assert code == 1
     row = next(csv.DictReader((tmp_path / "out2" / "table.csv").read_text().splitlines()))
     assert row["ok"] == "False" and "limit per file" in row["error"]
+
+
+def _small_report(folder, title, figures):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from supramap.report.html import Report
+
+    rep = Report(title, folder)
+    for name in figures:
+        fig, ax = plt.subplots()
+        ax.plot([0, 1], [0, 1])
+        rep.figure(fig, name, name=name)
+    return rep
+
+
+def test_report_folder_is_published_whole_and_never_mixed(tmp_path):
+    import threading
+
+    out = tmp_path / "rep"
+    _small_report(out, "first", ["a.png", "b.png"]).write()
+    # A run that dies before writing leaves the previous report as it was.
+    rep = _small_report(out, "second", ["c.png"])
+    del rep
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == \
+        ["a.png", "b.png", "index.html"]
+    assert not [p for p in tmp_path.iterdir() if "staging" in p.name]
+    # A rerun replaces the folder: no stale figure of the first run remains.
+    _small_report(out, "third", ["c.png"]).write()
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == \
+        ["c.png", "index.html"]
+    # Concurrent writers: afterwards the folder is exactly one writer's complete report.
+    errors = []
+
+    def writer(k):
+        try:
+            _small_report(out, f"writer {k}", [f"w{k}_{j}.png" for j in range(3)]).write()
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    page = (out / "index.html").read_text()
+    k = int(page.split("<title>writer ")[1][0])
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == \
+        sorted([f"w{k}_{j}.png" for j in range(3)] + ["index.html"])
+    assert not [p for p in tmp_path.iterdir() if "staging" in p.name or ".old-" in p.name]
+
+
+def test_report_into_a_foreign_folder_is_refused_before_any_work(files, tmp_path, capsys):
+    foreign = tmp_path / "thesis"
+    foreign.mkdir()
+    (foreign / "chapter1.tex").write_text("precious")
+    code, err = _run(["bulk", "susceptibility", files[".dat_qd"], "--length-mm", "1",
+                      "--width-mm", "1", "--thickness-mm", "1", "--report", foreign], capsys)
+    assert code == 2 and "not a supramap report" in err and err.count("\n") == 1
+    assert [p.name for p in foreign.iterdir()] == ["chapter1.tex"]
+    code, err = _run(["bulk", "susceptibility", files[".dat_qd"], "--length-mm", "1",
+                      "--width-mm", "1", "--thickness-mm", "1", "--json", tmp_path], capsys)
+    assert code == 2 and "existing folder" in err
+
+
+def test_outputs_honour_the_umask(tmp_path):
+    import os
+    import stat
+
+    from supramap.fileutil import atomic_write_text
+
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "x.json", "{}")
+        _small_report(tmp_path / "rep", "t", ["a.png"]).write()
+    finally:
+        os.umask(old)
+    for p in (tmp_path / "x.json", tmp_path / "rep" / "index.html", tmp_path / "rep" / "a.png"):
+        assert stat.S_IMODE(p.stat().st_mode) == 0o644, p
+    assert stat.S_IMODE((tmp_path / "rep").stat().st_mode) == 0o755
+
+
+def test_sample_toml_wrong_types_and_typos_are_per_item_problems(shared, tmp_path, capsys):
+    import json
+
+    from supramap.data import make_image
+    from supramap.io.bcr import write_bcr
+
+    cur = np.random.default_rng(2).normal(0, 1e-9, (64, 64))
+    cur[10:30, 10:40] += 1e-6
+    write_bcr(tmp_path / "c.bcrf", make_image(cur, dx=10e-9, units="A"))
+    shutil.copy(shared / "qd" / "zfcfc1.dat", tmp_path / "qd.dat")
+    (tmp_path / "sample.toml").write_text("""
+[sample]
+name = "hostile"
+geometry = 5
+colour = "red"
+
+[[measurement]]
+id = "two_files"
+kind = "transport"
+file = ["qd.dat", "qd.dat"]
+
+[[measurement]]
+id = "c8"
+kind = "cafm"
+current = "c.bcrf"
+topograpy = "c.bcrf"
+
+[[measurement]]
+id = "listed_T"
+kind = "cafm"
+current = "c.bcrf"
+temperature_K = [1, 2]
+
+[[measurement]]
+id = "series"
+kind = "cafm-series"
+currents = "c.bcrf"
+temperatures_K = 8.0
+
+[[measurement]]
+id = "grid"
+kind = "sts-grid"
+file = "qd.dat"
+""")
+    code, err = _run(["report", tmp_path / "sample.toml", "--out", tmp_path / "rep"], capsys)
+    assert code == 1 and "Traceback" not in err and err.count("\n") == 1, err
+    summary = json.loads((tmp_path / "rep" / "summary.json").read_text())
+    text = json.dumps(summary)
+    for expect in ("'file' must be one file name", "'temperature_K' must be a number",
+                   "unknown key 'topograpy' (did you mean 'topography'?)",
+                   "unknown key 'colour'", "[sample.geometry] must be a table",
+                   "not a spectroscopy grid", "needs at least two maps"):
+        assert expect in text or expect in err, expect
+    assert summary["results"]["c8"]["conducting_fraction"] > 0.1  # the typo did not stop it

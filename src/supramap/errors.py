@@ -48,3 +48,7 @@ class AnalysisError(SupramapError, ValueError):
 
 class RegistrationError(AnalysisError):
     """Two images cannot be registered (different pixel sizes, no overlap, ...)."""
+
+
+class OutputError(SupramapError, ValueError):
+    """An output path that cannot be used (it would destroy something, or is not writable)."""

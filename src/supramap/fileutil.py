@@ -1,4 +1,9 @@
-"""Atomic output: write to a temporary file in the target folder, then rename over the target."""
+"""Atomic output: write to a temporary file in the target folder, then rename over the target.
+
+Temporary files and folders are created private (``mkstemp``: 0600, ``mkdtemp``: 0700); before
+they take the target's name they get the permissions a plain ``open()`` would have given under
+the user's umask, so a colleague or a web server can read a report.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,27 @@ import contextlib
 import json
 import os
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
+
+_UMASK_LOCK = threading.Lock()
+
+
+def current_umask() -> int:
+    """The process umask (read by setting and restoring it: there is no getter)."""
+    with _UMASK_LOCK:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+def default_mode(directory: bool = False) -> int:
+    """The mode ``open()``/``mkdir()`` would give under the current umask."""
+    return (0o777 if directory else 0o666) & ~current_umask()
 
 
 @contextlib.contextmanager
@@ -27,6 +48,7 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "w", **kwargs: Any) ->
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, default_mode())
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

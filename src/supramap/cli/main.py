@@ -192,6 +192,18 @@ def _output_over_input(argv: list[str]) -> str | None:
                 same = False
             if same:
                 return f"{value}: {name} would overwrite the input file {inp}; choose another path"
+    from supramap.errors import OutputError
+    from supramap.report.html import check_report_folder
+
+    command = next((str(a) for a in argv if not str(a).startswith("-")), "")
+    for name, value in outputs:
+        if name in ("--json", "--nexus") and Path(value).is_dir():
+            return f"{value}: {name} is an existing folder; give a file name"
+        if name == "--report" or (name == "--out" and command == "report"):
+            try:
+                check_report_folder(value)
+            except OutputError as exc:
+                return str(exc)
     return None
 
 

@@ -27,6 +27,51 @@ KINDS = {
 FILE_KEYS = ("file", "current", "topography", "deflection", "currents", "topographies",
              "ranges")
 UNIT_SUFFIXES = ("_mm", "_m", "_mg", "_kg", "_K", "_V", "_A", "_T", "_g_per_mol", "_eV")
+#: Keys each table may hold; anything else (a typo such as ``topograpy``) is reported.
+FREE_TEXT = {"comment", "comments", "notes", "description", "date", "operator"}
+KNOWN = {
+    "": {"sample", "measurement", "site", "registration", "apt"},
+    "sample": {"name", "material", "formula", "mass_mg", "molar_mass_g_per_mol",
+               "atoms_per_formula_unit", "geometry", "allow_files_outside", "is_simulation"},
+    "geometry": {"length_mm", "width_mm", "thickness_mm"},
+    "measurement": {"id", "kind", *FILE_KEYS, "temperature_K", "temperatures_K", "field_T",
+                    "bias_V", "pixel_m", "tip", "column", "normal_sheet_resistance_ohm",
+                    "workers", "groups"},
+    "site": {"name", "x_m", "y_m", "needle"},
+    "registration": {"map", "image", "control_points_map_m", "control_points_image_m"},
+    "apt": {"ranges", "exclude_cap"},
+}
+#: File keys that hold one file (the others hold a list; one name given as text is accepted).
+SINGLE_FILE_KEYS = ("file", "current", "topography", "deflection", "ranges")
+LIST_KEYS = ("currents", "topographies", "temperatures_K", "control_points_map_m",
+             "control_points_image_m")
+
+
+def _unknown_keys(where: str, table: dict[str, Any], known: set[str]) -> list[str]:
+    import difflib
+
+    out = []
+    for k in table:
+        if k in known or k in FREE_TEXT:
+            continue
+        near = difflib.get_close_matches(k, sorted(known), n=1)
+        out.append(f"{where}: unknown key '{k}'" + (f" (did you mean '{near[0]}'?)" if near
+                                                    else "") + "; it is ignored")
+    return out
+
+
+def _type_problems(where: str, table: dict[str, Any]) -> list[str]:
+    """Numbers where numbers belong, one file where one file belongs, lists where lists do."""
+    out = []
+    for k, v in table.items():
+        if k in LIST_KEYS:
+            continue
+        if k.endswith(UNIT_SUFFIXES) and (isinstance(v, bool) or not isinstance(v, (int,
+                                                                                      float))):
+            out.append(f"{where}: '{k}' must be a number, got {v!r}")
+        elif k in SINGLE_FILE_KEYS and not isinstance(v, str):
+            out.append(f"{where}: '{k}' must be one file name (text), got {v!r}")
+    return out
 
 
 class SampleError(SupramapError):
@@ -107,11 +152,25 @@ def load_sample(path: str | Path) -> Sample:
     if not isinstance(info, dict):
         raise SampleError(f"{p}: [sample] must be a table")
     problems: list[str] = []
-    problems += _unit_problems("[sample]", info, {"atoms_per_formula_unit"})
+    problems += _unknown_keys("top level", doc, KNOWN[""])
+    problems += _unknown_keys("[sample]", info, KNOWN["sample"])
+    problems += _unit_problems("[sample]", info, {"atoms_per_formula_unit", "geometry"})
+    problems += _type_problems("[sample]", {k: v for k, v in info.items() if k != "geometry"})
     geo = info.get("geometry", {})
+    if not isinstance(geo, dict):
+        problems.append(f"[sample.geometry] must be a table of length_mm, width_mm, "
+                        f"thickness_mm, got {geo!r}")
+        info = {k: v for k, v in info.items() if k != "geometry"}
+        geo = {}
+    problems += _unknown_keys("[sample.geometry]", geo, KNOWN["geometry"])
     problems += _unit_problems("[sample.geometry]", geo, set())
+    problems += _type_problems("[sample.geometry]", geo)
+    for table in ("registration", "apt"):
+        if not isinstance(doc.get(table, {}), dict):
+            raise SampleError(f"{p}: [{table}] must be a table")
+        problems += _unknown_keys(f"[{table}]", doc.get(table, {}), KNOWN[table])
     raw = doc.get("measurement", [])
-    if not isinstance(raw, list) or not raw:
+    if not isinstance(raw, list) or not raw or not all(isinstance(m, dict) for m in raw):
         raise SampleError(f"{p}: no [[measurement]] entries")
     measurements = []
     seen: set[str] = set()
@@ -137,6 +196,16 @@ def load_sample(path: str | Path) -> Sample:
                 if key not in m:
                     meas.problems.append(f"kind {kind!r} needs '{key}'")
         meas.problems += _unit_problems(f"measurement {mid}", m, {"workers", "groups"})
+        meas.problems += _type_problems(f"measurement {mid}", m)
+        problems += _unknown_keys(f"measurement {mid}", m, KNOWN["measurement"])
+        for key in LIST_KEYS:
+            # One file or one number given without brackets is understood as a list of one.
+            if key in meas.spec and not isinstance(meas.spec[key], list):
+                meas.spec[key] = [meas.spec[key]]
+        if kind == "cafm-series" and "currents" in m and "temperatures_K" in m and \
+                len(meas.spec["currents"]) != len(meas.spec["temperatures_K"]):
+            meas.problems.append(f"{len(meas.spec['currents'])} currents but "
+                                 f"{len(meas.spec['temperatures_K'])} temperatures_K")
         if kind == "sts-spectrum" and "tip" in m and not any(
                 x.get("id") == m["tip"] and x.get("kind") == "sts-tip" for x in raw):
             meas.problems.append(f"tip {m['tip']!r} names no sts-tip measurement")
@@ -157,7 +226,12 @@ def load_sample(path: str | Path) -> Sample:
                         meas.problems.append(f"file not found: {f}")
         measurements.append(meas)
     sites = []
-    for j, s in enumerate(doc.get("site", [])):
+    site_tables = doc.get("site", [])
+    if not isinstance(site_tables, list) or not all(isinstance(t, dict) for t in site_tables):
+        problems.append("[[site]] entries must be tables with name, x_m, y_m")
+        site_tables = []
+    for j, s in enumerate(site_tables):
+        problems += _unknown_keys(f"site {j + 1}", s, KNOWN["site"])
         try:
             sites.append(Site(str(s.get("name", f"site {j + 1}")), float(s["x_m"]),
                               float(s["y_m"]), s.get("needle")))

@@ -146,7 +146,10 @@ def _sts(m: Measurement, sample: Sample, res: SampleResult) -> None:
         from supramap.sts.gapmap import gap_map
 
         ds = read(m.path("file", sample.base))
-        name = next(n for n in ds.data_vars if ds[n].dims == ("y", "x", "bias"))
+        name = next((n for n in ds.data_vars if ds[n].dims == ("y", "x", "bias")), None)
+        if name is None:
+            raise SupramapError(f"{m.spec['file']}: not a spectroscopy grid (a "
+                                f"{ds.attrs.get('format', 'different')} file)")
         gm = gap_map(ds[name], temperature=float(m.spec.get("temperature_K", 1.0)))
         res.results[m.id] = {"kind": m.kind, **gm.to_dict()}
         res.objects[m.id] = gm
@@ -299,7 +302,7 @@ def run_sample(sample: Sample, *, progress: Callable[[str], None] | None = None,
             continue
         try:
             handler(m, sample, res)
-        except (SupramapError, OSError, ValueError, KeyError) as exc:
+        except Exception as exc:  # noqa: BLE001 — one item's failure never stops the report
             res.errors[m.id] = f"{type(exc).__name__}: {exc}" if not isinstance(
                 exc, SupramapError) else str(exc)
     if progress:

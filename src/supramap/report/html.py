@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,9 +23,40 @@ img{max-width:100%;border:1px solid #eee}figcaption{font-size:.85em;color:#555}
 """
 
 
+#: Written into every report folder: a folder holding it may be replaced by a new report.
+MARKER = ".supramap-report"
+
+
+def check_report_folder(folder: str | Path) -> Path:
+    """Refuse a report folder that holds anything but an earlier supramap report (a new report
+    replaces the whole folder), or whose parent cannot be written; returns it as a Path."""
+    from supramap.errors import OutputError
+
+    out = Path(folder)
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{out}: the report folder is an existing file")
+    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).exists():
+        raise OutputError(f"{out}: the folder exists and holds files that are not a supramap "
+                          "report; a report replaces its whole folder, so give a new or empty "
+                          "folder")
+    parent = out.parent if str(out.parent) else Path(".")
+    probe = parent
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise OutputError(f"{out}: cannot write there ({probe} is not writable)")
+    return out
+
+
 @dataclass
 class Report:
-    """Collects sections and figures, then writes ``DIR/index.html`` atomically."""
+    """Collects sections and figures, then publishes ``DIR`` (``index.html``, figures, any
+    extra files) in one step.
+
+    Everything is written into a hidden staging folder beside ``DIR``; :meth:`write` swaps it
+    in under a lock: a killed run leaves the previous report intact (and a hidden staging
+    folder), two runs into one folder give one complete report each in turn, never a mix.
+    """
 
     title: str
     out_dir: Path
@@ -34,8 +66,22 @@ class Report:
     _n: int = 0
 
     def __post_init__(self) -> None:
-        self.out_dir = Path(self.out_dir)
-        self.out_dir.mkdir(parents=True, exist_ok=True)
+        import tempfile
+        import weakref
+
+        from supramap.fileutil import default_mode
+
+        self.out_dir = check_report_folder(self.out_dir)
+        self.out_dir.parent.mkdir(parents=True, exist_ok=True)
+        self._staging = Path(tempfile.mkdtemp(prefix=f".{self.out_dir.name}.staging-",
+                                              dir=self.out_dir.parent))
+        os.chmod(self._staging, default_mode(directory=True))
+        self._cleanup = weakref.finalize(self, shutil.rmtree, str(self._staging), True)
+
+    def path(self, name: str) -> Path:
+        """Where to write an extra file (``summary.json`` ...) that is published with the
+        page."""
+        return self._staging / name
 
     def heading(self, text: str) -> None:
         """A section heading."""
@@ -71,7 +117,7 @@ class Report:
 
         self._n += 1
         fname = name or f"figure_{self._n:02d}.png"
-        with atomic_open(self.out_dir / fname, "wb") as fh:
+        with atomic_open(self._staging / fname, "wb") as fh:
             fig.savefig(fh, format="png", dpi=110)
         plt.close(fig)
         self.parts.append(
@@ -81,14 +127,33 @@ class Report:
         return fname
 
     def write(self) -> Path:
-        """Write ``index.html``; returns its path."""
+        """Write ``index.html`` and publish the folder; returns the page's path."""
         body = "\n".join([warnings_html(self.warnings, title="Warnings"), *self.parts])
         page = (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
                 f"<title>{html.escape(self.title)}</title><style>{CSS}</style></head>"
                 f"<body><h1>{html.escape(self.title)}</h1>\n{body}\n</body></html>\n")
-        path = self.out_dir / "index.html"
-        atomic_write_text(path, page)
-        return path
+        atomic_write_text(self._staging / "index.html", page)
+        atomic_write_text(self._staging / MARKER, "written by supramap; this folder is "
+                                                  "replaced as a whole by the next report\n")
+        self._publish()
+        return self.out_dir / "index.html"
+
+    def _publish(self) -> None:
+        import fcntl
+        import tempfile
+
+        out, parent = self.out_dir, self.out_dir.parent
+        with open(parent / f".{out.name}.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            old = None
+            if out.exists():
+                check_report_folder(out)  # it may have changed while we worked
+                old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=parent))
+                os.rename(out, old / "report")
+            os.rename(self._staging, out)
+            self._cleanup.detach()
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def warnings_html(items, *, title: str = "Warnings") -> str:

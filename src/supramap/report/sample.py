@@ -123,6 +123,5 @@ def write_sample_report(res, out_dir: str | Path, *, extra=None,
             rep.figure(afig.comparison_figure(cor["needle_comparison"],
                                               ("conducting", "insulating")),
                        "Needle ratios: conducting vs insulating region", name="apt_ratios.png")
-    page = rep.write()
-    atomic_write_json(out / "summary.json", {**res.summary(), **(extra_summary or {})})
-    return page
+    atomic_write_json(rep.path("summary.json"), {**res.summary(), **(extra_summary or {})})
+    return rep.write()
