@@ -7,6 +7,8 @@ import shutil
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from supramap.cli.main import main
 
@@ -460,3 +462,74 @@ file = "qd.dat"
                    "not a spectroscopy grid", "needs at least two maps"):
         assert expect in text or expect in err, expect
     assert summary["results"]["c8"]["conducting_fraction"] > 0.1  # the typo did not stop it
+
+
+#: (command template, numeric option): every one must take any float without a traceback.
+OPTION_CASES = [
+    (["sts", "peaks", "{dat}"], "--smooth-ev"),
+    (["sts", "peaks", "{dat}"], "--conductance-scale"),
+    (["sts", "peaks", "{dat}"], "--prominence"),
+    (["sts", "series", "{dat}", "{dat}", "-p", "0", "-p", "1"], "--window"),
+    (["sts", "deconvolve", "{dat}", "--tip", "{tip}"], "--lambda"),
+    (["cafm", "analyze", "{bcrf}"], "--threshold"),
+    (["cafm", "analyze", "{bcrf}", "--line", "3e-7,3e-7,8e-7,3e-7"], "--line-width"),
+    (["network", "fourprobe", "{bcrf}"], "--normal-sheet-resistance"),
+    (["bulk", "susceptibility", "{qd}", "--width-mm", "1", "--thickness-mm", "1"],
+     "--length-mm"),
+    (["apt", "spectrum", "{pos}"], "--bin-da"),
+]
+
+
+@pytest.fixture(scope="module")
+def option_inputs(tmp_path_factory, shared):
+    from supramap.data import make_image
+    from supramap.io.apt import write_pos
+    from supramap.io.bcr import write_bcr
+
+    d = tmp_path_factory.mktemp("opts")
+    shutil.copy(shared / "nanonis" / "STS_nanonis_generic_4_5.dat", d / "s.dat")
+    shutil.copy(shared / "qd" / "zfcfc1.dat", d / "qd.dat")
+    cur = np.random.default_rng(3).normal(0, 1e-9, (48, 48))
+    cur[8:24, 8:30] += 1e-6
+    write_bcr(d / "c.bcrf", make_image(cur, dx=20e-9, units="A"))
+    xyz = np.random.default_rng(4).normal(size=(500, 3))
+    write_pos(d / "n.pos", xyz[:, 0], xyz[:, 1], xyz[:, 2],
+              np.random.default_rng(5).uniform(1, 60, 500))
+    from supramap.sts import TipModel
+
+    TipModel(1.3e-3, 2e-5, 1.2).save(d / "tip.json")
+    return {"dat": d / "s.dat", "qd": d / "qd.dat", "bcrf": d / "c.bcrf", "pos": d / "n.pos",
+            "tip": d / "tip.json"}
+
+
+#: A sane value per option: the command must succeed with it (so the cases test the option,
+#: not a broken command line).
+SANE = {"--smooth-ev": "1e-4", "--conductance-scale": "1", "--prominence": "0.1",
+        "--window": "0.05", "--lambda": "0.1", "--threshold": "5e-7", "--line-width": "4e-8",
+        "--normal-sheet-resistance": "1000", "--length-mm": "2", "--bin-da": "0.05"}
+
+
+@pytest.mark.parametrize("template,option", OPTION_CASES,
+                         ids=[f"{' '.join(t[:2])} {o}" for t, o in OPTION_CASES])
+def test_option_cases_run_with_a_sane_value(option_inputs, template, option, capsys):
+    code, err = _run([a.format(**option_inputs) for a in template] + [option, SANE[option]],
+                     capsys)
+    assert code in (0, 3), err
+
+
+@pytest.mark.parametrize("template,option", OPTION_CASES,
+                         ids=[f"{' '.join(t[:2])} {o}" for t, o in OPTION_CASES])
+@settings(max_examples=6, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(value=st.one_of(st.sampled_from([float("nan"), float("inf"), -float("inf"), 0.0, -1.0,
+                                        1e308, -1e-300, 1e-30]),
+                       st.floats(allow_nan=False, allow_infinity=False)))
+def test_any_float_for_a_numeric_option_never_gives_a_traceback(option_inputs, template,
+                                                                 option, value, capsys):
+    argv = [a.format(**option_inputs) for a in template] + [option, repr(value)]
+    code, err = _run(argv, capsys)
+    assert "Traceback" not in err
+    assert code in (0, 1, 2, 3), err
+    if code == 2:
+        lines = [ln for ln in err.splitlines() if ln.strip()]
+        assert len(lines) == 1 and lines[0].startswith("supramap: error:"), err

@@ -29,20 +29,26 @@ def demag_prism(a: float, b: float, c: float) -> float:
     ab = np.sqrt(a * a + b * b)
     bc = np.sqrt(b * b + c * c)
     ac = np.sqrt(a * a + c * c)
+    # Each log((√(x²+y²) ± x)/(√(x²+y²) ∓ x)) of the paper written as ±2·asinh(x/y): the same
+    # value, without the cancellation that made a thin plate (a ≪ b) divide by zero.
     pi_d = (
-        (b * b - c * c) / (2 * b * c) * np.log((abc - a) / (abc + a))
-        + (a * a - c * c) / (2 * a * c) * np.log((abc - b) / (abc + b))
-        + b / (2 * c) * np.log((ab + a) / (ab - a))
-        + a / (2 * c) * np.log((ab + b) / (ab - b))
-        + c / (2 * a) * np.log((bc - b) / (bc + b))
-        + c / (2 * b) * np.log((ac - a) / (ac + a))
+        -(b * b - c * c) / (b * c) * np.arcsinh(a / bc)
+        - (a * a - c * c) / (a * c) * np.arcsinh(b / ac)
+        + b / c * np.arcsinh(a / b)
+        + a / c * np.arcsinh(b / a)
+        - c / a * np.arcsinh(b / c)
+        - c / b * np.arcsinh(a / c)
         + 2 * np.arctan(a * b / (c * abc))
         + (a**3 + b**3 - 2 * c**3) / (3 * a * b * c)
         + (a * a + b * b - 2 * c * c) / (3 * a * b * c) * abc
         + c / (a * b) * (ac + bc)
         - (ab**3 + bc**3 + ac**3) / (3 * a * b * c)
     )
-    return float(pi_d / np.pi)
+    n = pi_d / np.pi
+    if not (np.isfinite(n) and -1e-6 <= n <= 1 + 1e-6):
+        raise AnalysisError(f"prism {2 * a:g} × {2 * b:g} × {2 * c:g}: aspect ratio too extreme "
+                            f"for the demagnetising factor (got {n})")
+    return float(min(max(n, 0.0), 1.0))
 
 
 def demag_ellipsoid(a: float, b: float, c: float) -> float:
