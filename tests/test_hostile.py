@@ -533,3 +533,35 @@ def test_any_float_for_a_numeric_option_never_gives_a_traceback(option_inputs, t
     if code == 2:
         lines = [ln for ln in err.splitlines() if ln.strip()]
         assert len(lines) == 1 and lines[0].startswith("supramap: error:"), err
+
+
+@pytest.mark.parametrize("kind", ["nanonis", "csv", "qd"])
+def test_a_file_cut_inside_its_last_number_is_refused(shared, tmp_path, kind, capsys):
+    from supramap.errors import FormatError
+    from supramap.io import read
+    from supramap.io.text import read_table
+
+    if kind == "nanonis":
+        raw = (shared / "nanonis" / "STS_nanonis_generic_4_5.dat").read_bytes().rstrip()
+        p = tmp_path / "cut.dat"
+        p.write_bytes(raw[:-4])  # "3.00000E+0" -> "3.0000": still a number, but cut
+        reader = read
+    elif kind == "csv":
+        b = np.linspace(-0.01, 0.01, 50)
+        text = "bias_V,dIdV\n" + "".join(f"{x:.6e},{1 + x:.6e}\n" for x in b)
+        p = tmp_path / "cut.csv"
+        p.write_text(text.rstrip()[:-6])
+        (tmp_path / "whole.csv").write_text(text)
+        assert read_table(tmp_path / "whole.csv")["dIdV"].size == 50
+        reader = read_table
+    else:
+        raw = (shared / "qd" / "zfcfc1.dat").read_bytes().rstrip()
+        p = tmp_path / "cut.dat"
+        # Cut the last row inside its last number, keeping every field (the row ends "...,1,,,").
+        row_start = raw.rindex(b"\n") + 1
+        fields = raw[row_start:].split(b",")
+        k = max(i for i, f in enumerate(fields) if f.strip() and len(f.strip()) > 6)
+        p.write_bytes(raw[:row_start] + b",".join(fields[:k] + [fields[k][:4]]))
+        reader = read
+    with pytest.raises(FormatError, match="cut inside its last number|cut short"):
+        reader(p)

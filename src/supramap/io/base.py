@@ -131,3 +131,37 @@ def find_reader(path: str | os.PathLike[str]) -> Reader:
     # the file may not be an instrument file at all (a path typed by mistake, or worse).
     kind = "text" if all(32 <= c < 127 or c in (9, 10, 13) for c in head[:64]) else "binary"
     raise UnknownFormatError(p, f"unrecognised file format ({kind} content; known: {known})")
+
+
+_MANTISSA = re.compile(r"^\s*[+-]?(\d*)\.?(\d*)([eE][+-]?\d+)?\s*$")
+
+
+def _number_shape(text: str) -> tuple[int, bool] | None:
+    """(digits of the mantissa, has an exponent) of a number as written; None otherwise."""
+    m = _MANTISSA.match(text)
+    if not m or not (m.group(1) or m.group(2)):
+        return None
+    return len(m.group(1)) + len(m.group(2)), m.group(3) is not None
+
+
+def check_last_row(path, rows: list[list[str]], *, min_rows: int = 5) -> None:
+    """Refuse a table whose last value looks cut short.
+
+    A file cut inside its last number often still parses (``3.00000E+0`` cut to ``3.000``).
+    Instruments write every value of a column with the same number of digits and an exponent
+    or none; when each of the preceding rows (at least *min_rows*) agrees on that shape for the
+    last column and the final row does not, the file was cut inside that number.
+    """
+    from supramap.errors import FormatError
+
+    if len(rows) <= min_rows or not rows[-1]:
+        return
+    col = len(rows[-1]) - 1
+    earlier = {_number_shape(r[col]) for r in rows[-min_rows - 1:-1] if len(r) > col}
+    last = _number_shape(rows[-1][col])
+    if len(earlier) == 1 and None not in earlier and last is not None and last not in earlier:
+        (digits, expo), = earlier
+        raise FormatError(path, f"the last value {rows[-1][col].strip()!r} is written shorter "
+                                f"than every earlier value of its column ({digits} digits"
+                                f"{' and an exponent' if expo else ''}): the file looks cut "
+                                "inside its last number (truncated)")

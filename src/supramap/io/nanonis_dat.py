@@ -18,7 +18,7 @@ import numpy as np
 import xarray as xr
 
 from supramap.errors import FormatError
-from supramap.io.base import Reader, decode_text, register, strip_bom
+from supramap.io.base import Reader, check_last_row, decode_text, register, strip_bom
 from supramap.units import parse_unit
 
 
@@ -66,6 +66,8 @@ def read_nanonis_dat(path: str | Path) -> xr.Dataset:
         raise FormatError(p, "[DATA] section has no column-name row")
     names = lines[0].rstrip("\t").split("\t")
     rows = []
+    if not text.endswith(("\n", "\r")):  # a complete file ends its last line
+        check_last_row(p, [ln.rstrip("\t").split("\t") for ln in lines[-7:]])
     for i, ln in enumerate(lines[1:], start=1):
         parts = ln.rstrip("\t").split("\t")
         if len(parts) != len(names):

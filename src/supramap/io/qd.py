@@ -27,7 +27,7 @@ import xarray as xr
 
 from supramap.errors import FormatError
 from supramap.fileutil import atomic_write_bytes
-from supramap.io.base import Reader, decode_text, register
+from supramap.io.base import Reader, check_last_row, decode_text, register
 
 #: Instrument unit → (SI unit, factor to SI).  Oe fields become µ0H in tesla.
 QD_UNITS: dict[str, tuple[str, float]] = {
@@ -169,6 +169,7 @@ def read_qd(path: str | os.PathLike[str]) -> xr.Dataset:
     comments: list[dict[str, Any]] = []
     last_line = len(lines) - 1
     prev_len = 0
+    recent: list[list[str]] = []
     for lineno, row in enumerate(csv.reader(lines[1:], delimiter=delim), start=1):
         while len(row) > ncol and not row[-1].strip():
             row.pop()
@@ -198,12 +199,18 @@ def read_qd(path: str | os.PathLike[str]) -> xr.Dataset:
                                      "number") from None
         vals += [np.nan] * (ncol - len(vals))
         values.append(vals)
+        if lineno == last_line and not text.endswith(("\n", "\r")):
+            # Cut inside the last number: the value is written shorter than its column's.
+            col = max((k for k, c in enumerate(row) if c.strip()), default=None)
+            if col is not None:
+                check_last_row(p, [r[:col + 1] for r in recent] + [row[:col + 1]])
         if (lineno == last_line and prev_len and len(row) < prev_len
                 and not text.endswith(("\n", "\r"))):
             raise FormatError(p, f"the last data row ({lineno}) is cut short: {len(row)} "
                                  f"fields where the row before has {prev_len}, and no line "
                                  "end (truncated file)")
         prev_len = len(row)
+        recent = (recent + [row])[-6:]
     if not values:
         raise FormatError(p, "[Data] section holds no data row")
     table = np.asarray(values, dtype=float)

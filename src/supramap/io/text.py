@@ -10,6 +10,7 @@ import numpy as np
 import xarray as xr
 
 from supramap.errors import FormatError
+from supramap.io.base import check_last_row
 from supramap.io.qd import QD_UNITS
 from supramap.units import parse_unit
 
@@ -42,6 +43,8 @@ def read_table(path: str | Path) -> xr.Dataset:
         names = [v.strip() for v in first]
         body = lines[1:]
     rows = []
+    if not text.endswith(("\n", "\r")):  # a complete file ends its last line
+        check_last_row(p, [split(ln) for ln in body[-7:]])
     for i, ln in enumerate(body, start=1):
         parts = split(ln)
         if len(parts) != len(names):
