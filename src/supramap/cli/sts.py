@@ -179,8 +179,9 @@ def deconvolve(
     channel: str = CHANNEL_OPT,
     bias_column: str = BIAS_OPT,
     lam: float = typer.Option(
-        None, "--lambda", help="Regularisation weight > 0 (default: chosen by GCV).",
-        callback=bounded("--lambda", 0.0, 1e6, lo_open=True),
+        None, "--lambda", help="Regularisation weight in [1e-12, 1e6] (default: chosen by "
+                               "GCV).",
+        callback=bounded("--lambda", 1e-12, 1e6),
     ),
     json_path: Path = JSON_OPT,
     report: Path = REPORT_OPT,

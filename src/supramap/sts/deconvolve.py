@@ -80,7 +80,10 @@ def _bounded_quadratic(h: np.ndarray, g: np.ndarray, start: np.ndarray, *, lower
         free = ~pinned
         if free.any():
             rhs = g[free] - h[np.ix_(free, pinned)] @ np.full(pinned.sum(), lower)
-            x_free = cho_solve(cho_factor(h[np.ix_(free, free)]), rhs)
+            try:
+                x_free = cho_solve(cho_factor(h[np.ix_(free, free)]), rhs)
+            except np.linalg.LinAlgError:  # λ so small that H is singular: the general solver
+                return None
         else:
             x_free = np.array([])
         x = np.full(n, lower)
