@@ -1,14 +1,18 @@
-"""Benchmark: full cAFM analysis of a 2048 × 2048 map versus a naive baseline.
+"""Benchmark: full cAFM analysis at several map sizes versus a naive baseline.
 
-Prints wall time and peak traced memory (tracemalloc; numpy reports its buffers to it) of
-``supramap.conduction.analyze`` — noise, threshold, levels, islands, edges, artefact check on
-topography and deflection — next to a straightforward implementation measured in the same run:
-EM on every conducting pixel instead of on a histogram, one boolean mask per island, one
-interpolation call per edge profile at every boundary pixel.
+Prints, per size, wall time (best of 3) and peak traced memory (tracemalloc; numpy reports its
+buffers to it) of ``supramap.conduction.analyze`` — noise, threshold, levels, islands, edges —
+current only and with a topography (artefact check), next to a straightforward implementation
+measured in the same run (EM on every conducting pixel instead of on a histogram, one boolean
+mask per island, one interpolation call per edge profile at every boundary pixel), the ratio,
+the agreement of the two (fraction, islands) and the exponent of time against pixel count.
 
-Goal (issue #2): under 5 s and under 1 GB on a 2-core machine.
+Maps are generated here with numpy (islands = a smoothed random field above its 70 % quantile,
+two current levels, Gaussian noise), so 4096² and 8192² are quick to make.
 
-    python benchmarks/cafm.py [--size 2048]
+Goals (issue #16): 4096² under 8 s and 1 GB, linear in pixels; 8192² runs.
+
+    python benchmarks/cafm.py [--sizes 1024,2048,4096] [--naive-max 2048]
 """
 
 from __future__ import annotations
@@ -22,8 +26,7 @@ from scipy import ndimage
 from scipy.special import logsumexp
 
 from supramap.conduction import analyze
-from supramap.conduction.noise import estimate_noise
-from supramap.synth.cafm import ScanSpec, make_sample, scan
+from supramap.data import make_image
 
 
 def naive_analysis(current: np.ndarray, pixel: float) -> dict:
@@ -68,7 +71,8 @@ def naive_analysis(current: np.ndarray, pixel: float) -> dict:
         prof = ndimage.map_coordinates(v, [r0 - t * gy[r0, c0] / g, c0 - t * gx[r0, c0] / g],
                                        order=1)
         lo, hi = np.median(prof[-6:]), np.median(prof[:6])
-        q = (prof - lo) / (hi - lo)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            q = (prof - lo) / (hi - lo)
         i90, i10 = np.argmax(q < 0.9), np.argmax(q < 0.1)
         widths.append((t[i10] - t[i90]) * pixel)
     return {"fraction": mask.mean(), "levels": best[1], "n_islands": n,
@@ -93,43 +97,53 @@ def peak_memory(fn, *args, **kwargs) -> float:
     return peak / 2**20
 
 
+def make_map(n: int, seed: int = 0):
+    """Current (A) and topography (m) maps of n × n pixels of 8 nm."""
+    rng = np.random.default_rng(seed)
+    field = ndimage.gaussian_filter(rng.normal(size=(n, n)).astype(np.float32), n / 128)
+    lo, hi = np.quantile(field[::4, ::4], [0.7, 0.9])
+    cur = np.where(field > lo, 2e-6, 0.0) + rng.normal(0, 2e-9, (n, n))
+    cur[field > hi] = 4e-6
+    topo = rng.normal(0, 1e-10, (n, n)) + np.linspace(0, 1e-8, n)[None, :]
+    del field
+    return (make_image(cur, dx=8e-9, units="A"), make_image(topo, dx=8e-9, units="m"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=2048)
+    parser.add_argument("--sizes", default="1024,2048,4096")
+    parser.add_argument("--naive-max", type=int, default=2048,
+                        help="largest size the naive baseline runs at")
     args = parser.parse_args()
-    n = args.size
-    pixel = 16e-9
-    side = n * pixel
-    sample = make_sample(1, size_m=side + 1.2e-6, n_islands=int(220 * (n / 2048) ** 2),
-                         n_stripes=int(25 * (n / 2048) ** 2) + 1)
-    t0 = time.perf_counter()
-    s = scan(sample, ScanSpec(8.0, shape=(n, n), pixel_m=pixel))
-    print(f"map {n} × {n} px simulated in {time.perf_counter() - t0:.1f} s; "
-          f"true conducting fraction {s['truth']['conducting_fraction']:.4f}, "
-          f"{s['truth']['n_regions']} islands")
-    cur, topo, defl = s["current"], s["topography"], s["deflection"]
-    estimate_noise(cur.values)  # warm imports and caches
-
-    t_fast, res = timed(analyze, cur, topography=topo, deflection=defl, repeat=3)
-    m_fast = peak_memory(analyze, cur, topography=topo, deflection=defl)
-    t_core, _ = timed(analyze, cur, repeat=3)
-    t_naive, naive = timed(naive_analysis, cur.values, pixel)
-    m_naive = peak_memory(naive_analysis, cur.values, pixel)
-
-    print()
-    print(f"{'':38s}{'time (s)':>10s}{'peak MB':>10s}")
-    print(f"{'supramap analyze (+topo, +deflection)':38s}{t_fast:10.2f}{m_fast:10.0f}")
-    print(f"{'supramap analyze (current only)':38s}{t_core:10.2f}{'':>10s}")
-    print(f"{'naive baseline (current only)':38s}{t_naive:10.2f}{m_naive:10.0f}")
-    print(f"speed-up (current only) vs naive: {t_naive / t_core:.1f}×; "
-          f"full analysis vs naive: {t_naive / t_fast:.1f}×")
-    print(f"goal: < 5 s and < 1024 MB for the full analysis -> "
-          f"{'met' if t_fast < 5 and m_fast < 1024 else 'NOT met'}")
-    print()
-    print(f"results: fraction {res.conducting_fraction:.4f} (naive {naive['fraction']:.4f}), "
-          f"islands {res.n_islands} (naive {naive['n_islands']}), levels "
-          f"{', '.join(f'{v * 1e6:.3f}' for v in res.levels.levels_A)} µA, edge "
-          f"{res.edges.median_m * 1e9:.1f} nm (naive {naive['edge'] * 1e9:.1f} nm)")
+    sizes = [int(v) for v in args.sizes.split(",")]
+    analyze(make_map(64)[0])  # warm imports and caches
+    print(f"{'size':>6s}{'analyze s':>11s}{'+topo s':>9s}{'peak MB':>9s}{'naive s':>9s}"
+          f"{'naive MB':>10s}{'speed-up':>10s}  agreement")
+    times = []
+    for n in sizes:
+        cur, topo = make_map(n)
+        t_core, res = timed(analyze, cur, repeat=3 if n <= 2048 else 1)
+        t_topo, _ = timed(analyze, cur, topography=topo)
+        mem = peak_memory(analyze, cur)
+        times.append(t_core)
+        row = f"{n:6d}{t_core:11.2f}{t_topo:9.2f}{mem:9.0f}"
+        if n <= args.naive_max:
+            t_naive, naive = timed(naive_analysis, cur.values, 8e-9)
+            m_naive = peak_memory(naive_analysis, cur.values, 8e-9)
+            agree = (f"fraction {res.conducting_fraction:.4f} vs {naive['fraction']:.4f}, "
+                     f"islands {res.n_islands} vs {naive['n_islands']}")
+            row += f"{t_naive:9.2f}{m_naive:10.0f}{t_naive / t_core:9.1f}×  {agree}"
+        else:
+            row += f"{'—':>9s}{'—':>10s}{'—':>10s}  fraction {res.conducting_fraction:.4f}"
+        print(row, flush=True)
+        del cur, topo
+    if len(sizes) >= 2:
+        px = np.array(sizes, float) ** 2
+        slope = np.polyfit(np.log(px), np.log(times), 1)[0]
+        print(f"time ∝ pixels^{slope:.2f} over {sizes[0]}²…{sizes[-1]}² (1.00 = linear)")
+    if 4096 in sizes:
+        i = sizes.index(4096)
+        print(f"goal 4096²: < 8 s -> {times[i]:.1f} s")
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from supramap.data import pixel_size, require_image
 from supramap.errors import AnalysisError
 from supramap.quality import QualityWarning, as_warnings, warn, warnings_to_list
 from supramap.spm import nan_gaussian
+from supramap.spm.labels import label_max
 
 #: Candidate conducting pixels lie this many noise σ above the offset.
 DETECT_SIGMA = 10.0
@@ -158,7 +159,7 @@ def _level_samples(values: np.ndarray, detect: float) -> np.ndarray:
                            structure=np.ones((3, 3)))
     if n < 3:
         return np.array([])
-    return np.asarray(ndimage.maximum(values, lab, index=np.arange(1, n + 1)))
+    return label_max(values, lab, n)
 
 
 def analyze(current: xr.DataArray, *, topography: xr.DataArray | None = None,
@@ -271,7 +272,15 @@ def analyze(current: xr.DataArray, *, topography: xr.DataArray | None = None,
         # weaker part's edges.
         near = ndimage.maximum_filter(np.nan_to_num(graded, nan=-np.inf),
                                       size=2 * LOCAL_PX + 1, mode="nearest")
-        own = lv[np.argmin(np.abs(near[..., None] - lv), axis=-1)]
+        # The nearest level, one level at a time (an (ny, nx, levels) difference array was
+        # the largest allocation of the analysis: 640 MB at 4096²).
+        own = np.full(near.shape, lv[0])
+        best = np.abs(near - lv[0])
+        for level in lv[1:]:
+            d = np.abs(near - level)
+            closer = d < best
+            own[closer], best[closer] = level, d[closer]
+        del near, best
         local_cut = np.maximum(HALF_MAXIMUM * own, thr)
 
     def classify(scale: float) -> np.ndarray:

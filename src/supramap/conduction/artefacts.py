@@ -3,6 +3,7 @@ slope and the cantilever deflection."""
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +16,8 @@ from supramap.spm import align_rows, plane_level, remove_scars
 
 WEAK = 0.2
 STRONG = 0.5
+#: Maps larger than this (pixels per side) are compared on block means (see check_artefacts).
+MAX_SIDE = 1024
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,8 @@ class ArtefactCheck:
     max_abs_rho: float
     explained: float
     verdict: str
+    #: Side of the pixel blocks averaged before correlating (1: the maps as measured).
+    block_px: int = 1
 
 
 def _flatten_topography(topo: xr.DataArray) -> np.ndarray:
@@ -43,14 +48,23 @@ def check_artefacts(current: np.ndarray, *, topography: xr.DataArray | None = No
     """Rank-correlate the current with topography, |∇topography| and deflection.
 
     Topography is plane-levelled, row-aligned and scar-corrected first, as a user would in
-    Gwyddion.  Large maps use a seeded random subsample of *max_samples* pixels.
+    Gwyddion.  Maps larger than ``MAX_SIDE`` pixels per side are first averaged over k × k
+    blocks (k the smallest factor bringing them under it; ``block_px`` reports it): the check
+    asks whether the current follows the topography on the scale of islands, which blocks of a
+    few pixels keep, and cleaning a 4096² topography at full resolution took 13 s of a 19 s
+    analysis.  The correlations then use a seeded random subsample of *max_samples* pixels.
     """
     signals: dict[str, np.ndarray] = {}
     cur = np.asarray(current, dtype=float)
+    for name, other in (("topography", topography), ("deflection", deflection)):
+        if other is not None and other.shape != cur.shape:
+            raise AnalysisError(f"{name} shape {other.shape} differs from current {cur.shape}")
+    k = int(np.ceil(max(cur.shape) / MAX_SIDE))
+    if k > 1:
+        cur = _block_mean(cur, k)
+        topography = _coarsen(topography, k)
+        deflection = _coarsen(deflection, k)
     if topography is not None:
-        if topography.shape != cur.shape:
-            raise AnalysisError(f"topography shape {topography.shape} differs from current "
-                                f"{cur.shape}")
         z = _flatten_topography(topography)
         dy, dx = pixel_size(topography)
         zz = np.nan_to_num(z)
@@ -58,9 +72,6 @@ def check_artefacts(current: np.ndarray, *, topography: xr.DataArray | None = No
         signals["topography"] = z
         signals["topography_slope"] = slope
     if deflection is not None:
-        if deflection.shape != cur.shape:
-            raise AnalysisError(f"deflection shape {deflection.shape} differs from current "
-                                f"{cur.shape}")
         signals["deflection"] = np.asarray(deflection.values, dtype=float)
     if not signals:
         raise AnalysisError("artefact check needs a topography or a deflection map")
@@ -91,4 +102,22 @@ def check_artefacts(current: np.ndarray, *, topography: xr.DataArray | None = No
     else:
         verdict = (f"Warning: the current follows {worst} (|ρ| = {top:.2f}); the contrast may "
                    "be a topographic or feedback artefact.")
-    return ArtefactCheck(rhos, top, top**2 if np.isfinite(top) else float("nan"), verdict)
+    if k > 1:
+        verdict += f" (compared on {k} × {k}-pixel block means)"
+    return ArtefactCheck(rhos, top, top**2 if np.isfinite(top) else float("nan"), verdict,
+                         block_px=k)
+
+
+def _block_mean(a: np.ndarray, k: int) -> np.ndarray:
+    """Means of k × k blocks (NaN ignored; a partial last row/column of blocks is dropped)."""
+    ny, nx = (a.shape[0] // k) * k, (a.shape[1] // k) * k
+    b = a[:ny, :nx].reshape(ny // k, k, nx // k, k)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN blocks stay NaN
+        return np.nanmean(b, axis=(1, 3))
+
+
+def _coarsen(image: xr.DataArray | None, k: int) -> xr.DataArray | None:
+    if image is None:
+        return None
+    return image.coarsen(y=k, x=k, boundary="trim").mean(keep_attrs=True)

@@ -20,6 +20,7 @@ from scipy import ndimage
 
 from supramap.data import like, require_image
 from supramap.errors import AnalysisError
+from supramap.spm.labels import label_max
 
 _ROW = np.array([[0, 0, 0], [1, 1, 1], [0, 0, 0]])
 
@@ -56,8 +57,8 @@ def _finish(m: np.ndarray, high: float, low: float, min_length: int) -> np.ndarr
     labels, n = ndimage.label(m >= low, structure=_ROW)
     if n == 0:
         return np.zeros(m.shape, dtype=bool)
-    peak = ndimage.maximum(m, labels, index=np.arange(1, n + 1))
-    keep = np.concatenate([[False], np.asarray(peak) >= high])
+    peak = label_max(m, labels, n)
+    keep = np.concatenate([[False], peak >= high])
     scar = keep[labels]
     # Drop runs shorter than min_length.
     labels, n = ndimage.label(scar, structure=_ROW)

@@ -1,0 +1,54 @@
+"""The fast paths written for speed give the numbers of the straightforward computation they
+replace (issue #16): per-label maxima, gradients at sampled pixels, block-mean artefact checks,
+the blocked gap map."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from supramap.conduction.artefacts import MAX_SIDE, check_artefacts
+from supramap.conduction.edges import smoothed_gradient_at
+from supramap.data import make_image
+from supramap.spm.labels import label_max
+
+
+def test_label_max_equals_ndimage_maximum():
+    rng = np.random.default_rng(0)
+    v = rng.normal(size=(300, 200))
+    lab, n = ndimage.label(v > 1.0)
+    np.testing.assert_array_equal(label_max(v, lab, n),
+                                  ndimage.maximum(v, lab, index=np.arange(1, n + 1)))
+    assert label_max(v, np.zeros_like(lab), 0).size == 0
+
+
+def test_gradient_at_pixels_equals_whole_image_filters_including_borders():
+    rng = np.random.default_rng(1)
+    z = ndimage.gaussian_filter(rng.normal(size=(40, 57)), 2)
+    rows = np.array([0, 0, 39, 39, 1, 20, 38, 3, 10])
+    cols = np.array([0, 56, 0, 56, 2, 30, 55, 54, 1])
+    gy, gx = smoothed_gradient_at(z, rows, cols)
+    smooth = ndimage.gaussian_filter(z, 1.0)
+    np.testing.assert_allclose(gy, ndimage.sobel(smooth, axis=0)[rows, cols], atol=1e-12)
+    np.testing.assert_allclose(gx, ndimage.sobel(smooth, axis=1)[rows, cols], atol=1e-12)
+
+
+@pytest.mark.parametrize("follows", [True, False])
+def test_block_mean_artefact_check_on_a_large_map(follows):
+    """A map larger than MAX_SIDE is checked on block means and still tells a current that
+    follows the topography from one that does not."""
+    n = MAX_SIDE + 400
+    rng = np.random.default_rng(2)
+    topo = ndimage.gaussian_filter(rng.normal(size=(n, n)), 12) * 1e-8
+    cur = (topo * 3e2 if follows else
+           ndimage.gaussian_filter(rng.normal(size=(n, n)), 12) * 1e-6) + \
+        rng.normal(0, 1e-10, (n, n))
+    res = check_artefacts(cur, topography=make_image(topo, dx=5e-9, units="m"))
+    assert res.block_px == 2
+    if follows:
+        assert res.correlations["topography"] > 0.8
+    else:
+        assert abs(res.correlations["topography"]) < 0.2
+    with pytest.raises(Exception, match="differs"):
+        check_artefacts(cur[:, :-1], topography=make_image(topo, dx=5e-9, units="m"))
