@@ -5,11 +5,14 @@ into single nodes, algebraic-multigrid CG) with ``scipy.sparse.linalg.spsolve`` 
 uncontracted "penalty" system (every pixel a node, superconducting bonds given 10⁶ × the normal
 conductance).  Both solve one configuration (current A→B of a van der Pauw square) to a
 relative residual ≤ 1e-8; times are the best of three (ours) and two (baseline) runs; peak
-memory is tracemalloc's.  Then 2048 × 2048 with supramap alone.
+memory is tracemalloc's.  Then the whole ``fourprobe`` (both van der Pauw configurations on one
+AMG hierarchy, the homogeneous reference from the lattice Green's function, potential and
+current maps) at three sizes, with the fitted exponent of time against pixels.
 
-Goals (issue #3): ≥ 5× faster than the baseline at 1024², under 3 GB; 2048² under a minute.
+Goals (issue #16): ≥ 5× the penalty solve at 1024² (and 2048² with --baseline-2048: 172 s,
+10 GB); the whole fourprobe at 2048² under 15 s and 1.5 GB.
 
-    python benchmarks/network.py [--skip-baseline] [--size 1024]
+    python benchmarks/network.py [--skip-baseline] [--size 1024] [--sizes 512,1024,2048]
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import numpy as np
 from scipy import ndimage, sparse
 from scipy.sparse.linalg import spsolve
 
-from supramap.network import build_network, default_contacts, make_solver
+from supramap.network import build_network, default_contacts, fourprobe, make_solver
 
 PENALTY = 1e6
 
@@ -94,6 +97,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=1024)
     parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument("--sizes", default="512,1024,2048",
+                        help="sizes of the whole-fourprobe scaling run")
+    parser.add_argument("--baseline-2048", action="store_true",
+                        help="also run the penalty spsolve at 2048² (minutes, ~10 GB)")
     args = parser.parse_args()
     n = args.size
     sc = texture(n)
@@ -112,11 +119,32 @@ def main() -> None:
         print(f"speed-up {t_pen / t_ours:.1f}× (goal ≥ 5×); penalty model off by "
               f"{abs(r_pen - r_ours) / r_ours:.1e} relative")
     print(f"goal < 3 GB: {'met' if m_ours < 3072 else 'NOT met'}")
-    n2 = 2 * n
-    sc2 = texture(n2, seed=1)
-    t2, (r2, res2) = run(ours, np.full((n2, n2), 1e-3), sc2)
-    print(f"{n2} × {n2}: {t2:.1f} s (goal < 60 s), R_AB = {r2:.6f} Ω, residual {res2:.1e}")
-
+    if args.baseline_2048:
+        sc2 = texture(2048, seed=1)
+        g2 = np.full((2048, 2048), 1e-3)
+        t_o2, (r_o2, _) = run(ours, g2, sc2)
+        t_p2, (r_p2, _) = run(penalty, g2, sc2)
+        print(f"2048²: ours {t_o2:.1f} s, penalty {t_p2:.1f} s -> {t_p2 / t_o2:.1f}× "
+              f"(R {r_o2:.6f} vs {r_p2:.6f} Ω)")
+    print()
+    print("whole fourprobe (vdp, both configurations, reference, maps)")
+    print(f"{'size':>6s}{'time s':>9s}{'peak MB':>9s}{'R_AB,CD Ω':>12s}{'R_hom Ω':>11s}"
+          f"{'residual':>10s}")
+    sizes = [int(v) for v in args.sizes.split(",")]
+    times = []
+    for n in sizes:
+        scn = texture(n, seed=2)
+        gn = np.full((n, n), 1e-3)
+        t, res = run(fourprobe, gn, scn, repeat=2 if n <= 1024 else 1)
+        mem = peak(fourprobe, gn, scn) if n <= 1024 else float("nan")
+        times.append(t)
+        print(f"{n:6d}{t:9.2f}{mem:9.0f}{res.R_apparent_ohm:12.4f}{res.R_homogeneous_ohm:11.4f}"
+              f"{res.residual:10.1e}", flush=True)
+    if len(sizes) > 1:
+        slope = np.polyfit(np.log(np.array(sizes, float) ** 2), np.log(times), 1)[0]
+        print(f"time ∝ pixels^{slope:.2f} (1.00 = linear)")
+    if 2048 in sizes:
+        print(f"goal 2048² < 15 s -> {times[sizes.index(2048)]:.1f} s")
 
 if __name__ == "__main__":
     main()

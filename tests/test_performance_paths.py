@@ -52,3 +52,35 @@ def test_block_mean_artefact_check_on_a_large_map(follows):
         assert abs(res.correlations["topography"]) < 0.2
     with pytest.raises(Exception, match="differs"):
         check_artefacts(cur[:, :-1], topography=make_image(topo, dx=5e-9, units="m"))
+
+
+@pytest.mark.parametrize("shape,dx,dy,geometry", [((40, 50), 1.0, 1.0, "vdp"),
+                                                  ((33, 61), 2e-9, 3e-9, "vdp"),
+                                                  ((30, 80), 1.0, 1.5, "inline"),
+                                                  ((20, 25), 1.0, 1.0, "twoprobe")])
+def test_green_function_reference_equals_the_network_solution(shape, dx, dy, geometry):
+    from supramap.network.homogeneous import homogeneous_resistances
+    from supramap.network.measure import configurations, default_contacts, measure
+    from supramap.network.model import build_network
+
+    contacts = default_contacts(shape, geometry)
+    net = build_network(np.full(shape, 1 / 250.0), np.zeros(shape, bool), contacts, dx=dx,
+                        dy=dy)
+    ref = measure(net, geometry).resistances
+    got = homogeneous_resistances(shape, contacts, configurations(geometry), 250.0, dx=dx,
+                                  dy=dy)
+    for name, r in ref.items():
+        assert got[name] == pytest.approx(r, rel=1e-9)
+    # Pads larger than one pixel: not handled, the caller solves the network.
+    assert homogeneous_resistances(shape, default_contacts(shape, geometry, 3),
+                                   configurations(geometry), 250.0) is None
+
+
+def test_van_der_pauw_limit_of_the_green_function():
+    """A large square with point corner contacts: R_AB,CD → R_s ln2 / π (van der Pauw)."""
+    from supramap.network.homogeneous import homogeneous_resistances
+    from supramap.network.measure import configurations, default_contacts
+
+    r = homogeneous_resistances((400, 400), default_contacts((400, 400), "vdp"),
+                                configurations("vdp"), 100.0)
+    assert r["R_AB,CD"] == pytest.approx(100.0 * np.log(2) / np.pi, rel=0.02)

@@ -10,6 +10,7 @@ import numpy as np
 from scipy.optimize import brentq
 
 from supramap.errors import AnalysisError
+from supramap.network.homogeneous import homogeneous_resistances
 from supramap.network.model import Contact, Network, build_network
 from supramap.network.solve import make_solver
 
@@ -310,9 +311,14 @@ def fourprobe(conductance: np.ndarray, sc_mask: np.ndarray, *, geometry: str = "
         raise AnalysisError("reference sheet resistance must be positive and finite")
     net = build_network(g, sc, contacts, dx=dx, dy=dy)
     m = measure(net, geometry)
-    hom_net = build_network(np.full(g.shape, 1.0 / reference_sheet_resistance),
-                            np.zeros(g.shape, bool), contacts, dx=dx, dy=dy)
-    hom = measure(hom_net, geometry)
+    hom_r = homogeneous_resistances(g.shape, contacts, configurations(geometry),
+                                    reference_sheet_resistance, dx=dx, dy=dy, current=CURRENT)
+    if hom_r is not None:  # single-pixel contacts: the lattice Green's function, exact
+        hom = Measurement(hom_r, 0.0, None, [], None)
+    else:  # contact pads: solve the homogeneous network
+        hom_net = build_network(np.full(g.shape, 1.0 / reference_sheet_resistance),
+                                np.zeros(g.shape, bool), contacts, dx=dx, dy=dy)
+        hom = measure(hom_net, geometry)
     conf = configurations(geometry)[0]
     nodes = net.contact_nodes
     res = m.resistances

@@ -133,7 +133,10 @@ def build_network(conductance: np.ndarray, sc_mask: np.ndarray, contacts: list[C
         metal[p] = True
     perfect = (sc.ravel() | metal).reshape(ny, nx)
 
-    idx = np.arange(ny * nx).reshape(ny, nx)
+    # 32-bit indices (a map has < 2³¹ pixels): half the memory traffic of every index array
+    # and of the sparse matrix, which scipy then also builds with 32-bit indices.
+    itype = np.int32 if ny * nx < 2**31 - 1 else np.int64
+    idx = np.arange(ny * nx, dtype=itype).reshape(ny, nx)
     # Zero-resistance bonds join 4-neighbouring perfect pixels, so the merged nodes are the
     # 4-connected components of the perfect pixels (ndimage.label: one C pass, no graph).
     cross = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]])
@@ -143,12 +146,15 @@ def build_network(conductance: np.ndarray, sc_mask: np.ndarray, contacts: list[C
     n_nodes = n_perfect + n_normal
     # Number nodes in raster order of their first pixel (clusters where they start), which
     # keeps neighbouring pixels' rows close in the matrix — better cache use in the solver.
-    first = np.asarray(ndimage.minimum(idx, lab, index=np.arange(1, n_perfect + 1)),
-                       dtype=np.int64) if n_perfect else np.zeros(0, dtype=np.int64)
+    first = np.full(n_perfect + 1, ny * nx, dtype=itype)  # scatter-min (no full argsort)
+    lab_flat = lab.ravel()
+    sel = lab_flat > 0
+    np.minimum.at(first, lab_flat[sel], idx.ravel()[sel])
+    first = first[1:]
     keys = np.concatenate([first, idx.ravel()[~flat_perfect]])
-    rank = np.empty(n_nodes, dtype=np.int64)
-    rank[np.argsort(keys, kind="stable")] = np.arange(n_nodes)
-    node = np.empty(ny * nx, dtype=np.int64)
+    rank = np.empty(n_nodes, dtype=itype)
+    rank[np.argsort(keys, kind="stable")] = np.arange(n_nodes, dtype=itype)
+    node = np.empty(ny * nx, dtype=itype)
     node[flat_perfect] = rank[lab.ravel()[flat_perfect] - 1]
     node[~flat_perfect] = rank[n_perfect + np.arange(n_normal)]
 
@@ -178,10 +184,17 @@ def build_network(conductance: np.ndarray, sc_mask: np.ndarray, contacts: list[C
     v_bond = np.full(vl.size, -1)
     v_bond[vk] = int(hk.sum()) + np.arange(int(vk.sum()))
 
-    rows = np.concatenate([bond_a, bond_b, bond_a, bond_b])
-    cols = np.concatenate([bond_b, bond_a, bond_a, bond_b])
-    vals = np.concatenate([-bond_g, -bond_g, bond_g, bond_g])
+    # Off-diagonal entries once per direction and the diagonal as the nodes' total bond
+    # conductance (2·bonds + nodes entries instead of 4·bonds: 40 % less to convert and hold).
+    diag = np.bincount(bond_a, weights=bond_g, minlength=n_nodes) + \
+        np.bincount(bond_b, weights=bond_g, minlength=n_nodes)
+    nodes_i = np.arange(n_nodes, dtype=itype)
+    rows = np.concatenate([bond_a, bond_b, nodes_i])
+    cols = np.concatenate([bond_b, bond_a, nodes_i])
+    vals = np.concatenate([-bond_g, -bond_g, diag])
+    del diag
     lap = sparse.coo_matrix((vals, (rows, cols)), shape=(n_nodes, n_nodes)).tocsr()
+    del rows, cols, vals
     lap.sum_duplicates()
     return Network(
         shape=(ny, nx), node_of_pixel=node, laplacian=lap, bond_a=bond_a, bond_b=bond_b,

