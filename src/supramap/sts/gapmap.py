@@ -69,17 +69,19 @@ def _dynes_and_derivatives(e: np.ndarray, delta: np.ndarray, gamma: np.ndarray,
     g = np.asarray(gamma, dtype=dtype)[:, None]
     dl = np.abs(np.asarray(delta, dtype=dtype))[:, None]
     sgn = np.where(en < 0, dtype(-1), dtype(1))
-    a = en * en - g * g - dl * dl
-    b = 2 * en * g
-    r = np.hypot(a, b)
+    a = en * en - (g * g + dl * dl)
+    b = (2 * en) * g
+    # √(a² + b²) rather than hypot (no overflow at these magnitudes, ~25 % faster), and one
+    # reciprocal per denominator shared by its quotients.
+    r = np.sqrt(a * a + b * b)
     p = np.sqrt(np.maximum((r + a) * dtype(0.5), 0))
     q = np.copysign(np.sqrt(np.maximum((r - a) * dtype(0.5), 0)), b)
-    n = sgn * (en * p + g * q) / r
+    n = (en * p + g * q) * (sgn / r)
     c = a * p - b * q
     d = a * q + b * p
-    den = c * c + d * d
-    dn_dd = sgn * dl * (en * c + g * d) / den
-    dn_dg = -sgn * dl * dl * d / den
+    inv_den = (sgn * dl) / (c * c + d * d)
+    dn_dd = (en * c + g * d) * inv_den
+    dn_dg = -(dl * d) * inv_den
     return n, dn_dd, dn_dg
 
 
@@ -305,6 +307,10 @@ def _fit_rows(bias, rows, temperature, lockin_rms, max_iter):
             res.redchi.reshape(ny, nx), res.converged.reshape(ny, nx))
 
 
+#: Spectra fitted together in one in-process block of :func:`gap_map`.
+BLOCK_SPECTRA = 2048
+
+
 def gap_map(grid: xr.DataArray, *, temperature: float, lockin_rms: float = 0.0,
             workers: int = 0, scheduler: str | None = None, rows_per_task: int = 8,
             max_iter: int = 60, progress=None) -> GapMap:
@@ -326,13 +332,29 @@ def gap_map(grid: xr.DataArray, *, temperature: float, lockin_rms: float = 0.0,
     t0 = time.perf_counter()
     startup = 0.0
     if workers == 0 and scheduler is None:
-        g = np.asarray(grid.values, dtype=float)
-        res = batched_lm(b, g.reshape(-1, nb), temperature, lockin_rms=lockin_rms,
-                         max_iter=max_iter)
-        params = res.params.reshape(ny, nx, 4)
-        err = res.stderr.reshape(ny, nx, 4)
-        redchi = res.redchi.reshape(ny, nx)
-        conv = res.converged.reshape(ny, nx)
+        # In this process, in blocks of rows (~BLOCK_SPECTRA spectra): one batch of every pixel
+        # grew superlinearly and held 3.1 GB at 256² × 401 (the per-pixel Jacobians); blocks
+        # keep time linear in pixels and memory bounded.
+        from threadpoolctl import threadpool_limits
+
+        params = np.full((ny, nx, 4), np.nan)
+        err = np.full((ny, nx, 4), np.nan)
+        redchi = np.full((ny, nx), np.nan)
+        conv = np.zeros((ny, nx), bool)
+        step = max(1, BLOCK_SPECTRA // max(nx, 1))
+        starts = list(range(0, ny, step))
+        with threadpool_limits(1):  # many small products: BLAS threads only cost here
+            for done, s0 in enumerate(starts, start=1):
+                rows = np.asarray(grid.isel(y=slice(s0, s0 + step)).values, dtype=float)
+                res = batched_lm(b, rows.reshape(-1, nb), temperature, lockin_rms=lockin_rms,
+                                 max_iter=max_iter)
+                k = rows.shape[0]
+                params[s0:s0 + k] = res.params.reshape(k, nx, 4)
+                err[s0:s0 + k] = res.stderr.reshape(k, nx, 4)
+                redchi[s0:s0 + k] = res.redchi.reshape(k, nx)
+                conv[s0:s0 + k] = res.converged.reshape(k, nx)
+                if progress is not None:
+                    progress(done, len(starts))
         used = 1
     else:
         from dask.distributed import Client, LocalCluster, as_completed
