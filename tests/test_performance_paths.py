@@ -84,3 +84,16 @@ def test_van_der_pauw_limit_of_the_green_function():
     r = homogeneous_resistances((400, 400), default_contacts((400, 400), "vdp"),
                                 configurations("vdp"), 100.0)
     assert r["R_AB,CD"] == pytest.approx(100.0 * np.log(2) / np.pi, rel=0.02)
+
+
+def test_importing_the_cli_loads_no_heavy_library():
+    """`supramap --help` stays fast: xarray, scipy, lmfit, matplotlib, dask and pandas load
+    only when a command needs them (checked in a fresh interpreter, not timed)."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", "import sys, supramap.cli.main; print(' '.join("
+                          "m for m in ('xarray', 'scipy', 'lmfit', 'matplotlib', 'dask', "
+                          "'pandas') if m in sys.modules))"],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    assert out == ""

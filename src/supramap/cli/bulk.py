@@ -18,7 +18,6 @@ from supramap.cli.common import (
     write_json,
 )
 from supramap.errors import AnalysisError
-from supramap.io.qd import MOMENT_COLUMNS, pick_column
 
 app = typer.Typer(help="Bulk characterisation from Quantum Design files.", no_args_is_help=True)
 
@@ -30,6 +29,12 @@ THICK = typer.Option(None, "--thickness-mm", help="Sample thickness (mm).")
 COLUMNS_OPT = typer.Option(
     None, "--columns", help="For CSV/TXT: 'Temperature=<column>,Moment=<column>,...'."
 )
+
+
+def _moment_columns():
+    from supramap.io.qd import MOMENT_COLUMNS
+
+    return MOMENT_COLUMNS
 
 
 def _read(path: Path, mapping: str | None = None):
@@ -63,6 +68,8 @@ def _column(ds, path: Path, names: tuple[str, ...], units: tuple[str, ...], what
         if chosen not in ds:
             raise UsageError(f"{path}: no column {chosen!r}")
         return np.asarray(ds[chosen].values, dtype=float)
+    from supramap.io.qd import pick_column
+
     name = pick_column(ds, names, units)
     if name is None:
         raise AnalysisError(f"{path}: no {what} column (looked for {', '.join(names)})")
@@ -214,7 +221,7 @@ def susceptibility(
     ds = _read(file, columns)
     t = _column(ds, file, ("Temperature",), ("K",), "temperature")
     m = _column(
-        ds, file, MOMENT_COLUMNS, ("A m2",), "moment"
+        ds, file, _moment_columns(), ("A m2",), "moment"
     )
     h = _column(ds, file, ("Magnetic Field",), ("T",), "field")
     chi = chi_of(m, h, volume)
@@ -385,7 +392,7 @@ def loop(
     ds = _read(file, columns)
     h = _column(ds, file, ("Magnetic Field",), ("T",), "field")
     m = _column(
-        ds, file, MOMENT_COLUMNS, ("A m2",), "moment"
+        ds, file, _moment_columns(), ("A m2",), "moment"
     )
     ok = np.isfinite(h) & np.isfinite(m)
     res = analyze_loop(h[ok], m[ok], volume=a * b * c, a=a, b=b)

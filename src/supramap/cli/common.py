@@ -15,7 +15,6 @@ from rich.text import Text
 
 from supramap.errors import SupramapError
 from supramap.fileutil import atomic_write_json, to_jsonable
-from supramap.io import read_image
 from supramap.quality import QualityWarning, as_warnings, warnings_to_list
 
 console = Console(stderr=False, highlight=False)
@@ -72,6 +71,8 @@ def parse_threshold(text: str) -> float | str:
 
 def load(path: Path, channel: str | None, units: str):
     """Read one image channel, preferring channels in *units*."""
+    from supramap.io import read_image  # lazily: `supramap --help` must not load xarray
+
     return read_image(path, channel, prefer_units=units)
 
 

@@ -19,7 +19,14 @@ from supramap.cli.common import (
     write_json,
 )
 from supramap.errors import AnalysisError  # noqa: F401
-from supramap.sts.spectra import load_spectrum
+
+
+def load_spectrum(*args, **kwargs):
+    """supramap.sts.spectra.load_spectrum, imported on first use (scipy, lmfit and xarray
+    are not loaded for ``--help``)."""
+    from supramap.sts.spectra import load_spectrum as load
+
+    return load(*args, **kwargs)
 
 app = typer.Typer(help="Tunnelling spectroscopy.", no_args_is_help=True)
 

@@ -1,0 +1,56 @@
+"""Benchmark: start-up time of the command line (``--version``, ``--help``, ``sts --help``) and
+of ``info`` on a small file, against a bare ``python -c pass`` measured in the same run.
+
+Goal (issue #14): ``supramap --help`` under 0.5 s; heavy libraries (xarray, scipy, lmfit,
+matplotlib, dask) load only when a command needs them.
+
+    python benchmarks/startup.py
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def best(argv: list[str], repeat: int = 5) -> float:
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        subprocess.run(argv, check=True, capture_output=True)
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def main() -> None:
+    py = sys.executable
+    cli = [py, "-m", "supramap"]
+    with tempfile.TemporaryDirectory() as d:
+        from supramap.data import make_image
+        from supramap.io.bcr import write_bcr
+
+        f = Path(d) / "small.bcrf"
+        write_bcr(f, make_image(np.zeros((64, 64)), dx=1e-8, units="A"))
+        rows = [("python -c pass", [py, "-c", "pass"]),
+                ("supramap --version", cli + ["--version"]),
+                ("supramap --help", cli + ["--help"]),
+                ("supramap sts --help", cli + ["sts", "--help"]),
+                ("supramap info small.bcrf", cli + ["info", str(f)])]
+        base = None
+        for name, argv in rows:
+            t = best(argv)
+            base = base or t
+            print(f"{name:28s}{t:7.3f} s  ({t - base:+.3f} s over bare python)")
+    loaded = subprocess.run([py, "-c", "import sys, supramap.cli.main; print(' '.join(m for m in "
+                             "('xarray', 'scipy', 'lmfit', 'matplotlib', 'dask', 'pandas') if m "
+                             "in sys.modules))"], capture_output=True, text=True).stdout.strip()
+    print(f"heavy modules loaded by importing the CLI: {loaded or 'none'}")
+
+
+if __name__ == "__main__":
+    main()
