@@ -98,7 +98,7 @@ def read_3ds(path: str | os.PathLike[str], *, chunks: int | None = None) -> xr.D
     if not chunks:
         # Estimate before allocating: a header may promise far more points than the file holds
         # (an aborted grid is NaN-padded to its full size).
-        est = total * per_point * 4 + total * n_points * len(channels) * 8
+        est = total * per_point * 4 + total * n_points * len(channels) * 4
         budget = _memory_budget()
         if est > budget or (count * 1000 < total and est > 1e8):
             raise FormatError(p, f"'Grid dim' {nx} x {ny} × {per_point} values needs "
@@ -170,8 +170,8 @@ def read_3ds(path: str | os.PathLike[str], *, chunks: int | None = None) -> xr.D
         name, unit = _name_unit(raw_name)
         si, factor = parse_unit(unit)
         sl = block[:, :, n_params + k * n_points: n_params + (k + 1) * n_points]
-        with np.errstate(invalid="ignore"):
-            sl = sl.astype(np.float64) * factor
+        with np.errstate(invalid="ignore"):  # the file's float32 kept (half of float64)
+            sl = sl * np.float32(factor)
         variables[name] = xr.DataArray(sl,
                                        dims=("y", "x", "bias"),
                                        attrs={"units": si, "channel": raw_name})
@@ -180,7 +180,7 @@ def read_3ds(path: str | os.PathLike[str], *, chunks: int | None = None) -> xr.D
         si, factor = parse_unit(unit)
         key = f"param {name}"
         with np.errstate(invalid="ignore"):
-            col = block[:, :, i].astype(np.float64) * factor
+            col = block[:, :, i] * np.float32(factor)
         variables[key] = xr.DataArray(col,
                                       dims=("y", "x"),
                                       attrs={"units": si, "parameter": raw_name})

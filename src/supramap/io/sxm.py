@@ -162,14 +162,16 @@ def read_sxm(path: str | Path) -> xr.Dataset:
     for k, (name, unit_text, direction) in enumerate(images):
         block = np.frombuffer(raw, dtype=dtype, count=nx * ny, offset=start + k * per_image)
         with np.errstate(invalid="ignore"):  # signalling NaNs in unscanned lines
-            img = block.reshape(ny, nx).astype(np.float64)
+            # The file's float32 kept (native byte order): half the memory of float64;
+            # analyses convert where they need to.
+            img = block.reshape(ny, nx).astype(np.float32)
         if scan_dir == "up":
             img = img[::-1]
         if direction == "backward":
             img = img[:, ::-1]
         unit, factor = parse_unit(unit_text)
         if factor != 1.0:
-            img = img * factor
+            img = img * np.float32(factor)
         var = f"{re.sub(r'[^0-9A-Za-z]+', '_', name).strip('_')}_{direction}"
         da = make_image(
             img,
