@@ -100,7 +100,7 @@ def read_3ds(path: str | os.PathLike[str], *, chunks: int | None = None) -> xr.D
         # (an aborted grid is NaN-padded to its full size).
         est = total * per_point * 4 + total * n_points * len(channels) * 4
         budget = _memory_budget()
-        if est > budget or (count * 1000 < total and est > 1e8):
+        if est > budget or (count * 1000 < total and est > 5e7):
             raise FormatError(p, f"'Grid dim' {nx} x {ny} × {per_point} values needs "
                                  f"{est / 1e9:.2g} GB in memory but the file holds {count} of "
                                  f"{total} points (a lying or badly aborted header?); read it "
