@@ -283,7 +283,10 @@ def test_simulated_needle_truth():
     assert s["z"].min() >= 0
 
 
-def test_cross_check_with_ifes(needles):
+def test_cross_check_with_ifes(needles, tmp_path, monkeypatch):
+    # The library writes ifes-apt-tc-data-modeling.log into the working directory on import:
+    # import it from a temporary folder, so no log lands in the repository.
+    monkeypatch.chdir(tmp_path)
     pytest.importorskip("ifes_apt_tc_data_modeling",
                         reason="optional cross-check extra 'apt-crosscheck' not installed")
     from ifes_apt_tc_data_modeling.apt.apt6_reader import ReadAptFileFormat

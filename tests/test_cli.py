@@ -502,3 +502,31 @@ def test_bulk_from_csv_with_column_mapping(tmp_path, capsys):
                         "Temperature=Temp"], capsys)
     _one_line_error(code, err)
     assert "no column 'Temp'" in err
+
+
+def test_info_never_claims_a_size_for_an_uncalibrated_png_and_shows_bcr_metadata(tmp_path,
+                                                                                capsys):
+    import imageio.v3 as iio
+    import numpy as np
+
+    from supramap.cli.main import main
+    from supramap.data import make_image
+    from supramap.io import describe
+    from supramap.io.bcr import write_bcr
+
+    png = tmp_path / "sem.png"
+    iio.imwrite(png, np.zeros((40, 30), np.uint8))
+    assert main(["info", str(png)]) == 0
+    out = capsys.readouterr().out
+    assert "pixel size not recorded" in out and " m ×" not in out
+    img = make_image(np.zeros((8, 8)), dx=1e-8, units="A",
+                     attrs={"bias_V": 0.1})
+    p = tmp_path / "c.bcrf"
+    write_bcr(p, img)
+    text = p.read_bytes()
+    head_end = text.index(b"\n")  # add the header lines a real attocube file carries
+    p.write_bytes(text[:head_end + 1] + b"scanspeed = 2000 nm/s\ntemperature = 8.0\n"
+                  b"direction = forward\n" + text[head_end + 1:])
+    ch = describe(p)["channels"][0]
+    assert ch["scan_speed_m_per_s"] == pytest.approx(2e-6)
+    assert ch["temperature_K"] == 8.0 and ch["direction"] == "forward"

@@ -81,7 +81,19 @@ def info(
         shape = (f"{' × '.join(map(str, ch['shape']))} px" if len(ch["shape"]) == 2
                  else f"{' × '.join(map(str, ch['shape']))} points along "
                       f"{', '.join(ch['dims'])}")
-        rows.append((ch["name"], f"{shape}{size}, units {ch['units'] or '-'}"))
+        if not size and len(ch["shape"]) == 2 and ch.get("dims") == ["y", "x"]:
+            size = ", pixel size not recorded (uncalibrated image)"
+        extra = []
+        if "bias_V" in ch:
+            extra.append(f"bias {ch['bias_V']:g} V")
+        if "temperature_K" in ch:
+            extra.append(f"T {ch['temperature_K']:g} K")
+        if "scan_speed_m_per_s" in ch:
+            extra.append(f"scan {si_prefix(ch['scan_speed_m_per_s'], 'm')}/s")
+        if "direction" in ch:
+            extra.append(str(ch["direction"]))
+        rows.append((ch["name"], f"{shape}{size}, units {ch['units'] or '-'}"
+                     + ("; " + ", ".join(extra) if extra else "")))
     for k, v in summary["metadata"].items():
         if k not in ("format",):
             rows.append((k, str(v)))

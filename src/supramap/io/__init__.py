@@ -130,8 +130,11 @@ def describe(path: str | os.PathLike[str]) -> dict[str, Any]:
             "dims": list(da.dims),
             "units": da.attrs.get("units", ""),
         }
+        lateral_known = da.attrs.get("pixel_size_known", True)
         for dim in da.dims:
             c = np.asarray(da[dim].values, dtype=float)
+            if dim in ("x", "y") and not lateral_known:
+                continue  # pixel coordinates of an uncalibrated image are not a size
             if c.size > 1:
                 step = float(abs(c[1] - c[0]))
                 entry[f"{dim}_size"] = step * c.size
@@ -144,6 +147,10 @@ def describe(path: str | os.PathLike[str]) -> dict[str, Any]:
             entry["min"] = float(finite.min())
             entry["max"] = float(finite.max())
             entry["mean"] = float(finite.mean())
+        for key in ("bias_V", "temperature_K", "scan_speed_m_per_s", "direction"):
+            v = da.attrs.get(key)
+            if isinstance(v, (int, float, str)) and not isinstance(v, bool):
+                entry[key] = v
         channels.append(entry)
     meta = {k: v for k, v in ds.attrs.items() if isinstance(v, (str, int, float, bool))}
     coords = []

@@ -100,6 +100,23 @@ def _field(path: Path, header: dict[str, str], key: str, kind: type, default: An
     return value
 
 
+def _speed_m_per_s(text: str) -> float | None:
+    """``'2000 nm/s'`` → 2e-6; None when the value or its unit is not understood."""
+    from supramap.units import parse_unit
+
+    parts = text.strip().split()
+    try:
+        value = float(parts[0])
+    except (ValueError, IndexError):
+        return None
+    unit = parts[1] if len(parts) > 1 else "nm/s"  # the BCR default unit of scanspeed
+    length = unit.split("/")[0]
+    base, factor = parse_unit(length)
+    if base != "m" or not unit.endswith("/s") or not np.isfinite(value):
+        return None
+    return value * factor
+
+
 def read_bcr(path: str | os.PathLike[str]) -> xr.Dataset:
     """Read a BCR/BCRF file into a Dataset with one image variable in SI units.
 
@@ -190,10 +207,23 @@ def read_bcr(path: str | os.PathLike[str]) -> xr.Dataset:
         attrs["bias_V"] = _field(p, header, "bias", float)
     if "scanspeed" in header:
         attrs["scan_speed"] = header["scanspeed"]
+        speed = _speed_m_per_s(header["scanspeed"])
+        if speed is not None:
+            attrs["scan_speed_m_per_s"] = speed
     for key in ("xlabel", "ylabel", "zlabel", "starttime", "forcecurve", "direction",
                 "temperature"):
         if key in header:
             attrs[f"bcr_{key}"] = header[key]
+    # Numbers as numbers in SI, under the names every reader uses.
+    if "direction" in header and header["direction"].strip():
+        attrs["direction"] = header["direction"].strip()
+    if "temperature" in header:
+        try:
+            t = float(header["temperature"].split()[0])
+            if np.isfinite(t) and t >= 0:
+                attrs["temperature_K"] = t
+        except (ValueError, IndexError):
+            pass
     label = header.get("zlabel", "").strip()
     var = re.sub(r"\W+", "_", label).strip("_").lower() or _UNIT_TO_NAME.get(zunit, "data")
     image = make_image(
