@@ -82,3 +82,42 @@ def test_json_is_strict(tmp_path):
     data = json.loads((tmp_path / "a.json").read_text())
     assert data == {"x": 1.5, "n": None, "arr": [0, 1, 2], "b": True}
     assert to_jsonable((np.int64(2), float("inf"))) == [2, None]
+
+
+def test_results_have_short_reprs_and_html_with_units_and_warnings():
+    import numpy as np
+
+    from supramap.conduction import analyze
+
+    cur = np.random.default_rng(0).normal(0, 1e-9, (64, 64))
+    cur[10:30, 10:40] += 1e-6
+    from supramap.data import make_image
+
+    r = analyze(make_image(cur, dx=1e-8, units="A"))
+    text = repr(r)
+    assert text.startswith("ConductionResult(") and len(text) <= 480
+    assert "threshold_A=500 nA" in text and "np.float64" not in text
+    page = r._repr_html_()
+    assert "<table>" in page and "edge_width_m" in page and "8 nm" in page
+
+
+def test_single_command_report_shows_the_result_table_and_the_figure(tmp_path):
+    """`sts gapmap --report`: the page carries the numbers the terminal printed (with units)
+    besides the gap-map figure."""
+    import numpy as np
+
+    from supramap.cli.main import main
+    from supramap.io.nanonis_3ds import write_3ds
+    from supramap.sts.gapmap import broadening_matrix, model
+
+    bias = np.linspace(-4e-3, 4e-3, 161)
+    e, k = broadening_matrix(bias, 1.0)
+    params = np.tile([1.4e-3, 5e-5, 1.0, 0.0], (36, 1))
+    g = model(params, e, k).reshape(6, 6, -1)
+    write_3ds(tmp_path / "g.3ds", {"LI Demod 1 X (A)": g}, bias=bias,
+              x_m=np.arange(6) * 1e-9, y_m=np.arange(6) * 1e-9)
+    assert main(["sts", "gapmap", str(tmp_path / "g.3ds"), "--out", str(tmp_path / "o.nc"),
+                 "--temperature", "1", "--report", str(tmp_path / "rep")]) == 0
+    page = (tmp_path / "rep" / "index.html").read_text()
+    assert "median gap (converged pixels)" in page and "1.4000 meV" in page
+    assert 'src="gap_map.png"' in page and (tmp_path / "rep" / "gap_map.png").exists()

@@ -97,3 +97,4 @@ def test_importing_the_cli_loads_no_heavy_library():
                           "'pandas') if m in sys.modules))"],
                          capture_output=True, text=True, check=True).stdout.strip()
     assert out == ""
+

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from supramap.display import displayable
 from supramap.errors import AnalysisError
 from supramap.io.apt import RangeTable
 from supramap.quality import QualityWarning, warn, warnings_to_list
@@ -128,6 +129,7 @@ def mass_spectrum(ions: xr.Dataset, *, bin_width: float = 0.01, max_da: float | 
     return Spectrum(edges, counts, flagged, outside)
 
 
+@displayable
 @dataclass(frozen=True)
 class Composition:
     """Ionic and atomic compositions with counting-statistics standard errors."""
@@ -306,6 +308,7 @@ def split_overlaps(table: RangeTable, counts: np.ndarray
     return credited, notes, ws
 
 
+@displayable
 @dataclass(frozen=True)
 class Profile:
     """Atomic concentration per depth bin (nm) with counting errors, per element."""

@@ -9,6 +9,7 @@ import numpy as np
 from scipy.integrate import trapezoid
 from scipy.optimize import brentq
 
+from supramap.display import displayable
 from supramap.errors import AnalysisError
 from supramap.quality import QualityWarning, as_warnings, warn, warnings_to_list
 
@@ -145,6 +146,7 @@ def alpha_model(t: np.ndarray, alpha: float, *, n_x: int = 1500) -> np.ndarray:
     return np.where(t > 1, 1.0, out)
 
 
+@displayable
 @dataclass(frozen=True)
 class AlphaFit:
     """C_e/T = γ0 + (γn − γ0)·α-model(T/Tc): residual γ0, gap ratio α, Tc, Δ0, fraction."""
@@ -239,6 +241,7 @@ def check_window(t: np.ndarray, c_molar: np.ndarray, fit: DebyeFit, *,
     return ws
 
 
+@displayable
 @dataclass(frozen=True)
 class HeatResult:
     """Specific-heat analysis (SI per mole of formula units)."""

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from supramap.display import displayable
 from supramap.errors import AnalysisError
 from supramap.io.qd import split_segments
 from supramap.quality import QualityWarning, as_warnings, warn, warnings_to_list
@@ -27,6 +28,7 @@ def bean_jc_cgs(delta_m_emu_cm3: np.ndarray, a_cm: float, b_cm: float) -> np.nda
     return 20 * np.asarray(delta_m_emu_cm3, dtype=float) / (a * (1 - a / (3 * b)))
 
 
+@displayable
 @dataclass(frozen=True)
 class LoopResult:
     """ΔM(H) and Jc(H) from a hysteresis loop (SI)."""

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 from scipy.special import elliprd
 
+from supramap.display import displayable
 from supramap.errors import AnalysisError
 from supramap.io.qd import split_segments
 from supramap.quality import QualityWarning, as_warnings, warn, warnings_to_list
@@ -203,6 +204,7 @@ def identify_branches(temperature: np.ndarray, field: np.ndarray | None = None,
     return Branches(zfc, fc, mode, "temperature runs and field history", tuple(ws))
 
 
+@displayable
 @dataclass(frozen=True)
 class SusceptibilityResult:
     """ZFC/FC analysis: demagnetisation factor, corrected χ at the lowest T, fractions, Tc.

@@ -9,6 +9,7 @@ import numpy as np
 from scipy.ndimage import uniform_filter1d
 from scipy.optimize import curve_fit
 
+from supramap.display import displayable
 from supramap.errors import AnalysisError
 from supramap.quality import QualityWarning, as_warnings, warn, warnings_to_list
 
@@ -61,6 +62,7 @@ def _crossing(x: np.ndarray, y: np.ndarray, level: np.ndarray | float) -> float:
     return float(x[i] + t * (x[i + 1] - x[i]))
 
 
+@displayable
 @dataclass(frozen=True)
 class Transition:
     """A resistive transition along x (temperature in K or field µ0H in T).
@@ -171,6 +173,7 @@ def power_law(t: np.ndarray, rho0: float, a: float, n: float) -> np.ndarray:
     return rho0 + a * np.power(t, n)
 
 
+@displayable
 @dataclass(frozen=True)
 class TransportResult:
     """ρ(T) analysis (SI: K, Ω·m or Ω when no geometry was given)."""
@@ -301,6 +304,7 @@ def _superconducting_transition(t: np.ndarray, r: np.ndarray,
     return tr, ""
 
 
+@displayable
 @dataclass(frozen=True)
 class FieldSweepResult:
     """Critical fields (T) from ρ(µ0H) at fixed temperatures."""

@@ -11,6 +11,7 @@ from supramap.cli.common import (
     JSON_OPT,
     REPORT_OPT,
     UsageError,
+    busy,
     console,
     emit_warnings,
     load,
@@ -73,7 +74,8 @@ def analyze(
         )
     topo = load(topography, topography_channel, "m") if topography else None
     defl = load(deflection, deflection_channel, "V") if deflection else None
-    result = run(cur, topography=topo, deflection=defl, threshold=thr)
+    with busy(f"analysing {cur.shape[0]} × {cur.shape[1]} px"):
+        result = run(cur, topography=topo, deflection=defl, threshold=thr)
     d = result.to_dict()
     d["file"] = str(current)
     if line is not None:
@@ -114,7 +116,7 @@ def analyze(
     if report is not None:
         from supramap.report.cafm import analysis_section
 
-        rep = new_report(f"cAFM analysis — {current.name}", report)
+        rep = new_report(f"cAFM analysis — {current.name}", report, tables=False)
         analysis_section(rep, str(current.name), cur, result, topography=topo, deflection=defl)
         console.print(f"Report: {rep.write()}")
 
@@ -171,7 +173,7 @@ def compare(
     if report is not None:
         from supramap.report.cafm import comparison_section
 
-        rep = new_report(f"cAFM comparison — {a.name} vs {b.name}", report)
+        rep = new_report(f"cAFM comparison — {a.name} vs {b.name}", report, tables=False)
         comparison_section(rep, "Comparison", result, ma, (a.name, b.name))
         console.print(f"Report: {rep.write()}")
 
@@ -231,6 +233,6 @@ def series(
     if report is not None:
         from supramap.report.cafm import series_section
 
-        rep = new_report("cAFM temperature series", report)
+        rep = new_report("cAFM temperature series", report, tables=False)
         series_section(rep, result, maps[0])
         console.print(f"Report: {rep.write()}")

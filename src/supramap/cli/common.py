@@ -82,9 +82,15 @@ EMITTED: list[QualityWarning] = []
 STRICT = {"on": False}
 
 
+#: Result tables printed by the running command; its --report page shows them too.
+TABLES: list[tuple[str, list[tuple[str, str]]]] = []
+
+
 def reset_warnings() -> None:
-    """Forget the warnings of a previous command (the CLI runs in-process in tests)."""
+    """Forget the warnings and tables of a previous command (the CLI runs in-process in
+    tests)."""
     EMITTED.clear()
+    TABLES.clear()
 
 
 def emit_warnings(*sources: Any) -> list[QualityWarning]:
@@ -120,16 +126,43 @@ def write_json(path: Path | None, payload: dict[str, Any]) -> None:
         console.print(f"JSON written to {path}")
 
 
-def new_report(title: str, folder: Path):
+def new_report(title: str, folder: Path, *, tables: bool = True):
     """An HTML report that shows every warning the command emitted (up to when it is
-    written) at the top of the page."""
+    written) at the top of the page and, unless *tables* is False (the command's report
+    section has its own), the result tables the terminal showed."""
     from supramap.report.html import Report
 
-    return Report(title, folder, warnings=EMITTED)
+    rep = Report(title, folder, warnings=EMITTED)
+    # The numbers the terminal showed, with their units.
+    for table_title, rows in TABLES if tables else []:
+        rep.heading(table_title)
+        rep.table(rows, header=["quantity", "value"])
+    return rep
+
+
+def busy(description: str):
+    """A transient spinner for a step that may take seconds (drawn only on a terminal; rich
+    prints nothing when the output is redirected)."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    class _Busy:
+        def __enter__(self):
+            self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"),
+                                     TimeElapsedColumn(), console=console, transient=True)
+            self.progress.__enter__()
+            self.progress.add_task(description, total=None)
+            return self
+
+        def __exit__(self, *exc):
+            return self.progress.__exit__(*exc)
+
+    return _Busy()
 
 
 def print_table(title: str, rows: list[tuple[str, Any]]) -> None:
     """A two-column rich table."""
+    TABLES.append((title, [(str(k), v if isinstance(v, str) else json.dumps(to_jsonable(v)))
+                           for k, v in rows]))
     table = Table(title=escape(title), show_header=True, header_style="bold")
     table.add_column("quantity")
     table.add_column("value")

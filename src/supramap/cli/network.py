@@ -10,6 +10,8 @@ from rich.progress import Progress
 
 from supramap.cli.common import (
     UsageError,
+    bounded,
+    busy,
     console,
     load,
     new_report,
@@ -62,7 +64,9 @@ def fourprobe(
         "proportional: conductance ∝ current.",
     ),
     normal_sheet_resistance: float = typer.Option(
-        1e3, "--normal-sheet-resistance", help="Ω per square of the normal phase."
+        1e3, "--normal-sheet-resistance",
+        help="Sheet resistance of the normal phase, Ω per square (1e-6 … 1e15; default 1000).",
+        callback=bounded("--normal-sheet-resistance", 1e-6, 1e15, unit="Ω/sq"),
     ),
     geometry: str = typer.Option("vdp", "--geometry", help="vdp, inline or twoprobe."),
     contacts: str = typer.Option(
@@ -133,16 +137,17 @@ def fourprobe(
         )
     cts = _parse_contacts(contacts, image, contact_size) if contacts else None
     reference = net_in.normal_sheet_resistance if net_in.sc_mask.any() or unit == "A" else None
-    result = run(
-        net_in.conductance,
-        net_in.sc_mask,
-        geometry=geometry,
-        contacts=cts,
-        contact_size=contact_size,
-        dx=net_in.dx,
-        dy=net_in.dy,
-        reference_sheet_resistance=reference,
-    )
+    with busy(f"solving the {geometry} network of {net_in.conductance.size:,} pixels"):
+        result = run(
+            net_in.conductance,
+            net_in.sc_mask,
+            geometry=geometry,
+            contacts=cts,
+            contact_size=contact_size,
+            dx=net_in.dx,
+            dy=net_in.dy,
+            reference_sheet_resistance=reference,
+        )
     perc = percolation_stats(net_in.sc_mask)
     d = result.to_dict()
     d["file"] = str(map_file)
@@ -195,6 +200,6 @@ def fourprobe(
     if report is not None:
         from supramap.report.network import network_section
 
-        rep = new_report(f"Four-probe simulation — {map_file.name}", report)
+        rep = new_report(f"Four-probe simulation — {map_file.name}", report, tables=False)
         network_section(rep, result, image, mc=mc, percolation=perc)
         console.print(f"Report: {rep.write()}")

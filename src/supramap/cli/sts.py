@@ -12,6 +12,7 @@ from supramap.cli.common import (
     REPORT_OPT,
     UsageError,
     bounded,
+    busy,
     console,
     emit_warnings,
     figure_report,
@@ -143,14 +144,15 @@ def calibrate_tip(
     from supramap.sts import calibrate_tip as run
 
     b, g, what = load_spectrum(file, channel, bias_column)
-    tip, res = run(
-        b,
-        g,
-        sample_gaps=_gaps(sample_gaps),
-        vary_sample=vary_sample,
-        temperature=temperature,
-        lockin_rms=lockin_rms,
-    )
+    with busy("fitting the tip on the reference (SIS model)"):
+        tip, res = run(
+            b,
+            g,
+            sample_gaps=_gaps(sample_gaps),
+            vary_sample=vary_sample,
+            temperature=temperature,
+            lockin_rms=lockin_rms,
+        )
     if not res.success:
         emit_warnings(res)
         from supramap.errors import AnalysisError as _AE
@@ -199,7 +201,8 @@ def deconvolve(
 
     t = TipModel.load(tip)
     b, g, what = load_spectrum(file, channel, bias_column)
-    res = run(b, g, t, lam=lam)
+    with busy("deconvolving (regularised inversion of the SIS kernel)"):
+        res = run(b, g, t, lam=lam)
     d = {"file": str(file), **res.to_dict()}
     print_table(
         f"Deconvolution of {file.name}",
@@ -433,6 +436,7 @@ def gapmap(
     scheduler: str = typer.Option(None, "--scheduler", help="Address of a dask scheduler."),
     channel: str = typer.Option(None, "--channel"),
     json_path: Path = JSON_OPT,
+    report: Path = REPORT_OPT,
 ) -> None:
     """Fit every pixel (batched Levenberg–Marquardt), optionally on dask.distributed."""
     from rich.progress import Progress
@@ -476,6 +480,11 @@ def gapmap(
     )
     emit_warnings(res)
     write_json(json_path, d)
+    from supramap.report.sts import gap_map_figure
+
+    figure_report(report, f"Gap map — {file.name}",
+                  lambda: [(gap_map_figure(res.data), "Gap and broadening per pixel",
+                            "gap_map.png")])
 
 
 @app.command()

@@ -15,6 +15,7 @@ from supramap.conduction.islands import Island, find_islands
 from supramap.conduction.levels import Levels, find_levels
 from supramap.conduction.noise import NoiseFloor, estimate_noise
 from supramap.data import pixel_size, require_image
+from supramap.display import displayable
 from supramap.errors import AnalysisError
 from supramap.quality import QualityWarning, as_warnings, warn, warnings_to_list
 from supramap.spm import nan_gaussian
@@ -30,6 +31,7 @@ HALF_MAXIMUM = 0.5
 LOCAL_PX = 3
 
 
+@displayable
 @dataclass(frozen=True)
 class ConductionResult:
     """Everything :func:`analyze` measures on one current map (SI units throughout).

@@ -11,6 +11,7 @@ from skimage import measure
 
 from supramap.conduction.analysis import ConductionResult, analyze
 from supramap.data import pixel_size, require_image
+from supramap.display import displayable
 from supramap.errors import AnalysisError
 from supramap.quality import QualityWarning, as_warnings, warn, warnings_to_list
 from supramap.spm import align_rows, plane_level, register, remove_scars, shift_image
@@ -19,6 +20,7 @@ from supramap.spm import align_rows, plane_level, register, remove_scars, shift_
 SPOT_MAX_DIAMETER_M = 200e-9
 
 
+@displayable
 @dataclass(frozen=True)
 class Comparison:
     """Overlap of the conducting masks of map A and map B (B registered onto A).

@@ -11,12 +11,14 @@ import xarray as xr
 
 from supramap.conduction.analysis import ConductionResult, analyze
 from supramap.conduction.compare import Comparison, compare
+from supramap.display import displayable
 from supramap.errors import AnalysisError
 
 #: A map conducts when more than this share of its area is above threshold.
 VANISHED_FRACTION = 1e-3
 
 
+@displayable
 @dataclass(frozen=True)
 class SeriesResult:
     """Conduction versus temperature for maps of one area, in acquisition order.

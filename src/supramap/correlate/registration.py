@@ -9,9 +9,11 @@ import numpy as np
 import xarray as xr
 from scipy import ndimage
 
+from supramap.display import displayable
 from supramap.errors import RegistrationError
 
 
+@displayable
 @dataclass(frozen=True)
 class Affine:
     """x' = A · x + t for points (x, y) in metres; ``residuals_m`` of the fit points."""

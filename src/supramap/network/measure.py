@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import brentq
 
+from supramap.display import displayable
 from supramap.errors import AnalysisError
 from supramap.network.homogeneous import homogeneous_resistances
 from supramap.network.model import Contact, Network, build_network
@@ -135,6 +136,7 @@ def measure(network: Network, geometry: str, *, current: float = CURRENT) -> Mea
     return Measurement(out, residual, first, list(nodes), network)
 
 
+@displayable
 @dataclass
 class FourProbeResult:
     """A simulated transport measurement on a map and its homogeneous reference.
@@ -394,6 +396,7 @@ def random_contacts(shape: tuple[int, int], geometry: str, rng: np.random.Genera
     raise AnalysisError(f"unknown geometry {geometry!r}; choose from {GEOMETRIES}")
 
 
+@displayable
 @dataclass(frozen=True)
 class MonteCarloResult:
     """Distribution of the apparent sheet resistance over random contact placements."""

@@ -8,11 +8,13 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from supramap.display import displayable
 from supramap.errors import AnalysisError
 
 _FOUR = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]])
 
 
+@displayable
 @dataclass(frozen=True)
 class PercolationStats:
     """Clusters of the superconducting mask (4-connected, as current flows between pixels).

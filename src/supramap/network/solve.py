@@ -89,7 +89,11 @@ def make_solver(network: Network, ground: int, *, tol: float = 1e-8) -> Solver:
     k = lap[keep][:, keep].tocsr()
     solver = Solver(network, component, index, ground, k, tol=tol)
     if 0 < keep.size <= DIRECT_LIMIT:
-        solver.lu = splu(k.tocsc())
+        try:
+            solver.lu = splu(k.tocsc())
+        except RuntimeError as exc:  # conductances so unequal that the matrix is singular
+            raise AnalysisError(f"the network's conductance matrix is singular ({exc}): "
+                                "conductances span too many orders of magnitude") from None
     elif keep.size > DIRECT_LIMIT:
         import pyamg
 

@@ -90,6 +90,27 @@ def maps_figure(maps) -> Figure:
     return fig
 
 
+def gap_map_figure(ds) -> Figure:
+    """Fitted gap Δ and broadening Γ per pixel (meV), axes in nm; pixels whose fit did not
+    converge to a resolved gap are shown grey, never as values."""
+    x = ds["x"].values * 1e9
+    y = ds["y"].values * 1e9
+    extent = [x[0], x[-1], y[-1], y[0]] if x.size > 1 and y.size > 1 else None
+    ok = ds["converged"].values.astype(bool)
+    fig, axes = plt.subplots(1, 2, figsize=(8.4, 3.6), constrained_layout=True)
+    for ax, name, label in ((axes[0], "delta", "gap Δ (meV)"), (axes[1], "gamma",
+                                                                 "broadening Γ (meV)")):
+        v = np.where(ok, ds[name].values * 1e3, np.nan)
+        cmap = plt.get_cmap("viridis").with_extremes(bad="0.8")
+        im = ax.imshow(v, cmap=cmap, extent=extent, interpolation="nearest")
+        ax.set_xlabel("x (nm)")
+        ax.set_ylabel("y (nm)")
+        ax.set_title(f"{label}; grey: not converged ({100 * (1 - ok.mean()):.0f} %)",
+                     fontsize=9)
+        fig.colorbar(im, ax=ax, fraction=0.046, label=label)
+    return fig
+
+
 def fft_figure(m, f) -> Figure:
     """Real-space map and the (log) Fourier amplitude."""
     fig, (a, b) = plt.subplots(1, 2, figsize=(9, 4), constrained_layout=True)

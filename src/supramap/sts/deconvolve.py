@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import lsq_linear
 
+from supramap.display import displayable
 from supramap.errors import AnalysisError
 from supramap.quality import QualityWarning, warn, warnings_to_list
 from supramap.sts.lineshapes import fermi, minus_dfermi
@@ -35,6 +36,7 @@ def sis_kernel(bias: np.ndarray, energy: np.ndarray, tip: TipModel) -> np.ndarra
             + tip.dos(ev) * minus_dfermi(ev, t)) * de
 
 
+@displayable
 @dataclass
 class Deconvolution:
     """Recovered sample DOS on ``energy_eV``, the regularisation used, the re-convolved fit."""

@@ -10,6 +10,7 @@ import numpy as np
 import xarray as xr
 from scipy import ndimage
 
+from supramap.display import displayable
 from supramap.errors import AnalysisError
 from supramap.quality import QualityWarning, as_warnings, warn, warnings_to_list
 
@@ -27,6 +28,7 @@ class Defect:
     group: int = -1
 
 
+@displayable
 @dataclass(frozen=True)
 class DefectSearch:
     """Defects found in a map, with the noise they were judged against and axial statistics.

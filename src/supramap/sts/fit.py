@@ -9,6 +9,7 @@ from typing import Any
 import lmfit
 import numpy as np
 
+from supramap.display import displayable
 from supramap.errors import AnalysisError
 from supramap.quality import QualityWarning, as_warnings, warn, warnings_to_list
 from supramap.sts.models import TipModel, check_bias, nis_model, sis_model
@@ -17,6 +18,7 @@ from supramap.sts.peaks import coherence_peaks, spectrum_noise
 MODELS = ("dynes", "sis")
 
 
+@displayable
 @dataclass
 class FitResult:
     """Fitted parameters (value, standard error) in SI (eV, K), reduced χ², success, best fit,

@@ -18,6 +18,7 @@ import numpy as np
 import xarray as xr
 from scipy.signal import fftconvolve
 
+from supramap.display import displayable
 from supramap.errors import AnalysisError
 from supramap.quality import QualityWarning, warn, warnings_to_list
 from supramap.sts.lineshapes import K_B, lockin_kernel, minus_dfermi
@@ -252,6 +253,7 @@ def coherence_gap_map(grid: xr.DataArray, *, smooth_points: int = 0) -> xr.DataA
                                                                              []))})
 
 
+@displayable
 @dataclass
 class GapMap:
     """Per-pixel Dynes parameters on the grid, with errors and convergence."""

@@ -9,6 +9,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 from scipy.signal import find_peaks, peak_widths
 
+from supramap.display import displayable
 from supramap.quality import QualityWarning, as_warnings, warn
 
 G0 = 7.748091729e-5  # 2e²/h in S
@@ -122,6 +123,7 @@ def coherence_peaks(bias: np.ndarray, g: np.ndarray, *, prominence: float = 0.05
     return CoherencePeaks(pos, hts, pairs, noise, tip_delta_eV, as_warnings(ws))
 
 
+@displayable
 @dataclass(frozen=True)
 class ZeroBiasPeak:
     """A zero-bias conductance peak (ZBCP): position, FWHM above the local baseline, height."""

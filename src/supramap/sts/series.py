@@ -10,11 +10,13 @@ from typing import Any
 import numpy as np
 from scipy.signal import find_peaks, peak_widths
 
+from supramap.display import displayable
 from supramap.errors import AnalysisError
 from supramap.sts.models import check_bias
 from supramap.sts.peaks import G0
 
 
+@displayable
 @dataclass(frozen=True)
 class SeriesResult:
     """Per spectrum: the parameter, the low-energy peaks (1 or 2 branches), FWHM, height."""
