@@ -137,17 +137,10 @@ def fourprobe(
         )
     cts = _parse_contacts(contacts, image, contact_size) if contacts else None
     reference = net_in.normal_sheet_resistance if net_in.sc_mask.any() or unit == "A" else None
+    shared = {"geometry": geometry, "contact_size": contact_size, "dx": net_in.dx,
+              "dy": net_in.dy, "reference_sheet_resistance": reference}
     with busy(f"solving the {geometry} network of {net_in.conductance.size:,} pixels"):
-        result = run(
-            net_in.conductance,
-            net_in.sc_mask,
-            geometry=geometry,
-            contacts=cts,
-            contact_size=contact_size,
-            dx=net_in.dx,
-            dy=net_in.dy,
-            reference_sheet_resistance=reference,
-        )
+        result = run(net_in.conductance, net_in.sc_mask, contacts=cts, **shared)
     perc = percolation_stats(net_in.sc_mask)
     d = result.to_dict()
     d["file"] = str(map_file)
@@ -162,12 +155,8 @@ def fourprobe(
             mc = run_mc(
                 net_in.conductance,
                 mask_for if vary else net_in.sc_mask,
-                geometry=geometry,
                 n=monte_carlo,
-                contact_size=contact_size,
-                dx=net_in.dx,
-                dy=net_in.dy,
-                reference_sheet_resistance=reference,
+                **shared,
                 threshold_range=(0.5, 2.0) if vary else None,
                 progress=lambda i: progress.update(task, completed=i),
             )
