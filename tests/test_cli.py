@@ -530,3 +530,38 @@ def test_info_never_claims_a_size_for_an_uncalibrated_png_and_shows_bcr_metadata
     ch = describe(p)["channels"][0]
     assert ch["scan_speed_m_per_s"] == pytest.approx(2e-6)
     assert ch["temperature_K"] == 8.0 and ch["direction"] == "forward"
+
+
+def test_quantities_with_units_and_comma_lists():
+    from supramap.units import parse_quantities, parse_quantity
+
+    assert parse_quantity("2meV", "eV") == pytest.approx(2e-3)
+    assert parse_quantity("-2 meV", "eV") == pytest.approx(-2e-3)
+    assert parse_quantity("0.5um", "m") == pytest.approx(5e-7)
+    assert parse_quantity("1500um", "mm") == pytest.approx(1.5)
+    assert parse_quantity("2e-3", "eV") == 2e-3  # bare numbers are in the option's unit
+    assert parse_quantities(["8,20", "30K"], "K") == [8.0, 20.0, 30.0]
+    for bad in ("2mV", "abc", "nan", "2 kg", "1e999"):
+        with pytest.raises(ValueError):
+            parse_quantity(bad, "eV")
+
+
+def test_options_accept_units_lists_and_show_flags_as_flags(shared, tmp_path, capsys):
+    import json
+
+    from supramap.cli.main import main
+
+    qd = shared / "qd" / "zfcfc1.dat"
+    assert main(["bulk", "susceptibility", str(qd), "--length", "2mm", "--width", "1000um",
+                 "--thickness", "0.1", "--json", str(tmp_path / "a.json")]) == 0
+    assert main(["bulk", "susceptibility", str(qd), "--length-mm", "2", "--width-mm", "1",
+                 "--thickness-mm", "0.1", "--json", str(tmp_path / "b.json")]) == 0
+    a = json.loads((tmp_path / "a.json").read_text())
+    b = json.loads((tmp_path / "b.json").read_text())
+    assert a["demag_factor"] == pytest.approx(b["demag_factor"])
+    capsys.readouterr()
+    assert main(["bulk", "susceptibility", str(qd), "--length", "2mV"]) == 2
+    assert "not a mm unit" in capsys.readouterr().err
+    assert main(["sts", "fit", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "--vary-temperature" in out and "<bool>" not in out

@@ -13,7 +13,7 @@ PREFIXES: dict[str, float] = {
     "": 1.0, "m": 1e-3, "u": 1e-6, "µ": 1e-6, "μ": 1e-6, "n": 1e-9, "p": 1e-12,
     "f": 1e-15, "a": 1e-18,
 }
-BASE_UNITS = ("m", "A", "V", "N", "Hz", "s", "K", "T", "deg", "Ohm", "S", "W", "F", "C")
+BASE_UNITS = ("m", "A", "V", "eV", "N", "Hz", "s", "K", "T", "deg", "Ohm", "S", "W", "F", "C")
 ALIASES = {
     "angstrom": ("m", 1e-10), "Å": ("m", 1e-10), "A°": ("m", 1e-10),
     "micron": ("m", 1e-6), "microns": ("m", 1e-6), "ohm": ("Ohm", 1.0), "Ω": ("Ohm", 1.0),
@@ -69,3 +69,47 @@ def si_prefix(value: float, unit: str) -> str:
         if abs(value) >= factor * 0.9995:
             return f"{value / factor:.3g} {prefix}{unit}"
     return f"{value:.3g} {unit}"
+
+
+def parse_quantity(text: str, unit: str) -> float:
+    """A number in *unit*, written bare (``"2e-3"``: already in *unit*) or with a unit of the
+    same kind (``"2meV"``, ``"0.5 um"``, ``"20nm"``, ``"2uA"``); returns the value in *unit*.
+
+    Raises ValueError naming what was expected when the text is not such a number.
+
+    Examples
+    --------
+    >>> parse_quantity("2meV", "eV")
+    0.002
+    >>> parse_quantity("0.5", "m")
+    0.5
+    """
+    import math
+    import re
+
+    s = str(text).strip()
+    m = re.fullmatch(r"([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|[+-]?inf|nan)\s*(.*)", s,
+                     flags=re.IGNORECASE)
+    if not m:
+        raise ValueError(f"{text!r} is not a number (in {unit}, or with a unit such as "
+                         f"m{unit} / µ{unit})")
+    value, written = float(m.group(1)), m.group(2).strip()
+    if written:
+        base, factor = parse_unit(written)
+        want, want_factor = parse_unit(unit)
+        if base != want:
+            raise ValueError(f"{text!r}: the unit {written!r} is not a {unit} unit")
+        value = value * factor / want_factor
+    if not math.isfinite(value):
+        raise ValueError(f"{text!r} is not a finite number")
+    return value
+
+
+def parse_quantities(values, unit: str) -> list[float]:
+    """Comma lists and repeated values alike: ``["8,20", "30K"]`` → ``[8, 20, 30]``."""
+    if isinstance(values, str):
+        values = [values]
+    out = []
+    for v in values:
+        out += [parse_quantity(part, unit) for part in str(v).split(",") if part.strip()]
+    return out

@@ -15,6 +15,7 @@ from supramap.cli.common import (
     emit_warnings,
     new_report,
     print_table,
+    quantity,
     write_json,
 )
 from supramap.errors import AnalysisError
@@ -22,10 +23,17 @@ from supramap.errors import AnalysisError
 app = typer.Typer(help="Bulk characterisation from Quantum Design files.", no_args_is_help=True)
 
 LENGTH = typer.Option(
-    None, "--length-mm", help="Sample length (mm; between voltage contacts for transport)."
+    None, "--length-mm", "--length",
+    help="Sample length (between the voltage contacts for transport): mm unless a unit is "
+         "written (--length 2mm, --length 1500um).",
+    callback=quantity("--length", "mm", 0.0, 1000.0, lo_open=True),
 )
-WIDTH = typer.Option(None, "--width-mm", help="Sample width (mm).")
-THICK = typer.Option(None, "--thickness-mm", help="Sample thickness (mm).")
+WIDTH = typer.Option(None, "--width-mm", "--width",
+                     help="Sample width: mm unless a unit is written.",
+                     callback=quantity("--width", "mm", 0.0, 1000.0, lo_open=True))
+THICK = typer.Option(None, "--thickness-mm", "--thickness",
+                     help="Sample thickness: mm unless a unit is written (--thickness 80um).",
+                     callback=quantity("--thickness", "mm", 0.0, 1000.0, lo_open=True))
 COLUMNS_OPT = typer.Option(
     None, "--columns", help="For CSV/TXT: 'Temperature=<column>,Moment=<column>,...'."
 )
@@ -96,9 +104,9 @@ def _mm(name: str, value: float | None, need: str) -> float:
 def transport(
     file: Path = typer.Argument(..., help="PPMS resistivity .dat"),
     column: str = typer.Option(None, "--column", help="Resistance column (default: Bridge 1)."),
-    length_mm: float = LENGTH,
-    width_mm: float = WIDTH,
-    thickness_mm: float = THICK,
+    length_mm: str = LENGTH,
+    width_mm: str = WIDTH,
+    thickness_mm: str = THICK,
     columns: str = COLUMNS_OPT,
     json_path: Path = JSON_OPT,
     report: Path = REPORT_OPT,
@@ -191,9 +199,9 @@ def transport(
 @app.command()
 def susceptibility(
     file: Path = typer.Argument(..., help="MPMS ZFC/FC .dat"),
-    length_mm: float = LENGTH,
-    width_mm: float = WIDTH,
-    thickness_mm: float = THICK,
+    length_mm: str = LENGTH,
+    width_mm: str = WIDTH,
+    thickness_mm: str = THICK,
     shape: str = typer.Option(
         "prism", "--shape", help="prism or ellipsoid (semi-axes = half the dimensions)."
     ),
@@ -376,9 +384,9 @@ def heat(
 @app.command()
 def loop(
     file: Path = typer.Argument(..., help="MPMS M(H) loop .dat"),
-    length_mm: float = LENGTH,
-    width_mm: float = WIDTH,
-    thickness_mm: float = THICK,
+    length_mm: str = LENGTH,
+    width_mm: str = WIDTH,
+    thickness_mm: str = THICK,
     columns: str = COLUMNS_OPT,
     json_path: Path = JSON_OPT,
     report: Path = REPORT_OPT,

@@ -18,6 +18,8 @@ from supramap.cli.common import (
     new_report,
     parse_threshold,
     print_table,
+    quantities,
+    quantity,
     write_json,
 )
 from supramap.units import si_prefix
@@ -34,13 +36,8 @@ def _fmt(v: float, unit: str) -> str:
 
 
 def _parse_line(text: str) -> tuple[float, float, float, float]:
-    try:
-        values = tuple(float(v) for v in text.replace(" ", "").split(","))
-    except ValueError:
-        values = ()
-    if len(values) != 4 or not all(v == v and abs(v) < float("inf") for v in values):
-        raise UsageError(f"--line must be four numbers 'x0,y0,x1,y1' in metres, got {text!r}")
-    return values  # type: ignore[return-value]
+    """'x0,y0,x1,y1' in metres, or each with its unit (0.5um,1um,2um,2um)."""
+    return tuple(quantities(text, "m", "--line", count=4))  # type: ignore[return-value]
 
 
 @app.command()
@@ -49,16 +46,22 @@ def analyze(
     topography: Path = typer.Option(None, "--topography", help="Topography recorded alongside."),
     deflection: Path = typer.Option(None, "--deflection", help="Deflection recorded alongside."),
     channel: str = typer.Option(None, "--channel", help="Current channel name (or prefix)."),
-    topography_channel: str = typer.Option(None, "--topography-channel"),
-    deflection_channel: str = typer.Option(None, "--deflection-channel"),
+    topography_channel: str = typer.Option(
+        None, "--topography-channel", help="Topography channel of the same file (default: in m)."),
+    deflection_channel: str = typer.Option(
+        None, "--deflection-channel", help="Deflection channel of the same file (default: none)."),
     threshold: str = THRESHOLD_OPT,
     line: str = typer.Option(
         None,
         "--line",
-        help="Edge line 'x0,y0,x1,y1' in metres (image "
-        "coordinates): also measure its 10–90 % width.",
+        help="Edge line 'x0,y0,x1,y1' in image coordinates, metres unless a unit is written "
+        "(0.5um,1um,2um,2um): also measure its 10–90 % width.",
     ),
-    line_width: float = typer.Option(0.0, "--line-width", help="Box width of --line (m)."),
+    line_width: str = typer.Option(
+        "0", "--line-width", help="Box width of --line, metres unless a unit is written "
+                                  "(40nm); default 0 (a single profile).",
+        callback=quantity("--line-width", "m", 0.0, 1.0),
+    ),
     json_path: Path = JSON_OPT,
     report: Path = REPORT_OPT,
 ) -> None:
@@ -125,8 +128,10 @@ def analyze(
 def compare(
     a: Path = typer.Argument(..., help="Current map A (reference)."),
     b: Path = typer.Argument(..., help="Current map B (registered onto A)."),
-    topography_a: Path = typer.Option(None, "--topography-a"),
-    topography_b: Path = typer.Option(None, "--topography-b"),
+    topography_a: Path = typer.Option(
+        None, "--topography-a", help="Topography recorded with map A (artefact check)."),
+    topography_b: Path = typer.Option(
+        None, "--topography-b", help="Topography recorded with map B (artefact check)."),
     channel: str = typer.Option(None, "--channel", help="Current channel in both files."),
     threshold: str = THRESHOLD_OPT,
     json_path: Path = JSON_OPT,
@@ -181,13 +186,15 @@ def compare(
 @app.command()
 def series(
     files: list[Path] = typer.Argument(..., help="Current maps of one area, in order."),
-    temperatures: list[float] = typer.Option(
-        ..., "--temperatures", "-t", help="One temperature (K) per map, in order."
+    temperatures: list[str] = typer.Option(
+        ..., "--temperatures", "-t", help="One temperature per map, in order, K unless a unit "
+                                          "is written: a comma list (-t 8,20,30) or repeated."
     ),
     topographies: list[Path] = typer.Option(
         None, "--topography", help="Topography per map (repeat), for registration."
     ),
-    channel: str = typer.Option(None, "--channel"),
+    channel: str = typer.Option(
+        None, "--channel", help="Current channel as the header names it (default: the one in A)."),
     threshold: str = THRESHOLD_OPT,
     json_path: Path = JSON_OPT,
     report: Path = REPORT_OPT,
@@ -196,6 +203,7 @@ def series(
     from supramap.conduction import temperature_series
 
     thr = parse_threshold(threshold)
+    temperatures = quantities(temperatures, "K", "--temperatures")
     if len(files) != len(temperatures):
         raise UsageError(f"{len(files)} files but {len(temperatures)} temperatures")
     if topographies and len(topographies) != len(files):

@@ -46,6 +46,33 @@ def bounded(name: str, lo: float, hi: float, *, unit: str = "", lo_open: bool = 
     return check
 
 
+def quantities(text, unit: str, name: str, *, count: int | None = None) -> list[float]:
+    """Comma lists (and repeated options) of numbers in *unit* or with a unit of its kind
+    (``-2meV,0,2meV``; ``0.5um,1um``); a clear UsageError otherwise."""
+    from supramap.units import parse_quantities
+
+    try:
+        vals = parse_quantities(text, unit)
+    except ValueError as exc:
+        raise UsageError(f"{name}: {exc}") from None
+    if not vals or (count is not None and len(vals) != count):
+        want = f"{count} values" if count else "at least one value"
+        raise UsageError(f"{name} needs {want} in {unit} (or with a unit), got {text!r}")
+    return vals
+
+
+def quantity(name: str, unit: str, lo: float, hi: float, *, lo_open: bool = False):
+    """A typer callback: the option's text as a number in *unit* (a unit may be written,
+    ``20nm``), finite and inside [lo, hi]."""
+    check = bounded(name, lo, hi, unit=unit, lo_open=lo_open)
+
+    def parse(value):
+        if value is None:
+            return None
+        return check(quantities(str(value), unit, name, count=1)[0])
+    return parse
+
+
 def parse_threshold(text: str) -> float | str:
     """``auto`` or a current in amperes (``2e-6``, ``2uA``, ``2 µA``)."""
     t = text.strip()

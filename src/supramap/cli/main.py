@@ -141,7 +141,7 @@ def _main(argv: list[str] | None) -> int:
         _error_line(clash)
         return 2
     try:
-        result = app(args=argv, prog_name="supramap", standalone_mode=False)
+        result = _command().main(args=argv, prog_name="supramap", standalone_mode=False)
     except typer.Exit as exc:
         return int(exc.exit_code or 0)
     except typer.Abort:
@@ -170,6 +170,36 @@ def _main(argv: list[str] | None) -> int:
                     + "; ".join(w.code for w in EMITTED))
         return 3
     return code
+
+
+_COMMAND: list = []
+
+
+def _command():
+    """The click command of the app, built once, with flags shown as flags in --help
+    (typer prints a ``<bool>`` metavar after every flag, as if it took a value)."""
+    if not _COMMAND:
+        cmd = typer.main.get_command(app)
+
+        def walk(c):
+            for p in c.params:
+                if getattr(p, "is_flag", False):  # typer ships its own click: duck-typed
+                    p.metavar = " "
+            original = c.get_help_option
+
+            def help_option(ctx, _original=original):
+                opt = _original(ctx)
+                if opt is not None:
+                    opt.metavar = " "
+                return opt
+
+            c.get_help_option = help_option
+            for sub in getattr(c, "commands", {}).values():
+                walk(sub)
+
+        walk(cmd)
+        _COMMAND.append(cmd)
+    return _COMMAND[0]
 
 
 OUTPUT_OPTIONS = ("--json", "--out", "--report", "--nexus")

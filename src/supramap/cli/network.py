@@ -9,6 +9,8 @@ import typer
 from rich.progress import Progress
 
 from supramap.cli.common import (
+    JSON_OPT,
+    REPORT_OPT,
     UsageError,
     bounded,
     busy,
@@ -17,6 +19,7 @@ from supramap.cli.common import (
     new_report,
     parse_threshold,
     print_table,
+    quantities,
     write_json,
 )
 
@@ -30,10 +33,7 @@ def _parse_contacts(text: str, image, size: int):
 
     pts = []
     for part in text.replace(" ", "").split(";"):
-        try:
-            x, y = (float(v) for v in part.split(","))
-        except ValueError:
-            raise UsageError(f"--contacts must be 'x,y;x,y;...' in metres, got {text!r}") from None
+        x, y = quantities(part, "m", "--contacts (each 'x,y')", count=2)
         dx = float(image.x[1] - image.x[0])
         dy = float(image.y[1] - image.y[0])
         if not (np.isfinite(x) and np.isfinite(y)):
@@ -53,7 +53,8 @@ def fourprobe(
     map_file: Path = typer.Argument(
         ..., metavar="MAP", help="Current map (A) or sheet-conductance map (S)."
     ),
-    channel: str = typer.Option(None, "--channel"),
+    channel: str = typer.Option(
+        None, "--channel", help="Current (A) or sheet-conductance (S) channel (default: first)."),
     threshold: str = typer.Option(
         "auto", "--threshold", help="'auto' (the cAFM analysis' mask) or a current in A."
     ),
@@ -77,8 +78,8 @@ def fourprobe(
     vary_threshold: bool = typer.Option(
         False, "--vary-threshold", help="Monte Carlo also over threshold ×0.5–2."
     ),
-    json_path: Path = typer.Option(None, "--json"),
-    report: Path = typer.Option(None, "--report"),
+    json_path: Path = JSON_OPT,
+    report: Path = REPORT_OPT,
 ) -> None:
     """Simulate a four-probe / van der Pauw / two-probe measurement on a measured map."""
     from supramap.network import (

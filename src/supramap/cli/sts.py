@@ -17,6 +17,7 @@ from supramap.cli.common import (
     emit_warnings,
     figure_report,
     print_table,
+    quantities,
     write_json,
 )
 from supramap.errors import AnalysisError  # noqa: F401
@@ -77,7 +78,8 @@ def fit(
     model: str = typer.Option("dynes", "--model", help="dynes (NIS) or sis."),
     gaps: int = typer.Option(1, "--gaps", help="Number of gaps (1–4)."),
     temperature: float = TEMPERATURE_OPT,
-    vary_temperature: bool = typer.Option(False, "--vary-temperature"),
+    vary_temperature: bool = typer.Option(
+        False, "--vary-temperature", help="Fit the effective temperature too (default: fixed)."),
     lockin_rms: float = LOCKIN_OPT,
     tip: Path = typer.Option(None, "--tip", help="Calibrated tip (JSON) for --model sis."),
     json_path: Path = JSON_OPT,
@@ -134,7 +136,8 @@ def calibrate_tip(
     sample_gaps: str = typer.Option(
         "1.26e-3,1.41e-3", "--sample-gaps", help="Reference gaps (eV)."
     ),
-    vary_sample: bool = typer.Option(False, "--vary-sample"),
+    vary_sample: bool = typer.Option(
+        False, "--vary-sample", help="Fit the reference's gaps too (default: fixed)."),
     temperature: float = TEFF_OPT,
     lockin_rms: float = LOCKIN_OPT,
     json_path: Path = JSON_OPT,
@@ -294,10 +297,12 @@ def peaks(
 @app.command()
 def series(
     files: list[Path] = typer.Argument(..., help="Spectra of the series."),
-    parameter: list[float] = typer.Option(
-        ..., "--parameter", "-p", help="Field (T) or GN per spectrum, in order."
+    parameter: list[str] = typer.Option(
+        ..., "--parameter", "-p", help="Field (T) or GN per spectrum, in order: a comma list "
+                                       "(-p 0,1,2) or repeated (-p 0 -p 1)."
     ),
-    parameter_name: str = typer.Option("field_T", "--parameter-name"),
+    parameter_name: str = typer.Option(
+        "field_T", "--parameter-name", help="Name of --parameter with its unit (field_T, GN_S)."),
     window: float = typer.Option(1e-3, "--window", help="Half-width around zero (eV)."),
     channel: str = CHANNEL_OPT,
     bias_column: str = BIAS_OPT,
@@ -307,6 +312,8 @@ def series(
     """Zero-bias peak position, FWHM and height per spectrum; where it splits."""
     from supramap.sts import track_low_energy_peaks
 
+    unit = parameter_name.rsplit("_", 1)[-1] if "_" in parameter_name else ""
+    parameter = quantities(parameter, unit, "--parameter")
     if len(files) != len(parameter):
         raise UsageError(f"{len(files)} files but {len(parameter)} --parameter values")
     spectra = [load_spectrum(f, channel, bias_column)[:2] for f in files]
@@ -369,20 +376,18 @@ def _grid(path: Path, channel: str | None):
 
 
 def _floats(text: str, what: str) -> list[float]:
-    try:
-        vals = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        vals = []
-    if not vals or not all(np.isfinite(v) for v in vals):
-        raise UsageError(f"{what} must be comma-separated finite numbers, got {text!r}")
-    return vals
+    """Energies: a comma list in eV, or each with its unit (``-2meV,0,2meV``)."""
+    return quantities(text, "eV", what)
 
 
 @app.command()
 def grid(
     file: Path = typer.Argument(..., help="Nanonis grid (.3ds)."),
-    energies: str = typer.Option(..., "--energies", help="Energies in eV, e.g. -2e-3,0,2e-3."),
-    channel: str = typer.Option(None, "--channel"),
+    energies: str = typer.Option(
+        ..., "--energies", help="Energies, comma list; eV unless a unit is written, e.g. "
+                                "-2meV,0,2meV or -2e-3,0,2e-3."),
+    channel: str = typer.Option(
+        None, "--channel", help="Grid/image channel as the header names it (default: lock-in X)."),
     normalise: str = typer.Option("none", "--normalise", help="none, outer or iv."),
     json_path: Path = JSON_OPT,
     report: Path = REPORT_OPT,
@@ -434,7 +439,8 @@ def gapmap(
     lockin_rms: float = LOCKIN_OPT,
     workers: int = typer.Option(0, "--workers", help="Local dask workers (0: in process)."),
     scheduler: str = typer.Option(None, "--scheduler", help="Address of a dask scheduler."),
-    channel: str = typer.Option(None, "--channel"),
+    channel: str = typer.Option(
+        None, "--channel", help="Grid/image channel as the header names it (default: lock-in X)."),
     json_path: Path = JSON_OPT,
     report: Path = REPORT_OPT,
 ) -> None:
@@ -491,13 +497,15 @@ def gapmap(
 def qpi(
     file: Path = typer.Argument(..., help="Grid (.3ds) or map (.sxm, .gwy, .bcrf)."),
     energy: str = typer.Option(
-        None, "--energy", help="Energy (eV) for a grid; a comma list gives E(q)."
+        None, "--energy", help="Energy for a grid (eV unless a unit is written: 2meV); a "
+                               "comma list gives E(q)."
     ),
     symmetrize: str = typer.Option("none", "--symmetrize", help="none, mirror, c2 or c4."),
     lattice: float = typer.Option(
         None, "--lattice-m", help="Lattice constant a (m): q also in units of 2π/a."
     ),
-    channel: str = typer.Option(None, "--channel"),
+    channel: str = typer.Option(
+        None, "--channel", help="Grid/image channel as the header names it (default: lock-in X)."),
     json_path: Path = JSON_OPT,
     report: Path = REPORT_OPT,
 ) -> None:
@@ -512,13 +520,7 @@ def qpi(
         raise UsageError(f"--lattice-m must be a positive length, got {lattice}")
     energies: list[float | None] = [None]
     if energy is not None:
-        try:
-            energies = [float(v) for v in energy.split(",")]
-        except ValueError:
-            raise UsageError(f"--energy must be energies in eV 'a,b,…', got {energy!r}") \
-                from None
-        if not all(np.isfinite(e) for e in energies):
-            raise UsageError(f"--energy values must be finite, got {energy!r}")
+        energies = quantities(energy, "eV", "--energy")
     rows, per_energy = [], []
     m = f = None
     for e in energies:
@@ -590,7 +592,8 @@ def defects(
         False, "--depressions", help="Find depressions instead of protrusions."
     ),
     groups: int = typer.Option(0, "--groups", help="Group by spectra (grids) into N groups."),
-    channel: str = typer.Option(None, "--channel"),
+    channel: str = typer.Option(
+        None, "--channel", help="Grid/image channel as the header names it (default: lock-in X)."),
     json_path: Path = JSON_OPT,
     report: Path = REPORT_OPT,
 ) -> None:
