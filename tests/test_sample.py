@@ -105,6 +105,14 @@ def test_nexus_round_trip_and_structure(full_sample, tmp_path):
     assert back["cafm_8K"].attrs["units"] == "A"
     t, r, _, _ = res.objects["transport"]
     np.testing.assert_array_equal(back["transport"].values, r)
+    # Every entry export wrote comes back, those without NXdata as a Dataset of results.
+    with h5py.File(path, "r") as f:
+        written = {k for k, v in f.items() if v.attrs.get("NX_class") == "NXentry"}
+    assert set(back) == written and len(written) >= 10
+    series = back["cafm_series"]
+    assert float(series["vanishing_temperature_K"]) == pytest.approx(
+        res.results["cafm_series"]["vanishing_temperature_K"])
+    assert series["vanishing_temperature_K"].attrs["units"] == "K"
     with h5py.File(path, "r") as f:
         assert f.attrs["NX_class"] == "NXroot"
         assert f.attrs["default"] in f
@@ -277,3 +285,22 @@ def test_nexus_passes_the_pinned_checker(full_sample, tmp_path):
     problems = [r for r in records if "required" in r and "AXISNAME" not in r
                 and "/DATA/@units" not in r]
     assert problems == []
+
+
+def test_readme_library_example_runs_as_written(full_sample, monkeypatch, capsys):
+    """The README's Python block, run on the virtual sample laid out as `make demo` writes it."""
+    import re
+
+    folder = full_sample[0]
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = re.search(r"## Library\n\n```python\n(.*?)```", readme, re.S).group(1)
+    demo = folder.parent / "demo-output"
+    demo.mkdir(exist_ok=True)
+    if not (demo / "virtual_sample").exists():
+        (demo / "virtual_sample").symlink_to(folder)
+    monkeypatch.chdir(folder.parent)
+    exec(compile(block, "README.md", "exec"), {})
+    out = capsys.readouterr().out
+    assert out.startswith("ConductionResult(") and "conducting_fraction=" in out

@@ -217,23 +217,54 @@ def export_nexus(res, path: str | os.PathLike[str]) -> Path:
     return out
 
 
-def read_nexus(path: str | os.PathLike[str]) -> dict[str, xr.DataArray]:
-    """Read back the NXdata of every entry as DataArrays (signal with its axes and units)."""
+def read_nexus(path: str | os.PathLike[str]) -> dict[str, xr.DataArray | xr.Dataset]:
+    """Read back every entry that :func:`export_nexus` wrote.
+
+    An entry with an NXdata group comes back as a DataArray (the signal with its axes and
+    units; the entry's scalar results in its attrs); an entry without one (a temperature
+    series, a spectrum fit, an atom-probe needle) as a Dataset of its ``results`` (each value
+    with its unit), so no entry is silently left out.
+    """
     p = Path(path)
-    out: dict[str, xr.DataArray] = {}
+    out: dict[str, xr.DataArray | xr.Dataset] = {}
     try:
         f = h5py.File(p, "r")
     except OSError as exc:
         raise FormatError(p, f"not an HDF5/NeXus file ({exc})") from None
+
+    def text(v):
+        return v.decode() if isinstance(v, bytes) else v
+
+    def results(entry) -> dict[str, xr.DataArray]:
+        res = {}
+        group = entry.get("results")
+        if isinstance(group, h5py.Group):
+            for key, ds in group.items():
+                if isinstance(ds, h5py.Dataset):
+                    value = ds[()]
+                    value = text(value) if isinstance(value, bytes) else value
+                    res[key] = xr.DataArray(value, attrs={"units": text(ds.attrs.get(
+                        "units", ""))})
+        return res
+
     with f:
         for name, entry in f.items():
-            if entry.attrs.get("NX_class") != "NXentry" or "data" not in entry:
+            if entry.attrs.get("NX_class") != "NXentry":
                 continue
-            data = entry["data"]
-            sig = data.attrs["signal"]
-            axes = [a.decode() if isinstance(a, bytes) else str(a) for a in data.attrs["axes"]]
-            coords = {a: (a, data[a][()], {"units": data[a].attrs.get("units", "")})
-                      for a in axes}
-            out[name] = xr.DataArray(data[sig][()], dims=tuple(axes), coords=coords, name=sig,
-                                     attrs={"units": data[sig].attrs.get("units", "")})
+            title = text(entry["title"][()]) if "title" in entry else name
+            if "data" in entry:
+                data = entry["data"]
+                sig = data.attrs["signal"]
+                axes = [text(a) for a in data.attrs["axes"]]
+                coords = {a: (a, data[a][()], {"units": data[a].attrs.get("units", "")})
+                          for a in axes}
+                scalars = {k: v.item() for k, v in results(entry).items()
+                           if v.ndim == 0 and not isinstance(v.item(), bytes)}
+                out[name] = xr.DataArray(data[sig][()], dims=tuple(axes), coords=coords,
+                                         name=sig, attrs={"units": data[sig].attrs.get(
+                                             "units", ""), "title": title, **scalars})
+            else:
+                res = results(entry)
+                out[name] = xr.Dataset({k: v for k, v in res.items() if v.ndim == 0},
+                                       attrs={"title": title})
     return out
