@@ -565,3 +565,34 @@ def test_options_accept_units_lists_and_show_flags_as_flags(shared, tmp_path, ca
     assert main(["sts", "fit", "--help"]) == 0
     out = capsys.readouterr().out
     assert "--vary-temperature" in out and "<bool>" not in out
+
+
+def test_cafm_exports_islands_table_and_masks(tmp_path, capsys):
+    """Two rectangles of known size: the CSV gives their areas in m², the NetCDF the mask and
+    labels on the map's grid, a .tif the labels."""
+    import csv
+
+    import numpy as np
+    import tifffile
+    import xarray as xr
+
+    from supramap.cli.main import main
+    from supramap.data import make_image
+    from supramap.io.bcr import write_bcr
+
+    cur = np.random.default_rng(0).normal(0, 1e-9, (80, 80))
+    cur[10:30, 10:40] += 2e-6  # 20 × 30 px
+    cur[50:60, 45:75] += 2e-6  # 10 × 30 px
+    write_bcr(tmp_path / "c.bcrf", make_image(cur, dx=10e-9, units="A"))
+    assert main(["cafm", "analyze", str(tmp_path / "c.bcrf"), "--islands",
+                 str(tmp_path / "i.csv"), "--masks", str(tmp_path / "m.nc")]) == 0
+    rows = list(csv.DictReader((tmp_path / "i.csv").read_text().splitlines()))
+    areas = sorted(float(r["area_m2"]) for r in rows)
+    assert areas == pytest.approx([300 * 1e-16, 600 * 1e-16], rel=0.05)
+    m = xr.open_dataset(tmp_path / "m.nc")
+    assert int(m["conducting"].sum()) == pytest.approx(900, rel=0.05)
+    assert int(m["island_label"].max()) == 2 and m["x"].attrs.get("units") == "m"
+    m.close()
+    assert main(["cafm", "analyze", str(tmp_path / "c.bcrf"), "--masks",
+                 str(tmp_path / "m.tif")]) == 0
+    assert tifffile.imread(tmp_path / "m.tif").max() == 2

@@ -62,6 +62,12 @@ def analyze(
                                   "(40nm); default 0 (a single profile).",
         callback=quantity("--line-width", "m", 0.0, 1.0),
     ),
+    islands_out: Path = typer.Option(
+        None, "--islands", help="Write the per-island table here (CSV; units in the column "
+                                "names: area_m2, equivalent_diameter_m, mean_current_A ...)."),
+    masks_out: Path = typer.Option(
+        None, "--masks", help="Write the conducting mask and island labels here (NetCDF with "
+                              "x, y in m; a .tif gets the labels as a 32-bit TIFF)."),
     json_path: Path = JSON_OPT,
     report: Path = REPORT_OPT,
 ) -> None:
@@ -115,6 +121,26 @@ def analyze(
     if result.artefacts is not None:
         console.print(result.artefacts.verdict)
     emit_warnings(result)
+    if islands_out is not None:
+        from supramap.conduction import islands_csv
+        from supramap.fileutil import atomic_write_text
+
+        atomic_write_text(islands_out, islands_csv(result.islands))
+    if masks_out is not None:
+        from supramap.conduction import mask_dataset
+        from supramap.fileutil import atomic_write_bytes
+
+        if masks_out.suffix.lower() in (".tif", ".tiff"):
+            import io
+
+            import tifffile
+
+            buf = io.BytesIO()
+            tifffile.imwrite(buf, result.labels.astype("uint32"))
+            atomic_write_bytes(masks_out, buf.getvalue())
+        else:
+            atomic_write_bytes(masks_out, mask_dataset(cur, result.mask, result.labels)
+                               .to_netcdf())
     write_json(json_path, d)
     if report is not None:
         from supramap.report.cafm import analysis_section

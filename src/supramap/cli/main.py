@@ -202,7 +202,7 @@ def _command():
     return _COMMAND[0]
 
 
-OUTPUT_OPTIONS = ("--json", "--out", "--report", "--nexus")
+OUTPUT_OPTIONS = ("--json", "--out", "--report", "--nexus", "--islands", "--masks")
 
 
 def _output_over_input(argv: list[str]) -> str | None:

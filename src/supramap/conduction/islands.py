@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import xarray as xr
 from skimage import measure
 
 STRIPE_ELONGATION = 3.0
@@ -105,3 +106,52 @@ def find_islands(mask: np.ndarray, current: np.ndarray, *, x: np.ndarray, y: np.
             level_index=int(np.argmin(np.abs(lv - mean_i))) if lv.size else None,
         ))
     return labels, out
+
+
+#: Columns of the per-island table and their units (the unit is also the name's suffix).
+ISLAND_COLUMNS = (("label", ""), ("area_m2", "m2"), ("equivalent_diameter_m", "m"),
+                  ("centroid_x_m", "m"), ("centroid_y_m", "m"), ("orientation_deg", "deg"),
+                  ("elongation", ""), ("major_axis_m", "m"), ("minor_axis_m", "m"),
+                  ("mean_current_A", "A"), ("max_current_A", "A"), ("n_pixels", ""),
+                  ("is_stripe", ""), ("level_index", ""))
+
+
+def islands_table(islands: list[Island]) -> xr.Dataset:
+    """The islands as one table: a Dataset along ``island`` with a unit on every column
+    (``.to_dataframe()`` or :func:`islands_csv` for a spreadsheet)."""
+    data = {}
+    for name, unit in ISLAND_COLUMNS:
+        values = [getattr(i, name) for i in islands]
+        if name == "level_index":
+            values = [-1 if v is None else v for v in values]
+        data[name] = xr.DataArray(np.asarray(values), dims=("island",),
+                                  attrs={"units": unit})
+    return xr.Dataset(data, attrs={"note": "level_index -1: no level assigned"})
+
+
+def islands_csv(islands: list[Island]) -> str:
+    """CSV text of :func:`islands_table` (units in the column names)."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow([name for name, _ in ISLAND_COLUMNS])
+    for i in islands:
+        row = []
+        for name, _ in ISLAND_COLUMNS:
+            v = getattr(i, name)
+            row.append("" if v is None else (f"{v:.6g}" if isinstance(v, float) else v))
+        w.writerow(row)
+    return buf.getvalue()
+
+
+def mask_dataset(current: xr.DataArray, mask: np.ndarray, labels: np.ndarray) -> xr.Dataset:
+    """The conducting mask and the island labels on the map's grid (coordinates in m)."""
+    coords = {"y": current["y"], "x": current["x"]}
+    return xr.Dataset({
+        "conducting": xr.DataArray(np.asarray(mask, dtype=np.int8), dims=("y", "x"),
+                                   coords=coords, attrs={"units": "", "meaning": "1 conducts"}),
+        "island_label": xr.DataArray(np.asarray(labels, dtype=np.int32), dims=("y", "x"),
+                                     coords=coords, attrs={"units": "", "meaning": "0: none"}),
+    }, attrs={"source_file": str(current.attrs.get("source_file", ""))})
