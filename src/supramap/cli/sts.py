@@ -431,6 +431,54 @@ def grid(
 
 
 @app.command()
+def decompose(
+    file: Path = typer.Argument(..., help="Nanonis grid (.3ds)."),
+    method: str = typer.Option("kmeans", "--method", help="kmeans, pca or nmf."),
+    components: str = typer.Option(
+        "auto", "--components", help="Number of clusters/components, or auto (k-means: best "
+                                     "silhouette; PCA: 95 % variance; NMF: PCA's count + 1)."),
+    max_components: int = typer.Option(8, "--max-components", min=2, max=32,
+                                       help="Largest number tried by auto (2…32)."),
+    channel: str = typer.Option(
+        None, "--channel", help="Grid channel as the header names it (default: lock-in X)."),
+    json_path: Path = JSON_OPT,
+    report: Path = REPORT_OPT,
+) -> None:
+    """Unsupervised decomposition of the grid's spectra: k-means clusters, PCA or NMF
+    components, with their spectra and maps."""
+    from supramap.sts.decompose import decompose_grid
+
+    if components == "auto":
+        n = None
+    else:
+        try:
+            n = int(components)
+        except ValueError:
+            raise UsageError(f"--components must be a whole number or auto, got "
+                             f"{components!r}") from None
+    _, g = _grid(file, channel)
+    with busy(f"{method} on {g.shape[0] * g.shape[1]} spectra"):
+        res = decompose_grid(g, method=method, n_components=n, max_components=max_components)
+    d = {"file": str(file), **res.to_dict()}
+    rows = [("method", res.method), ("components", f"{res.n_components} ({res.criterion})")]
+    for i, share in enumerate(d["component_share"]):
+        rows.append((f"{'cluster' if res.method == 'kmeans' else 'component'} {i}",
+                     f"{100 * share:.1f} % of the pixels" if res.method == "kmeans"
+                     else f"mean weight {share:.3g}"))
+    if res.scores:
+        rows.append(("criterion values", ", ".join(f"{k}: {v:.3f}"
+                                                   for k, v in res.scores.items())))
+    print_table(f"Decomposition of {file.name}", rows)
+    emit_warnings(res)
+    write_json(json_path, d)
+    from supramap.report.sts import decomposition_figure
+
+    figure_report(report, f"Decomposition — {file.name}",
+                  lambda: [(decomposition_figure(res), "Component spectra and maps",
+                            "decomposition.png")])
+
+
+@app.command()
 def gapmap(
     file: Path = typer.Argument(..., help="Nanonis grid (.3ds)."),
     out: Path = typer.Option(..., "--out", help="NetCDF file for the parameter maps."),

@@ -111,6 +111,32 @@ def gap_map_figure(ds) -> Figure:
     return fig
 
 
+def decomposition_figure(dec) -> Figure:
+    """Component spectra (bias in mV) above their maps (x, y in nm)."""
+    k = dec.n_components
+    fig, axes = plt.subplots(2, k, figsize=(3.0 * k, 5.6), constrained_layout=True,
+                             squeeze=False)
+    bias_mv = dec.components["bias"].values * 1e3
+    x = dec.maps["x"].values * 1e9
+    y = dec.maps["y"].values * 1e9
+    extent = [x[0], x[-1], y[-1], y[0]] if x.size > 1 and y.size > 1 else None
+    what = "cluster" if dec.method == "kmeans" else "component"
+    for i in range(k):
+        ax = axes[0, i]
+        ax.plot(bias_mv, dec.components.values[i], color=f"C{i}")
+        ax.set_xlabel("bias (mV)")
+        ax.set_title(f"{what} {i}", fontsize=9)
+        m = axes[1, i]
+        im = m.imshow(dec.maps.values[i], cmap="viridis", extent=extent,
+                      interpolation="nearest")
+        m.set_xlabel("x (nm)")
+        m.set_ylabel("y (nm)")
+        fig.colorbar(im, ax=m, fraction=0.046,
+                     label="member (1) / not (0)" if dec.method == "kmeans" else "weight")
+    axes[0, 0].set_ylabel(f"dI/dV ({dec.components.attrs.get('units', '')})")
+    return fig
+
+
 def fft_figure(m, f) -> Figure:
     """Real-space map and the (log) Fourier amplitude."""
     fig, (a, b) = plt.subplots(1, 2, figsize=(9, 4), constrained_layout=True)

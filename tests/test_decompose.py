@@ -1,0 +1,103 @@
+"""Unsupervised decomposition of grids (issue #15 §4) on grids built here with known truth:
+three regions of different gap for k-means, a two-phase mixture with known weights for PCA and
+NMF."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+
+pytest.importorskip("sklearn", reason="scikit-learn (extra 'ml') not installed")
+
+from supramap.errors import AnalysisError  # noqa: E402
+from supramap.sts.decompose import decompose_grid  # noqa: E402
+
+BIAS = np.linspace(-5e-3, 5e-3, 121)
+
+
+def _dynes(e, delta, gamma=5e-5):
+    z = e + 1j * gamma
+    return np.abs(np.real(z / np.sqrt(z * z - delta * delta)))
+
+
+def _grid(values):
+    ny, nx, _ = values.shape
+    return xr.DataArray(values, dims=("y", "x", "bias"),
+                        coords={"y": np.arange(ny) * 1e-9, "x": np.arange(nx) * 1e-9,
+                                "bias": BIAS}, attrs={"units": "S"})
+
+
+def _regions(noise=0.03, seed=0):
+    region = np.zeros((30, 40), int)
+    region[:, 15:28] = 1
+    region[10:20, 28:] = 2
+    spectra = np.array([_dynes(BIAS, 1.0e-3), _dynes(BIAS, 1.6e-3), np.ones_like(BIAS)])
+    g = spectra[region] + np.random.default_rng(seed).normal(0, noise, (30, 40, BIAS.size))
+    return _grid(g), region
+
+
+def test_kmeans_finds_the_three_regions_by_silhouette():
+    grid, region = _regions()
+    res = decompose_grid(grid, method="kmeans")
+    assert res.n_components == 3 and res.criterion == "largest mean silhouette"
+    assert max(res.scores, key=res.scores.get) == 3
+    lab = res.labels.values
+    for k in range(3):  # every true region is one cluster, and clusters differ
+        assert (lab[region == k] == np.bincount(lab[region == k]).argmax()).mean() == 1.0
+    assert len({np.bincount(lab[region == k]).argmax() for k in range(3)}) == 3
+    # Ordered by zero-bias conductance: the larger gap (lowest G(0)) first, metal last.
+    assert np.bincount(lab[region == 2]).argmax() == 2
+
+
+def test_pca_and_nmf_recover_a_two_phase_mixture():
+    w = np.tile(np.linspace(0, 1, 40), (30, 1))
+    s0, s1 = _dynes(BIAS, 1.0e-3), _dynes(BIAS, 1.6e-3)
+    g = w[..., None] * s0 + (1 - w[..., None]) * s1
+    g += np.random.default_rng(1).normal(0, 0.01, g.shape)
+    pca = decompose_grid(_grid(g), method="pca")
+    assert pca.n_components == 1 and pca.explained[0] > 0.95  # centred: one direction
+    nmf = decompose_grid(_grid(g), method="nmf")
+    assert nmf.n_components == 2
+    corr = [abs(np.corrcoef(nmf.maps.values[i].ravel(), w.ravel())[0, 1]) for i in range(2)]
+    assert min(corr) > 0.999
+    # The component spectra are the two end members (up to scale), one each.
+    for s in (s0, s1):
+        best = max(np.corrcoef(nmf.components.values[i], s)[0, 1] for i in range(2))
+        assert best > 0.999
+
+
+def test_nan_spectra_are_left_out_and_bad_requests_refused():
+    grid, _ = _regions()
+    g = grid.values.copy()
+    g[0, :5] = np.nan
+    res = decompose_grid(_grid(g), method="kmeans", n_components=3)
+    assert np.isnan(res.maps.values[:, 0, :5]).all() and (res.labels.values[0, :5] == -1).all()
+    assert any("left out" in n for n in res.notes)
+    with pytest.raises(AnalysisError, match="method"):
+        decompose_grid(grid, method="ica")
+    with pytest.raises(AnalysisError, match="n_components"):
+        decompose_grid(grid, method="pca", n_components=99)
+    with pytest.raises(AnalysisError, match="no finite value"):
+        decompose_grid(_grid(np.full((4, 4, BIAS.size), np.nan)))
+
+
+def test_cli_decompose_on_a_written_grid(tmp_path, capsys):
+    import json
+
+    from supramap.cli.main import main
+    from supramap.io.nanonis_3ds import write_3ds
+
+    grid, region = _regions(noise=0.02)
+    write_3ds(tmp_path / "g.3ds", {"LI Demod 1 X (A)": grid.values}, bias=BIAS,
+              x_m=grid.x.values, y_m=grid.y.values)
+    assert main(["sts", "decompose", str(tmp_path / "g.3ds"), "--json",
+                 str(tmp_path / "d.json"), "--report", str(tmp_path / "rep")]) == 0
+    d = json.loads((tmp_path / "d.json").read_text())
+    assert d["n_components"] == 3
+    assert sorted(d["component_share"]) == pytest.approx(
+        sorted(np.bincount(region.ravel()) / region.size), abs=1e-9)
+    assert (tmp_path / "rep" / "decomposition.png").exists()
+    capsys.readouterr()
+    assert main(["sts", "decompose", str(tmp_path / "g.3ds"), "--components", "abc"]) == 2
+    assert "--components" in capsys.readouterr().err
