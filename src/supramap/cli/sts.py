@@ -18,6 +18,7 @@ from supramap.cli.common import (
     figure_report,
     print_table,
     quantities,
+    quantity,
     write_json,
 )
 from supramap.errors import AnalysisError  # noqa: F401
@@ -242,7 +243,10 @@ def peaks(
     prominence: float = typer.Option(
         0.1, "--prominence", help="Minimum peak prominence (share of the range)."
     ),
-    smooth: float = typer.Option(0.0, "--smooth-ev", help="Gaussian smoothing (eV)."),
+    smooth: str = typer.Option(
+        "0", "--smooth-ev", "--smooth", help="Gaussian smoothing width: eV unless a unit is "
+                                             "written (0.1meV); default 0 (none).",
+        callback=quantity("--smooth-ev", "eV", 0.0, 1.0)),
     tip: Path = typer.Option(
         None, "--tip", help="Calibrated superconducting tip (JSON): gaps = peak − Δ_tip."
     ),
@@ -303,7 +307,10 @@ def series(
     ),
     parameter_name: str = typer.Option(
         "field_T", "--parameter-name", help="Name of --parameter with its unit (field_T, GN_S)."),
-    window: float = typer.Option(1e-3, "--window", help="Half-width around zero (eV)."),
+    window: str = typer.Option(
+        "1e-3", "--window", help="Half-width around zero: eV unless a unit is written "
+                                 "(1meV); default 1 meV.",
+        callback=quantity("--window", "eV", 0.0, 1.0, lo_open=True)),
     channel: str = CHANNEL_OPT,
     bias_column: str = BIAS_OPT,
     json_path: Path = JSON_OPT,
