@@ -556,6 +556,9 @@ def qpi(
                                "comma list gives E(q)."
     ),
     symmetrize: str = typer.Option("none", "--symmetrize", help="none, mirror, c2 or c4."),
+    dispersion: str = typer.Option(
+        "auto", "--dispersion", help="E(q) model fitted over ≥ 3 energies: auto (lower "
+                                     "residual), parabolic (m*) or linear (velocity)."),
     lattice: float = typer.Option(
         None, "--lattice-m", help="Lattice constant a (m): q also in units of 2π/a."
     ),
@@ -603,10 +606,34 @@ def qpi(
     d = {"file": str(file), "symmetrize": symmetrize, "lattice_m": lattice,
          "energies": per_energy, "shape": list(f.shape),
          "anisotropy": per_energy[0]["anisotropy"]}
+    fit = None
     if len(energies) > 1:
+        from supramap.sts.qpi import fit_dispersion, track_branch
+
+        branch = track_branch([p["q_vectors"] for p in per_energy])
         d["dispersion"] = [{"energy_eV": p["energy_eV"],
-                            "q_per_nm": p["q_vectors"][0]["q_per_nm"] if p["q_vectors"]
-                            else None} for p in per_energy]
+                            "q_per_nm": b["q_per_nm"] if b else None,
+                            "angle_deg": b["angle_deg"] if b else None}
+                           for p, b in zip(per_energy, branch)]
+        pts = [(p["energy_eV"], b["q"]) for p, b in zip(per_energy, branch) if b]
+        if dispersion not in ("auto", "parabolic", "linear"):
+            raise UsageError(f"--dispersion must be auto, parabolic or linear, got "
+                             f"{dispersion!r}")
+        if len(pts) >= 3:
+            fit = fit_dispersion([e for e, _ in pts], [q for _, q in pts], model=dispersion)
+            d["dispersion_fit"] = fit
+            if fit["model"] == "parabolic":
+                rows.append(("E(q) fit", f"parabolic: E0 = {fit['E0_eV'] * 1e3:.3g} ± "
+                                         f"{fit['E0_err_eV'] * 1e3:.2g} meV, m* = "
+                                         f"{fit['effective_mass_me']:.3g} ± "
+                                         f"{fit['effective_mass_err_me']:.2g} mₑ"))
+            else:
+                rows.append(("E(q) fit", f"linear: E0 = {fit['E0_eV'] * 1e3:.3g} ± "
+                                         f"{fit['E0_err_eV'] * 1e3:.2g} meV, v = "
+                                         f"{fit['velocity_m_per_s']:.3g} ± "
+                                         f"{fit['velocity_err_m_per_s']:.2g} m/s"))
+            rows.append(("E(q) points", f"{len(pts)} of {len(energies)} energies on the "
+                                        "tracked branch"))
     print_table(f"QPI of {file.name}", rows)
     if symmetrize in ("c2", "c4"):
         emit_warnings([warn("qpi.symmetrised",
@@ -615,11 +642,16 @@ def qpi(
     write_json(json_path, d)
     from supramap.report.sts import fft_figure
 
-    figure_report(
-        report,
-        f"QPI — {file.name}",
-        lambda: [(fft_figure(m, f), "Map and its Fourier transform", "qpi.png")],
-    )
+    def figures():
+        out = [(fft_figure(m, f), "Map and its Fourier transform", "qpi.png")]
+        if fit is not None:
+            from supramap.report.sts import dispersion_figure
+
+            out.append((dispersion_figure(d["dispersion"], fit), "E(q) of the tracked branch",
+                        "dispersion.png"))
+        return out
+
+    figure_report(report, f"QPI — {file.name}", figures)
 
 
 def _map(file: Path, channel: str | None, energy: float | None):

@@ -137,6 +137,29 @@ def decomposition_figure(dec) -> Figure:
     return fig
 
 
+def dispersion_figure(points, fit) -> Figure:
+    """E(q) of the tracked QPI branch (q in nm⁻¹, E in meV) with the fitted model."""
+    from supramap.sts.qpi import E_CHARGE, HBAR, M_E
+
+    q = np.array([p["q_per_nm"] for p in points if p["q_per_nm"] is not None])
+    e = np.array([p["energy_eV"] for p in points if p["q_per_nm"] is not None]) * 1e3
+    fig, ax = plt.subplots(figsize=(4.6, 3.6), constrained_layout=True)
+    ax.plot(q, e, "o", label="strongest q on the branch")
+    qq = np.linspace(0, q.max() * 1.1, 200)
+    if fit["model"] == "parabolic":
+        model = fit["E0_eV"] + HBAR**2 * (qq * 1e9) ** 2 / (
+            2 * fit["effective_mass_me"] * M_E) / E_CHARGE
+        label = f"parabolic, m* = {fit['effective_mass_me']:.3g} mₑ"
+    else:
+        model = fit["E0_eV"] + HBAR * fit["velocity_m_per_s"] * qq * 1e9 / E_CHARGE
+        label = f"linear, v = {fit['velocity_m_per_s']:.3g} m/s"
+    ax.plot(qq, model * 1e3, "-", label=label)
+    ax.set_xlabel("q (nm⁻¹)")
+    ax.set_ylabel("E (meV)")
+    ax.legend(fontsize=8)
+    return fig
+
+
 def fft_figure(m, f) -> Figure:
     """Real-space map and the (log) Fourier amplitude."""
     fig, (a, b) = plt.subplots(1, 2, figsize=(9, 4), constrained_layout=True)

@@ -30,13 +30,16 @@ def maps_at(grid: xr.DataArray, energies_eV, *, method: str = "nearest") -> xr.D
     _check(grid)
     e = np.atleast_1d(np.asarray(energies_eV, dtype=float))
     b = grid["bias"].values
-    if (e < b.min()).any() or (e > b.max()).any():
+    # Half a bias step of slack: the sweep ends are stored in float32 (40 meV reads back as
+    # 39.99999991 meV) and asking for the end point must not be refused.
+    slack = 0.5 * float(np.median(np.abs(np.diff(b)))) if b.size > 1 else 0.0
+    if (e < b.min() - slack).any() or (e > b.max() + slack).any():
         raise AnalysisError(f"energies {e.tolist()} leave the bias range "
                             f"[{b.min():g}, {b.max():g}] V")
     if method not in ("nearest", "linear"):
         raise AnalysisError("method must be 'nearest' or 'linear'")
-    out = grid.interp(bias=e, method=method) if method == "linear" else \
-        grid.sel(bias=e, method="nearest")
+    out = grid.interp(bias=np.clip(e, b.min(), b.max()), method=method) \
+        if method == "linear" else grid.sel(bias=e, method="nearest")
     out = out.rename(bias="energy").transpose("energy", "y", "x")
     out = out.assign_coords(energy=("energy", e, {"units": "eV"}))
     out.attrs = {**grid.attrs, "provenance": [*grid.attrs.get("provenance", []),

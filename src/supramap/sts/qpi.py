@@ -192,3 +192,77 @@ def lawler_fujita(m: xr.DataArray, bragg_px: list[tuple[float, float]], *,
     corrected = ndimage.map_coordinates(z, [yy - u[..., 0], xx - u[..., 1]], order=1,
                                         mode="reflect")
     return m.copy(data=corrected), u
+
+
+HBAR = 1.054571817e-34  # J s
+E_CHARGE = 1.602176634e-19  # J per eV
+M_E = 9.1093837015e-31  # kg
+
+
+def _turn(a: dict[str, float], b: dict[str, float]) -> float:
+    """Angle between two scattering directions (degrees, 0…90; q and −q are one direction)."""
+    d = abs(a["angle_deg"] - b["angle_deg"]) % 180
+    return min(d, 180 - d)
+
+
+def track_branch(per_energy: list[list[dict[str, float]]], *, max_turn_deg: float = 15.0
+                 ) -> list[dict[str, float] | None]:
+    """One scattering vector per energy along one branch: the strongest peak at the first
+    energy, then at each next energy the peak nearest in direction (within *max_turn_deg*) and
+    in length to the previous one; None where no peak continues the branch."""
+    out: list[dict[str, float] | None] = []
+    prev = None
+    for peaks in per_energy:
+        if not peaks:
+            out.append(None)
+            continue
+        if prev is None:
+            pick = peaks[0]
+        else:
+            near = [p for p in peaks if _turn(p, prev) <= max_turn_deg]
+            pick = min(near, key=lambda p: abs(p["q"] - prev["q"])) if near else None
+        out.append(pick)
+        prev = pick or prev
+    return out
+
+
+def fit_dispersion(energy_eV, q_per_m, *, model: str = "auto") -> dict:
+    """Fit E(q) of a QPI branch.
+
+    ``parabolic``: E = E₀ + ħ²q²/(2m*) (m* in electron masses, negative for a hole-like band);
+    ``linear``: E = E₀ + ħ v q (v in m/s).  ``auto`` takes the one with the lower AIC (both
+    have two parameters, so the lower residual sum).  Needs at least three energies; returns
+    the parameters with one-σ errors from the covariance scaled by the residual variance.
+    """
+    e = np.asarray(energy_eV, dtype=float)
+    q = np.asarray(q_per_m, dtype=float)
+    ok = np.isfinite(e) & np.isfinite(q)
+    e, q = e[ok], q[ok]
+    if e.size < 3:
+        raise AnalysisError(f"a dispersion fit needs q at three energies or more, got {e.size}")
+    if model not in ("auto", "parabolic", "linear"):
+        raise AnalysisError(f"model must be auto, parabolic or linear, got {model!r}")
+    fits = {}
+    for name, x in (("parabolic", q**2), ("linear", q)):
+        scale = float(np.max(np.abs(x))) or 1.0  # q² ~ 1e18 m⁻²: scale the column first
+        a = np.column_stack([np.ones_like(x), x / scale])
+        coef, *_ = np.linalg.lstsq(a, e, rcond=None)
+        resid = e - a @ coef
+        dof = max(e.size - 2, 1)
+        s2 = float(resid @ resid) / dof
+        err = np.sqrt(np.diag(s2 * np.linalg.inv(a.T @ a)))
+        fits[name] = (coef / [1.0, scale], err / [1.0, scale], float(resid @ resid))
+    chosen = min(fits, key=lambda k: fits[k][2]) if model == "auto" else model
+    coef, err, rss = fits[chosen]
+    out = {"model": chosen, "E0_eV": float(coef[0]), "E0_err_eV": float(err[0]),
+           "rms_residual_eV": float(np.sqrt(rss / e.size)), "n_points": int(e.size),
+           "rss_parabolic": fits["parabolic"][2], "rss_linear": fits["linear"][2]}
+    if chosen == "parabolic":
+        b, db = coef[1] * E_CHARGE, err[1] * E_CHARGE  # J m²
+        m = HBAR**2 / (2 * b) / M_E if b != 0 else float("inf")
+        out.update(effective_mass_me=float(m),
+                   effective_mass_err_me=float(abs(m) * abs(db / b)) if b else float("nan"))
+    else:
+        v, dv = coef[1] * E_CHARGE / HBAR, err[1] * E_CHARGE / HBAR
+        out.update(velocity_m_per_s=float(v), velocity_err_m_per_s=float(dv))
+    return out

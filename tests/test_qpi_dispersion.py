@@ -1,0 +1,70 @@
+"""QPI dispersion (issue #15 §3): a grid whose standing waves follow a known band, written here;
+the tracked branch and the fitted E(q) must give the band's mass and bottom back."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from supramap.errors import AnalysisError
+from supramap.sts.qpi import E_CHARGE, HBAR, M_E, fit_dispersion, track_branch
+
+ENERGIES = np.linspace(5e-3, 40e-3, 8)
+
+
+def _grid(tmp_path, m_star=2.5, e0=-5e-3, angle_deg=0.0):
+    from supramap.io.nanonis_3ds import write_3ds
+
+    n, px = 128, 0.4e-9
+    x = np.arange(n) * px
+    xx, yy = np.meshgrid(x, x)
+    u = np.cos(np.radians(angle_deg)) * xx + np.sin(np.radians(angle_deg)) * yy
+    q = np.sqrt(2 * m_star * M_E * (ENERGIES - e0) * E_CHARGE) / HBAR
+    rng = np.random.default_rng(0)
+    g = np.stack([1 + 0.2 * np.cos(qq * u) * np.exp(-xx / 30e-9) + rng.normal(0, 0.02, (n, n))
+                  for qq in q], axis=-1)
+    p = tmp_path / "qpi.3ds"
+    write_3ds(p, {"LI Demod 1 X (A)": g}, bias=ENERGIES, x_m=x, y_m=x)
+    return p, q
+
+
+def test_fit_dispersion_exact_limits():
+    q = np.linspace(1e9, 3e9, 8)
+    par = fit_dispersion(-0.01 + HBAR**2 * q**2 / (2 * 3.0 * M_E) / E_CHARGE, q)
+    assert par["model"] == "parabolic" and par["effective_mass_me"] == pytest.approx(3.0)
+    assert par["E0_eV"] == pytest.approx(-0.01)
+    lin = fit_dispersion(0.002 + 3e5 * HBAR * q / E_CHARGE, q)
+    assert lin["model"] == "linear" and lin["velocity_m_per_s"] == pytest.approx(3e5)
+    hole = fit_dispersion(0.05 - HBAR**2 * q**2 / (2 * 1.5 * M_E) / E_CHARGE, q,
+                          model="parabolic")
+    assert hole["effective_mass_me"] == pytest.approx(-1.5)  # hole-like band: m* < 0
+    with pytest.raises(AnalysisError, match="three"):
+        fit_dispersion([0.0, 1.0], [1e9, 2e9])
+
+
+def test_branch_tracking_keeps_one_direction():
+    per = [[{"angle_deg": 0.0, "q": 1e9}, {"angle_deg": 90.0, "q": 5e9}],
+           [{"angle_deg": 91.0, "q": 5.1e9}, {"angle_deg": 178.0, "q": 1.2e9}],
+           [{"angle_deg": 45.0, "q": 1.4e9}]]
+    b = track_branch(per)
+    assert b[0]["q"] == 1e9 and b[1]["q"] == 1.2e9 and b[2] is None  # 178° ≡ −2°
+
+
+@pytest.mark.parametrize("angle", [0.0, 30.0])
+def test_qpi_command_recovers_the_band(tmp_path, capsys, angle):
+    from supramap.cli.main import main
+
+    p, q_true = _grid(tmp_path, angle_deg=angle)
+    energies = ",".join(f"{e * 1e3:.6g}meV" for e in ENERGIES)
+    assert main(["sts", "qpi", str(p), "--energy", energies, "--json",
+                 str(tmp_path / "q.json"), "--report", str(tmp_path / "rep")]) == 0
+    d = json.loads((tmp_path / "q.json").read_text())
+    fit = d["dispersion_fit"]
+    assert fit["model"] == "parabolic" and fit["n_points"] == 8
+    assert fit["effective_mass_me"] == pytest.approx(2.5, rel=0.05)
+    assert fit["E0_eV"] == pytest.approx(-5e-3, abs=1e-3)
+    got = np.array([pt["q_per_nm"] for pt in d["dispersion"]])
+    np.testing.assert_allclose(got, q_true * 1e-9, rtol=0.03)
+    assert (tmp_path / "rep" / "dispersion.png").exists()
