@@ -438,6 +438,72 @@ def grid(
 
 
 @app.command()
+def ingap(
+    files: list[Path] = typer.Argument(..., help="Spectra (one, or a series with -p)."),
+    temperature: float = TEMPERATURE_OPT,
+    lockin_rms: float = LOCKIN_OPT,
+    shape: str = typer.Option("lorentzian", "--shape",
+                              help="Intrinsic lineshape: lorentzian, gaussian or fano."),
+    peaks: str = typer.Option("auto", "--peaks",
+                              help="1, 2 or auto (the lower BIC decides one vs two peaks)."),
+    window: str = typer.Option(
+        None, "--window", help="Fit only |V| ≤ window: eV unless a unit is written (1meV).",
+        callback=quantity("--window", "eV", 0.0, 1.0, lo_open=True)),
+    parameter: list[str] = typer.Option(
+        None, "--parameter", "-p", help="Series parameter per file (field in T, GN in S ...): "
+                                        "a comma list or repeated."),
+    parameter_name: str = typer.Option(
+        "field_T", "--parameter-name", help="Name of --parameter with its unit (field_T, GN_S)."),
+    channel: str = CHANNEL_OPT,
+    bias_column: str = BIAS_OPT,
+    json_path: Path = JSON_OPT,
+    report: Path = REPORT_OPT,
+) -> None:
+    """Intrinsic energy, FWHM and weight of in-gap / zero-bias peaks, fitted through the
+    thermal and lock-in broadening; one vs two peaks by BIC; over a series with -p."""
+    from supramap.sts.ingap import SHAPES, fit_in_gap
+
+    if shape not in SHAPES:
+        raise UsageError(f"--shape must be one of {', '.join(SHAPES)}, got {shape!r}")
+    if peaks not in ("1", "2", "auto"):
+        raise UsageError(f"--peaks must be 1, 2 or auto, got {peaks!r}")
+    npk = peaks if peaks == "auto" else int(peaks)
+    unit = parameter_name.rsplit("_", 1)[-1] if "_" in parameter_name else ""
+    values = quantities(parameter, unit, "--parameter") if parameter else \
+        [float(i) for i in range(len(files))]
+    if len(values) != len(files):
+        raise UsageError(f"{len(files)} files but {len(values)} --parameter values")
+    fits, rows = [], []
+    order = np.argsort(values)
+    with busy(f"fitting {len(files)} spectra through the broadening"):
+        for i in order:
+            b, g, _ = load_spectrum(files[i], channel, bias_column)
+            fits.append((values[i], files[i], fit_in_gap(
+                b, g, temperature=temperature, lockin_rms=lockin_rms, shape=shape,
+                peaks=npk, window_eV=window)))
+    for v, f, r in fits:
+        label = f"{parameter_name} = {v:g}" if parameter else f.name
+        peaks_txt = "; ".join(
+            f"E = {e * 1e6:.4g} ± {de * 1e6:.2g} µeV, FWHM {w * 1e6:.4g} ± {dw * 1e6:.2g} µeV"
+            for e, de, w, dw in zip(r.energies_eV, r.energies_err_eV, r.fwhm_eV, r.fwhm_err_eV))
+        rows.append((label, f"{r.n_peaks} peak(s): {peaks_txt}; apparent FWHM "
+                            f"{r.apparent_fwhm_eV * 1e6:.4g} µeV"))
+    rows.append(("thermal FWHM (3.53 k_BT)", f"{fits[0][2].thermal_fwhm_eV * 1e6:.4g} µeV"))
+    print_table(f"In-gap peaks ({shape}, T = {temperature:g} K, lock-in {lockin_rms:g} V rms)",
+                rows)
+    emit_warnings(*[r for _, _, r in fits])
+    d = {"shape": shape, "temperature_K": temperature, "lockin_rms_V": lockin_rms,
+         "parameter_name": parameter_name if parameter else None,
+         "fits": [{"file": str(f), "parameter": v, **r.to_dict()} for v, f, r in fits]}
+    write_json(json_path, d)
+    from supramap.report.sts import ingap_figure
+
+    figure_report(report, "In-gap peaks",
+                  lambda: [(ingap_figure(fits, parameter_name if parameter else None),
+                            "Intrinsic and apparent FWHM, peak energies", "ingap.png")])
+
+
+@app.command()
 def decompose(
     file: Path = typer.Argument(..., help="Nanonis grid (.3ds)."),
     method: str = typer.Option("kmeans", "--method", help="kmeans, pca or nmf."),

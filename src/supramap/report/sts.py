@@ -160,6 +160,29 @@ def dispersion_figure(points, fit) -> Figure:
     return fig
 
 
+def ingap_figure(fits, parameter_name) -> Figure:
+    """Intrinsic FWHM (with errors) beside the apparent one, and the peak energies, against
+    the series parameter (or the file index)."""
+    fig, (a, b) = plt.subplots(1, 2, figsize=(8.4, 3.4), constrained_layout=True)
+    xs = [v for v, _, _ in fits]
+    for x, (_, _, r) in zip(xs, fits):
+        a.errorbar([x] * r.n_peaks, np.array(r.fwhm_eV) * 1e6,
+                   yerr=np.array(r.fwhm_err_eV) * 1e6, fmt="o", color="C0")
+        a.plot([x], [r.apparent_fwhm_eV * 1e6], "s", color="C1", mfc="none")
+        b.errorbar([x] * r.n_peaks, np.array(r.energies_eV) * 1e6,
+                   yerr=np.array(r.energies_err_eV) * 1e6, fmt="o", color="C2")
+    a.plot([], [], "o", color="C0", label="intrinsic (fit through broadening)")
+    a.plot([], [], "s", color="C1", mfc="none", label="apparent (read off the data)")
+    a.axhline(fits[0][2].thermal_fwhm_eV * 1e6, color="0.6", ls="--", lw=1,
+              label="thermal 3.53 k_BT")
+    a.set_ylabel("FWHM (µeV)")
+    b.set_ylabel("peak energy (µeV)")
+    for ax in (a, b):
+        ax.set_xlabel(parameter_name or "spectrum")
+    a.legend(fontsize=7)
+    return fig
+
+
 def fft_figure(m, f) -> Figure:
     """Real-space map and the (log) Fourier amplitude."""
     fig, (a, b) = plt.subplots(1, 2, figsize=(9, 4), constrained_layout=True)
