@@ -76,17 +76,30 @@ def waterfall_figure(spectra, parameter, name: str) -> Figure:
     return fig
 
 
+def _extent_nm(da) -> list[float] | None:
+    """imshow extent [x0, x1, y1, y0] in nm from an image's x, y coordinates (m)."""
+    if "x" not in da.coords or "y" not in da.coords or da.sizes.get("x", 0) < 2:
+        return None
+    x = np.asarray(da["x"].values, dtype=float) * 1e9
+    y = np.asarray(da["y"].values, dtype=float) * 1e9
+    dx, dy = (x[1] - x[0]) / 2, (y[1] - y[0]) / 2
+    return [x[0] - dx, x[-1] + dx, y[-1] + dy, y[0] - dy]
+
+
 def maps_figure(maps) -> Figure:
-    """dI/dV maps at several energies side by side."""
+    """dI/dV maps at several energies side by side, axes in nm, colour bars with the unit."""
     n = maps.sizes["energy"]
-    fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3.2), constrained_layout=True,
+    fig, axes = plt.subplots(1, n, figsize=(3.4 * n, 3.3), constrained_layout=True,
                              squeeze=False)
+    unit = maps.attrs.get("units", "")
     for ax, e in zip(axes[0], maps["energy"].values):
-        im = ax.imshow(maps.sel(energy=e).values, cmap="viridis")
+        sl = maps.sel(energy=e)
+        im = ax.imshow(sl.values, cmap="viridis", extent=_extent_nm(sl),
+                       interpolation="nearest")
         ax.set_title(f"{e * 1e3:g} meV", fontsize=9)
-        ax.set_xticks([])
-        ax.set_yticks([])
-        fig.colorbar(im, ax=ax, fraction=0.046)
+        ax.set_xlabel("x (nm)")
+        ax.set_ylabel("y (nm)")
+        fig.colorbar(im, ax=ax, fraction=0.046, label=f"dI/dV ({unit})" if unit else "dI/dV")
     return fig
 
 
@@ -184,15 +197,20 @@ def ingap_figure(fits, parameter_name) -> Figure:
 
 
 def fft_figure(m, f) -> Figure:
-    """Real-space map and the (log) Fourier amplitude."""
+    """Real-space map (nm) and the log Fourier amplitude (q in nm⁻¹)."""
     fig, (a, b) = plt.subplots(1, 2, figsize=(9, 4), constrained_layout=True)
-    a.imshow(m.values, cmap="gray")
+    a.imshow(m.values, cmap="gray", extent=_extent_nm(m), interpolation="nearest")
+    a.set_xlabel("x (nm)")
+    a.set_ylabel("y (nm)")
     a.set_title("map", fontsize=9)
-    b.imshow(np.log10(f.values + 1e-12 * f.values.max()), cmap="magma",
-             extent=[float(f.qx[0]), float(f.qx[-1]), float(f.qy[-1]), float(f.qy[0])])
-    b.set_xlabel("qx (rad/m)")
-    b.set_ylabel("qy (rad/m)")
-    b.set_title("log |FFT|", fontsize=9)
+    qx = np.asarray(f.qx.values, dtype=float) * 1e-9
+    qy = np.asarray(f.qy.values, dtype=float) * 1e-9
+    im = b.imshow(np.log10(f.values + 1e-12 * f.values.max()), cmap="magma",
+                  extent=[qx[0], qx[-1], qy[-1], qy[0]])
+    b.set_xlabel("qx (nm⁻¹)")
+    b.set_ylabel("qy (nm⁻¹)")
+    b.set_title("log₁₀ |FFT|", fontsize=9)
+    fig.colorbar(im, ax=b, fraction=0.046, label="log₁₀ amplitude (arb.)")
     return fig
 
 
