@@ -596,3 +596,32 @@ def test_cafm_exports_islands_table_and_masks(tmp_path, capsys):
     assert main(["cafm", "analyze", str(tmp_path / "c.bcrf"), "--masks",
                  str(tmp_path / "m.tif")]) == 0
     assert tifffile.imread(tmp_path / "m.tif").max() == 2
+
+
+def test_processing_controls_are_applied_and_recorded(shared, tmp_path):
+    import json
+
+    from supramap.cli.main import main
+
+    sxm = shared / "nanonis" / "FeSe_topography.sxm"
+    assert main(["sts", "qpi", str(sxm), "--channel", "Z_forward", "--level", "plane",
+                 "--align-rows", "median", "--remove-scars", "--json",
+                 str(tmp_path / "q.json")]) == 0
+    steps = json.loads((tmp_path / "q.json").read_text())["processing"]
+    assert any(s.startswith("poly_level") for s in steps)
+    assert any(s.startswith("align_rows") for s in steps)
+    assert any(s.startswith("remove_scars") for s in steps)
+    assert main(["sts", "qpi", str(sxm), "--level", "poly9"]) == 2
+
+
+def test_preprocess_removes_a_plane_and_line_offsets():
+    import numpy as np
+
+    from supramap.data import make_image
+    from supramap.spm.pipeline import preprocess
+
+    rng = np.random.default_rng(0)
+    z = np.add.outer(np.arange(64) * 1e-10, np.arange(64) * 2e-10)
+    z += rng.normal(0, 1e-11, (64, 64)) + rng.normal(0, 5e-10, 64)[:, None]  # line offsets
+    out = preprocess(make_image(z, dx=1e-9, units="m"), level="plane", align="median")
+    assert float(out.std()) < 2e-11  # only the white noise is left

@@ -8,11 +8,15 @@ import typer
 from rich.progress import Progress
 
 from supramap.cli.common import (
+    ALIGN_OPT,
     JSON_OPT,
+    LEVEL_OPT,
     REPORT_OPT,
+    SCARS_OPT,
     UsageError,
     busy,
     console,
+    corrected,
     emit_warnings,
     load,
     new_report,
@@ -68,6 +72,9 @@ def analyze(
     masks_out: Path = typer.Option(
         None, "--masks", help="Write the conducting mask and island labels here (NetCDF with "
                               "x, y in m; a .tif gets the labels as a 32-bit TIFF)."),
+    level: str = LEVEL_OPT,
+    align: str = ALIGN_OPT,
+    scars: bool = SCARS_OPT,
     json_path: Path = JSON_OPT,
     report: Path = REPORT_OPT,
 ) -> None:
@@ -75,7 +82,7 @@ def analyze(
     from supramap.conduction import analyze as run
 
     thr = parse_threshold(threshold)
-    cur = load(current, channel, "A")
+    cur = corrected(load(current, channel, "A"), level, align, scars)
     if cur.attrs.get("units") != "A":
         raise UsageError(
             f"{current}: channel {cur.name!r} is in {cur.attrs.get('units')!r}, "
@@ -141,6 +148,7 @@ def analyze(
         else:
             atomic_write_bytes(masks_out, mask_dataset(cur, result.mask, result.labels)
                                .to_netcdf())
+    d["processing"] = [str(x) for x in cur.attrs.get("provenance", [])]
     write_json(json_path, d)
     if report is not None:
         from supramap.report.cafm import analysis_section

@@ -167,6 +167,27 @@ def new_report(title: str, folder: Path, *, tables: bool = True):
     return rep
 
 
+LEVEL_OPT = typer.Option("none", "--level", help="Background subtraction before the analysis: "
+                                                 "none, plane, poly2 or poly3 (default none).")
+ALIGN_OPT = typer.Option("none", "--align-rows", help="Line-offset correction: none, median or "
+                                                      "poly (default none).")
+SCARS_OPT = typer.Option(False, "--remove-scars", help="Remove horizontal scars (Gwyddion's "
+                                                       "criteria) before the analysis.")
+
+
+def corrected(image, level: str, align: str, scars: bool):
+    """The image after the requested corrections (recorded in its provenance)."""
+    if level == "none" and align == "none" and not scars:
+        return image
+    from supramap.errors import AnalysisError
+    from supramap.spm.pipeline import preprocess
+
+    try:
+        return preprocess(image, level=level, align=align, scars=scars)
+    except AnalysisError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def busy(description: str):
     """A transient spinner for a step that may take seconds (drawn only on a terminal; rich
     prints nothing when the output is redirected)."""

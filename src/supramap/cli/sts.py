@@ -8,12 +8,16 @@ import numpy as np
 import typer
 
 from supramap.cli.common import (
+    ALIGN_OPT,
     JSON_OPT,
+    LEVEL_OPT,
     REPORT_OPT,
+    SCARS_OPT,
     UsageError,
     bounded,
     busy,
     console,
+    corrected,
     emit_warnings,
     figure_report,
     print_table,
@@ -630,6 +634,9 @@ def qpi(
     ),
     channel: str = typer.Option(
         None, "--channel", help="Grid/image channel as the header names it (default: lock-in X)."),
+    level: str = LEVEL_OPT,
+    align: str = ALIGN_OPT,
+    scars: bool = SCARS_OPT,
     json_path: Path = JSON_OPT,
     report: Path = REPORT_OPT,
 ) -> None:
@@ -648,7 +655,7 @@ def qpi(
     rows, per_energy = [], []
     m = f = None
     for e in energies:
-        m = _map(file, channel, e)
+        m = corrected(_map(file, channel, e), level, align, scars)
         if min(m.shape) < 8:
             raise UsageError(f"{file}: a map of {m.shape[0]} × {m.shape[1]} pixels is too "
                              "small for a Fourier analysis")
@@ -705,6 +712,7 @@ def qpi(
         emit_warnings([warn("qpi.symmetrised",
                             f"the FFT was {symmetrize}-symmetrised: the C4 → C2 anisotropy is "
                             "forced by construction and is not reported")])
+    d["processing"] = [str(x) for x in m.attrs.get("provenance", [])]
     write_json(json_path, d)
     from supramap.report.sts import fft_figure
 
@@ -747,6 +755,9 @@ def defects(
     groups: int = typer.Option(0, "--groups", help="Group by spectra (grids) into N groups."),
     channel: str = typer.Option(
         None, "--channel", help="Grid/image channel as the header names it (default: lock-in X)."),
+    level: str = LEVEL_OPT,
+    align: str = ALIGN_OPT,
+    scars: bool = SCARS_OPT,
     json_path: Path = JSON_OPT,
     report: Path = REPORT_OPT,
 ) -> None:
@@ -758,7 +769,7 @@ def defects(
         raise UsageError(f"--n-sigma must lie in [2, 100], got {n_sigma}")
     if groups < 0:
         raise UsageError(f"--groups must be ≥ 0, got {groups}")
-    m = _map(file, channel, energy)
+    m = corrected(_map(file, channel, energy), level, align, scars)
     search = detect_defects(m, n_sigma=n_sigma, sign=-1 if depressions else 1)
     found = search.defects
     if groups and file.suffix.lower() == ".3ds" and found:
@@ -783,6 +794,7 @@ def defects(
         ],
     )
     emit_warnings(search)
+    d["processing"] = [str(x) for x in m.attrs.get("provenance", [])]
     write_json(json_path, d)
     from supramap.report.sts import defects_figure
 
