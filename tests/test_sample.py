@@ -304,3 +304,13 @@ def test_readme_library_example_runs_as_written(full_sample, monkeypatch, capsys
     exec(compile(block, "README.md", "exec"), {})
     out = capsys.readouterr().out
     assert out.startswith("ConductionResult(") and "conducting_fraction=" in out
+
+
+def test_sample_report_shows_the_sem_sites_and_the_tip_calibration(full_sample, tmp_path):
+    from supramap.report.sample import write_sample_report
+
+    res = full_sample[3]
+    page = write_sample_report(res, tmp_path / "rep").read_text()
+    assert 'src="sem_sites.png"' in page and (tmp_path / "rep" / "sem_sites.png").exists()
+    assert "Tip calibration" in page and 'src="tip_fit.png"' in page
+    assert "tip gap Δ" in page and " meV" in page

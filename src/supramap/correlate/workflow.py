@@ -164,6 +164,7 @@ def _sts(m: Measurement, sample: Sample, res: SampleResult) -> None:
                              "tip_gamma_eV": tip.gamma_eV, "T_eff_K": tip.temperature_K,
                              "redchi": fit.redchi}
         res.objects[m.id] = tip
+        res.objects[f"{m.id}:fit"] = fit
         res.objects[f"{m.id}:bias"] = np.asarray(b)
         return
     d: dict[str, Any] = {"kind": m.kind}

@@ -82,18 +82,28 @@ def write_sample_report(res, out_dir: str | Path, *, extra=None,
                 series, first = obj
                 series_section(rep, series, first, prefix=f"{m.id}_")
             elif m.kind == "sts-grid":
-                from supramap.report.sts import maps_figure  # noqa: F401
+                from supramap.report.sts import gap_map_figure
 
                 rep.heading(f"STS grid {m.id}")
                 rep.table([(k, v) for k, v in obj.to_dict().items()],
                           header=["quantity", "value"])
-                import matplotlib.pyplot as plt
+                rep.figure(gap_map_figure(obj.data), f"{m.id}: gap and broadening maps",
+                           name=f"{m.id}_gap.png")
+            elif m.kind == "sts-tip":
+                from supramap.report.sts import fit_figure
 
-                fig, ax = plt.subplots(figsize=(4.5, 4), constrained_layout=True)
-                im = ax.imshow(obj.data["delta"].values * 1e3, cmap="viridis")
-                fig.colorbar(im, ax=ax).set_label("Δ (meV)")
-                ax.set_title("gap map", fontsize=9)
-                rep.figure(fig, f"{m.id}: gap map", name=f"{m.id}_gap.png")
+                rep.heading(f"Tip calibration {m.id}")
+                rep.table([("tip gap Δ", f"{obj.delta_eV * 1e3:.4g} ± "
+                                         f"{obj.delta_err_eV * 1e3:.2g} meV"),
+                           ("tip broadening Γ", f"{obj.gamma_eV * 1e6:.4g} ± "
+                                                f"{obj.gamma_err_eV * 1e6:.2g} µeV"),
+                           ("effective temperature", f"{obj.temperature_K:.3g} ± "
+                                                     f"{obj.temperature_err_K:.2g} K")],
+                          header=["quantity", "value"])
+                fit = res.objects.get(f"{m.id}:fit")
+                if fit is not None:
+                    rep.figure(fit_figure(fit), f"{m.id}: SIS fit on the reference",
+                               name=f"{m.id}_fit.png")
             elif m.kind == "sts-spectrum" and hasattr(obj, "dos"):
                 from supramap.report.sts import deconvolution_figure
 
@@ -119,9 +129,41 @@ def write_sample_report(res, out_dir: str | Path, *, extra=None,
                     f"{s['map_xy_m'][0] * 1e6:.3f}, {s['map_xy_m'][1] * 1e6:.3f}"]
                    for s in cor["sites"]],
                   header=["site", "cAFM class", "needle", "map x, y (µm)"])
+        sem = next((m for m in res.sample.measurements if m.kind == "sem"), None)
+        if sem is not None:
+            try:
+                rep.figure(_sem_sites_figure(res, sem), "SEM image with the lift-out sites "
+                           "(colour: cAFM class at the site)", name="sem_sites.png")
+            except Exception as exc:  # noqa: BLE001 — a figure must not sink the report
+                rep.paragraph(f"SEM figure failed ({html.escape(str(exc))})")
         if cor.get("needle_comparison"):
             rep.figure(afig.comparison_figure(cor["needle_comparison"],
                                               ("conducting", "insulating")),
                        "Needle ratios: conducting vs insulating region", name="apt_ratios.png")
     atomic_write_json(rep.path("summary.json"), {**res.summary(), **(extra_summary or {})})
     return rep.write()
+
+
+def _sem_sites_figure(res, sem):
+    """The SEM micrograph in µm with each lift-out site marked and labelled by its class."""
+    import matplotlib.pyplot as plt
+
+    from supramap.io import read_image
+
+    img = read_image(sem.path("file", res.sample.base))
+    px = float(sem.spec["pixel_m"])
+    ny, nx = img.shape
+    fig, ax = plt.subplots(figsize=(5.5, 5.5 * ny / nx + 0.4), constrained_layout=True)
+    ax.imshow(img.values, cmap="gray", extent=[0, nx * px * 1e6, ny * px * 1e6, 0])
+    colours = {"conducting": "tab:orange", "insulating": "tab:cyan"}
+    by_name = {s["site"]: s for s in res.correlation.get("sites", [])}
+    for site in res.sample.sites:
+        cls = by_name.get(site.name, {}).get("class", "?")
+        c = colours.get(cls, "tab:red")
+        ax.plot(site.x_m * 1e6, site.y_m * 1e6, "o", ms=12, mfc="none", mec=c, mew=2)
+        ax.annotate(f"{site.name} ({cls})", (site.x_m * 1e6, site.y_m * 1e6),
+                    xytext=(8, 8), textcoords="offset points", color=c, fontsize=9,
+                    bbox={"facecolor": "black", "alpha": 0.5, "pad": 1, "lw": 0})
+    ax.set_xlabel("x (µm)")
+    ax.set_ylabel("y (µm)")
+    return fig
