@@ -18,14 +18,25 @@ def spectrum_figure(spec, table=None) -> Figure:
     fig, ax = plt.subplots(figsize=(9, 3.4), constrained_layout=True)
     ax.semilogy(spec.centres, np.maximum(spec.counts, 0.5), lw=0.6, color="k")
     if table is not None:
+        top = float(np.max(spec.counts)) if np.size(spec.counts) else 1.0
+        last_x = -np.inf
         for r in table.ranges:
-            el = next(iter(r.composition))
+            el = next(iter(r.composition), "")
             ax.axvspan(r.low, r.high, color=COLOURS.get(el, "0.6"), alpha=0.35, lw=0)
+            mid = 0.5 * (r.low + r.high)
+            # The ion's name above its range; neighbours closer than 1.5 Da are not labelled
+            # twice on top of each other.
+            if mid - last_x >= 1.5:
+                ax.text(mid, top * 1.6, r.ion, rotation=90, ha="center", va="bottom",
+                        fontsize=6, color=COLOURS.get(el, "0.3"))
+                last_x = mid
+        ax.set_ylim(0.5, top * 30)
     for p in spec.unranged_peaks:
         ax.axvline(p, color="orange", ls=":", lw=1)
     ax.set_xlabel("mass-to-charge (Da)")
     ax.set_ylabel("counts")
-    ax.set_ylim(0.5, None)
+    if table is None:
+        ax.set_ylim(0.5, None)
     ax.set_title("Mass spectrum" + (f" — {len(spec.unranged_peaks)} unranged peaks"
                                     if spec.unranged_peaks else ""), fontsize=9)
     return fig

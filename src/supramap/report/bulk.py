@@ -68,7 +68,7 @@ def susceptibility_figure(tz, cz, tf, cf, n: float) -> Figure:
         ax.plot(tf, demag_correct(cf, n), "s", ms=3, label="FC")
     ax.axhline(-1, color="0.6", ls=":")
     ax.set_xlabel("T (K)")
-    ax.set_ylabel("4πχ (SI χ), corrected")
+    ax.set_ylabel("χ_v (SI, demagnetisation-corrected)")
     ax.set_title(f"Susceptibility, N = {n:.3f}", fontsize=9)
     ax.legend(fontsize=8)
     return fig

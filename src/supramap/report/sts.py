@@ -36,8 +36,11 @@ def deconvolution_figure(res) -> Figure:
     """Recovered DOS and the re-convolved spectrum."""
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6), constrained_layout=True)
     a.plot(res.energy_eV * 1e3, res.dos, "-", color="tab:blue")
-    for gp in res.gaps_eV:
-        a.axvline(gp * 1e3, color="tab:red", lw=0.6)
+    for i, gp in enumerate(res.gaps_eV):
+        a.axvline(gp * 1e3, color=f"C{i + 3}", lw=0.8, ls="--",
+                  label=f"gap Δ{i + 1} = {gp * 1e3:.3g} meV")
+    if len(res.gaps_eV):
+        a.legend(fontsize=7)
     a.set_xlabel("E (meV)")
     a.set_ylabel("sample DOS")
     b.plot(res.bias * 1e3, res.data, ".", ms=2, color="k", label="data")
@@ -51,11 +54,22 @@ def peaks_figure(bias, g, cp, zb) -> Figure:
     """Spectrum with coherence peaks and the zero-bias peak marked."""
     fig, ax = plt.subplots(figsize=(6.5, 3.6), constrained_layout=True)
     ax.plot(np.asarray(bias) * 1e3, g, "-", color="k", lw=0.8)
-    for p in cp.positions_eV:
-        ax.axvline(p * 1e3, color="tab:red", lw=0.6)
+    # Only the ±E pairs that give the gaps are drawn (a spectrum with many small maxima must
+    # not become a wall of lines); every other significant peak is a small tick on top.
+    for i, pair in enumerate(cp.pairs[:4]):
+        for e in (pair.get("minus_eV"), pair.get("plus_eV")):
+            if e is not None:
+                ax.axvline(e * 1e3, color=f"C{i + 3}", lw=0.8, ls="--")
+        ax.plot([], [], color=f"C{i + 3}", ls="--", label=f"pair {i + 1}: Δ = "
+                                                          f"{pair['gap_eV'] * 1e3:.3g} meV")
+    if cp.positions_eV:
+        ax.plot(np.asarray(cp.positions_eV) * 1e3, np.full(len(cp.positions_eV),
+                                                           np.nanmax(g) * 1.02),
+                "v", ms=3, color="tab:red", label="peaks above 7σ")
     if zb.present:
         ax.axvline(zb.position_eV * 1e3, color="tab:green", lw=1.0, label="ZBCP")
-        ax.legend(fontsize=8)
+    if cp.pairs or cp.positions_eV or zb.present:
+        ax.legend(fontsize=7)
     ax.set_xlabel("bias (mV)")
     ax.set_ylabel("dI/dV")
     return fig
