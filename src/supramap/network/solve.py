@@ -83,10 +83,18 @@ def make_solver(network: Network, ground: int, *, tol: float = 1e-8) -> Solver:
     _, comp = csgraph.connected_components(lap, directed=False)
     component = comp == comp[ground]
     keep = np.nonzero(component)[0]
-    keep = keep[keep != ground]
+    if keep.size == network.n_nodes:
+        # Any node of the component may be the ground (injections sum to zero, only potential
+        # differences are used): the last one makes the reduced matrix a leading block, cut
+        # by range slicing instead of two fancy-indexed copies of the whole Laplacian.
+        ground = network.n_nodes - 1
+        keep = keep[:-1]
+        k = lap[:ground, :ground].tocsr()
+    else:
+        keep = keep[keep != ground]
+        k = lap[keep][:, keep].tocsr()
     index = np.full(network.n_nodes, -1)
     index[keep] = np.arange(keep.size)
-    k = lap[keep][:, keep].tocsr()
     solver = Solver(network, component, index, ground, k, tol=tol)
     if 0 < keep.size <= DIRECT_LIMIT:
         try:
