@@ -625,3 +625,38 @@ def test_preprocess_removes_a_plane_and_line_offsets():
     z += rng.normal(0, 1e-11, (64, 64)) + rng.normal(0, 5e-10, 64)[:, None]  # line offsets
     out = preprocess(make_image(z, dx=1e-9, units="m"), level="plane", align="median")
     assert float(out.std()) < 2e-11  # only the white noise is left
+
+
+def test_cafm_accepts_a_user_mask(tmp_path, capsys):
+    """A mask drawn elsewhere replaces the threshold: the fraction and the islands are the
+    mask's, round-tripped through --masks and given as an image."""
+    import json
+
+    import numpy as np
+
+    from supramap.cli.main import main
+    from supramap.data import make_image
+    from supramap.io.bcr import write_bcr
+    from supramap.io.image import write_png
+
+    cur = np.random.default_rng(0).normal(0, 1e-9, (64, 64))
+    cur[10:30, 10:40] += 2e-6
+    write_bcr(tmp_path / "c.bcrf", make_image(cur, dx=10e-9, units="A"))
+    user = np.zeros((64, 64))
+    user[40:50, 5:25] = 1  # a region the threshold would never pick
+    user[5:8, 50:60] = 1
+    write_png(tmp_path / "m.png", user)
+    assert main(["cafm", "analyze", str(tmp_path / "c.bcrf"), "--mask", str(tmp_path / "m.png"),
+                 "--json", str(tmp_path / "a.json"), "--masks", str(tmp_path / "out.nc")]) == 0
+    d = json.loads((tmp_path / "a.json").read_text())
+    assert d["conducting_fraction"] == pytest.approx(user.mean())
+    assert d["n_islands"] == 2 and d["n_stripes"] == 1 and d["threshold_source"] == "user mask"
+    assert main(["cafm", "analyze", str(tmp_path / "c.bcrf"), "--mask",
+                 str(tmp_path / "out.nc"), "--json", str(tmp_path / "b.json")]) == 0
+    assert json.loads((tmp_path / "b.json").read_text())["conducting_fraction"] == \
+        pytest.approx(user.mean())
+    write_png(tmp_path / "small.png", np.ones((10, 10)))
+    capsys.readouterr()
+    assert main(["cafm", "analyze", str(tmp_path / "c.bcrf"), "--mask",
+                 str(tmp_path / "small.png")]) == 2
+    assert "mask of 10 × 10 px" in capsys.readouterr().err

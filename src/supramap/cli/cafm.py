@@ -44,6 +44,29 @@ def _parse_line(text: str) -> tuple[float, float, float, float]:
     return tuple(quantities(text, "m", "--line", count=4))  # type: ignore[return-value]
 
 
+def _user_mask(path: Path, cur):
+    """A mask file: the ``conducting`` variable of a NetCDF, or any image (non-zero = True)."""
+    import numpy as np
+
+    if path.suffix.lower() in (".nc", ".nc4", ".h5"):
+        import xarray as xr
+
+        try:
+            with xr.open_dataset(path) as ds:
+                m = np.asarray(ds["conducting"].values)
+        except (OSError, ValueError, KeyError) as exc:
+            raise UsageError(f"{path}: not a mask NetCDF with a 'conducting' variable "
+                             f"({exc})") from None
+    else:
+        from supramap.io import read_image
+
+        m = np.asarray(read_image(path).values)
+    if m.shape != cur.shape:
+        raise UsageError(f"{path}: mask of {m.shape[0]} × {m.shape[1]} px for a map of "
+                         f"{cur.shape[0]} × {cur.shape[1]} px")
+    return np.nan_to_num(m) != 0
+
+
 @app.command()
 def analyze(
     current: Path = typer.Argument(..., help="Current map (BCR/BCRF, .gwy, .sxm)."),
@@ -75,6 +98,10 @@ def analyze(
     level: str = LEVEL_OPT,
     align: str = ALIGN_OPT,
     scars: bool = SCARS_OPT,
+    mask_in: Path = typer.Option(
+        None, "--mask", help="Conducting pixels given instead of the threshold: a NetCDF "
+                             "written by --masks, or an image of the map's size (non-zero = "
+                             "conducting)."),
     json_path: Path = JSON_OPT,
     report: Path = REPORT_OPT,
 ) -> None:
@@ -91,7 +118,8 @@ def analyze(
     topo = load(topography, topography_channel, "m") if topography else None
     defl = load(deflection, deflection_channel, "V") if deflection else None
     with busy(f"analysing {cur.shape[0]} × {cur.shape[1]} px"):
-        result = run(cur, topography=topo, deflection=defl, threshold=thr)
+        result = run(cur, topography=topo, deflection=defl, threshold=thr,
+                     mask=_user_mask(mask_in, cur) if mask_in is not None else None)
     d = result.to_dict()
     d["file"] = str(current)
     if line is not None:

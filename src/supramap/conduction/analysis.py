@@ -167,7 +167,7 @@ def _level_samples(values: np.ndarray, detect: float) -> np.ndarray:
 def analyze(current: xr.DataArray, *, topography: xr.DataArray | None = None,
             deflection: xr.DataArray | None = None, threshold: float | str = "auto",
             max_levels: int = 5, sensitivity: float = 0.5, min_island_pixels: int = 3,
-            max_edge_profiles: int = 2000) -> ConductionResult:
+            max_edge_profiles: int = 2000, mask: np.ndarray | None = None) -> ConductionResult:
     """Quantify heterogeneous conduction in a cAFM current map.
 
     Parameters
@@ -187,6 +187,10 @@ def analyze(current: xr.DataArray, *, topography: xr.DataArray | None = None,
         The fraction interval uses thresholds × (1 − s) and × (1 + s).
     min_island_pixels : int
         Smaller conducting components are not counted as islands.
+    mask : bool array (y, x), optional
+        The conducting pixels as the user drew or computed them (e.g. in Gwyddion): used in
+        place of the threshold classification; noise, levels, islands and edges are measured
+        on it, the fraction interval is the fraction itself.
 
     Notes
     -----
@@ -292,11 +296,21 @@ def analyze(current: xr.DataArray, *, topography: xr.DataArray | None = None,
             return base
         return base & (graded > scale * local_cut)
 
-    mask = classify(1.0)
     valid = int(np.isfinite(values).sum())
-    fraction = float(mask.sum() / valid)
-    interval = (float(classify(1 + sensitivity).sum() / valid),
-                float(classify(1 - sensitivity).sum() / valid))
+    if mask is not None:
+        user = np.asarray(mask)
+        if user.shape != values.shape:
+            raise AnalysisError(f"the mask's shape {user.shape} differs from the map's "
+                                f"{values.shape}")
+        mask = (user.astype(bool)) & np.isfinite(values)
+        fraction = float(mask.sum() / valid)
+        interval = (fraction, fraction)
+        source = "user mask"
+    else:
+        mask = classify(1.0)
+        fraction = float(mask.sum() / valid)
+        interval = (float(classify(1 + sensitivity).sum() / valid),
+                    float(classify(1 - sensitivity).sum() / valid))
     labels, islands = find_islands(mask, values, x=x, y=y, min_pixels=min_island_pixels,
                                    levels=levels.levels_A)
     edges, edge_warning = _edges(current.copy(data=values), labels > 0, thr,
