@@ -47,6 +47,10 @@ def analysis_section(report: Report, title: str, current, result, *, topography=
                   name=f"{prefix}islands.png")
     report.figure(figures.edges_figure(result), "Current across island boundaries",
                   name=f"{prefix}edges.png")
+    if result.islands:
+        report.figure(figures.island_sizes_figure(result),
+                      "Island sizes and shapes (the per-island table: --islands FILE.csv)",
+                      name=f"{prefix}island_sizes.png")
 
 
 def comparison_section(report: Report, title: str, comparison, image_a,

@@ -38,9 +38,31 @@ def add_scale_bar(ax, image: xr.DataArray, color: str = "white") -> None:
     width = dx * image.sizes["x"]
     length = nice_length(width)
     bar = AnchoredSizeBar(ax.transData, length / dx, si_prefix(length, "m"), "lower right",
-                          pad=0.4, color=color, frameon=False, size_vertical=max(
+                          pad=0.4, color=color, frameon=True, size_vertical=max(
                               image.sizes["y"] / 150, 1), fontproperties={"size": 8})
+    # A translucent dark box behind the bar: readable on bright and dark maps alike.
+    bar.patch.set(facecolor="black", alpha=0.45, edgecolor="none")
     ax.add_artist(bar)
+
+
+def island_sizes_figure(result) -> Figure:
+    """Distributions of the islands' equivalent diameter (log bins, nm) and elongation."""
+    fig, (a, b) = plt.subplots(1, 2, figsize=(8.4, 3.2), constrained_layout=True)
+    d = np.array([i.equivalent_diameter_m for i in result.islands]) * 1e9
+    el = np.array([i.elongation for i in result.islands])
+    if d.size:
+        bins = np.logspace(np.log10(max(d.min(), 1e-3)), np.log10(d.max() * 1.01),
+                           min(30, max(5, d.size // 3)))
+        a.hist(d, bins=bins, color="C0")
+        a.set_xscale("log")
+        b.hist(el, bins=min(30, max(5, el.size // 3)), color="C1")
+        b.axvline(3, color="0.4", ls="--", lw=1, label="stripe ≥ 3")
+        b.legend(fontsize=8)
+    a.set_xlabel("equivalent diameter (nm)")
+    a.set_ylabel("islands")
+    b.set_xlabel("elongation (major / minor axis)")
+    a.set_title(f"{d.size} islands", fontsize=9)
+    return fig
 
 
 PREFIXES = (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3), ("", 1.0), ("m", 1e-3),
