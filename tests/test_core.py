@@ -121,3 +121,16 @@ def test_single_command_report_shows_the_result_table_and_the_figure(tmp_path):
     page = (tmp_path / "rep" / "index.html").read_text()
     assert "median gap (converged pixels)" in page and "1.4000 meV" in page
     assert 'src="gap_map.png"' in page and (tmp_path / "rep" / "gap_map.png").exists()
+
+
+def test_report_tables_never_show_raw_floats_booleans_or_bookkeeping(tmp_path):
+    from supramap.report.html import Report
+
+    rep = Report("t", tmp_path / "r")
+    rep.table([("edge_width_m", 4.2345678e-8), ("zero_resistance", False),
+               ("seconds", 12.3456789), ("ratio", 108.23477650079622),
+               ("warnings", []), ("levels_A", [1.5e-6, 3.2e-6])], header=["q", "v"])
+    page = rep.write().read_text()
+    assert "42.3 nm" in page and ">no<" in page and "108.2" in page
+    assert "108.23477650079622" not in page and "False" not in page and "seconds" not in page
+    assert "1.5 µA, 3.2 µA" in page.replace("[", "").replace("]", "")

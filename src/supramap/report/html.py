@@ -100,6 +100,13 @@ class Report:
             out.append("<tr>" + "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
                        + "</tr>")
         for row in rows:
+            row = list(row)
+            if len(row) == 2 and isinstance(row[0], str):
+                if row[0] in INTERNAL_KEYS or row[0] == "warnings":
+                    continue  # run-time bookkeeping; warnings have their own box
+                row[1] = _cell(row[1], row[0])
+            else:
+                row = [_cell(c, "") for c in row]
             out.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row)
                        + "</tr>")
         out.append("</table>")
@@ -154,6 +161,31 @@ class Report:
             self._cleanup.detach()
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
+
+
+#: Keys of result dicts that describe the run, not the sample (left out of report tables).
+INTERNAL_KEYS = {"seconds", "workers", "startup_seconds"}
+
+
+def _cell(value, key: str) -> str:
+    """A table cell: numbers with 4 significant digits and the unit the key names, booleans
+    as yes/no, short lists inline — never a raw float or Python's ``False``."""
+    from supramap.display import _fmt
+
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool) or (hasattr(value, "dtype") and value.dtype == bool):
+        return "yes" if bool(value) else "no"
+    if value is None:
+        return "—"
+    text = _fmt(key, value)
+    if text is not None:
+        return text
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {_cell(v, str(k))}" for k, v in list(value.items())[:8])
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_cell(v, key) for v in value[:8]) + (" …" if len(value) > 8 else "")
+    return str(value)
 
 
 def warnings_html(items, *, title: str = "Warnings") -> str:
