@@ -164,7 +164,7 @@ class Report:
 
 
 #: Keys of result dicts that describe the run, not the sample (left out of report tables).
-INTERNAL_KEYS = {"seconds", "workers", "startup_seconds"}
+INTERNAL_KEYS = {"seconds", "workers", "startup_seconds", "time"}
 
 
 def _cell(value, key: str) -> str:
