@@ -213,14 +213,9 @@ def _chromium() -> str | None:
         shutil.which("google-chrome")
 
 
-def test_demo_report_in_headless_chromium(tmp_path):
-    browser = _chromium()
-    if browser is None:
-        pytest.skip("no Chromium on this machine and `make test` could not install it "
-                    "(apt-get install chromium)")
-    assert main(["demo", "--out", str(tmp_path / "demo")]) == 0
-    page = tmp_path / "demo" / "report" / "index.html"
-    summary = json.loads((page.parent / "summary.json").read_text())
+def _render_in_chromium(browser: str, page, tmp_path):
+    """Open *page* in headless Chromium with a probe that lists images that failed to load;
+    returns the rendered DOM, Chromium's log and the probe's findings."""
     probe = page.parent / "probe.html"
     html = page.read_text().replace("</body>", """<script>
 window.addEventListener('load', () => {
@@ -239,14 +234,27 @@ window.addEventListener('load', () => {
          "--enable-logging=stderr", "--v=0", "--virtual-time-budget=10000",
          "--allow-file-access-from-files", "--dump-dom", probe.as_uri()],
         capture_output=True, text=True, timeout=180)
-    dom = proc.stdout
-    m = re.search(r'<pre id="probe">(.*?)</pre>', dom)
+    m = re.search(r'<pre id="probe">(.*?)</pre>', proc.stdout)
     assert m, proc.stderr[-2000:]
-    status = json.loads(m.group(1).replace("&quot;", '"'))
+    return proc.stdout, proc.stderr, json.loads(m.group(1).replace("&quot;", '"'))
+
+
+def _console_errors(stderr: str) -> list[str]:
+    return [ln for ln in stderr.splitlines() if "CONSOLE" in ln and
+            ("Error" in ln or "Failed" in ln)]
+
+
+def test_demo_report_in_headless_chromium(tmp_path):
+    browser = _chromium()
+    if browser is None:
+        pytest.skip("no Chromium on this machine and `make test` could not install it "
+                    "(apt-get install chromium)")
+    assert main(["demo", "--out", str(tmp_path / "demo")]) == 0
+    page = tmp_path / "demo" / "report" / "index.html"
+    summary = json.loads((page.parent / "summary.json").read_text())
+    dom, stderr, status = _render_in_chromium(browser, page, tmp_path)
     assert status["n"] >= 15 and status["bad"] == []
-    console_errors = [ln for ln in proc.stderr.splitlines() if "CONSOLE" in ln and
-                      ("Error" in ln or "Failed" in ln)]
-    assert console_errors == []
+    assert _console_errors(stderr) == []
     # The key numbers on the page are those of summary.json.
     text = re.sub(r"<[^>]+>", " ", dom)
     for line in summary["verdict"]:
@@ -314,3 +322,22 @@ def test_sample_report_shows_the_sem_sites_and_the_tip_calibration(full_sample, 
     assert 'src="sem_sites.png"' in page and (tmp_path / "rep" / "sem_sites.png").exists()
     assert "Tip calibration" in page and 'src="tip_fit.png"' in page
     assert "tip gap Δ" in page and " meV" in page
+
+
+def test_single_command_report_in_headless_chromium(shared, tmp_path):
+    """A one-command report shows its result table (with units) and its warning box: the
+    paramagnetic zfcfc1.dat must read as 'no shielding', visibly."""
+    browser = _chromium()
+    if browser is None:
+        pytest.skip("no Chromium on this machine and `make test` could not install it "
+                    "(apt-get install chromium)")
+    assert main(["bulk", "susceptibility", str(shared / "qd" / "zfcfc1.dat"), "--length", "2mm",
+                 "--width", "1mm", "--thickness", "0.1mm", "--report",
+                 str(tmp_path / "rep")]) == 0
+    dom, stderr, status = _render_in_chromium(browser, tmp_path / "rep" / "index.html",
+                                              tmp_path)
+    assert status["n"] >= 1 and status["bad"] == [] and _console_errors(stderr) == []
+    text = re.sub(r"<[^>]+>", " ", dom)
+    assert "susceptibility.not_diamagnetic" in text  # the warning box
+    assert "demagnetising factor" in text.lower() or "demag" in text.lower()  # the table
+    assert "<table>" in dom
