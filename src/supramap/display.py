@@ -27,7 +27,7 @@ def _unit(key: str) -> str:
     return ""
 
 
-def _fmt(key: str, value: Any) -> str | None:
+def format_value(key: str, value: Any) -> str | None:
     """A short text for one value; None for what does not fit a summary (long arrays)."""
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return str(value) if not isinstance(value, str) or len(value) <= 80 else value[:77] + "…"
@@ -46,7 +46,7 @@ def _fmt(key: str, value: Any) -> str | None:
         return f"{v:.4g}" + (f" {unit}" if unit else "")
     if isinstance(value, (list, tuple)) and len(value) <= 4 and all(
             isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
-        parts = [_fmt(key, v) for v in value]
+        parts = [format_value(key, v) for v in value]
         return "[" + ", ".join(p for p in parts if p) + "]"
     return None
 
@@ -62,7 +62,7 @@ def summary_items(result) -> tuple[list[tuple[str, str]], list[dict]]:
     for k, v in d.items():
         if k == "warnings":
             continue
-        text = _fmt(k, v)
+        text = format_value(k, v)
         if text is not None:
             items.append((k, text))
     return items, warnings

@@ -170,7 +170,7 @@ INTERNAL_KEYS = {"seconds", "workers", "startup_seconds", "time"}
 def _cell(value, key: str) -> str:
     """A table cell: numbers with 4 significant digits and the unit the key names, booleans
     as yes/no, short lists inline — never a raw float or Python's ``False``."""
-    from supramap.display import _fmt
+    from supramap.display import format_value
 
     if isinstance(value, str):
         return value
@@ -178,7 +178,7 @@ def _cell(value, key: str) -> str:
         return "yes" if bool(value) else "no"
     if value is None:
         return "—"
-    text = _fmt(key, value)
+    text = format_value(key, value)
     if text is not None:
         return text
     if isinstance(value, dict):
