@@ -13,6 +13,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
+from matplotlib import patheffects  # noqa: E402
 from matplotlib.colors import ListedColormap, LogNorm  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar  # noqa: E402
@@ -170,8 +171,10 @@ def islands_figure(current: xr.DataArray, result) -> Figure:
         for isl in result.islands[:200]:
             col = (isl.centroid_x_m - float(current.x[0])) / result.pixel_size_m[1]
             row = (isl.centroid_y_m - float(current.y[0])) / result.pixel_size_m[0]
-            ax.text(col, row, str(isl.label), color="yellow", fontsize=6, ha="center",
-                    va="center")
+            # Yellow on a black outline: readable on the bright islands and the dark matrix.
+            ax.text(col, row, str(isl.label), color="yellow", fontsize=7, ha="center",
+                    va="center", fontweight="bold",
+                    path_effects=[patheffects.withStroke(linewidth=2, foreground="black")])
     return fig
 
 
