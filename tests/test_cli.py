@@ -660,3 +660,34 @@ def test_cafm_accepts_a_user_mask(tmp_path, capsys):
     assert main(["cafm", "analyze", str(tmp_path / "c.bcrf"), "--mask",
                  str(tmp_path / "small.png")]) == 2
     assert "mask of 10 × 10 px" in capsys.readouterr().err
+
+
+def test_display_clip_changes_the_colour_range_only(tmp_path, capsys):
+    import json
+
+    import numpy as np
+
+    from supramap.cli.main import main
+    from supramap.data import make_image
+    from supramap.io.bcr import write_bcr
+    from supramap.report.figures import display_range
+
+    z = np.arange(100.0).reshape(10, 10)
+    img = make_image(z, dx=1e-9, units="m")
+    assert display_range(z, img) == pytest.approx(np.percentile(z, [0.5, 99.5]))
+    img.attrs["display_clip"] = (10, 90)
+    assert display_range(z, img) == pytest.approx(np.percentile(z, [10, 90]))
+    cur = np.random.default_rng(0).normal(0, 1e-9, (64, 64))
+    cur[10:30, 10:40] += 2e-6
+    write_bcr(tmp_path / "c.bcrf", make_image(cur, dx=10e-9, units="A"))
+    runs = []
+    for clip in (None, "5,95"):
+        out = tmp_path / f"r{clip is not None}.json"
+        argv = ["cafm", "analyze", str(tmp_path / "c.bcrf"), "--json", str(out), "--report",
+                str(tmp_path / f"rep{clip is not None}")] + (["--clip", clip] if clip else [])
+        assert main(argv) == 0
+        runs.append(json.loads(out.read_text())["conducting_fraction"])
+    assert runs[0] == runs[1]  # display only: the analysis is unchanged
+    capsys.readouterr()
+    assert main(["cafm", "analyze", str(tmp_path / "c.bcrf"), "--clip", "90,10"]) == 2
+    assert "--clip" in capsys.readouterr().err

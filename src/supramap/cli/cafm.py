@@ -9,6 +9,7 @@ from rich.progress import Progress
 
 from supramap.cli.common import (
     ALIGN_OPT,
+    CLIP_OPT,
     JSON_OPT,
     LEVEL_OPT,
     REPORT_OPT,
@@ -98,6 +99,7 @@ def analyze(
     level: str = LEVEL_OPT,
     align: str = ALIGN_OPT,
     scars: bool = SCARS_OPT,
+    clip: str = CLIP_OPT,
     mask_in: Path = typer.Option(
         None, "--mask", help="Conducting pixels given instead of the threshold: a NetCDF "
                              "written by --masks, or an image of the map's size (non-zero = "
@@ -109,7 +111,7 @@ def analyze(
     from supramap.conduction import analyze as run
 
     thr = parse_threshold(threshold)
-    cur = corrected(load(current, channel, "A"), level, align, scars)
+    cur = corrected(load(current, channel, "A"), level, align, scars, clip)
     if cur.attrs.get("units") != "A":
         raise UsageError(
             f"{current}: channel {cur.name!r} is in {cur.attrs.get('units')!r}, "

@@ -175,8 +175,20 @@ SCARS_OPT = typer.Option(False, "--remove-scars", help="Remove horizontal scars 
                                                        "criteria) before the analysis.")
 
 
-def corrected(image, level: str, align: str, scars: bool):
-    """The image after the requested corrections (recorded in its provenance)."""
+CLIP_OPT = typer.Option(None, "--clip", help="Display range of the report's maps as "
+                                             "percentiles 'LO,HI' (default 0.5,99.5); the "
+                                             "analysis is not affected.")
+
+
+def corrected(image, level: str, align: str, scars: bool, clip: str | None = None):
+    """The image after the requested corrections (recorded in its provenance), carrying the
+    display range asked by --clip."""
+    if clip is not None:
+        vals = quantities(clip, "", "--clip", count=2)
+        if not 0 <= vals[0] < vals[1] <= 100:
+            raise UsageError(f"--clip needs percentiles 0 ≤ LO < HI ≤ 100, got {clip!r}")
+        image = image.copy()
+        image.attrs["display_clip"] = (vals[0], vals[1])
     if level == "none" and align == "none" and not scars:
         return image
     from supramap.errors import AnalysisError

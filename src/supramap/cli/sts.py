@@ -9,6 +9,7 @@ import typer
 
 from supramap.cli.common import (
     ALIGN_OPT,
+    CLIP_OPT,
     JSON_OPT,
     LEVEL_OPT,
     REPORT_OPT,
@@ -637,6 +638,7 @@ def qpi(
     level: str = LEVEL_OPT,
     align: str = ALIGN_OPT,
     scars: bool = SCARS_OPT,
+    clip: str = CLIP_OPT,
     json_path: Path = JSON_OPT,
     report: Path = REPORT_OPT,
 ) -> None:
@@ -655,7 +657,7 @@ def qpi(
     rows, per_energy = [], []
     m = f = None
     for e in energies:
-        m = corrected(_map(file, channel, e), level, align, scars)
+        m = corrected(_map(file, channel, e), level, align, scars, clip)
         if min(m.shape) < 8:
             raise UsageError(f"{file}: a map of {m.shape[0]} × {m.shape[1]} pixels is too "
                              "small for a Fourier analysis")
@@ -758,6 +760,7 @@ def defects(
     level: str = LEVEL_OPT,
     align: str = ALIGN_OPT,
     scars: bool = SCARS_OPT,
+    clip: str = CLIP_OPT,
     json_path: Path = JSON_OPT,
     report: Path = REPORT_OPT,
 ) -> None:
@@ -769,7 +772,7 @@ def defects(
         raise UsageError(f"--n-sigma must lie in [2, 100], got {n_sigma}")
     if groups < 0:
         raise UsageError(f"--groups must be ≥ 0, got {groups}")
-    m = corrected(_map(file, channel, energy), level, align, scars)
+    m = corrected(_map(file, channel, energy), level, align, scars, clip)
     search = detect_defects(m, n_sigma=n_sigma, sign=-1 if depressions else 1)
     found = search.defects
     if groups and file.suffix.lower() == ".3ds" and found:

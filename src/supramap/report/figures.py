@@ -82,6 +82,16 @@ def display_unit(values: np.ndarray, unit: str) -> tuple[float, str]:
     return 1.0, unit
 
 
+def display_range(z: np.ndarray, image: xr.DataArray) -> tuple[float, float]:
+    """Colour range of a map: the percentiles in ``attrs["display_clip"]`` (set by the image
+    commands' ``--clip LO,HI``), 0.5–99.5 % by default.  Display only: data are untouched."""
+    lo_p, hi_p = image.attrs.get("display_clip", (0.5, 99.5))
+    if not np.isfinite(z).any():
+        return 0.0, 1.0
+    lo, hi = np.nanpercentile(z, [lo_p, hi_p])
+    return float(lo), float(max(hi, lo + 1e-300))
+
+
 def show_map(ax, image: xr.DataArray, *, title: str, cmap: str = "afmhot", log: bool = False,
              floor: float | None = None, label: str | None = None) -> None:
     """imshow *image* with scale bar and colour bar; ``log`` uses |values| on a log scale."""
@@ -96,7 +106,7 @@ def show_map(ax, image: xr.DataArray, *, title: str, cmap: str = "afmhot", log: 
     else:
         factor, unit = display_unit(z, unit)
         z = z / factor
-        lo, hi = np.nanpercentile(z, [0.5, 99.5]) if np.isfinite(z).any() else (0, 1)
+        lo, hi = display_range(z, image)
         im = ax.imshow(z, cmap=cmap, vmin=lo, vmax=hi, interpolation="nearest")
     ax.set_title(title, fontsize=9)
     ax.set_xticks([])

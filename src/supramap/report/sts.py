@@ -213,7 +213,11 @@ def ingap_figure(fits, parameter_name) -> Figure:
 def fft_figure(m, f) -> Figure:
     """Real-space map (nm) and the log Fourier amplitude (q in nm⁻¹)."""
     fig, (a, b) = plt.subplots(1, 2, figsize=(9, 4), constrained_layout=True)
-    a.imshow(m.values, cmap="gray", extent=_extent_nm(m), interpolation="nearest")
+    from supramap.report.figures import display_range
+
+    lo, hi = display_range(np.asarray(m.values, dtype=float), m)
+    a.imshow(m.values, cmap="gray", extent=_extent_nm(m), interpolation="nearest", vmin=lo,
+             vmax=hi)
     a.set_xlabel("x (nm)")
     a.set_ylabel("y (nm)")
     a.set_title("map", fontsize=9)
@@ -230,8 +234,11 @@ def fft_figure(m, f) -> Figure:
 
 def defects_figure(m, defects) -> Figure:
     """Map with the defects circled and their long axes drawn."""
+    from supramap.report.figures import display_range
+
     fig, ax = plt.subplots(figsize=(5, 5), constrained_layout=True)
-    ax.imshow(m.values, cmap="gray")
+    lo, hi = display_range(np.asarray(m.values, dtype=float), m)
+    ax.imshow(m.values, cmap="gray", vmin=lo, vmax=hi)
     dx = float(m.x[1] - m.x[0])
     dy = float(m.y[1] - m.y[0])
     for d in defects:
