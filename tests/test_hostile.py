@@ -565,3 +565,17 @@ def test_a_file_cut_inside_its_last_number_is_refused(shared, tmp_path, kind, ca
         reader = read
     with pytest.raises(FormatError, match="cut inside its last number|cut short"):
         reader(p)
+
+
+def test_a_report_written_before_the_marker_existed_is_still_replaced(tmp_path):
+    """Folders of earlier supramap versions (index.html with our style sheet, no marker) are
+    reports, not foreign folders: a rerun of `make demo` must not refuse them."""
+    from supramap.report.html import CSS
+
+    old = tmp_path / "rep"
+    old.mkdir()
+    (old / "index.html").write_text(f"<html><head><style>{CSS}</style></head></html>")
+    (old / "figure_01.png").write_bytes(b"x")
+    _small_report(old, "new", ["a.png"]).write()
+    assert sorted(p.name for p in old.iterdir() if not p.name.startswith(".")) == \
+        ["a.png", "index.html"]

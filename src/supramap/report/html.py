@@ -27,6 +27,19 @@ img{max-width:100%;border:1px solid #eee}figcaption{font-size:.85em;color:#555}
 MARKER = ".supramap-report"
 
 
+def _is_report(folder: Path) -> bool:
+    """A folder supramap wrote: the marker, or (reports written before the marker existed) an
+    index.html carrying this module's style sheet."""
+    if (folder / MARKER).exists():
+        return True
+    page = folder / "index.html"
+    try:
+        return page.is_file() and CSS.strip().splitlines()[0] in page.read_text(
+            encoding="utf-8", errors="replace")[:4000]
+    except OSError:
+        return False
+
+
 def check_report_folder(folder: str | Path) -> Path:
     """Refuse a report folder that holds anything but an earlier supramap report (a new report
     replaces the whole folder), or whose parent cannot be written; returns it as a Path."""
@@ -35,7 +48,7 @@ def check_report_folder(folder: str | Path) -> Path:
     out = Path(folder)
     if out.exists() and not out.is_dir():
         raise OutputError(f"{out}: the report folder is an existing file")
-    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).exists():
+    if out.is_dir() and any(out.iterdir()) and not _is_report(out):
         raise OutputError(f"{out}: the folder exists and holds files that are not a supramap "
                           "report; a report replaces its whole folder, so give a new or empty "
                           "folder")
