@@ -341,3 +341,42 @@ def test_single_command_report_in_headless_chromium(shared, tmp_path):
     assert "susceptibility.not_diamagnetic" in text  # the warning box
     assert "demagnetising factor" in text.lower() or "demag" in text.lower()  # the table
     assert "<table>" in dom
+
+
+def test_grid_explorer_clicks_show_the_pixels_spectra(tmp_path):
+    """`sts explore`: the page, opened offline in headless Chromium, shows the spectrum of each
+    pixel clicked (two clicks, two different pixels, their own data) with no console error."""
+    browser = _chromium()
+    if browser is None:
+        pytest.skip("no Chromium on this machine and `make test` could not install it "
+                    "(apt-get install chromium)")
+    from supramap.io.nanonis_3ds import write_3ds
+
+    ny, nx, nb = 8, 10, 21
+    iy, ix, k = np.meshgrid(np.arange(ny), np.arange(nx), np.arange(nb), indexing="ij")
+    g = (1 + 0.1 * iy + 0.01 * ix + 1e-3 * k) * 1e-9  # every pixel's spectrum is distinct
+    write_3ds(tmp_path / "g.3ds", {"LI Demod 1 X (A)": g}, bias=np.linspace(-5e-3, 5e-3, nb),
+              x_m=np.arange(nx) * 1e-9, y_m=np.arange(ny) * 1e-9)
+    assert main(["sts", "explore", str(tmp_path / "g.3ds"), "--out", str(tmp_path / "ex")]) == 0
+    page = tmp_path / "ex" / "index.html"
+    clicks = page.read_text().replace("</body>", """<script>
+window.addEventListener('load', () => {
+  const cv = document.getElementById('map'), r = cv.getBoundingClientRect(), out = [];
+  for (const [fx, fy] of [[0.05, 0.05], [0.95, 0.55]]) {
+    cv.dispatchEvent(new MouseEvent('click', {clientX: r.left + fx * r.width,
+                                               clientY: r.top + fy * r.height, bubbles: true}));
+    out.push(JSON.parse(document.getElementById('spectrum-data').textContent));
+  }
+  const p = document.createElement('pre'); p.id = 'clicks';
+  p.textContent = JSON.stringify(out); document.body.appendChild(p);
+});
+</script></body>""")
+    page.write_text(clicks)
+    dom, stderr, _ = _render_in_chromium(browser, page, tmp_path)
+    m = re.search(r'<pre id="clicks">(.*?)</pre>', dom)
+    assert m, stderr[-2000:]
+    got = json.loads(m.group(1).replace("&quot;", '"'))
+    assert [(c["iy"], c["ix"]) for c in got] == [(0, 0), (4, 9)]
+    for c in got:
+        np.testing.assert_allclose(c["first"], g[c["iy"], c["ix"], :5], rtol=1e-5)
+    assert _console_errors(stderr) == []

@@ -509,6 +509,38 @@ def ingap(
 
 
 @app.command()
+def explore(
+    file: Path = typer.Argument(..., help="Nanonis grid (.3ds)."),
+    out: Path = typer.Option(..., "--out", help="Folder for the page (index.html)."),
+    gapmap: Path = typer.Option(
+        None, "--gapmap", help="NetCDF written by `sts gapmap --out`: the clicked pixel's "
+                               "fitted gap is shown too."),
+    channel: str = typer.Option(
+        None, "--channel", help="Grid channel as the header names it (default: lock-in X)."),
+) -> None:
+    """A self-contained HTML page to explore a grid offline: the dI/dV map at a chosen energy
+    (slider) and the spectrum of any pixel clicked."""
+    from supramap.report.explorer import write_explorer
+
+    _, g = _grid(file, channel)
+    gap = None
+    if gapmap is not None:
+        import xarray as xr
+
+        try:
+            with xr.open_dataset(gapmap) as ds:
+                gap = np.where(ds["converged"].values.astype(bool), ds["delta"].values, np.nan)
+        except (OSError, ValueError, KeyError) as exc:
+            raise UsageError(f"{gapmap}: not a gap map written by `sts gapmap` ({exc})") \
+                from None
+        if gap.shape != g.shape[:2]:
+            raise UsageError(f"{gapmap}: gap map {gap.shape} does not match the grid "
+                             f"{g.shape[:2]}")
+    page = write_explorer(g, out, gap_eV=gap, title=f"Grid explorer — {file.name}")
+    console.print(f"Explorer: {page}")
+
+
+@app.command()
 def decompose(
     file: Path = typer.Argument(..., help="Nanonis grid (.3ds)."),
     method: str = typer.Option("kmeans", "--method", help="kmeans, pca or nmf."),
