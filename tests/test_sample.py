@@ -380,3 +380,12 @@ window.addEventListener('load', () => {
     for c in got:
         np.testing.assert_allclose(c["first"], g[c["iy"], c["ix"], :5], rtol=1e-5)
     assert _console_errors(stderr) == []
+
+
+def test_sample_report_links_a_grid_explorer(full_sample, tmp_path):
+    from supramap.report.sample import write_sample_report
+
+    page = write_sample_report(full_sample[3], tmp_path / "rep").read_text()
+    assert 'href="grid_explorer/index.html"' in page
+    explorer = (tmp_path / "rep" / "grid_explorer" / "index.html").read_text()
+    assert '"gap"' in explorer and "Grid explorer" in explorer

@@ -154,6 +154,7 @@ def _sts(m: Measurement, sample: Sample, res: SampleResult) -> None:
         res.results[m.id] = {"kind": m.kind, **gm.to_dict()}
         res.objects[m.id] = gm
         res.objects[f"{m.id}:bias"] = np.asarray(ds["bias"].values)
+        res.objects[f"{m.id}:grid"] = ds[name]  # for the report's grid explorer page
         return
     from supramap.sts.spectra import load_spectrum
 

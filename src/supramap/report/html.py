@@ -125,6 +125,10 @@ class Report:
         out.append("</table>")
         self.parts.append("".join(out))
 
+    def link(self, href: str, text: str) -> None:
+        """A paragraph linking to a page written beside this one (relative *href*)."""
+        self.parts.append(f'<p><a href="{html.escape(href)}">{html.escape(text)}</a></p>')
+
     def warning_box(self, items, *, title: str = "Warnings") -> None:
         """A highlighted list of quality warnings (code, message, the numbers behind it)."""
         html_ = warnings_html(items, title=title)

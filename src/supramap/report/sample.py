@@ -5,6 +5,8 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
+import numpy as np
+
 from supramap.fileutil import atomic_write_json
 from supramap.report.html import Report
 
@@ -89,6 +91,17 @@ def write_sample_report(res, out_dir: str | Path, *, extra=None,
                           header=["quantity", "value"])
                 rep.figure(gap_map_figure(obj.data), f"{m.id}: gap and broadening maps",
                            name=f"{m.id}_gap.png")
+                grid = res.objects.get(f"{m.id}:grid")
+                if grid is not None:
+                    from supramap.report.explorer import write_explorer
+
+                    conv = obj.data["converged"].values.astype(bool)
+                    write_explorer(grid, rep.path(f"{m.id}_explorer"),
+                                   gap_eV=np.where(conv, obj.data["delta"].values, np.nan),
+                                   title=f"Grid explorer — {m.id}")
+                    rep.link(f"{m.id}_explorer/index.html",
+                             "Explore the grid: dI/dV map at any energy, click a pixel for "
+                             "its spectrum and fitted gap")
             elif m.kind == "sts-tip":
                 from supramap.report.sts import fit_figure
 
