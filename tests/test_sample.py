@@ -362,11 +362,15 @@ def test_grid_explorer_clicks_show_the_pixels_spectra(tmp_path):
     clicks = page.read_text().replace("</body>", """<script>
 window.addEventListener('load', () => {
   const cv = document.getElementById('map'), r = cv.getBoundingClientRect(), out = [];
+  const click = (fx, fy, shift) => cv.dispatchEvent(new MouseEvent('click', {
+    clientX: r.left + fx * r.width, clientY: r.top + fy * r.height, bubbles: true,
+    shiftKey: shift}));
   for (const [fx, fy] of [[0.05, 0.05], [0.95, 0.55]]) {
-    cv.dispatchEvent(new MouseEvent('click', {clientX: r.left + fx * r.width,
-                                               clientY: r.top + fy * r.height, bubbles: true}));
+    click(fx, fy, false);
     out.push(JSON.parse(document.getElementById('spectrum-data').textContent));
   }
+  click(0.05, 0.05, true); click(0.25, 0.3, true);  // a region: rows 0..2, columns 0..2
+  out.push(JSON.parse(document.getElementById('spectrum-data').textContent));
   const p = document.createElement('pre'); p.id = 'clicks';
   p.textContent = JSON.stringify(out); document.body.appendChild(p);
 });
@@ -376,9 +380,12 @@ window.addEventListener('load', () => {
     m = re.search(r'<pre id="clicks">(.*?)</pre>', dom)
     assert m, stderr[-2000:]
     got = json.loads(m.group(1).replace("&quot;", '"'))
-    assert [(c["iy"], c["ix"]) for c in got] == [(0, 0), (4, 9)]
-    for c in got:
+    assert [(c["iy"], c["ix"]) for c in got[:2]] == [(0, 0), (4, 9)]
+    for c in got[:2]:
         np.testing.assert_allclose(c["first"], g[c["iy"], c["ix"], :5], rtol=1e-5)
+    region = got[2]
+    assert region["region"] == [0, 0, 2, 2] and region["n"] == 9
+    np.testing.assert_allclose(region["first"], g[:3, :3, :5].mean(axis=(0, 1)), rtol=1e-5)
     assert _console_errors(stderr) == []
 
 

@@ -1,5 +1,6 @@
 """A self-contained HTML page to explore a spectroscopic grid: a dI/dV map at the energy of a
-slider, and the spectrum of the pixel clicked (with its fitted gap when a gap map is given).
+slider, the spectrum of the pixel clicked (with its fitted gap when a gap map is given) and the
+mean spectrum of a region (shift-click two corners).
 
 Written without a plotting library on purpose: the page must work offline from the file
 system, and Bokeh's standalone output inlines ~1 MB of JavaScript per page, while this page is a
@@ -25,7 +26,8 @@ font-size:.9em}}</style></head><body><h1>{title}</h1>
 <p class="note">{note}</p>
 <div id="wrap"><div><canvas id="map" width="{cw}" height="{ch}"></canvas><br>
 <label>energy <input id="energy" type="range" min="0" max="{nb1}" value="{mid}"></label>
-<span id="elabel"></span><br><span class="note">x, y in nm: click a pixel</span></div>
+<span id="elabel"></span><br><span class="note">click a pixel for its spectrum;
+shift-click two corners for the mean spectrum of a region</span></div>
 <div><svg id="spec" width="480" height="320"></svg><pre id="spectrum-data">{{}}</pre></div>
 </div>
 <script>
@@ -68,10 +70,38 @@ function showSpectrum(iy, ix) {{
   document.getElementById('spectrum-data').textContent = JSON.stringify(
     {{iy: iy, ix: ix, first: ys.slice(0, 5).map(v => v * S), gap_meV: isFinite(g) ? g : null}});
 }}
+let corner = null;
+function showRegion(a, b) {{
+  const y0 = Math.min(a[0], b[0]), y1 = Math.max(a[0], b[0]);
+  const x0 = Math.min(a[1], b[1]), x1 = Math.max(a[1], b[1]);
+  const mean = new Array(NB).fill(0); let n = 0;
+  for (let iy = y0; iy <= y1; iy++) for (let ix = x0; ix <= x1; ix++) {{
+    let ok = true; for (let k = 0; k < NB; k++) if (!isFinite(val(iy, ix, k))) ok = false;
+    if (!ok) continue; n++; for (let k = 0; k < NB; k++) mean[k] += val(iy, ix, k); }}
+  for (let k = 0; k < NB; k++) mean[k] /= Math.max(n, 1);
+  const b0 = D.bias_mV[0], b1 = D.bias_mV[NB - 1];
+  const lo = Math.min(...mean), hi = Math.max(...mean);
+  const d = mean.map((y, k) => (k ? 'L' : 'M') + (40 + 430 * (D.bias_mV[k] - b0) /
+    (b1 - b0)).toFixed(1) + ' ' + (290 - 270 * (hi > lo ? (y - lo) / (hi - lo) : 0.5))
+    .toFixed(1)).join('');
+  document.getElementById('spec').innerHTML = '<path d="' + d +
+    '" fill="none" stroke="#d62728" stroke-width="1.5"/><text x="40" y="14" ' +
+    'font-size="12">mean of ' + n + ' spectra, x ' + D.x_nm[x0].toFixed(2) + '…' +
+    D.x_nm[x1].toFixed(2) + ' nm, y ' + D.y_nm[y0].toFixed(2) + '…' + D.y_nm[y1].toFixed(2) +
+    ' nm</text>';
+  document.getElementById('spectrum-data').textContent = JSON.stringify(
+    {{region: [y0, x0, y1, x1], n: n, first: mean.slice(0, 5).map(v => v * S)}});
+}}
 cv.addEventListener('click', (ev) => {{
   const r = cv.getBoundingClientRect();
   const ix = Math.min(NX - 1, Math.floor((ev.clientX - r.left) / r.width * NX));
   const iy = Math.min(NY - 1, Math.floor((ev.clientY - r.top) / r.height * NY));
+  // Shift-click twice: the two corners of a region whose spectra are averaged.
+  if (ev.shiftKey) {{
+    if (corner === null) {{ corner = [iy, ix]; return; }}
+    showRegion(corner, [iy, ix]); corner = null; return;
+  }}
+  corner = null;
   showSpectrum(iy, ix);
 }});
 const slider = document.getElementById('energy');
