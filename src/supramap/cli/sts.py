@@ -52,6 +52,8 @@ CHANNEL_OPT = typer.Option(
     None, "--channel", help="Conductance column (default: lock-in X, else dI/dV of the current)."
 )
 BIAS_OPT = typer.Option(None, "--bias-column", help="Bias column of a CSV/TXT table.")
+GRID_CHANNEL_OPT = typer.Option(
+    None, "--channel", help="Grid/image channel as the header names it (default: lock-in X).")
 
 
 def _gaps(text: str) -> list[float]:
@@ -398,8 +400,7 @@ def grid(
     energies: str = typer.Option(
         ..., "--energies", help="Energies, comma list; eV unless a unit is written, e.g. "
                                 "-2meV,0,2meV or -2e-3,0,2e-3."),
-    channel: str = typer.Option(
-        None, "--channel", help="Grid/image channel as the header names it (default: lock-in X)."),
+    channel: str = GRID_CHANNEL_OPT,
     normalise: str = typer.Option("none", "--normalise", help="none, outer or iv."),
     json_path: Path = JSON_OPT,
     report: Path = REPORT_OPT,
@@ -515,8 +516,7 @@ def explore(
     gapmap: Path = typer.Option(
         None, "--gapmap", help="NetCDF written by `sts gapmap --out`: the clicked pixel's "
                                "fitted gap is shown too."),
-    channel: str = typer.Option(
-        None, "--channel", help="Grid channel as the header names it (default: lock-in X)."),
+    channel: str = GRID_CHANNEL_OPT,
 ) -> None:
     """A self-contained HTML page to explore a grid offline: the dI/dV map at a chosen energy
     (slider) and the spectrum of any pixel clicked."""
@@ -549,8 +549,7 @@ def decompose(
                                      "silhouette; PCA: 95 % variance; NMF: PCA's count + 1)."),
     max_components: int = typer.Option(8, "--max-components", min=2, max=32,
                                        help="Largest number tried by auto (2…32)."),
-    channel: str = typer.Option(
-        None, "--channel", help="Grid channel as the header names it (default: lock-in X)."),
+    channel: str = GRID_CHANNEL_OPT,
     json_path: Path = JSON_OPT,
     report: Path = REPORT_OPT,
 ) -> None:
@@ -597,8 +596,7 @@ def gapmap(
     lockin_rms: float = LOCKIN_OPT,
     workers: int = typer.Option(0, "--workers", help="Local dask workers (0: in process)."),
     scheduler: str = typer.Option(None, "--scheduler", help="Address of a dask scheduler."),
-    channel: str = typer.Option(
-        None, "--channel", help="Grid/image channel as the header names it (default: lock-in X)."),
+    channel: str = GRID_CHANNEL_OPT,
     json_path: Path = JSON_OPT,
     report: Path = REPORT_OPT,
 ) -> None:
@@ -665,8 +663,7 @@ def qpi(
     lattice: float = typer.Option(
         None, "--lattice-m", help="Lattice constant a (m): q also in units of 2π/a."
     ),
-    channel: str = typer.Option(
-        None, "--channel", help="Grid/image channel as the header names it (default: lock-in X)."),
+    channel: str = GRID_CHANNEL_OPT,
     level: str = LEVEL_OPT,
     align: str = ALIGN_OPT,
     scars: bool = SCARS_OPT,
@@ -787,8 +784,7 @@ def defects(
         False, "--depressions", help="Find depressions instead of protrusions."
     ),
     groups: int = typer.Option(0, "--groups", help="Group by spectra (grids) into N groups."),
-    channel: str = typer.Option(
-        None, "--channel", help="Grid/image channel as the header names it (default: lock-in X)."),
+    channel: str = GRID_CHANNEL_OPT,
     level: str = LEVEL_OPT,
     align: str = ALIGN_OPT,
     scars: bool = SCARS_OPT,

@@ -210,7 +210,7 @@ def warnings_html(items, *, title: str = "Warnings") -> str:
     rows = []
     for w in items or ():
         d = w.to_dict() if hasattr(w, "to_dict") else dict(w)
-        vals = ", ".join(f"{k} = {_fmt(v)}" for k, v in (d.get("values") or {}).items())
+        vals = ", ".join(f"{k} = {_cell(v, k)}" for k, v in (d.get("values") or {}).items())
         rows.append(f"<li><code>{html.escape(str(d.get('code', '')))}</code> "
                     f"{html.escape(str(d.get('message', '')))}"
                     + (f" <small>({html.escape(vals)})</small>" if vals else "") + "</li>")
@@ -218,12 +218,6 @@ def warnings_html(items, *, title: str = "Warnings") -> str:
         return ""
     return (f"<div class='warn' role='alert'><strong>{html.escape(title)}</strong>"
             f"<ul>{''.join(rows)}</ul></div>")
-
-
-def _fmt(v: Any) -> str:
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    return str(v)
 
 
 def relpath(path: str | os.PathLike[str], start: str | os.PathLike[str]) -> str:

@@ -158,6 +158,7 @@ def fit_in_gap(bias, g, *, temperature: float, lockin_rms: float = 0.0,
     base0 = float(np.median(np.concatenate([y[:3], y[-3:]])))
     peak_area = max(float(np.trapezoid(np.clip(y - base0, 0, None), b)), 1e-12 * scale)
     fano_q = name == "fano"
+    apparent = apparent_fwhm(b, y)
 
     def unpack(p, n):
         per = 4 if fano_q else 3
@@ -176,8 +177,7 @@ def fit_in_gap(bias, g, *, temperature: float, lockin_rms: float = 0.0,
 
     def fit(n):
         imax = int(np.argmax(y))
-        width0 = max(apparent_fwhm(b, y) if np.isfinite(apparent_fwhm(b, y)) else 4 * step,
-                     2 * step)
+        width0 = max(apparent if np.isfinite(apparent) else 4 * step, 2 * step)
         starts = [[b[imax]]] if n == 1 else [[b[imax] - width0 / 4, b[imax] + width0 / 4]]
         p0, lo, hi = [], [], []
         for e0 in starts[0]:
@@ -229,7 +229,7 @@ def fit_in_gap(bias, g, *, temperature: float, lockin_rms: float = 0.0,
     return InGapFit(
         name, n, [float(p[0]) for p in pk], [float(v[0]) for v in pe], fwhm,
         [float(v[1]) for v in pe], [float(p[2]) for p in pk], [float(v[2]) for v in pe],
-        apparent_fwhm(b, y), thermal, bic, float(np.sqrt(rss / b.size)),
+        apparent, thermal, bic, float(np.sqrt(rss / b.size)),
         bool(res.success), extra, ws)
 
 
