@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -119,17 +120,9 @@ def bcs_gap_ratio(t: np.ndarray) -> np.ndarray:
                                                                None))), 0.0)
 
 
-def alpha_model(t: np.ndarray, alpha: float, *, n_x: int = 1500) -> np.ndarray:
-    """Electronic specific heat of the α-model, C_es/(γn T), at reduced temperatures t = T/Tc
-    (Padamsee, Neighbor & Shiffman, J. Low Temp. Phys. 12, 387 (1973)).
-
-    The BCS gap is scaled to Δ(0) = α k_B Tc (α_BCS = 1.764); the entropy
-    S/(γn Tc) = −(6/π²) ∫₀^∞ [f ln f + (1 − f) ln(1 − f)] dx with f = 1/(e^{E/t} + 1),
-    E = √(x² + (Δ/k_B Tc)²), and C/(γn T) = d(S/γn Tc)/dt.  Equal to 1 above Tc; the jump at Tc
-    is 1.43 for α = α_BCS.
-    """
-    t = np.atleast_1d(np.asarray(t, dtype=float))
-    # A fine grid of reduced temperature on which S is differentiated; then interpolated.
+@lru_cache(maxsize=64)
+def _alpha_curve(alpha: float, n_x: int) -> tuple[np.ndarray, np.ndarray]:
+    """C_es/(γn T) of the α-model on a fine grid of reduced temperature (cached per α)."""
     grid = np.unique(np.concatenate([np.linspace(0.02, 1.0, 400), np.linspace(1.0, 3.0, 50)]))
     x = np.linspace(0, 40, n_x)[None, :]
     d = alpha * bcs_gap_ratio(grid)[:, None]
@@ -142,14 +135,55 @@ def alpha_model(t: np.ndarray, alpha: float, *, n_x: int = 1500) -> np.ndarray:
     below = grid <= 1.0
     c = np.ones_like(grid)
     c[below] = np.gradient(s[below], grid[below], edge_order=2)
+    return grid, c
+
+
+def alpha_model(t: np.ndarray, alpha: float, *, n_x: int = 1500) -> np.ndarray:
+    """Electronic specific heat of the α-model, C_es/(γn T), at reduced temperatures t = T/Tc
+    (Padamsee, Neighbor & Shiffman, J. Low Temp. Phys. 12, 387 (1973)).
+
+    The BCS gap is scaled to Δ(0) = α k_B Tc (α_BCS = 1.764); the entropy
+    S/(γn Tc) = −(6/π²) ∫₀^∞ [f ln f + (1 − f) ln(1 − f)] dx with f = 1/(e^{E/t} + 1),
+    E = √(x² + (Δ/k_B Tc)²), and C/(γn T) = d(S/γn Tc)/dt.  Equal to 1 above Tc; the jump at Tc
+    is 1.43 for α = α_BCS.
+    """
+    t = np.atleast_1d(np.asarray(t, dtype=float))
+    grid, c = _alpha_curve(float(alpha), int(n_x))
     out = np.interp(t, grid, c, left=0.0, right=1.0)
     return np.where(t > 1, 1.0, out)
+
+
+def smeared_alpha_model(t_K: np.ndarray, alpha: float, tc_K: float, sigma_K: float,
+                        ) -> np.ndarray:
+    """The α-model averaged over a Gaussian distribution of local Tc (mean *tc_K*, standard
+    deviation *sigma_K*), as an inhomogeneous crystal's smeared jump.  Each local part
+    conserves entropy, so the average does too.
+
+    The parts with Tc' < T are normal (weight Φ((T − Tc)/σ), exact); the superconducting
+    parts are integrated by Gauss–Legendre from Tc' = T upwards, so the average is smooth in
+    Tc and σ (a fixed set of Tc' nodes would make it a staircase that traps a fit)."""
+    from scipy.special import ndtr
+
+    t_K = np.asarray(t_K, dtype=float)
+    if sigma_K <= 0:
+        return alpha_model(t_K / tc_K, alpha)
+    lo = np.clip((t_K - tc_K) / sigma_K, -8.0, 8.0)
+    x, w = _LEGGAUSS
+    u = lo[:, None] + (8.0 - lo)[:, None] * (x + 1) / 2
+    weight = (8.0 - lo)[:, None] / 2 * w * np.exp(-u * u / 2) / np.sqrt(2 * np.pi)
+    tcs = np.maximum(tc_K + sigma_K * u, 1e-6)
+    sc = np.sum(weight * alpha_model(t_K[:, None] / tcs, alpha), axis=1)
+    return ndtr((t_K - tc_K) / sigma_K) + sc
+
+
+_LEGGAUSS = np.polynomial.legendre.leggauss(48)
 
 
 @displayable
 @dataclass(frozen=True)
 class AlphaFit:
-    """C_e/T = γ0 + (γn − γ0)·α-model(T/Tc): residual γ0, gap ratio α, Tc, Δ0, fraction."""
+    """C_e/T = γ0 + (γn − γ0)·α-model(T/Tc) (smeared by a Gaussian spread σ of local Tc):
+    residual γ0, gap ratio α, Tc, σ, Δ0, superconducting fraction."""
 
     gamma0: float
     gamma0_err: float
@@ -162,6 +196,8 @@ class AlphaFit:
     delta0_eV: float
     sc_fraction: float
     success: bool
+    Tc_spread_K: float = 0.0
+    sc_fraction_err: float = float("nan")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict."""
@@ -171,8 +207,9 @@ class AlphaFit:
 def fit_alpha_model(t: np.ndarray, c_molar: np.ndarray, *, gamma_n: float, beta: float,
                     tc_guess: float, t_max: float | None = None) -> AlphaFit:
     """Fit the electronic part C/T − βT² (phonons β from the normal state) below
-    ~1.3 Tc with γ0 + (γn − γ0)·α-model(T/Tc): γ0, α and Tc free.  It uses every point,
-    so a contaminated low-temperature window does not decide γ on its own."""
+    ~1.3 Tc with γ0 + (γn − γ0)·α-model(T/Tc) averaged over a Gaussian spread σ of local Tc:
+    γ0, α, Tc and σ free.  It uses every point, so a contaminated low-temperature window does
+    not decide γ on its own, and the smeared jump does not pull Tc."""
     from scipy.optimize import least_squares
 
     t = np.asarray(t, dtype=float)
@@ -184,24 +221,27 @@ def fit_alpha_model(t: np.ndarray, c_molar: np.ndarray, *, gamma_n: float, beta:
     ts, ys = t[sel], y[sel]
 
     def resid(p):
-        g0, a, tc = p
-        return g0 + (gamma_n - g0) * alpha_model(ts / tc, a) - ys
+        g0, a, tc, sig = p
+        return g0 + (gamma_n - g0) * smeared_alpha_model(ts, a, tc, sig) - ys
 
-    r = least_squares(resid, [0.1 * gamma_n, ALPHA_BCS, tc_guess],
-                      bounds=([-gamma_n, 0.5, 0.5 * tc_guess], [gamma_n, 5.0, 1.5 * tc_guess]),
-                      x_scale=[gamma_n, 1.0, tc_guess])
+    lo_sig, hi_sig = 1e-3 * tc_guess, 0.15 * tc_guess
+    r = least_squares(resid, [0.1 * gamma_n, ALPHA_BCS, tc_guess, 0.02 * tc_guess],
+                      bounds=([-gamma_n, 0.5, 0.5 * tc_guess, lo_sig],
+                              [gamma_n, 5.0, 1.5 * tc_guess, hi_sig]),
+                      x_scale=[gamma_n, 1.0, tc_guess, 0.02 * tc_guess])
     j = r.jac
-    dof = max(ts.size - 3, 1)
+    dof = max(ts.size - 4, 1)
     s2 = float(r.fun @ r.fun) / dof
     try:
         cov = np.linalg.inv(j.T @ j) * s2
         err = np.sqrt(np.clip(np.diag(cov), 0, None))
     except np.linalg.LinAlgError:
-        err = np.full(3, np.nan)
-    g0, a, tc = r.x
+        err = np.full(4, np.nan)
+    g0, a, tc, sig = r.x
     return AlphaFit(float(g0), float(err[0]), float(a), float(err[1]), float(tc),
                     float(err[2]), float(gamma_n), float(beta), float(a * K_B_EV * tc),
-                    float(1 - g0 / gamma_n), bool(r.success))
+                    float(1 - g0 / gamma_n), bool(r.success), float(sig),
+                    float(err[0] / gamma_n))
 
 
 def check_window(t: np.ndarray, c_molar: np.ndarray, fit: DebyeFit, *,
@@ -230,8 +270,13 @@ def check_window(t: np.ndarray, c_molar: np.ndarray, fit: DebyeFit, *,
                                                                                err[2])))
         y_lin = c[sel] / t[sel] - (fit.gamma + fit.beta * x)
         order = np.argsort(x)
-        low = y_lin[order][: max(3, x.size // 5)]
-        if np.mean(low) > 3 * np.sqrt(max(s2, 1e-300)) and np.all(low > 0):
+        n_low = max(3, x.size // 5)
+        low = y_lin[order][:n_low]
+        # An upturn makes C/T *fall* with T at the low end; the superconducting electronic
+        # term also leaves positive residuals there (convex curve) but C/T still rises.
+        xl, yl = x[order][: max(4, x.size // 3)], (c[sel] / t[sel])[order][: max(4, x.size // 3)]
+        falling = np.polyfit(xl, yl, 1)[0] < 0
+        if falling and np.mean(low) > 3 * np.sqrt(max(s2, 1e-300)) and np.all(low > 0):
             ws.append(warn("heat.upturn", "C/T turns up at the low end of the window "
                                           "(nuclear/Schottky contribution)"))
     if tc is not None and np.isfinite(tc) and tc < hi * 1.2:
@@ -244,7 +289,12 @@ def check_window(t: np.ndarray, c_molar: np.ndarray, fit: DebyeFit, *,
 @displayable
 @dataclass(frozen=True)
 class HeatResult:
-    """Specific-heat analysis (SI per mole of formula units)."""
+    """Specific-heat analysis (SI per mole of formula units).
+
+    ``gamma0``, ``beta`` and ``theta_D_K`` are the best estimates: from the low-temperature
+    window when it is clean, else (``source == "alpha-model"``) γ0 from the α-model fit and β
+    from the normal state, because a window that sees the superconducting electronic term
+    gives a biased (even negative) γ.  ``fit`` is always the window fit itself."""
 
     fit: DebyeFit
     theta_D_K: float
@@ -253,15 +303,23 @@ class HeatResult:
     jump: Jump | None
     alpha: AlphaFit | None = None
     warnings: tuple[QualityWarning, ...] = ()
+    gamma0: float = float("nan")
+    beta: float = float("nan")
+    source: str = "window"
 
     def to_dict(self) -> dict[str, Any]:
         """Keys of ``supramap bulk heat --json``."""
         out = {
             "warnings": warnings_to_list(self.warnings),
+            "source": self.source,
+            "gamma_J_per_mol_K2": self.gamma0, "beta_J_per_mol_K4": self.beta,
+            "gamma_err": (self.alpha.gamma0_err if self.source == "alpha-model" and self.alpha
+                          else self.fit.gamma_err),
             "alpha_model": self.alpha.to_dict() if self.alpha else None,
-            "gamma_J_per_mol_K2": self.fit.gamma, "gamma_err": self.fit.gamma_err,
-            "beta_J_per_mol_K4": self.fit.beta, "beta_err": self.fit.beta_err,
-            "fit_window_K": list(self.fit.window_K), "theta_D_K": self.theta_D_K,
+            "window_fit": {"gamma_J_per_mol_K2": self.fit.gamma, "gamma_err": self.fit.gamma_err,
+                           "beta_J_per_mol_K4": self.fit.beta, "beta_err": self.fit.beta_err,
+                           "window_K": list(self.fit.window_K)},
+            "theta_D_K": self.theta_D_K,
             "gamma_n_J_per_mol_K2": self.gamma_n, "sc_volume_fraction": self.sc_volume_fraction,
             "Tc_K": self.jump.Tc_K if self.jump else None,
             "jump_ratio": self.jump.jump_ratio if self.jump else None,
@@ -269,6 +327,10 @@ class HeatResult:
         if self.jump:
             out["jump"] = asdict(self.jump)
         return out
+
+
+#: Window warnings that mean the superconducting electronic part (or a transition) is inside.
+CONTAMINATED = {"heat.window_curved", "heat.negative_gamma", "heat.transition_in_window"}
 
 
 def analyze_heat(t: np.ndarray, c_molar: np.ndarray, *, window: tuple[float, float] = (3, 5),
@@ -280,8 +342,6 @@ def analyze_heat(t: np.ndarray, c_molar: np.ndarray, *, window: tuple[float, flo
     t = np.asarray(t, dtype=float)
     c = np.asarray(c_molar, dtype=float)
     fit = fit_gamma_beta(t, c, window=window)
-    theta = debye_temperature(fit.beta, atoms_per_formula_unit) if fit.beta > 0 \
-        else float("nan")
     if tc_guess is None:
         # The jump: the steepest fall of C/T above the fit window (phonons are smooth there).
         above = t > window[1]
@@ -322,7 +382,6 @@ def analyze_heat(t: np.ndarray, c_molar: np.ndarray, *, window: tuple[float, flo
         alpha = fit_alpha_model(t, c, gamma_n=gamma_n, beta=beta_e, tc_guess=tc_guess)
     except AnalysisError:
         alpha = None
-    fraction = float(1 - fit.gamma / gamma_n)
     if fit.gamma < 0:
         ws.append(warn("heat.negative_gamma",
                        f"the window fit gives γ = {fit.gamma * 1e3:.3g} mJ/mol K² < 0: C/T vs T² "
@@ -330,9 +389,21 @@ def analyze_heat(t: np.ndarray, c_molar: np.ndarray, *, window: tuple[float, flo
                        "the α-model fit is the better estimate",
                        gamma_J_per_mol_K2=fit.gamma,
                        alpha_model_gamma0=alpha.gamma0 if alpha else None))
+    gamma0, beta, source = fit.gamma, fit.beta, "window"
+    if {w.code for w in ws} & CONTAMINATED and alpha is not None and alpha.success:
+        gamma0, beta, source = alpha.gamma0, beta_e, "alpha-model"
+        ws.append(warn("heat.window_replaced",
+                       f"the {window[0]:g}–{window[1]:g} K window is contaminated, so γ0 = "
+                       f"{gamma0 * 1e3:.3g} mJ/mol K² comes from the α-model fit and β = "
+                       f"{beta * 1e3:.3g} mJ/mol K⁴ from the normal state (window fit: γ = "
+                       f"{fit.gamma * 1e3:.3g}, β = {fit.beta * 1e3:.3g})",
+                       window_gamma=fit.gamma, alpha_model_gamma0=gamma0))
+    theta = debye_temperature(beta, atoms_per_formula_unit) if beta > 0 else float("nan")
+    fraction = float(1 - gamma0 / gamma_n)
     if not 0 <= fraction <= 1:
         ws.append(warn("heat.fraction_out_of_range",
                        f"superconducting fraction 1 − γ0/γn = {100 * fraction:.1f} % lies "
-                       "outside [0, 100 %]: γ0 from the window is wrong (see the other warnings"
-                       ") or γn is", fraction=fraction))
-    return HeatResult(fit, theta, float(gamma_n), fraction, jump, alpha, as_warnings(ws))
+                       "outside [0, 100 %]: γ0 is wrong (see the other warnings) or γn is",
+                       fraction=fraction))
+    return HeatResult(fit, theta, float(gamma_n), fraction, jump, alpha, as_warnings(ws),
+                      float(gamma0), float(beta), source)

@@ -354,9 +354,7 @@ def heat(
                                "mJ/mol K²"),
             ("β (window fit)", f"{res.fit.beta * 1e3:.4g} ± {res.fit.beta_err * 1e3:.2g} "
                                "mJ/mol K⁴"),
-            ("θ_D", _num(res.theta_D_K, "K", ".1f")),
             ("γn", f"{res.gamma_n * 1e3:.4g} mJ/mol K²"),
-            ("superconducting volume fraction (window)", _pct(res.sc_volume_fraction)),
             ("Tc / ΔC/γnTc", f"{d['Tc_K']:.2f} K / {d['jump_ratio']:.2f}" if res.jump else "n/a"),
         ]
         + ([
@@ -364,9 +362,16 @@ def heat(
                             "mJ/mol K²"),
             ("α-model: Δ0 / α", f"{res.alpha.delta0_eV * 1e3:.3g} meV / "
                                 f"{res.alpha.alpha:.3g} ± {res.alpha.alpha_err:.2g}"),
-            ("α-model: Tc", f"{res.alpha.Tc_K:.3f} ± {res.alpha.Tc_err_K:.2g} K"),
-            ("α-model: superconducting fraction", _pct(res.alpha.sc_fraction)),
-        ] if res.alpha is not None else []),
+            ("α-model: Tc / spread σ", f"{res.alpha.Tc_K:.3f} ± {res.alpha.Tc_err_K:.2g} K / "
+                                       f"{res.alpha.Tc_spread_K:.2g} K"),
+        ] if res.alpha is not None else [])
+        + [
+            ("γ0 / β used (" + ("α-model + normal state" if res.source == "alpha-model"
+                                else "window") + ")",
+             f"{res.gamma0 * 1e3:.4g} mJ/mol K² / {res.beta * 1e3:.4g} mJ/mol K⁴"),
+            ("θ_D", _num(res.theta_D_K, "K", ".1f")),
+            ("superconducting volume fraction 1 − γ0/γn", _pct(res.sc_volume_fraction)),
+        ],
     )
     emit_warnings(res)
     write_json(json_path, d)

@@ -88,9 +88,19 @@ def heat_figures(t, c, result) -> tuple[Figure, Figure]:
     ax.set_ylabel("C/T (mJ/mol K²)")
     ax.legend(fontsize=7)
     f2, bx = plt.subplots(figsize=(5.5, 3.6), constrained_layout=True)
-    ce = c / t - fit.beta * t**2
+    beta = result.beta if np.isfinite(result.beta) else fit.beta
+    ce = c / t - beta * t**2
     bx.plot(t, ce * 1e3, ".", ms=3, color="k", label="C_e/T")
     bx.axhline(result.gamma_n * 1e3, color="0.5", ls="--", label="γn")
+    a = result.alpha
+    if a is not None and a.success:
+        from supramap.bulk.heat import smeared_alpha_model
+
+        tt = np.linspace(max(float(np.min(t)), 0.05), 1.3 * a.Tc_K, 300)
+        model = a.gamma0 + (a.gamma_n - a.gamma0) * smeared_alpha_model(tt, a.alpha, a.Tc_K,
+                                                                         a.Tc_spread_K)
+        bx.plot(tt, model * 1e3, "-", color="tab:blue", lw=1,
+                label=f"α-model: α = {a.alpha:.2f}, γ0 = {a.gamma0 * 1e3:.2f} mJ/mol K²")
     if result.jump is not None:
         j = result.jump
         bx.vlines(j.Tc_K, result.gamma_n * 1e3, (result.gamma_n + j.delta_c_over_tc) * 1e3,

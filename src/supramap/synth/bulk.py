@@ -2,7 +2,8 @@
 
 ρ(T): ρ0 + A·Tⁿ times an error-function transition; χ(T): ZFC full shielding and a small FC
 Meissner fraction, as measured by a prism with demagnetisation factor N; C(T): γ0 T + β T³
-plus a superconducting electronic term that conserves entropy at Tc; M(H): a Bean slab with a
+plus the BCS α-model electronic term of the superconducting volume (Padamsee et al.), smeared
+by a Gaussian distribution of local Tc; M(H): a Bean slab with a
 Kim-model Jc(H).  Each generator returns arrays in SI and the truth; :func:`write_bulk_files`
 writes them as Quantum Design ``.dat`` files in instrument units.
 """
@@ -32,7 +33,7 @@ class BulkTruth:
     beta: float = 0.393e-3  # J / (mol K⁴)
     gamma_n: float = 0.807e-3 / 0.045  # 95.5 % superconducting volume
     tc_heat_K: float = 14.4
-    jump_r: float = 1.5
+    alpha: float = 1.81  # Δ0 / k_B Tc; ΔC/γT at Tc ≈ 1.5 (α_BCS = 1.764 gives 1.43)
     atoms: int = 2
     shielding: float = 1.0
     meissner: float = 0.08
@@ -41,6 +42,13 @@ class BulkTruth:
     length_m: float = 2e-3
     width_m: float = 1e-3
     thickness_m: float = 0.1e-3
+
+    @property
+    def jump_r(self) -> float:
+        """ΔC/(γ T) of the superconducting part at Tc for the α-model with this α."""
+        from supramap.bulk.heat import alpha_model
+
+        return float(alpha_model(np.array([1 - 1e-9]), self.alpha)[0] - 1)
 
     @property
     def t90(self) -> float:
@@ -86,24 +94,21 @@ def susceptibility(truth: BulkTruth = BulkTruth(), *, field_T: float = 1e-3,
             "field_T": field_T, "volume": vol, "N": n}
 
 
-def heat(truth: BulkTruth = BulkTruth(), *, t_low: float = 6.0, sigma: float = 0.3,
-         ) -> tuple[np.ndarray, np.ndarray]:
+def heat(truth: BulkTruth = BulkTruth(), *, sigma: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
     """Molar C(T) (J mol⁻¹ K⁻¹) from 2 to 25 K.
 
-    The superconducting electronic term rises as ((T − t_low)/(Tc − t_low))^p from t_low to
-    Tc, p chosen so that its entropy at Tc equals the normal one; below t_low only γ0 T
-    remains, so a 3–5 K fit sees exactly γ0 and β.  The jump is smeared by an error function
-    of width *sigma* (K), as a distribution of local Tc would.
+    C/T = γ0 + (γn − γ0)·α-model(T/Tc) + βT²: the non-superconducting part γ0 stays normal,
+    the rest follows the BCS α-model with Δ0 = α k_B Tc, which conserves entropy at Tc and
+    is exponentially small only well below Tc (at 5 K it is still ~40 % of γn for
+    Tc = 14.4 K) — a low-temperature window fit is contaminated, as in a real crystal.  The
+    jump is smeared by a Gaussian distribution of local Tc of width *sigma* (K).
     """
-    tc = truth.tc_heat_K
-    p = (1 + truth.jump_r) * (tc - t_low) / tc - 1
+    from supramap.bulk.heat import smeared_alpha_model
+
     t = np.arange(2.0, 25.0, 0.05)
-    frac = truth.gamma_n - truth.gamma0
-    x = np.clip((t - t_low) / (tc - t_low), 0, None)
-    step = 0.5 * (1 + erf((t - tc) / (np.sqrt(2) * sigma))) if sigma > 0 else (t >= tc) * 1.0
-    ces = frac * (1 + truth.jump_r) * x**p * (1 - step) + frac * step
-    c = (truth.gamma0 + ces) * t + truth.beta * t**3
-    return t, c
+    shape = smeared_alpha_model(t, truth.alpha, truth.tc_heat_K, sigma)
+    ce_t = truth.gamma0 + (truth.gamma_n - truth.gamma0) * shape
+    return t, ce_t * t + truth.beta * t**3
 
 
 def loop(truth: BulkTruth = BulkTruth(), *, h_max: float = 7.0) -> dict[str, Any]:
