@@ -188,6 +188,33 @@ def test_isotope_patterns_match_natural_abundances():
     assert any(abs(m - 74) < 0.1 for m, _ in feo) and any(abs(m - 74) < 0.1 for m in se)
 
 
+def test_ion_labels_carry_the_charge_state_read_off_the_isotope_masses():
+    """Range files name the ion only; the label adds the isotope and charge whose m/q
+    (IUPAC masses: ⁵⁶Fe 55.935, ¹³⁰Te 129.906, ⁸⁰Se 79.917 Da) falls in the range."""
+    from supramap.apt import ion_label
+
+    assert ion_label("Fe", 27.9, 28.05) == "⁵⁶Fe²⁺"
+    assert ion_label({"Fe": 1}, 55.8, 56.1) == "⁵⁶Fe⁺"
+    assert ion_label("Te", 64.85, 65.05) == "¹³⁰Te²⁺"
+    assert ion_label("Te", 43.2, 43.4) == "¹³⁰Te³⁺"
+    assert ion_label("Se", 39.9, 40.0) == "⁸⁰Se²⁺"
+    assert ion_label("FeO", 71.8, 72.1) == "FeO⁺"
+    assert ion_label("Fe", 30.0, 31.0) is None  # no Fe isotope at any charge there
+
+
+def test_spectrum_figure_labels_ranges_with_charge_states():
+    from supramap.apt.analysis import Spectrum
+    from supramap.report.apt import spectrum_figure
+
+    t = validate_ranges([Range(27.9, 28.1, "Fe", {"Fe": 1}), Range(55.8, 56.1, "Fe", {"Fe": 1}),
+                         Range(64.8, 65.1, "Te", {"Te": 1})])
+    edges = np.arange(0, 80.005, 0.01)
+    spec = Spectrum(edges, np.ones(edges.size - 1), [])
+    fig = spectrum_figure(spec, t)
+    texts = {x.get_text() for x in fig.axes[0].texts}
+    assert {"⁵⁶Fe²⁺", "⁵⁶Fe⁺", "¹³⁰Te²⁺"} <= texts
+
+
 def test_overlap_decomposition_recovers_planted_mixture():
     """Te³⁺ and Se²⁺ overlap near 40–41 Da; isotope ratios separate them."""
     rng = np.random.default_rng(7)

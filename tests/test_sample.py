@@ -321,6 +321,7 @@ def test_sample_report_shows_the_sem_sites_and_the_tip_calibration(full_sample, 
     page = write_sample_report(res, tmp_path / "rep").read_text()
     assert 'src="sem_sites.png"' in page and (tmp_path / "rep" / "sem_sites.png").exists()
     assert "Tip calibration" in page and 'src="tip_fit.png"' in page
+    assert 'src="apt_spectrum.png"' in page
     assert "tip gap Δ" in page and " meV" in page
 
 

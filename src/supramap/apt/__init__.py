@@ -14,10 +14,17 @@ from supramap.apt.analysis import (
     mass_spectrum,
     ratio,
 )
-from supramap.apt.isotopes import decompose, element_isotopes, isotope_pattern, parse_formula
+from supramap.apt.isotopes import (
+    decompose,
+    element_isotopes,
+    ion_label,
+    isotope_pattern,
+    parse_formula,
+)
 
 __all__ = [
     "assign", "mass_spectrum", "Spectrum", "composition", "Composition", "depth_profile",
     "Profile", "detect_cap", "concentration_map", "local_background", "ratio",
     "compare_compositions", "isotope_pattern", "element_isotopes", "decompose", "parse_formula",
+    "ion_label",
 ]

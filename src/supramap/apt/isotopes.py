@@ -67,6 +67,30 @@ def isotope_pattern(formula: str | dict[str, int], charge: int = 1, *, merge_da:
                   if a / total >= min_abundance)
 
 
+_SUP = str.maketrans("0123456789+", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺")
+
+
+def ion_label(formula: str | dict[str, int], low: float, high: float, *,
+              max_charge: int = 4) -> str | None:
+    """The charge state (and, for a single atom, the isotope) that puts a peak of *formula*
+    inside the range [low, high] Da: ``⁵⁶Fe²⁺``, ``¹³⁰Te²⁺``, ``FeO⁺``.  Range files name only the
+    ion, so the charge is read off the isotope pattern; the most abundant peak in the range
+    wins (lowest charge on a tie).  None when no charge up to *max_charge* has a peak there."""
+    comp = parse_formula(formula)
+    best: tuple[float, int, float] | None = None
+    for z in range(1, max_charge + 1):
+        for mq, ab in isotope_pattern(comp, z, min_abundance=1e-4):
+            if low <= mq <= high and (best is None or ab > best[0] + 1e-12):
+                best = (ab, z, mq * z)
+    if best is None:
+        return None
+    _, z, mass = best
+    charge = ("" if z == 1 else str(z)) + "+"
+    name = "".join(el + (str(n) if n > 1 else "") for el, n in comp.items())
+    iso = str(round(mass)).translate(_SUP) if sum(comp.values()) == 1 else ""
+    return iso + name + charge.translate(_SUP)
+
+
 def decompose(counts: np.ndarray, centres: np.ndarray, species: list[tuple[str, int]], *,
               tolerance: float = 0.05) -> dict[str, tuple[float, float]]:
     """Split counts in overlapping peaks among candidate ions by their isotope patterns.

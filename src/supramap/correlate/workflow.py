@@ -181,7 +181,7 @@ def _sts(m: Measurement, sample: Sample, res: SampleResult) -> None:
 
 
 def _apt(m: Measurement, sample: Sample, res: SampleResult) -> None:
-    from supramap.apt import composition, detect_cap
+    from supramap.apt import composition, detect_cap, mass_spectrum
     from supramap.io import read
     from supramap.io.apt import read_ranges
 
@@ -196,6 +196,8 @@ def _apt(m: Measurement, sample: Sample, res: SampleResult) -> None:
     c = composition(ions, table, min_depth_nm=depth)
     res.results[m.id] = {"kind": "apt", **c.to_dict()}
     res.objects[m.id] = c
+    res.objects[f"{m.id}:spectrum"] = (mass_spectrum(ions, table=table, min_depth_nm=depth),
+                                       table)  # for the report's labelled mass spectrum
 
 
 HANDLERS: dict[str, Callable] = {"transport": _bulk, "susceptibility": _bulk, "heat": _bulk,

@@ -10,6 +10,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from supramap.apt.isotopes import ion_label  # noqa: E402
+from supramap.errors import AnalysisError  # noqa: E402
+
 COLOURS = {"Fe": "#c51b7d", "Se": "#1a9641", "Te": "#2c7bb6", "O": "#d7191c"}
 
 
@@ -27,8 +30,14 @@ def spectrum_figure(spec, table=None) -> Figure:
             # The ion's name above its range; neighbours closer than 1.5 Da are not labelled
             # twice on top of each other.
             if mid - last_x >= 1.5:
-                ax.text(mid, top * 1.6, r.ion, rotation=90, ha="center", va="bottom",
-                        fontsize=6, color=COLOURS.get(el, "0.3"))
+                label = r.ion
+                if r.composition:
+                    try:
+                        label = ion_label(r.composition, r.low, r.high) or r.ion
+                    except AnalysisError:  # an element periodictable does not know
+                        label = r.ion
+                ax.text(mid, top * 1.6, label, rotation=90, ha="center", va="bottom",
+                        fontsize=7, color=COLOURS.get(el, "0.3"))
                 last_x = mid
         ax.set_ylim(0.5, top * 30)
     for p in spec.unranged_peaks:

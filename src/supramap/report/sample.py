@@ -132,6 +132,12 @@ def write_sample_report(res, out_dir: str | Path, *, extra=None,
         rep.table([[k] + [f"{100 * v['composition'][e]['fraction']:.2f} ± "
                           f"{100 * v['composition'][e]['sigma']:.2f}" for e in els]
                    for k, v in apt_rows], header=["needle"] + [f"{e} (at.%)" for e in els])
+        first = next((k for k, _ in apt_rows if f"{k}:spectrum" in res.objects), None)
+        if first is not None:
+            spec, table = res.objects[f"{first}:spectrum"]
+            rep.figure(afig.spectrum_figure(spec, table), f"Mass spectrum of {first} with its "
+                       "ranges (ion, isotope and charge state read off the range's m/q)",
+                       name="apt_spectrum.png")
     cor = res.correlation
     if cor.get("sites"):
         rep.heading("Lift-out sites on the cAFM map")
