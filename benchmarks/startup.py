@@ -1,7 +1,8 @@
 """Benchmark: start-up time of the command line (``--version``, ``--help``, ``sts --help``) and
 of ``info`` on a small file, against a bare ``python -c pass`` measured in the same run.
 
-Goal (issue #14): ``supramap --help`` under 0.5 s; heavy libraries (xarray, scipy, lmfit,
+Goal (issue #14): ``supramap --help`` under 0.5 s; ``info`` as close to ``import xarray`` (its
+floor: every reader returns xarray objects) as possible; heavy libraries (xarray, scipy, lmfit,
 matplotlib, dask) load only when a command needs them.
 
     python benchmarks/startup.py
@@ -40,12 +41,18 @@ def main() -> None:
                 ("supramap --version", cli + ["--version"]),
                 ("supramap --help", cli + ["--help"]),
                 ("supramap sts --help", cli + ["sts", "--help"]),
+                ("python -c 'import xarray'", [py, "-c", "import xarray"]),
                 ("supramap info small.bcrf", cli + ["info", str(f)])]
         base = None
         for name, argv in rows:
             t = best(argv)
             base = base or t
             print(f"{name:28s}{t:7.3f} s  ({t - base:+.3f} s over bare python)")
+        read = subprocess.run([py, "-c", "import sys, supramap.io as io; io.read(sys.argv[1]); "
+                               "print('dask' in sys.modules)", str(f)],
+                              capture_output=True, text=True).stdout.strip()
+        print(f"reading a file imports dask: {read}  ('info' cannot start faster than "
+              "'import xarray', the floor above)")
     loaded = subprocess.run([py, "-c", "import sys, supramap.cli.main; print(' '.join(m for m in "
                              "('xarray', 'scipy', 'lmfit', 'matplotlib', 'dask', 'pandas') if m "
                              "in sys.modules))"], capture_output=True, text=True).stdout.strip()

@@ -98,3 +98,35 @@ def test_importing_the_cli_loads_no_heavy_library():
                          capture_output=True, text=True, check=True).stdout.strip()
     assert out == ""
 
+
+
+def test_reading_a_file_imports_no_dask_and_dask_arrays_still_work():
+    """xarray would import dask (0.25–0.9 s) on the first DataArray; supramap._lazy_dask
+    defers that until a dask array exists.  Fresh interpreter: read a real-format file, no
+    dask; then dask-backed DataArrays (plain and masked) behave as xarray's own would."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("dask")
+    code = (
+        "import sys, numpy as np\n"
+        "from supramap.data import make_image\n"
+        "from supramap.io.bcr import write_bcr\n"
+        "import supramap.io as io\n"
+        "write_bcr(sys.argv[1], make_image(np.arange(64.).reshape(8, 8), dx=1e-8, units='A'))\n"
+        "img = io.read_image(sys.argv[1])\n"
+        "print('dask' in sys.modules, 'dask.array' in sys.modules)\n"
+        "import dask.array as da, xarray as xr\n"
+        "from xarray.namedarray.pycompat import array_type, is_chunked_array\n"
+        "x = xr.DataArray(da.ones((4, 4), chunks=2), dims=('y', 'x'))\n"
+        "assert isinstance(x.data, array_type('dask')) and is_chunked_array(x.data)\n"
+        "assert x.chunks == ((2, 2), (2, 2)) and float((2 * x).sum()) == 32.0\n"
+        "m = da.ma.masked_array(da.ones((4, 4), chunks=2), mask=da.eye(4, chunks=2) > 0)\n"
+        "assert int(xr.DataArray(m, dims=('y', 'x')).isnull().sum()) == 4\n"
+        "assert float(img.chunk({'x': 4}).mean()) == 31.5\n"
+        "print('ok')\n")
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        out = subprocess.run([sys.executable, "-c", code, f"{d}/a.bcrf"], capture_output=True,
+                             text=True, check=True).stdout.split()
+    assert out == ["False", "False", "ok"]

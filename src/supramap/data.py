@@ -19,7 +19,10 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from supramap import _lazy_dask
 from supramap.errors import AnalysisError
+
+_lazy_dask.install()
 
 __all__ = [
     "make_image",
