@@ -4,7 +4,8 @@ Compares, in the same run, supramap's contracted network (superconducting cluste
 into single nodes, algebraic-multigrid CG) with ``scipy.sparse.linalg.spsolve`` on the
 uncontracted "penalty" system (every pixel a node, superconducting bonds given 10⁶ × the normal
 conductance).  Both solve one configuration (current A→B of a van der Pauw square) to a
-relative residual ≤ 1e-8; times are the best of three (ours) and two (baseline) runs; peak
+relative residual ≤ 1e-8 (the baseline; supramap's fourprobe itself stops at 1e-6, which
+leaves resistances within ~1e-7); times are the best of three (ours) and two (baseline) runs; peak
 memory is tracemalloc's.  Then the whole ``fourprobe`` (both van der Pauw configurations on one
 AMG hierarchy, the homogeneous reference from the lattice Green's function, potential and
 current maps) at three sizes, with the fitted exponent of time against pixels.
@@ -18,6 +19,9 @@ Goals (issue #16): ≥ 5× the penalty solve at 1024² (and 2048² with --baseli
 from __future__ import annotations
 
 import argparse
+import resource
+import subprocess
+import sys
 import time
 import tracemalloc
 
@@ -40,7 +44,7 @@ def ours(g: np.ndarray, sc: np.ndarray) -> tuple[float, float]:
     contacts = default_contacts(g.shape, "vdp")
     net = build_network(g, sc, contacts)
     a, b = net.contact_nodes[0], net.contact_nodes[1]
-    solver = make_solver(net, a)
+    solver = make_solver(net, a, tol=1e-8)
     v, residual = solver.solve({a: 1.0, b: -1.0})
     return float(v[a] - v[b]), residual
 
@@ -101,7 +105,10 @@ def main() -> None:
                         help="sizes of the whole-fourprobe scaling run")
     parser.add_argument("--baseline-2048", action="store_true",
                         help="also run the penalty spsolve at 2048² (minutes, ~10 GB)")
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        return child(args.child)
     n = args.size
     sc = texture(n)
     g = np.full((n, n), 1e-3)
@@ -127,24 +134,50 @@ def main() -> None:
         print(f"2048²: ours {t_o2:.1f} s, penalty {t_p2:.1f} s -> {t_p2 / t_o2:.1f}× "
               f"(R {r_o2:.6f} vs {r_p2:.6f} Ω)")
     print()
-    print("whole fourprobe (vdp, both configurations, reference, maps)")
-    print(f"{'size':>6s}{'time s':>9s}{'peak MB':>9s}{'R_AB,CD Ω':>12s}{'R_hom Ω':>11s}"
+    print("whole fourprobe (vdp, both configurations, reference, maps), each size in a fresh "
+          "process: peak RSS of that process (interpreter and the input map included)")
+    print(f"{'size':>6s}{'time s':>9s}{'peak RSS MB':>13s}{'R_AB,CD Ω':>12s}{'R_hom Ω':>11s}"
           f"{'residual':>10s}")
     sizes = [int(v) for v in args.sizes.split(",")]
-    times = []
+    times, rss = [], []
     for n in sizes:
-        scn = texture(n, seed=2)
-        gn = np.full((n, n), 1e-3)
-        t, res = run(fourprobe, gn, scn, repeat=2 if n <= 1024 else 1)
-        mem = peak(fourprobe, gn, scn) if n <= 1024 else float("nan")
+        out = subprocess.run([sys.executable, __file__, "--child", str(n)], check=True,
+                             capture_output=True, text=True).stdout.split()
+        t, mem, r_app, r_hom, resid = map(float, out)
         times.append(t)
-        print(f"{n:6d}{t:9.2f}{mem:9.0f}{res.R_apparent_ohm:12.4f}{res.R_homogeneous_ohm:11.4f}"
-              f"{res.residual:10.1e}", flush=True)
+        rss.append(mem)
+        print(f"{n:6d}{t:9.2f}{mem:13.0f}{r_app:12.4f}{r_hom:11.4f}{resid:10.1e}", flush=True)
     if len(sizes) > 1:
         slope = np.polyfit(np.log(np.array(sizes, float) ** 2), np.log(times), 1)[0]
         print(f"time ∝ pixels^{slope:.2f} (1.00 = linear)")
     if 2048 in sizes:
-        print(f"goal 2048² < 15 s -> {times[sizes.index(2048)]:.1f} s")
+        i = sizes.index(2048)
+        print(f"goal 2048² < 15 s and < 1.5 GB -> {times[i]:.1f} s, {rss[i] / 1024:.2f} GB")
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (MB): VmHWM, which — unlike ru_maxrss, inherited
+    through fork — starts afresh with the exec'd child."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def child(n: int) -> None:
+    """One whole fourprobe at n² in this process; prints time, peak RSS (MB) and results."""
+    scn = texture(n, seed=2)
+    gn = np.full((n, n), 1e-3)
+    t0 = time.perf_counter()
+    res = fourprobe(gn, scn)
+    t = time.perf_counter() - t0
+    mem = peak_rss_mb()
+    print(t, mem, res.R_apparent_ohm, res.R_homogeneous_ohm, res.residual)
+
 
 if __name__ == "__main__":
     main()

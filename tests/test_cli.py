@@ -233,7 +233,7 @@ def test_network_fourprobe_cli(virtual_sample, tmp_path, capsys):
     assert d["sc_fraction"] == pytest.approx(t["conducting_fraction"], abs=0.01)
     assert d["geometry"] == "inline"
     assert d["reference_sheet_resistance_ohm"] == 500
-    assert d["residual"] <= 1e-8
+    assert d["residual"] <= 1e-6  # supramap.network.solve.TARGET_RESIDUAL
     assert d["monte_carlo"]["n"] == 3
     for name in ("network_clusters.png", "network_potential.png", "network_current.png",
                  "network_montecarlo.png"):

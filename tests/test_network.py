@@ -42,9 +42,11 @@ def test_homogeneous_square_vdp_within_1_percent():
     assert r.sheet_resistance_apparent_ohm == pytest.approx(RS, rel=0.01)
     # Square symmetry: both configurations equal.
     a, b = r.resistances_ohm.values()
-    assert a == pytest.approx(b, rel=1e-9)
+    # Multigrid-CG to a relative residual of 1e-6 (supramap.network.solve.TARGET_RESIDUAL)
+    # leaves resistances within ~1e-7.
+    assert a == pytest.approx(b, rel=1e-6)
     assert a == pytest.approx(RS * np.log(2) / np.pi, rel=0.01)
-    assert r.residual <= 1e-8
+    assert r.residual <= 1e-6
     assert not r.zero_resistance
 
 

@@ -211,8 +211,10 @@ def _bond_currents(net: Network, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     inside zero-resistance nodes, 0 for open bonds."""
     ny, nx = net.shape
     node = net.node_of_pixel.reshape(ny, nx)
-    vb = v[net.bond_a] - v[net.bond_b]
-    cur = np.nan_to_num(net.bond_g * vb)
+    cur = v[net.bond_a]
+    cur -= v[net.bond_b]
+    cur *= net.bond_g
+    cur = np.nan_to_num(cur, copy=False)
 
     if cur.size == 0:
         cur = np.zeros(1)  # no resistive bond at all (everything superconducting)
@@ -258,10 +260,10 @@ def cluster_roles(net: Network, contacts: list[Contact], geometry: str) -> dict[
     """Role of each superconducting cluster: ``joins current contacts``, ``joins voltage
     contacts``, ``touches a contact`` or ``isolated``."""
     conf = configurations(geometry)[0]
-    node_of_cluster: dict[int, int] = {}
     lab = net.sc_cluster_of_pixel
-    for pix in np.nonzero(lab)[0]:
-        node_of_cluster.setdefault(int(lab[pix]), int(net.node_of_pixel[pix]))
+    sel = np.flatnonzero(lab)
+    labels, first = np.unique(lab[sel], return_index=True)  # one pixel of each cluster
+    node_of_cluster = dict(zip(labels.tolist(), net.node_of_pixel[sel[first]].tolist()))
     nodes = net.contact_nodes
     roles = {}
     for cl, nd in node_of_cluster.items():
@@ -309,6 +311,7 @@ def fourprobe(conductance: np.ndarray, sc_mask: np.ndarray, *, geometry: str = "
             raise AnalysisError("the map has no normal conducting pixel: give the reference "
                                 "sheet resistance of the homogeneous comparison")
         reference_sheet_resistance = float(1.0 / np.median(normal))
+        del normal  # a map-sized copy; not to be held through the solve
     if not (reference_sheet_resistance > 0 and np.isfinite(reference_sheet_resistance)):
         raise AnalysisError("reference sheet resistance must be positive and finite")
     net = build_network(g, sc, contacts, dx=dx, dy=dy)

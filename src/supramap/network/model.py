@@ -63,8 +63,10 @@ class Network:
         Node index of every pixel.
     laplacian : sparse CSR (n_nodes, n_nodes)
         Weighted graph Laplacian (S).
-    bond_a, bond_b, bond_g : ndarray
-        Node pairs and conductances of the bonds (before summing parallel bonds).
+    bond_g : ndarray
+        Conductances of the resistive bonds (before summing parallel bonds); ``bond_a`` and
+        ``bond_b``, their node pairs, are computed on demand from ``node_of_pixel`` (not
+        stored: 46 MB at 2048², held through the whole multigrid set-up otherwise).
     h_bond, v_bond : ndarray
         For horizontal bonds (r, c)–(r, c+1) and vertical bonds (r, c)–(r+1, c): the index into
         ``bond_*``, or −1 where the bond lies inside one node (zero resistance) or is open.
@@ -79,8 +81,6 @@ class Network:
     shape: tuple[int, int]
     node_of_pixel: np.ndarray
     laplacian: sparse.csr_matrix
-    bond_a: np.ndarray
-    bond_b: np.ndarray
     bond_g: np.ndarray
     h_bond: np.ndarray
     v_bond: np.ndarray
@@ -88,6 +88,23 @@ class Network:
     contact_nodes: list[int]
     perfect: np.ndarray
     n_nodes: int = field(default=0)
+
+    def _ends(self, side: int) -> np.ndarray:
+        ny, nx = self.shape
+        node = self.node_of_pixel.reshape(ny, nx)
+        h = node[:, 1:] if side else node[:, :-1]
+        v = node[1:, :] if side else node[:-1, :]
+        return np.concatenate([h[self.h_bond >= 0], v[self.v_bond >= 0]])
+
+    @property
+    def bond_a(self) -> np.ndarray:
+        """First node of every resistive bond (left or upper pixel's node)."""
+        return self._ends(0)
+
+    @property
+    def bond_b(self) -> np.ndarray:
+        """Second node of every resistive bond (right or lower pixel's node)."""
+        return self._ends(1)
 
 
 def _check_contacts(contacts: list[Contact], shape: tuple[int, int]) -> list[np.ndarray]:
@@ -160,7 +177,7 @@ def build_network(conductance: np.ndarray, sc_mask: np.ndarray, contacts: list[C
 
     # Superconducting clusters alone (for reporting), 4-connected like the bonds.
     sc_lab, _ = ndimage.label(sc, structure=cross)
-    sc_cluster = sc_lab.ravel().astype(int)
+    sc_cluster = sc_lab.ravel().astype(itype, copy=False)
 
     def bonds(left, right, ratio):
         pl, pr = perfect.ravel()[left], perfect.ravel()[right]
@@ -179,10 +196,10 @@ def build_network(conductance: np.ndarray, sc_mask: np.ndarray, contacts: list[C
     bond_a = np.concatenate([ha[hk], va[vk]])
     bond_b = np.concatenate([hb[hk], vb[vk]])
     bond_g = np.concatenate([hg[hk], vg[vk]])
-    h_bond = np.full(hl.size, -1)
-    h_bond[hk] = np.arange(int(hk.sum()))
-    v_bond = np.full(vl.size, -1)
-    v_bond[vk] = int(hk.sum()) + np.arange(int(vk.sum()))
+    h_bond = np.full(hl.size, -1, dtype=itype)
+    h_bond[hk] = np.arange(int(hk.sum()), dtype=itype)
+    v_bond = np.full(vl.size, -1, dtype=itype)
+    v_bond[vk] = int(hk.sum()) + np.arange(int(vk.sum()), dtype=itype)
 
     # Off-diagonal entries once per direction and the diagonal as the nodes' total bond
     # conductance (2·bonds + nodes entries instead of 4·bonds: 40 % less to convert and hold).
@@ -197,8 +214,8 @@ def build_network(conductance: np.ndarray, sc_mask: np.ndarray, contacts: list[C
     del rows, cols, vals
     lap.sum_duplicates()
     return Network(
-        shape=(ny, nx), node_of_pixel=node, laplacian=lap, bond_a=bond_a, bond_b=bond_b,
-        bond_g=bond_g, h_bond=h_bond.reshape(ny, nx - 1), v_bond=v_bond.reshape(ny - 1, nx),
+        shape=(ny, nx), node_of_pixel=node, laplacian=lap, bond_g=bond_g,
+        h_bond=h_bond.reshape(ny, nx - 1), v_bond=v_bond.reshape(ny - 1, nx),
         sc_cluster_of_pixel=sc_cluster, contact_nodes=[int(node[p[0]]) for p in pads],
         perfect=perfect, n_nodes=int(n_nodes),
     )
