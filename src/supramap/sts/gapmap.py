@@ -57,7 +57,7 @@ def fold(e: np.ndarray, kmat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _dynes_and_derivatives(e: np.ndarray, delta: np.ndarray, gamma: np.ndarray,
-                           dtype=np.float32):
+                           dtype=np.float32, out: np.ndarray | None = None):
     """Dynes DOS N and ∂N/∂Δ, ∂N/∂Γ for every pixel × energy, in real arithmetic.
 
     With z = E + iΓ and w = z² − Δ² = a + ib, the branch of :func:`dynes` is
@@ -65,24 +65,56 @@ def _dynes_and_derivatives(e: np.ndarray, delta: np.ndarray, gamma: np.ndarray,
     N = s (E p + Γ q)/r; writing w√w = c + id: ∂N/∂Δ = s Δ (E c + Γ d)/(c² + d²) and
     ∂N/∂Γ = −s Δ² d/(c² + d²).  Real float32 operations instead of complex ones: about four
     times faster on the 10⁷-element arrays of a 128² grid, and accurate to ~1e-6.
+    With *out* (3, pixels, E) the results are written to ``out[2]`` (N), ``out[0]`` (∂N/∂Δ)
+    and ``out[1]`` (∂N/∂Γ) — the Jacobian's column order — and returned as views of it.
     """
     en = np.asarray(e, dtype=dtype)[None, :]
     g = np.asarray(gamma, dtype=dtype)[:, None]
     dl = np.abs(np.asarray(delta, dtype=dtype))[:, None]
-    sgn = np.where(en < 0, dtype(-1), dtype(1))
+    # On the folded grid every E > 0 and s = 1.  The arithmetic is written with in-place
+    # operations on five (pixels × E) buffers: 1.5× faster than with a temporary per
+    # operation (2048 × 235: 3.8 against 5.7 ms).
+    sgn = None if bool(np.all(en > 0)) else np.where(en < 0, dtype(-1), dtype(1))
     a = en * en - (g * g + dl * dl)
     b = (2 * en) * g
-    # √(a² + b²) rather than hypot (no overflow at these magnitudes, ~25 % faster), and one
-    # reciprocal per denominator shared by its quotients.
-    r = np.sqrt(a * a + b * b)
-    p = np.sqrt(np.maximum((r + a) * dtype(0.5), 0))
-    q = np.copysign(np.sqrt(np.maximum((r - a) * dtype(0.5), 0)), b)
-    n = (en * p + g * q) * (sgn / r)
-    c = a * p - b * q
-    d = a * q + b * p
-    inv_den = (sgn * dl) / (c * c + d * d)
-    dn_dd = (en * c + g * d) * inv_den
-    dn_dg = -(dl * d) * inv_den
+    # √(a² + b²) rather than hypot (no overflow at these magnitudes, ~25 % faster).
+    r = a * a
+    tmp = b * b
+    r += tmp
+    np.sqrt(r, out=r)
+    p = r + a
+    p *= dtype(0.5)
+    np.maximum(p, 0, out=p)
+    np.sqrt(p, out=p)
+    q = r - a
+    q *= dtype(0.5)
+    np.maximum(q, 0, out=q)
+    np.sqrt(q, out=q)
+    np.copysign(q, b, out=q)
+    n = np.multiply(en, p, out=None if out is None else out[2])
+    np.multiply(g, q, out=tmp)
+    n += tmp
+    n /= r
+    if sgn is not None:
+        n *= sgn
+    c = a * p
+    np.multiply(b, q, out=tmp)
+    c -= tmp
+    d = a * q
+    np.multiply(b, p, out=tmp)
+    d += tmp
+    den = np.multiply(c, c, out=a)
+    np.multiply(d, d, out=tmp)
+    den += tmp
+    # One reciprocal per denominator shared by both quotients.
+    inv = np.divide(dl if sgn is None else sgn * dl, den, out=den)
+    dn_dd = np.multiply(en, c, out=c if out is None else out[0])
+    np.multiply(g, d, out=tmp)
+    dn_dd += tmp
+    dn_dd *= inv
+    dn_dg = np.multiply(dl, d, out=d if out is None else out[1])
+    dn_dg *= inv
+    np.negative(dn_dg, out=dn_dg)
     return n, dn_dd, dn_dg
 
 
@@ -110,6 +142,43 @@ def seed_parameters(bias: np.ndarray, g: np.ndarray, temperature: float = 0.0) -
     return np.stack([delta, 0.05 * delta, scale, np.zeros_like(delta)], axis=1)
 
 
+#: Pixels evaluated together: their (3 × CHUNK × E) work arrays fit a core's L2 cache.
+CHUNK = 128
+
+
+class _BandedKernel:
+    """K (n_bias × n_E, folded) applied as row blocks: each bias point sees only energies
+    within the thermal/lock-in width of |V| (67 of 235 columns for a ±6 mV, 1 K grid), so
+    rows sorted by their first non-zero column are cut into blocks of *rows* and each block
+    multiplies only its window of columns — 35 % of the dense products' work, 2.1× faster
+    with BLAS on 2048 spectra (dense BLAS on the band beats a sparse product, which is not
+    vectorised).  Results come out in the sorted row order :attr:`order`; the fit permutes
+    the measured spectra once to match (residual sums do not depend on the order)."""
+
+    def __init__(self, kmat: np.ndarray, rows: int = 40):
+        nz = kmat != 0
+        ncol = kmat.shape[1]
+        first = np.argmax(nz, axis=1)
+        last = ncol - np.argmax(nz[:, ::-1], axis=1)
+        self.order = np.argsort(first, kind="stable")
+        ks, fs, ls = kmat[self.order], first[self.order], last[self.order]
+        self.n_rows = kmat.shape[0]
+        self.blocks = []
+        for r0 in range(0, self.n_rows, rows):
+            r1 = min(r0 + rows, self.n_rows)
+            c0, c1 = int(fs[r0:r1].min()), int(ls[r0:r1].max())
+            self.blocks.append((r0, r1, c0, max(c1, c0 + 1),
+                                np.ascontiguousarray(ks[r0:r1, c0:max(c1, c0 + 1)].T)))
+
+    def __call__(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """(m, n_E) → (m, n_bias) in :attr:`order`."""
+        if out is None:
+            out = np.empty((x.shape[0], self.n_rows), dtype=np.result_type(x, np.float32))
+        for r0, r1, c0, c1, kt in self.blocks:
+            np.matmul(x[:, c0:c1], kt, out=out[:, r0:r1])
+        return out
+
+
 @dataclass
 class BatchFit:
     """Per-pixel parameters, standard errors, reduced χ², convergence flag and iterations."""
@@ -122,7 +191,7 @@ class BatchFit:
 
 
 def batched_lm(bias: np.ndarray, g: np.ndarray, temperature: float, *, lockin_rms: float = 0.0,
-               p0: np.ndarray | None = None, max_iter: int = 60, tol: float = 1e-6,
+               p0: np.ndarray | None = None, max_iter: int = 60, tol: float = 1e-5,
                ) -> BatchFit:
     """Fit thermally broadened Dynes spectra (4 free parameters) to many spectra at once.
 
@@ -132,84 +201,118 @@ def batched_lm(bias: np.ndarray, g: np.ndarray, temperature: float, *, lockin_rm
     y = np.asarray(g, dtype=float)
     npix = y.shape[0]
     e, kmat = fold(*broadening_matrix(b, temperature, lockin_rms=lockin_rms))
-    k32 = kmat.astype(np.float32)
+    kern = _BandedKernel(kmat.astype(np.float32))
     good = np.isfinite(y).all(axis=1)
     p = seed_parameters(b, np.where(good[:, None], y, 0.0), temperature) if p0 is None \
         else p0.copy()
+    # The kernel's row order (sums over bias do not depend on it), in float32 like the model:
+    # residuals of spectra with ≥ 1e-5 relative noise lose nothing, and every pass over the
+    # (pixels × bias) arrays moves half the bytes.
+    y = y[:, kern.order].astype(np.float32)
     p[~np.isfinite(p).all(axis=1)] = [1e-3, 5e-5, 1.0, 0.0]
     lam = np.full(npix, 1e-3)
     active = good.copy()
     converged = np.zeros(npix, bool)
     iters = np.zeros(npix, int)
 
+    # Scratch reused by every chunk, flat so that the first k pixels' (3, k, ·) view is
+    # contiguous (a slice [:, :k] of a (3, CHUNK, ·) array is not, and its reshape would be a
+    # copy that a product's out= fills in vain).
+    dos = np.empty(3 * CHUNK * e.size, dtype=np.float32)
+    conv = np.empty(3 * CHUNK * b.size, dtype=np.float32)
+    res = np.empty((CHUNK, b.size), dtype=np.float32)
+
     def evaluate(pp: np.ndarray, yy: np.ndarray):
-        """Residuals (m, nb) and the three non-trivial Jacobian columns (3, m, nb); the
-        offset's column is all ones and never stored."""
-        n, dd, dg = _dynes_and_derivatives(e, pp[:, 0], pp[:, 1])
-        kn = n @ k32.T
-        sc = pp[:, 2:3].astype(np.float32)
-        jac = np.stack([sc * (dd @ k32.T), sc * (dg @ k32.T), kn])
-        r = yy - (pp[:, 2:3] * kn + pp[:, 3:4])
-        return r, jac
+        """Cost Σr², JᵀJ (m, 4, 4) and Jᵀr (m, 4) at parameters *pp*, in chunks of CHUNK
+        pixels whose DOS, derivatives, broadened spectra and residuals stay in the core's
+        cache; neither the Jacobian nor the residuals of the whole batch are ever stored
+        (they used to stream (m × bias) arrays through memory several times a step).
 
-    def normal_equations(jac: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        # JᵀJ and Jᵀr from elementwise products of contiguous columns: ten sums over the
-        # bias axis, far cheaper than a batched einsum over (m, nb, 4).
-        m = r.shape[0]
+        The offset's Jacobian column is all ones.  Sums are float32: pairwise for the cost
+        (~1e-7 relative, so LM's accept test is not decided by rounding), ~1e-5 for JᵀJ and
+        Jᵀr, which only set the step."""
+        m = pp.shape[0]
+        cost_ = np.empty(m)
         a = np.empty((m, 4, 4))
-        for i in range(3):
-            for j in range(i, 3):
-                a[:, i, j] = a[:, j, i] = np.einsum("mv,mv->m", jac[i], jac[j],
-                                                    dtype=np.float64)
-            a[:, i, 3] = a[:, 3, i] = jac[i].sum(axis=1, dtype=np.float64)
-        a[:, 3, 3] = r.shape[1]
-        g = np.empty((m, 4))
-        for i in range(3):
-            g[:, i] = np.einsum("mv,mv->m", jac[i], r)
-        g[:, 3] = r.sum(axis=1)
-        return a, g
+        grad = np.empty((m, 4))
+        sc = pp[:, 2:3].astype(np.float32)
+        off = pp[:, 3:4].astype(np.float32)
+        for i0 in range(0, m, CHUNK):
+            i1 = min(i0 + CHUNK, m)
+            k = i1 - i0
+            d3 = dos[:3 * k * e.size].reshape(3, k, e.size)
+            jc = conv[:3 * k * b.size].reshape(3, k, b.size)
+            rr = res[:k]
+            _dynes_and_derivatives(e, pp[i0:i1, 0], pp[i0:i1, 1], out=d3)
+            # One product for ∂N/∂Δ, ∂N/∂Γ and N together (3k rows; views, no copies).
+            kern(d3.reshape(3 * k, e.size), out=jc.reshape(3 * k, b.size))
+            np.multiply(jc[2], sc[i0:i1], out=rr)
+            rr += off[i0:i1]
+            np.subtract(yy[i0:i1], rr, out=rr)
+            jc[0] *= sc[i0:i1]
+            jc[1] *= sc[i0:i1]
+            cost_[i0:i1] = np.square(rr).sum(axis=1)
+            ai, gi = a[i0:i1], grad[i0:i1]
+            for u in range(3):
+                for v in range(u, 3):
+                    ai[:, u, v] = ai[:, v, u] = np.einsum("mv,mv->m", jc[u], jc[v])
+                ai[:, u, 3] = ai[:, 3, u] = jc[u].sum(axis=1)
+                gi[:, u] = np.einsum("mv,mv->m", jc[u], rr)
+            gi[:, 3] = rr.sum(axis=1)
+        a[:, 3, 3] = b.size
+        return cost_, a, grad
 
-    r, jac = evaluate(p[active], y[active])
+    # The fit works on compact arrays of the still-active pixels (ida): accepted trials are
+    # written in place and finished pixels dropped once per iteration.
+    ida = np.nonzero(active)[0]
+    pa, ya, la = p[ida], y[ida], lam[ida]
+    ca, aa_, ga = evaluate(pa, ya)
     cost = np.full(npix, np.inf)
-    cost[active] = np.sum(r**2, axis=1)
-    jac_full = np.zeros((3, npix, b.size), dtype=np.float32)
-    jac_full[:, active] = jac
-    r_full = np.zeros((npix, b.size))
-    r_full[active] = r
+    a_final = np.full((npix, 4, 4), np.nan)
+
+    def finish(sel: np.ndarray) -> None:
+        """Store the selected active pixels' results (and their final JᵀJ)."""
+        fin = ida[sel]
+        p[fin] = pa[sel]
+        cost[fin] = ca[sel]
+        a_final[fin] = aa_[sel]
+
     for it in range(max_iter):  # iterations of the whole batch, not a loop over pixels
-        idx = np.nonzero(active)[0]
-        if idx.size == 0:
+        if ida.size == 0:
             break
-        a, grad = normal_equations(jac_full[:, idx], r_full[idx])
-        diag = np.einsum("nii->ni", a)
-        aa = a + lam[idx, None, None] * np.eye(4)[None] * diag[:, :, None]
+        diag = np.einsum("nii->ni", aa_)
+        damped = aa_ + la[:, None, None] * np.eye(4)[None] * diag[:, :, None]
         try:
-            step = np.linalg.solve(aa, grad[..., None])[..., 0]
+            step = np.linalg.solve(damped, ga[..., None])[..., 0]
         except np.linalg.LinAlgError:
             step = np.stack([np.linalg.lstsq(m_, g_, rcond=None)[0] for m_, g_ in
-                             zip(aa, grad)])  # only when a pixel's system is singular
-        trial = p[idx] + step
+                             zip(damped, ga)])  # only when a pixel's system is singular
+        trial = pa + step
         trial[:, 0] = np.abs(trial[:, 0])
         trial[:, 1] = np.clip(np.abs(trial[:, 1]), 1e-7, None)
-        r_new, j_new = evaluate(trial, y[idx])
-        c_new = np.sum(r_new**2, axis=1)
-        better = c_new < cost[idx]
-        gain = (cost[idx] - c_new) / np.maximum(cost[idx], 1e-300)
-        upd = idx[better]
-        p[upd] = trial[better]
-        jac_full[:, upd] = j_new[:, better]
-        r_full[upd] = r_new[better]
-        cost[upd] = c_new[better]
-        lam[upd] /= 3
-        lam[idx[~better]] *= 4
-        iters[idx] = it + 1
-        small_step = np.all(np.abs(step) <= 1e-5 * (np.abs(p[idx]) + 1e-12), axis=1)
-        done = (better & (gain < tol)) | small_step | (lam[idx] > 1e10)
-        converged[idx[done & (lam[idx] <= 1e10)]] = True
-        active[idx[done]] = False
+        c_new, a_new, g_new = evaluate(trial, ya)
+        better = c_new < ca
+        gain = (ca - c_new) / np.maximum(ca, 1e-300)
+        pa[better] = trial[better]
+        ca[better] = c_new[better]
+        aa_[better] = a_new[better]
+        ga[better] = g_new[better]
+        la[better] /= 3
+        la[~better] *= 4
+        iters[ida] = it + 1
+        small_step = np.all(np.abs(step) <= 1e-5 * (np.abs(pa) + 1e-12), axis=1)
+        done = (better & (gain < tol)) | small_step | (la > 1e10)
+        if done.any():
+            converged[ida[done & (la <= 1e10)]] = True
+            finish(done)
+            keep = ~done
+            ida, pa, ya, la = ida[keep], pa[keep], ya[keep], la[keep]
+            ca, aa_, ga = ca[keep], aa_[keep], ga[keep]
+    if ida.size:  # still active after max_iter: not converged, results as they stand
+        finish(np.ones(ida.size, bool))
     dof = max(b.size - 4, 1)
     redchi = cost / dof
-    a, _ = normal_equations(jac_full, r_full)
+    a = a_final
     with np.errstate(invalid="ignore"):
         try:
             cov = np.linalg.inv(a + 1e-300 * np.eye(4))
