@@ -165,3 +165,25 @@ def check_last_row(path, rows: list[list[str]], *, min_rows: int = 5) -> None:
                                 f"than every earlier value of its column ({digits} digits"
                                 f"{' and an exponent' if expo else ''}): the file looks cut "
                                 "inside its last number (truncated)")
+
+
+def read_into(path, offset: int, out, *, byteorder: str = ">") -> None:
+    """Fill the contiguous array *out* (native numbers) with the file's bytes at *offset*,
+    stored in *byteorder* ('>' big-, '<' little-endian), swapping in place when it differs from
+    the machine's: one copy of the data, no intermediate ``bytes`` or converted duplicate.
+    Raises FormatError when the file ends early."""
+    import sys
+
+    import numpy as np
+
+    view = memoryview(out).cast("B")
+    with open(path, "rb") as fh:
+        fh.seek(offset)
+        got = fh.readinto(view)
+    if got != view.nbytes:
+        raise FormatError(path, f"the file ends after {got} of the {view.nbytes} data bytes "
+                                f"from offset {offset}")
+    native = "<" if sys.byteorder == "little" else ">"
+    if byteorder != native and out.dtype.itemsize > 1:
+        with np.errstate(invalid="ignore"):  # signalling NaNs in unscanned lines
+            out.byteswap(inplace=True)

@@ -7,6 +7,7 @@ Gwyddion 2 converts it on opening.
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 from typing import Any
@@ -143,9 +144,9 @@ def read_gwy(path: str | Path) -> xr.Dataset:
     raw = p.read_bytes()
     validate_gwyp(raw, p)  # gwyfile hangs or over-allocates on lying files: check first
     try:
-        # Our own file object: gwyfile leaves the file open when parsing fails.
-        with open(p, "rb") as fh:
-            container = gwyfile.load(fh)
+        # The bytes already read, as a file object: no second read from disk, and nothing
+        # left open when gwyfile fails (it leaves its own files open then).
+        container = gwyfile.load(io.BytesIO(raw))
     except Exception as exc:  # gwyfile raises bare AssertionError/ValueError/struct.error
         raise FormatError(p, f"corrupt Gwyddion file ({type(exc).__name__}: {exc})") from None
     variables: dict[str, xr.DataArray] = {}
@@ -178,7 +179,7 @@ def read_gwy(path: str | Path) -> xr.Dataset:
         while name in variables:
             name += f"_{index}"
         da = make_image(
-            data * z_scale,
+            data * z_scale if z_scale != 1.0 else data,
             dx=xreal / nx,
             dy=yreal / ny,
             x0=float(field.get("xoff", 0.0)) * xy_scale,

@@ -23,7 +23,7 @@ import xarray as xr
 
 from supramap.errors import FormatError
 from supramap.fileutil import atomic_open
-from supramap.io.base import Reader, register
+from supramap.io.base import Reader, read_into, register
 from supramap.units import parse_unit
 
 END = b":HEADER_END:"
@@ -115,9 +115,12 @@ def read_3ds(path: str | os.PathLike[str], *, chunks: int | None = None) -> xr.D
                                                  dtype=np.float32)])
         block = lazy.reshape(ny, nx, per_point)
     else:
-        block = np.full((total, per_point), np.nan, dtype=np.float32)
-        with np.errstate(invalid="ignore"):
-            block[:count] = mm  # pads the missing points of an aborted grid
+        # Read straight into the result and swap bytes in place (big-endian file, native
+        # float32 in memory): one copy of the data instead of two; missing points of an
+        # aborted grid are NaN.
+        block = np.empty((total, per_point), dtype=np.float32)
+        block[count:] = np.nan
+        read_into(p, start, block[:count])
         block = block.reshape(ny, nx, per_point)
     sweep_name, sweep_unit = _name_unit(header.get("Sweep Signal", '"Bias (V)"').strip('"'))
     unit0, f0 = parse_unit(sweep_unit)
@@ -170,8 +173,9 @@ def read_3ds(path: str | os.PathLike[str], *, chunks: int | None = None) -> xr.D
         name, unit = _name_unit(raw_name)
         si, factor = parse_unit(unit)
         sl = block[:, :, n_params + k * n_points: n_params + (k + 1) * n_points]
-        with np.errstate(invalid="ignore"):  # the file's float32 kept (half of float64)
-            sl = sl * np.float32(factor)
+        if factor != 1.0:  # the file's float32 kept (half of float64), scaled in place
+            with np.errstate(invalid="ignore"):
+                sl *= np.float32(factor)
         variables[name] = xr.DataArray(sl,
                                        dims=("y", "x", "bias"),
                                        attrs={"units": si, "channel": raw_name})
@@ -179,8 +183,10 @@ def read_3ds(path: str | os.PathLike[str], *, chunks: int | None = None) -> xr.D
         name, unit = _name_unit(raw_name)
         si, factor = parse_unit(unit)
         key = f"param {name}"
-        with np.errstate(invalid="ignore"):
-            col = block[:, :, i] * np.float32(factor)
+        col = block[:, :, i]
+        if factor != 1.0:
+            with np.errstate(invalid="ignore"):
+                col *= np.float32(factor)
         variables[key] = xr.DataArray(col,
                                       dims=("y", "x"),
                                       attrs={"units": si, "parameter": raw_name})
@@ -222,8 +228,15 @@ def write_3ds(path: str | os.PathLike[str], channels: dict[str, np.ndarray], *,
         'Fixed parameters="Sweep Start;Sweep End"',
         'Experiment parameters="' + ";".join(exp_names) + '"',
         f"# Parameters (4 byte)={2 + len(exp_names)}",
+        f"Experiment size (bytes)={npts * len(channels) * 4}",
         f"Points={npts}",
         'Channels="' + ";".join(channels) + '"',
+        "Delay before measuring (s)=0.000000E+0",
+        "Experiment=Grid Spectroscopy",
+        'Start time=""',
+        'End time=""',
+        "User=",
+        "Comment=",
         ":HEADER_END:",
     ]
     yy, xx = np.meshgrid(y_m, x_m, indexing="ij")

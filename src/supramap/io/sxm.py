@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from supramap.data import make_image
+from supramap.data import make_images
 from supramap.errors import FormatError
-from supramap.io.base import Reader, register
+from supramap.io.base import Reader, read_into, register
 from supramap.units import parse_unit
 
 END_TAG = b":SCANIT_END:"
@@ -95,11 +95,21 @@ class SXMReader(Reader):
 def read_sxm(path: str | Path) -> xr.Dataset:
     """Read a Nanonis ``.sxm`` file into a Dataset of ``<Name>_forward``/``_backward`` images."""
     p = Path(path)
-    raw = p.read_bytes()
-    end = raw.find(END_TAG)
+    size = p.stat().st_size
+    # Only the header is read as bytes (it grows in steps until the data marker is found);
+    # the images are read straight into their array below.
+    raw, end, start, step = b"", -1, -1, 1 << 16
+    with open(p, "rb") as fh:
+        while True:
+            more = fh.read(step)
+            raw += more
+            end = raw.find(END_TAG)
+            start = raw.find(DATA_TAG, end) if end >= 0 else -1
+            if start >= 0 or not more:
+                break
+            step *= 2
     if end < 0:
         raise FormatError(p, "no ':SCANIT_END:' tag: not a Nanonis .sxm file or truncated header")
-    start = raw.find(DATA_TAG, end)
     if start < 0:
         raise FormatError(p, "no data marker (0x1A 0x04) after the header: truncated file")
     start += len(DATA_TAG)
@@ -136,7 +146,7 @@ def read_sxm(path: str | Path) -> xr.Dataset:
             images.append((ch.get("Name", f"ch{ch.get('Channel', '')}"), ch.get("Unit", ""), d))
     per_image = nx * ny * dtype.itemsize
     need = per_image * len(images)
-    have = len(raw) - start
+    have = size - start
     if have < need:
         raise FormatError(p, f"header promises {len(images)} images of {nx} × {ny} float32 "
                              f"({need} bytes) but the file holds only {have} bytes of data")
@@ -158,42 +168,36 @@ def read_sxm(path: str | Path) -> xr.Dataset:
         if key in header:
             attrs[key.lower()] = header[key].strip()
 
+    # Every image read at once into native float32 (the file's precision: half the memory
+    # of float64; analyses convert where they need to), byte-swapped in place.
+    data = np.empty((len(images), ny, nx), dtype=np.float32)
+    read_into(p, start, data, byteorder=">" if "MSBFIRST" in kind else "<")
     variables = {}
     for k, (name, unit_text, direction) in enumerate(images):
-        block = np.frombuffer(raw, dtype=dtype, count=nx * ny, offset=start + k * per_image)
-        with np.errstate(invalid="ignore"):  # signalling NaNs in unscanned lines
-            # The file's float32 kept (native byte order): half the memory of float64;
-            # analyses convert where they need to.
-            img = block.reshape(ny, nx).astype(np.float32)
+        img = data[k]
+        unit, factor = parse_unit(unit_text)
+        if factor != 1.0:
+            with np.errstate(invalid="ignore"):
+                img *= np.float32(factor)
         if scan_dir == "up":
             img = img[::-1]
         if direction == "backward":
             img = img[:, ::-1]
-        unit, factor = parse_unit(unit_text)
-        if factor != 1.0:
-            img = img * np.float32(factor)
         var = f"{re.sub(r'[^0-9A-Za-z]+', '_', name).strip('_')}_{direction}"
-        da = make_image(
-            img,
-            dx=rx / nx,
-            dy=ry / ny,
-            x0=ox - rx / 2,
-            y0=oy - ry / 2,
-            units=unit,
-            name=var,
-            attrs={**attrs, "channel": name, "direction": direction},
-        )
-        da.attrs["provenance"] = [f"read {p.name} channel {name} {direction}"]
-        variables[var] = da
-    return xr.Dataset(variables, attrs={"format": "sxm", "source_file": str(p),
-                                        "sxm_header": header, **attrs})
+        variables[var] = (img, {**attrs, "units": unit, "channel": name,
+                                "direction": direction,
+                                "provenance": [f"read {p.name} channel {name} {direction}"]})
+    return make_images(variables, dx=rx / nx, dy=ry / ny, x0=ox - rx / 2, y0=oy - ry / 2,
+                       attrs={"format": "sxm", "source_file": str(p), "sxm_header": header,
+                              **attrs})
 
 
 register(SXMReader())
 
 
 def write_sxm(path: str | Path, images: dict[str, tuple[xr.DataArray, xr.DataArray | None]], *,
-              scan_dir: str = "down", angle_deg: float = 0.0, bias_V: float = 0.0) -> None:
+              scan_dir: str = "down", angle_deg: float = 0.0, bias_V: float = 0.0,
+              line_time_s: float = 1.0) -> None:
     """Write a minimal Nanonis ``.sxm`` (for tests and synthetic data), atomically.
 
     Parameters
@@ -204,6 +208,9 @@ def write_sxm(path: str | Path, images: dict[str, tuple[xr.DataArray, xr.DataArr
         coordinates in metres and ``attrs["units"]``; row 0 at the top, as :func:`read_sxm`
         returns them.  The file stores them in scan order (inverse of the reader's flips).
     scan_dir : {"up", "down"}
+    line_time_s : float
+        Time per line (forward and backward each), written as ``:SCAN_TIME:`` with
+        ``:ACQ_TIME:`` = 2 × lines × it, as the instrument does (other readers require them).
     """
     from supramap.fileutil import atomic_write_bytes
 
@@ -235,6 +242,8 @@ def write_sxm(path: str | Path, images: dict[str, tuple[xr.DataArray, xr.DataArr
         f":SCAN_RANGE:\n           {rx!r}           {ry!r}\n"
         f":SCAN_OFFSET:\n             {ox!r}         {oy!r}\n"
         f":SCAN_ANGLE:\n            {angle_deg!r}\n:SCAN_DIR:\n{scan_dir}\n"
+        f":SCAN_TIME:\n             {line_time_s!r}             {line_time_s!r}\n"
+        f":ACQ_TIME:\n       {2 * ny * line_time_s!r}\n"
         f":BIAS:\n            {bias_V!r}\n"
         ":DATA_INFO:\n" + "\n".join(rows) + "\n\n:SCANIT_END:\n\n\n"
     )
