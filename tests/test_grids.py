@@ -116,7 +116,7 @@ def test_batched_fit_is_the_same_pixel_by_pixel_across_chunk_edges():
     give each pixel the fit it gets alone."""
     from supramap.sts.gapmap import CHUNK
 
-    g, truth = dynes_grid(12, 12, noise=0.01, seed=5)
+    g, truth = dynes_grid(24, 24, noise=0.01, seed=5)
     b = g["bias"].values
     spectra = g.values.reshape(-1, b.size)[: CHUNK + 5]
     together = batched_lm(b, spectra, truth["temperature_K"])

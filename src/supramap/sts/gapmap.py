@@ -142,8 +142,10 @@ def seed_parameters(bias: np.ndarray, g: np.ndarray, temperature: float = 0.0) -
     return np.stack([delta, 0.05 * delta, scale, np.zeros_like(delta)], axis=1)
 
 
-#: Pixels evaluated together: their (3 × CHUNK × E) work arrays fit a core's L2 cache.
-CHUNK = 128
+#: Pixels evaluated together: their work arrays stay in a core's cache (4096 spectra × 401:
+#: 0.60 s at 128 or 512, 0.74 s at 2048), and 512 holds the GIL less often: two threads of a
+#: plain pool scale 1.8× instead of 1.5× at 128 (through dask's local workers, 1.4×).
+CHUNK = 512
 
 
 class _BandedKernel:
