@@ -450,6 +450,8 @@ def test_grid_cli(tmp_path, shared, capsys):
     code, _, err = run(["sts", "gapmap", tmp_path / "g.3ds", "--temperature", "1", "--out",
                         tmp_path / "g.nc", "--json", j], capsys)
     assert code == 0, err
+    # Output captured (not a terminal): no bar drawn, one summary line on stderr instead.
+    assert "gap map of 12 × 12 spectra: done in" in err and "━" not in err
     d = json.loads(j.read_text())
     for key in ("shape", "median_gap_eV", "fraction_converged", "seconds"):
         assert key in d

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.progress import Progress
 
 from supramap.cli.common import (
     ALIGN_OPT,
@@ -23,6 +22,7 @@ from supramap.cli.common import (
     new_report,
     parse_threshold,
     print_table,
+    progress_bar,
     quantities,
     quantity,
     write_json,
@@ -273,7 +273,7 @@ def series(
     if topographies and len(topographies) != len(files):
         raise UsageError(f"{len(topographies)} topographies for {len(files)} maps")
     maps, topos = [], []
-    with Progress(console=console, transient=True) as progress:
+    with progress_bar(f"reading {len(files)} maps") as progress:
         task = progress.add_task("reading maps", total=len(files))
         for i, f in enumerate(files):
             maps.append(load(f, channel, "A"))

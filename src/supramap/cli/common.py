@@ -200,23 +200,58 @@ def corrected(image, level: str, align: str, scars: bool, clip: str | None = Non
         raise UsageError(str(exc)) from None
 
 
+#: "<step>: done in N s" lines of the steps a command ran while its output was not a terminal;
+#: printed to standard error when the command succeeds (a failing one prints its one error
+#: line only).
+SUMMARIES: list[str] = []
+
+
 def busy(description: str):
-    """A transient spinner for a step that may take seconds (drawn only on a terminal; rich
-    prints nothing when the output is redirected)."""
+    """A transient spinner for a step that may take seconds, drawn on a terminal; when the
+    output is redirected (a log, a batch job) rich draws nothing, so one line saying how long
+    the step took goes to standard error at the end instead (standard output stays the
+    results)."""
+    import time
+
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     class _Busy:
         def __enter__(self):
+            self.t0 = time.perf_counter()
             self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"),
                                      TimeElapsedColumn(), console=console, transient=True)
             self.progress.__enter__()
             self.progress.add_task(description, total=None)
             return self
 
-        def __exit__(self, *exc):
-            return self.progress.__exit__(*exc)
+        def __exit__(self, exc_type, *exc):
+            out = self.progress.__exit__(exc_type, *exc)
+            if exc_type is None and not console.is_terminal:
+                SUMMARIES.append(f"{description}: done in {time.perf_counter() - self.t0:.1f} s")
+            return out
 
     return _Busy()
+
+
+def progress_bar(summary: str):
+    """rich's transient progress bar; when the output is not a terminal (nothing is drawn)
+    one line "<summary>: done in N s" goes to standard error when the command ends."""
+    import time
+
+    from rich.progress import Progress
+
+    class _Bar(Progress):
+        def __enter__(self):
+            self._t0 = time.perf_counter()
+            return super().__enter__()
+
+        def __exit__(self, exc_type, *exc):
+            out = super().__exit__(exc_type, *exc)
+            if exc_type is None and not console.is_terminal:
+                SUMMARIES.append(f"{summary}: done in {time.perf_counter() - self._t0:.1f} s")
+            return out
+
+    return _Bar(console=console, transient=True)
 
 
 def print_table(title: str, rows: list[tuple[str, Any]]) -> None:

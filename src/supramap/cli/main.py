@@ -14,7 +14,15 @@ import typer
 from supramap import __version__
 from supramap.cli import apt, bulk, cafm, network, sts
 from supramap.cli import sample as sample_cli
-from supramap.cli.common import EMITTED, STRICT, console, print_table, reset_warnings, write_json
+from supramap.cli.common import (
+    EMITTED,
+    STRICT,
+    SUMMARIES,
+    console,
+    print_table,
+    reset_warnings,
+    write_json,
+)
 from supramap.errors import SupramapError
 
 app = typer.Typer(
@@ -136,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv: list[str] | None) -> int:
     reset_warnings()
     STRICT["on"] = False
+    SUMMARIES.clear()
     clash = _output_over_input(list(sys.argv[1:] if argv is None else argv))
     if clash:
         _error_line(clash)
@@ -165,6 +174,8 @@ def _main(argv: list[str] | None) -> int:
             return int(exc.exit_code)
         raise
     code = int(result) if isinstance(result, int) else 0
+    if code == 0 and SUMMARIES:
+        print("\n".join(SUMMARIES), file=sys.stderr)
     if code == 0 and STRICT["on"] and EMITTED:
         _error_line(f"--strict: {len(EMITTED)} quality warning(s): "
                     + "; ".join(w.code for w in EMITTED))

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import typer
-from rich.progress import Progress
 
 from supramap.cli.common import (
     JSON_OPT,
@@ -19,6 +18,7 @@ from supramap.cli.common import (
     new_report,
     parse_threshold,
     print_table,
+    progress_bar,
     quantities,
     write_json,
 )
@@ -150,7 +150,7 @@ def fourprobe(
     d["percolation"] = perc.to_dict()
     mc = None
     if monte_carlo:
-        with Progress(console=console, transient=True) as progress:
+        with progress_bar(f"Monte Carlo over {monte_carlo} contact placements") as progress:
             task = progress.add_task("Monte Carlo over contact placements", total=monte_carlo)
             vary = vary_threshold and mask_for is not None and rule == "threshold"
             mc = run_mc(

@@ -6,9 +6,14 @@ import glob as globmod
 from pathlib import Path
 
 import typer
-from rich.progress import Progress
 
-from supramap.cli.common import UsageError, console, print_table, write_json
+from supramap.cli.common import (
+    UsageError,
+    console,
+    print_table,
+    progress_bar,
+    write_json,
+)
 
 
 def report(
@@ -21,7 +26,7 @@ def report(
     from supramap.report.sample import write_sample_report
 
     s = load_sample(sample)
-    with Progress(console=console, transient=True) as progress:
+    with progress_bar(f"analysing {len(s.measurements)} measurements") as progress:
         task = progress.add_task("analysing", total=len(s.measurements) + 1)
 
         def step(what: str) -> None:
@@ -52,7 +57,7 @@ def export(
     from supramap.report.nexus import export_nexus
 
     s = load_sample(sample)
-    with Progress(console=console, transient=True) as progress:
+    with progress_bar(f"analysing {len(s.measurements)} measurements") as progress:
         progress.add_task("analysing", total=None)
         res = run_sample(s)
     export_nexus(res, nexus)
@@ -180,7 +185,7 @@ def batch(
     try:
         futs = [client.submit(_batch_one, f, analysis, temperature, timeout_s, pure=False)
                 for f in files]
-        with Progress(console=console, transient=True) as progress:
+        with progress_bar(f"{analysis} on {len(files)} files") as progress:
             task = progress.add_task(f"{analysis} on {len(files)} files", total=len(files))
             for fut in as_completed(futs):
                 r = fut.result()

@@ -22,6 +22,7 @@ from supramap.cli.common import (
     emit_warnings,
     figure_report,
     print_table,
+    progress_bar,
     quantities,
     quantity,
     write_json,
@@ -601,7 +602,6 @@ def gapmap(
     report: Path = REPORT_OPT,
 ) -> None:
     """Fit every pixel (batched Levenberg–Marquardt), optionally on dask.distributed."""
-    from rich.progress import Progress
 
     from supramap.fileutil import atomic_open
     from supramap.sts.gapmap import gap_map
@@ -614,7 +614,7 @@ def gapmap(
 
     _, g = _grid(file, channel)
     check_grid(g)  # before the progress bar: a refused grid prints one line, nothing else
-    with Progress(console=console, transient=True) as progress:
+    with progress_bar(f"gap map of {g.shape[0]} × {g.shape[1]} spectra") as progress:
         task = progress.add_task("fitting the grid", total=None)
         res = gap_map(
             g,
