@@ -103,3 +103,58 @@ def test_cli_series_against_field(tmp_path, capsys):
     assert d["fits"][2]["energies_eV"] == pytest.approx([-120e-6, 120e-6], abs=5e-6)
     assert all(f["fwhm_eV"][0] == pytest.approx(60e-6, rel=0.1) for f in d["fits"])
     assert (tmp_path / "rep" / "ingap.png").exists()
+
+
+def _sis_measured(sample_dos, delta_t=1.37e-3, gamma_t=2e-5, temperature=0.5, noise=0.002,
+                  seed=0):
+    """dI/dV of a Dynes-tip junction built here from the current, not from supramap's
+    kernel: I(V) = ∫ N_t(E − eV) N_s(E) [f(E − eV) − f(E)] dE on a 1 µeV grid, differentiated
+    numerically; sampled every 20 µV over ±3 mV."""
+    def n_tip(e):
+        z = e + 1j * gamma_t
+        return np.abs(np.real(z / np.sqrt(z * z - delta_t**2)))
+
+    def fermi(e):
+        return 0.5 * (1 - np.tanh(e / (2 * K_B * temperature)))
+
+    e = np.arange(-8e-3, 8e-3, 1e-6)
+    vf = np.arange(-3e-3, 3e-3 + 1e-9, 5e-6)
+    ns = sample_dos(e)
+    cur = np.array([np.trapezoid(n_tip(e - v) * ns * (fermi(e - v) - fermi(e)), e) for v in vf])
+    g = np.gradient(cur, vf)[::4]
+    g = g * (1 + noise * np.random.default_rng(seed).standard_normal(g.size))
+    return vf[::4], g
+
+
+def test_superconducting_tip_is_folded_in():
+    """A 60 µeV Lorentzian sample state at +150 µeV seen through a Pb-like tip (Δ = 1.37 meV,
+    0.5 K): it appears at ±(Δ_tip + 150 µeV), broadened; fitted through the SIS kernel the
+    intrinsic energy, width and weight come back."""
+    from supramap.sts.models import TipModel
+
+    b, g = _sis_measured(lambda e: 1.0 + 2e-4 * lorentzian(e, 150e-6, 60e-6))
+    r = fit_in_gap(b, g, temperature=0.5, tip=TipModel(1.37e-3, 2e-5, 0.5))
+    assert r.n_peaks == 1 and r.success
+    assert r.energies_eV[0] == pytest.approx(150e-6, abs=3e-6)
+    assert r.fwhm_eV[0] == pytest.approx(60e-6, rel=0.1)
+    assert r.weights[0] == pytest.approx(2e-4, rel=0.05)
+    # Without the tip the same spectrum reads as something else entirely.
+    plain = fit_in_gap(b, g, temperature=0.5, peaks=1)
+    assert abs(plain.energies_eV[0]) > 1e-3
+
+
+def test_cli_ingap_with_a_tip(tmp_path):
+    from supramap.cli.main import main
+    from supramap.sts.models import TipModel
+
+    b, g = _sis_measured(lambda e: 1.0 + 2e-4 * lorentzian(e, 0.0, 60e-6), seed=1)
+    p = tmp_path / "s.csv"
+    p.write_text("bias_V,dIdV\n" + "".join(f"{x:.8e},{v:.8e}\n" for x, v in zip(b, g)))
+    TipModel(1.37e-3, 2e-5, 0.5).save(tmp_path / "tip.json")
+    assert main(["sts", "ingap", str(p), "--tip", str(tmp_path / "tip.json"), "--json",
+                 str(tmp_path / "i.json")]) == 0
+    d = json.loads((tmp_path / "i.json").read_text())
+    assert d["temperature_K"] == 0.5 and d["tip"].endswith("tip.json")
+    assert d["fits"][0]["fwhm_eV"][0] == pytest.approx(60e-6, rel=0.1)
+    assert main(["sts", "ingap", str(p), "--tip", str(tmp_path / "tip.json"),
+                 "--temperature", "1"]) == 2

@@ -447,8 +447,14 @@ def grid(
 @app.command()
 def ingap(
     files: list[Path] = typer.Argument(..., help="Spectra (one, or a series with -p)."),
-    temperature: float = TEMPERATURE_OPT,
+    temperature: float = typer.Option(
+        None, "--temperature", help="Temperature (K), in (0, 1000]; default 1 K. Not with "
+                                    "--tip (the tip's calibrated temperature is used).",
+        callback=bounded("--temperature", 0.0, 1000.0, unit="K", lo_open=True)),
     lockin_rms: float = LOCKIN_OPT,
+    tip: Path = typer.Option(
+        None, "--tip", help="Calibrated superconducting tip (JSON from calibrate-tip): its DOS "
+                            "enters the kernel; peaks at ±(Δ_tip + E0) are sample states E0."),
     shape: str = typer.Option("lorentzian", "--shape",
                               help="Intrinsic lineshape: lorentzian, gaussian or fano."),
     peaks: str = typer.Option("auto", "--peaks",
@@ -470,6 +476,16 @@ def ingap(
     thermal and lock-in broadening; one vs two peaks by BIC; over a series with -p."""
     from supramap.sts.ingap import SHAPES, fit_in_gap
 
+    tip_model = None
+    if tip is not None:
+        if temperature is not None:
+            raise UsageError("--temperature and --tip: the tip's calibrated effective "
+                             "temperature is the one used; drop --temperature")
+        from supramap.sts import TipModel
+
+        tip_model = TipModel.load(tip)
+        temperature = tip_model.temperature_K
+    temperature = 1.0 if temperature is None else temperature
     if shape not in SHAPES:
         raise UsageError(f"--shape must be one of {', '.join(SHAPES)}, got {shape!r}")
     if peaks not in ("1", "2", "auto"):
@@ -487,7 +503,7 @@ def ingap(
             b, g, _ = load_spectrum(files[i], channel, bias_column)
             fits.append((values[i], files[i], fit_in_gap(
                 b, g, temperature=temperature, lockin_rms=lockin_rms, shape=shape,
-                peaks=npk, window_eV=window)))
+                peaks=npk, window_eV=window, tip=tip_model)))
     for v, f, r in fits:
         label = f"{parameter_name} = {v:g}" if parameter else f.name
         peaks_txt = "; ".join(
@@ -496,10 +512,12 @@ def ingap(
         rows.append((label, f"{r.n_peaks} peak(s): {peaks_txt}; apparent FWHM "
                             f"{r.apparent_fwhm_eV * 1e6:.4g} µeV"))
     rows.append(("thermal FWHM (3.53 k_BT)", f"{fits[0][2].thermal_fwhm_eV * 1e6:.4g} µeV"))
-    print_table(f"In-gap peaks ({shape}, T = {temperature:g} K, lock-in {lockin_rms:g} V rms)",
-                rows)
+    tip_txt = (f", tip Δ {tip_model.delta_eV * 1e3:.4g} meV" if tip_model is not None else "")
+    print_table(f"In-gap peaks ({shape}, T = {temperature:g} K, lock-in {lockin_rms:g} V rms"
+                f"{tip_txt})", rows)
     emit_warnings(*[r for _, _, r in fits])
     d = {"shape": shape, "temperature_K": temperature, "lockin_rms_V": lockin_rms,
+         "tip": None if tip_model is None else str(tip),
          "parameter_name": parameter_name if parameter else None,
          "fits": [{"file": str(f), "parameter": v, **r.to_dict()} for v, f, r in fits]}
     write_json(json_path, d)
