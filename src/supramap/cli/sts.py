@@ -681,6 +681,9 @@ def qpi(
     lattice: float = typer.Option(
         None, "--lattice-m", help="Lattice constant a (m): q also in units of 2π/a."
     ),
+    linecut: str = typer.Option(
+        None, "--linecut", help="Directions (degrees from qx, comma list) of E–q line cuts "
+                                "through q = 0 over the --energy list."),
     channel: str = GRID_CHANNEL_OPT,
     level: str = LEVEL_OPT,
     align: str = ALIGN_OPT,
@@ -701,7 +704,10 @@ def qpi(
     energies: list[float | None] = [None]
     if energy is not None:
         energies = quantities(energy, "eV", "--energy")
-    rows, per_energy = [], []
+    directions = quantities(linecut, "", "--linecut") if linecut else []
+    if directions and len(energies) < 2:
+        raise UsageError("--linecut needs a grid and at least two --energy values")
+    rows, per_energy, ffts = [], [], []
     m = f = None
     for e in energies:
         m = corrected(_map(file, channel, e), level, align, scars, clip)
@@ -711,6 +717,8 @@ def qpi(
         f = fourier(m)
         if symmetrize != "none":
             f = symmetrise(f, symmetrize)
+        if directions:
+            ffts.append(f)
         qmax = float(np.abs(f.qx).max())
         an = anisotropy(f, q_min=0.05 * qmax, q_max=0.9 * qmax) \
             if symmetrize in ("none", "mirror") else float("nan")
@@ -756,6 +764,22 @@ def qpi(
                                          f"{fit['velocity_err_m_per_s']:.2g} m/s"))
             rows.append(("E(q) points", f"{len(pts)} of {len(energies)} energies on the "
                                         "tracked branch"))
+    cuts = []
+    if directions:
+        from supramap.sts.qpi import linecut_map, linecut_peaks
+
+        for ang in directions:
+            cut = linecut_map(ffts, energies, ang)
+            qpk = linecut_peaks(cut)
+            cuts.append(cut)
+            d.setdefault("linecuts", []).append({
+                "direction_deg": ang, "energy_eV": [float(v) for v in energies],
+                "q_per_nm": (cut.q.values * 1e-9).tolist(),
+                "intensity_over_median": cut.values.tolist(),
+                "peak_q_per_nm": [None if not np.isfinite(v) else v * 1e-9 for v in qpk]})
+            shown = [f"{v * 1e-9:.3g}" for v in qpk if np.isfinite(v)]
+            rows.append((f"line cut {ang:g}°: strongest q per energy (nm⁻¹)",
+                         ", ".join(shown) if shown else "none"))
     print_table(f"QPI of {file.name}", rows)
     if symmetrize in ("c2", "c4"):
         emit_warnings([warn("qpi.symmetrised",
@@ -772,6 +796,12 @@ def qpi(
 
             out.append((dispersion_figure(d["dispersion"], fit), "E(q) of the tracked branch",
                         "dispersion.png"))
+        if cuts:
+            from supramap.report.sts import linecut_figure
+
+            out.append((linecut_figure(cuts, d.get("dispersion")),
+                        "E–q line cuts of the Fourier amplitude (each energy over its median)",
+                        "linecuts.png"))
         return out
 
     figure_report(report, f"QPI — {file.name}", figures)

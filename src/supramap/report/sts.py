@@ -187,6 +187,33 @@ def dispersion_figure(points, fit) -> Figure:
     return fig
 
 
+def linecut_figure(cuts, branch=None) -> Figure:
+    """One E–q panel per line cut (q in nm⁻¹, E in meV), with the tracked branch's points when
+    the cut runs along it."""
+    n = len(cuts)
+    fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 3.6), constrained_layout=True,
+                             squeeze=False)
+    for ax, cut in zip(axes[0], cuts):
+        q = np.asarray(cut.q.values, float) * 1e-9
+        e = np.asarray(cut.energy.values, float) * 1e3
+        vals = np.asarray(cut.values, float)
+        hi = float(np.nanpercentile(vals, 99.5))
+        im = ax.pcolormesh(q, e, vals, shading="nearest", cmap="magma", vmin=0, vmax=hi)
+        if branch:
+            ang = cut.attrs["direction_deg"]
+            pts = [(p["q_per_nm"], p["energy_eV"] * 1e3) for p in branch
+                   if p["q_per_nm"] is not None and
+                   abs(((p["angle_deg"] - ang + 90) % 180) - 90) < 10]
+            if pts:
+                ax.plot(*zip(*pts), "o", mfc="none", mec="c", ms=6, label="tracked branch")
+                ax.legend(fontsize=7, loc="lower right")
+        ax.set_xlabel("q (nm⁻¹)")
+        ax.set_ylabel("E (meV)")
+        ax.set_title(f"cut at {cut.attrs['direction_deg']:g}° from qx", fontsize=9)
+        fig.colorbar(im, ax=ax, label="|FFT| / median of the energy")
+    return fig
+
+
 def ingap_figure(fits, parameter_name) -> Figure:
     """Intrinsic FWHM (with errors) beside the apparent one, and the peak energies, against
     the series parameter (or the file index)."""

@@ -1,5 +1,6 @@
 """Quasiparticle interference: Fourier transforms of maps, symmetrisation, Lawler–Fujita
-drift correction, q-space line cuts and a C4 → C2 anisotropy metric."""
+drift correction, q-space line cuts (and E–q cuts over energies) and a C4 → C2 anisotropy
+metric."""
 
 from __future__ import annotations
 
@@ -155,6 +156,43 @@ def q_line_cut(f: xr.DataArray, direction_deg: float, *, n: int = 200) -> xr.Dat
     vals = ndimage.map_coordinates(np.asarray(f.values, float), [row, col], order=1)
     return xr.DataArray(vals, dims=("q",), coords={"q": ("q", s, {"units": "rad/m"})},
                         attrs={"direction_deg": direction_deg})
+
+
+def linecut_map(ffts: list[xr.DataArray], energies_eV, direction_deg: float, *,
+                n: int = 200) -> xr.DataArray:
+    """E–q intensity along one direction: the line cut through q = 0 at *direction_deg* of each
+    energy's Fourier amplitude, stacked as an ``(energy, q)`` array (q in rad/m), each row
+    divided by its median so energies of different contrast share one colour scale."""
+    if len(ffts) != len(energies_eV) or not ffts:
+        raise AnalysisError("one Fourier transform per energy is needed for a line cut")
+    cuts = [q_line_cut(f, direction_deg, n=n) for f in ffts]
+    vals = np.stack([np.asarray(c.values, float) for c in cuts])
+    med = np.median(vals, axis=1, keepdims=True)
+    vals = vals / np.where(med > 0, med, 1.0)
+    return xr.DataArray(vals, dims=("energy", "q"),
+                        coords={"energy": ("energy", np.asarray(energies_eV, float),
+                                           {"units": "eV"}),
+                                "q": ("q", cuts[0].q.values, {"units": "rad/m"})},
+                        name="|FFT| along the cut", attrs={"units": "", "direction_deg":
+                                                           float(direction_deg)})
+
+
+def linecut_peaks(cut: xr.DataArray, *, q_min: float | None = None) -> np.ndarray:
+    """Per energy, the q (rad/m) of the strongest point of the cut beyond *q_min* (default
+    5 % of the range, clear of the q = 0 background), refined by a parabola through it and
+    its neighbours; NaN where the maximum is at the end of the range."""
+    q = np.asarray(cut.q.values, float)
+    q_min = 0.05 * q[-1] if q_min is None else q_min
+    start = int(np.searchsorted(q, q_min))
+    out = np.full(cut.sizes["energy"], np.nan)
+    for i, row in enumerate(np.asarray(cut.values, float)):
+        k = start + int(np.argmax(row[start:]))
+        if 0 < k < q.size - 1:
+            a, b, c = row[k - 1], row[k], row[k + 1]
+            den = a - 2 * b + c
+            shift = 0.5 * (a - c) / den if den != 0 else 0.0
+            out[i] = q[k] + float(np.clip(shift, -0.5, 0.5)) * (q[1] - q[0])
+    return out
 
 
 def lawler_fujita(m: xr.DataArray, bragg_px: list[tuple[float, float]], *,
