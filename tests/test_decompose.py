@@ -101,3 +101,46 @@ def test_cli_decompose_on_a_written_grid(tmp_path, capsys):
     capsys.readouterr()
     assert main(["sts", "decompose", str(tmp_path / "g.3ds"), "--components", "abc"]) == 2
     assert "--components" in capsys.readouterr().err
+
+
+def test_clusters_compared_with_the_gap_map(tmp_path):
+    """The three regions' gaps (1.0, 1.6 meV and a flat, gapless one) are what the gap map of
+    each k-means cluster gives; the clusters carry almost all of the gap map's variance."""
+    from supramap.sts.decompose import compare_clusters
+
+    g, region = _regions()
+    dec = decompose_grid(g, method="kmeans")
+    truth = np.array([1.0e-3, 1.6e-3, np.nan])[region]
+    gap = xr.DataArray(truth + np.random.default_rng(1).normal(0, 2e-6, truth.shape),
+                       dims=("y", "x"))
+    cmp = compare_clusters(dec.labels, gap, name="gap", units="eV")
+    means = sorted(r["mean"] for r in cmp["clusters"])
+    assert means == pytest.approx([1.0e-3, 1.6e-3], rel=1e-3)  # the flat region has no gap
+    assert cmp["eta_squared"] > 0.99
+    unrelated = xr.DataArray(np.random.default_rng(2).normal(1e-3, 1e-4, truth.shape),
+                             dims=("y", "x"))
+    assert compare_clusters(dec.labels, unrelated)["eta_squared"] < 0.05
+    with pytest.raises(AnalysisError, match="same pixels"):
+        compare_clusters(dec.labels, gap[:5])
+
+
+def test_cli_decompose_with_gapmap(tmp_path):
+    import json
+
+    from supramap.cli.main import main
+    from supramap.synth.sts import dynes_grid, write_grid
+
+    grid, truth = dynes_grid(16, 16, seed=2)
+    write_grid(tmp_path / "g.3ds", grid)
+    assert main(["sts", "gapmap", str(tmp_path / "g.3ds"), "--temperature", "1", "--out",
+                 str(tmp_path / "g.nc")]) == 0
+    assert main(["sts", "decompose", str(tmp_path / "g.3ds"), "--gapmap", str(tmp_path / "g.nc"),
+                 "--json", str(tmp_path / "d.json")]) == 0
+    d = json.loads((tmp_path / "d.json").read_text())
+    cmp = d["gap_comparison"]
+    assert cmp["quantity"] == "gap" and sum(r["n_pixels"] for r in cmp["clusters"]) > 200
+    assert 0 <= cmp["eta_squared"] <= 1
+    assert main(["sts", "decompose", str(tmp_path / "g.3ds"), "--method", "pca", "--gapmap",
+                 str(tmp_path / "g.nc")]) == 2
+    assert main(["sts", "decompose", str(tmp_path / "g.3ds"), "--gapmap",
+                 str(tmp_path / "g.3ds")]) == 2

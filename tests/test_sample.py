@@ -322,6 +322,10 @@ def test_sample_report_shows_the_sem_sites_and_the_tip_calibration(full_sample, 
     assert 'src="sem_sites.png"' in page and (tmp_path / "rep" / "sem_sites.png").exists()
     assert "Tip calibration" in page and 'src="tip_fit.png"' in page
     assert 'src="apt_spectrum.png"' in page
+    # k-means clusters of the grid's spectra beside its gap map (scikit-learn is in 'test').
+    assert 'src="grid_clusters.png"' in page and "η²" in page
+    cl = res.results["grid"]["clusters"]
+    assert cl["method"] == "kmeans" and 0 <= cl["gap_comparison"]["eta_squared"] <= 1
     assert "tip gap Δ" in page and " meV" in page
 
 

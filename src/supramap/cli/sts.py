@@ -568,13 +568,17 @@ def decompose(
                                      "silhouette; PCA: 95 % variance; NMF: PCA's count + 1)."),
     max_components: int = typer.Option(8, "--max-components", min=2, max=32,
                                        help="Largest number tried by auto (2…32)."),
+    gapmap: Path = typer.Option(
+        None, "--gapmap", help="NetCDF from `sts gapmap --out` of the same grid: the fitted "
+                               "gap per k-means cluster and η² (share of its variance "
+                               "between clusters)."),
     channel: str = GRID_CHANNEL_OPT,
     json_path: Path = JSON_OPT,
     report: Path = REPORT_OPT,
 ) -> None:
     """Unsupervised decomposition of the grid's spectra: k-means clusters, PCA or NMF
     components, with their spectra and maps."""
-    from supramap.sts.decompose import decompose_grid
+    from supramap.sts.decompose import compare_clusters, decompose_grid
 
     if components == "auto":
         n = None
@@ -596,6 +600,26 @@ def decompose(
     if res.scores:
         rows.append(("criterion values", ", ".join(f"{k}: {v:.3f}"
                                                    for k, v in res.scores.items())))
+    if gapmap is not None:
+        if res.labels is None:
+            raise UsageError("--gapmap compares k-means clusters: use --method kmeans")
+        import xarray as xr
+
+        try:
+            with xr.open_dataset(gapmap) as gm:
+                delta = gm["delta"].load()
+                conv = gm["converged"].values.astype(bool) if "converged" in gm else None
+        except (OSError, ValueError, KeyError) as exc:
+            raise UsageError(f"{gapmap}: not a gap map written by `sts gapmap --out` "
+                             f"({exc})") from None
+        if conv is not None:
+            delta = delta.where(conv)
+        cmp = compare_clusters(res.labels, delta, name="gap", units="eV")
+        d["gap_comparison"] = cmp
+        for row in cmp["clusters"]:
+            rows.append((f"cluster {row['cluster']}: gap", f"{row['mean'] * 1e3:.4g} ± "
+                         f"{row['std'] * 1e3:.2g} meV ({row['n_pixels']} fitted pixels)"))
+        rows.append(("η² of the gap over the clusters", f"{cmp['eta_squared']:.3f}"))
     print_table(f"Decomposition of {file.name}", rows)
     emit_warnings(res)
     write_json(json_path, d)

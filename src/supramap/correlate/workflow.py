@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from supramap.correlate.sample import Measurement, Sample
-from supramap.errors import SupramapError
+from supramap.errors import AnalysisError, SupramapError
 
 
 @dataclass
@@ -155,6 +155,17 @@ def _sts(m: Measurement, sample: Sample, res: SampleResult) -> None:
         res.objects[m.id] = gm
         res.objects[f"{m.id}:bias"] = np.asarray(ds["bias"].values)
         res.objects[f"{m.id}:grid"] = ds[name]  # for the report's grid explorer page
+        try:  # k-means clusters of the spectra, compared with the fitted gaps
+            from supramap.sts.decompose import compare_clusters, decompose_grid
+
+            dec = decompose_grid(ds[name], method="kmeans")
+            conv = gm.data["converged"].values.astype(bool)
+            cmp = compare_clusters(dec.labels, gm.data["delta"].where(conv), name="gap",
+                                   units="eV")
+            res.results[m.id]["clusters"] = {**dec.to_dict(), "gap_comparison": cmp}
+            res.objects[f"{m.id}:clusters"] = (dec, cmp)
+        except AnalysisError as exc:  # scikit-learn absent, or too few spectra
+            res.results[m.id]["clusters"] = {"skipped": str(exc)}
         return
     from supramap.sts.spectra import load_spectrum
 

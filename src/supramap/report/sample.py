@@ -91,6 +91,21 @@ def write_sample_report(res, out_dir: str | Path, *, extra=None,
                           header=["quantity", "value"])
                 rep.figure(gap_map_figure(obj.data), f"{m.id}: gap and broadening maps",
                            name=f"{m.id}_gap.png")
+                clusters = res.objects.get(f"{m.id}:clusters")
+                if clusters is not None:
+                    from supramap.report.sts import clusters_vs_gap_figure
+
+                    dec, cmp = clusters
+                    rep.table([[r["cluster"], f"{r['mean'] * 1e3:.4g} ± {r['std'] * 1e3:.2g}",
+                                r["n_pixels"]] for r in cmp["clusters"]],
+                              header=["k-means cluster", "fitted gap (meV)", "fitted pixels"])
+                    rep.paragraph(
+                        f"{dec.n_components} clusters of spectra ({dec.criterion}); "
+                        f"η² = {cmp['eta_squared']:.2f} of the gap map's variance lies "
+                        "between them (1: the clusters are the gap regions, 0: unrelated).")
+                    rep.figure(clusters_vs_gap_figure(dec, obj.data),
+                               f"{m.id}: k-means clusters of the spectra beside the gap map",
+                               name=f"{m.id}_clusters.png")
                 grid = res.objects.get(f"{m.id}:grid")
                 if grid is not None:
                     from supramap.report.explorer import write_explorer

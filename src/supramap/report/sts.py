@@ -214,6 +214,37 @@ def linecut_figure(cuts, branch=None) -> Figure:
     return fig
 
 
+def clusters_vs_gap_figure(dec, gap_data) -> Figure:
+    """The k-means cluster map (nm) beside the gap map (meV, non-converged pixels grey) and
+    the clusters' mean spectra."""
+    from matplotlib.colors import ListedColormap
+
+    fig, (a, b, c) = plt.subplots(1, 3, figsize=(13.5, 3.6), constrained_layout=True)
+    lab = np.asarray(dec.labels.values, dtype=float)
+    lab[lab < 0] = np.nan
+    k = dec.n_components
+    cmap = ListedColormap([f"C{i}" for i in range(k)])
+    ext = _extent_nm(dec.labels)
+    im = a.imshow(lab, cmap=cmap, vmin=-0.5, vmax=k - 0.5, extent=ext, interpolation="nearest")
+    fig.colorbar(im, ax=a, ticks=range(k), label="cluster")
+    a.set_title("k-means clusters of the spectra", fontsize=9)
+    delta = np.asarray(gap_data["delta"].where(gap_data["converged"]).values, float) * 1e3
+    cm = plt.get_cmap("viridis").with_extremes(bad="0.7")
+    im2 = b.imshow(np.ma.masked_invalid(delta), cmap=cm, extent=ext, interpolation="nearest")
+    fig.colorbar(im2, ax=b, label="Δ (meV)")
+    b.set_title("fitted gap", fontsize=9)
+    for ax in (a, b):
+        ax.set_xlabel("x (nm)")
+        ax.set_ylabel("y (nm)")
+    bias = np.asarray(dec.components["bias"].values, float) * 1e3
+    for i in range(k):
+        c.plot(bias, dec.components.values[i], color=f"C{i}", label=f"cluster {i}")
+    c.set_xlabel("bias (mV)")
+    c.set_ylabel(f"mean dI/dV ({dec.components.attrs.get('units', '')})")
+    c.legend(fontsize=7)
+    return fig
+
+
 def ingap_figure(fits, parameter_name) -> Figure:
     """Intrinsic FWHM (with errors) beside the apparent one, and the peak energies, against
     the series parameter (or the file index)."""

@@ -60,6 +60,33 @@ class Decomposition:
                 "warnings": warnings_to_list(self.warnings)}
 
 
+def compare_clusters(labels: xr.DataArray, values: xr.DataArray, *, name: str = "value",
+                     units: str = "") -> dict[str, Any]:
+    """How a scalar map of the same pixels (a gap map, a registered cAFM current, ...) splits
+    over k-means clusters: per cluster the number of pixels with a finite value, mean,
+    standard deviation and median; and η² — the share of the map's variance that lies
+    *between* clusters (1: the clusters are the map's regions; 0: unrelated)."""
+    lab = np.asarray(labels.values if hasattr(labels, "values") else labels)
+    val = np.asarray(values.values if hasattr(values, "values") else values, dtype=float)
+    if lab.shape != val.shape:
+        raise AnalysisError(f"cluster labels {lab.shape} and the {name} map {val.shape} must "
+                            "cover the same pixels (register the map onto the grid first)")
+    ok = (lab >= 0) & np.isfinite(val)
+    if ok.sum() < 2:
+        raise AnalysisError(f"fewer than two pixels with a cluster and a finite {name}")
+    lab, val = lab[ok], val[ok]
+    total = float(np.var(val))
+    rows, between = [], 0.0
+    for k in np.unique(lab):
+        v = val[lab == k]
+        rows.append({"cluster": int(k), "n_pixels": int(v.size), "mean": float(v.mean()),
+                     "std": float(v.std()), "median": float(np.median(v))})
+        between += v.size * (float(v.mean()) - float(val.mean())) ** 2
+    eta2 = between / val.size / total if total > 0 else float("nan")
+    return {"quantity": name, "units": units, "clusters": rows, "eta_squared": float(eta2),
+            "n_pixels": int(val.size)}
+
+
 def _sklearn():
     try:
         import sklearn  # noqa: F401
