@@ -360,22 +360,41 @@ def test_grid_explorer_clicks_show_the_pixels_spectra(tmp_path):
     ny, nx, nb = 8, 10, 21
     iy, ix, k = np.meshgrid(np.arange(ny), np.arange(nx), np.arange(nb), indexing="ij")
     g = (1 + 0.1 * iy + 0.01 * ix + 1e-3 * k) * 1e-9  # every pixel's spectrum is distinct
+    z = (np.arange(ny)[:, None] * 2 + np.arange(nx)[None, :]) * 1e-11  # a tilted topography
     write_3ds(tmp_path / "g.3ds", {"LI Demod 1 X (A)": g}, bias=np.linspace(-5e-3, 5e-3, nb),
               x_m=np.arange(nx) * 1e-9, y_m=np.arange(ny) * 1e-9)
+    # The writer leaves Z at 0; put the topography into the parameter block (the 5th value of
+    # each point: Sweep Start, Sweep End, X, Y, Z) as an instrument would.
+    from supramap.io import read
+
+    raw = bytearray((tmp_path / "g.3ds").read_bytes())
+    start = raw.index(b":HEADER_END:\r\n") + len(b":HEADER_END:\r\n")
+    rec = 5 + nb
+    for n_pt, zv in enumerate(z.ravel()):
+        off = start + 4 * (n_pt * rec + 4)
+        raw[off:off + 4] = np.array(zv, ">f4").tobytes()
+    (tmp_path / "g.3ds").write_bytes(bytes(raw))
+    np.testing.assert_allclose(read(tmp_path / "g.3ds")["param Z"].values, z, rtol=1e-6)
     assert main(["sts", "explore", str(tmp_path / "g.3ds"), "--out", str(tmp_path / "ex")]) == 0
     page = tmp_path / "ex" / "index.html"
     clicks = page.read_text().replace("</body>", """<script>
 window.addEventListener('load', () => {
   const cv = document.getElementById('map'), r = cv.getBoundingClientRect(), out = [];
-  const click = (fx, fy, shift) => cv.dispatchEvent(new MouseEvent('click', {
+  const click = (fx, fy, mods) => cv.dispatchEvent(new MouseEvent('click', {
     clientX: r.left + fx * r.width, clientY: r.top + fy * r.height, bubbles: true,
-    shiftKey: shift}));
+    shiftKey: mods === 'shift', ctrlKey: mods === 'ctrl'}));
   for (const [fx, fy] of [[0.05, 0.05], [0.95, 0.55]]) {
-    click(fx, fy, false);
+    click(fx, fy, '');
     out.push(JSON.parse(document.getElementById('spectrum-data').textContent));
   }
-  click(0.05, 0.05, true); click(0.25, 0.3, true);  // a region: rows 0..2, columns 0..2
+  click(0.05, 0.05, 'shift'); click(0.25, 0.3, 'shift');  // a region: rows 0..2, columns 0..2
   out.push(JSON.parse(document.getElementById('spectrum-data').textContent));
+  click(0.05, 0.05, 'ctrl'); click(0.95, 0.45, 'ctrl');  // a line from (0, 0) to (3, 9)
+  out.push(JSON.parse(document.getElementById('cut-data').textContent));
+  const sel = document.getElementById('layer');
+  const names = [...sel.options].map(o => o.textContent);
+  sel.value = '0'; sel.dispatchEvent(new Event('change'));
+  out.push({layers: names, cbar: document.getElementById('cbar-label').textContent});
   const p = document.createElement('pre'); p.id = 'clicks';
   p.textContent = JSON.stringify(out); document.body.appendChild(p);
 });
@@ -391,6 +410,15 @@ window.addEventListener('load', () => {
     region = got[2]
     assert region["region"] == [0, 0, 2, 2] and region["n"] == 9
     np.testing.assert_allclose(region["first"], g[:3, :3, :5].mean(axis=(0, 1)), rtol=1e-5)
+    cut = got[3]  # one point per pixel step along the longer axis, nearest pixels
+    assert len(cut["points"]) == 10 and cut["points"][0] == [0, 0] and cut["points"][-1] == [3, 9]
+    assert cut["length_nm"] == pytest.approx(np.hypot(9, 3), rel=1e-6)
+    np.testing.assert_allclose(cut["first"], [g[a, b, 0] for a, b in cut["points"]], rtol=1e-5)
+    layers = got[4]
+    assert layers["layers"][:2] == ["dI/dV at the energy", "topography (Z)"]
+    assert layers["cbar"].endswith("m — topography (Z)")  # range and units of the layer shown
+    top, bottom = (float(v) for v in re.findall(r"[-\d.e]+(?= \()", layers["cbar"]))
+    assert top == pytest.approx(z.max(), rel=1e-3) and bottom == pytest.approx(0, abs=1e-15)
     assert _console_errors(stderr) == []
 
 

@@ -538,24 +538,42 @@ def explore(
     channel: str = GRID_CHANNEL_OPT,
 ) -> None:
     """A self-contained HTML page to explore a grid offline: the dI/dV map at a chosen energy
-    (slider) and the spectrum of any pixel clicked."""
+    (slider), the topography and fitted-parameter maps, the spectrum of any pixel clicked, the
+    mean of a region and the spectra along a line."""
     from supramap.report.explorer import write_explorer
 
-    _, g = _grid(file, channel)
+    ds, g = _grid(file, channel)
+    layers: dict = {}
+    for name in ds.data_vars:  # the grid's own per-pixel parameters: topography first
+        da = ds[name]
+        if da.dims == ("y", "x") and str(name).startswith("param ") and \
+                str(name)[6:] not in ("X", "Y", "Sweep Start", "Sweep End") and \
+                np.isfinite(np.asarray(da.values, float)).any() and \
+                np.nanstd(np.asarray(da.values, float)) > 0:
+            label = str(name)[6:]
+            if label.lower().startswith("z"):
+                label = f"topography ({label})"
+            layers[label] = (np.asarray(da.values, float), da.attrs.get("units", ""))
+    layers = dict(sorted(layers.items(), key=lambda kv: not kv[0].startswith("topography")))
     gap = None
     if gapmap is not None:
         import xarray as xr
 
         try:
-            with xr.open_dataset(gapmap) as ds:
-                gap = np.where(ds["converged"].values.astype(bool), ds["delta"].values, np.nan)
+            with xr.open_dataset(gapmap) as gm:
+                conv = gm["converged"].values.astype(bool)
+                gap = np.where(conv, gm["delta"].values, np.nan)
+                for key, label, scale, unit in (("gamma", "Γ (fitted)", 1e3, "meV"),
+                                                ("redchi", "reduced χ²", 1.0, "")):
+                    if key in gm:
+                        layers[label] = (np.where(conv, gm[key].values * scale, np.nan), unit)
         except (OSError, ValueError, KeyError) as exc:
             raise UsageError(f"{gapmap}: not a gap map written by `sts gapmap` ({exc})") \
                 from None
         if gap.shape != g.shape[:2]:
             raise UsageError(f"{gapmap}: gap map {gap.shape} does not match the grid "
                              f"{g.shape[:2]}")
-    page = write_explorer(g, out, gap_eV=gap, title=f"Grid explorer — {file.name}")
+    page = write_explorer(g, out, gap_eV=gap, maps=layers, title=f"Grid explorer — {file.name}")
     console.print(f"Explorer: {page}")
 
 

@@ -24,11 +24,17 @@ PAGE = """<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{tit
 border:1px solid #999}}svg{{border:1px solid #999;background:#fff}}.note{{color:#555;
 font-size:.9em}}</style></head><body><h1>{title}</h1>
 <p class="note">{note}</p>
-<div id="wrap"><div><canvas id="map" width="{cw}" height="{ch}"></canvas><br>
+<div id="wrap"><div><label>map <select id="layer"></select></label>
 <label>energy <input id="energy" type="range" min="0" max="{nb1}" value="{mid}"></label>
-<span id="elabel"></span><br><span class="note">click a pixel for its spectrum;
-shift-click two corners for the mean spectrum of a region</span></div>
-<div><svg id="spec" width="480" height="320"></svg><pre id="spectrum-data">{{}}</pre></div>
+<span id="elabel"></span><br><canvas id="map" width="{cw}" height="{ch}"></canvas>
+<canvas id="cbar" width="16" height="{ch}"></canvas><span id="cbar-label" class="note"></span>
+<br><span class="note">x {x0:.3g} … {x1:.3g} nm (left → right), y {y0:.3g} … {y1:.3g} nm
+(top → bottom).<br>Click a pixel for its spectrum; shift-click two corners for the mean
+spectrum of a region; ctrl-click (or alt-click) two points for the spectra along the line.
+</span></div>
+<div><svg id="spec" width="480" height="320"></svg><pre id="spectrum-data">{{}}</pre>
+<canvas id="cut" width="480" height="200"></canvas><div id="cut-label" class="note"></div>
+<pre id="cut-data">{{}}</pre></div>
 </div>
 <script>
 const D = {data};
@@ -38,18 +44,39 @@ const G = f32(D.grid), NY = D.ny, NX = D.nx, NB = D.nb, S = D.scale;
 const gap = D.gap ? f32(D.gap) : null;
 const cv = document.getElementById('map'), ctx = cv.getContext('2d');
 function val(iy, ix, k) {{ return G[(iy * NX + ix) * NB + k]; }}
-function drawMap(k) {{
+const LAYERS = (D.layers || []).map(l => ({{name: l.name, units: l.units, v: f32(l.data)}}));
+const sel = document.getElementById('layer');
+for (const [i, name] of [['-1', 'dI/dV at the energy'], ...LAYERS.map((l, i) =>
+    [String(i), l.name])]) {{
+  const o = document.createElement('option'); o.value = i; o.textContent = name;
+  sel.appendChild(o); }}
+function colour(t) {{ return [68 + 185 * t, 1 + 230 * t, 84 + 30 * (1 - t)]; }}
+function paint(canvas, w, h, at) {{
   let lo = Infinity, hi = -Infinity;
-  for (let i = 0; i < NY * NX; i++) {{ const v = G[i * NB + k]; if (isFinite(v)) {{
+  for (let i = 0; i < w * h; i++) {{ const v = at(i); if (isFinite(v)) {{
     lo = Math.min(lo, v); hi = Math.max(hi, v); }} }}
-  const img = ctx.createImageData(NX, NY);
-  for (let i = 0; i < NY * NX; i++) {{
-    const v = G[i * NB + k], t = isFinite(v) && hi > lo ? (v - lo) / (hi - lo) : 0;
-    img.data[4 * i] = 68 + 185 * t; img.data[4 * i + 1] = 1 + 230 * t;
-    img.data[4 * i + 2] = 84 + 30 * (1 - t); img.data[4 * i + 3] = 255; }}
-  const off = document.createElement('canvas'); off.width = NX; off.height = NY;
+  const c2 = canvas.getContext('2d'), img = c2.createImageData(w, h);
+  for (let i = 0; i < w * h; i++) {{
+    const v = at(i), ok = isFinite(v), t = ok && hi > lo ? (v - lo) / (hi - lo) : 0;
+    const c = ok ? colour(t) : [170, 170, 170];
+    img.data[4 * i] = c[0]; img.data[4 * i + 1] = c[1]; img.data[4 * i + 2] = c[2];
+    img.data[4 * i + 3] = 255; }}
+  const off = document.createElement('canvas'); off.width = w; off.height = h;
   off.getContext('2d').putImageData(img, 0, 0);
-  ctx.imageSmoothingEnabled = false; ctx.drawImage(off, 0, 0, cv.width, cv.height);
+  c2.imageSmoothingEnabled = false; c2.drawImage(off, 0, 0, canvas.width, canvas.height);
+  return [lo, hi];
+}}
+function drawMap(k) {{
+  const li = +sel.value, layer = li >= 0 ? LAYERS[li] : null;
+  const [lo, hi] = layer ? paint(cv, NX, NY, i => layer.v[i])
+                         : paint(cv, NX, NY, i => G[i * NB + k] * S);
+  const units = layer ? layer.units : D.units;
+  const cb = document.getElementById('cbar'), cc = cb.getContext('2d');
+  for (let y = 0; y < cb.height; y++) {{ const c = colour(1 - y / (cb.height - 1));
+    cc.fillStyle = 'rgb(' + c.map(Math.round).join(',') + ')'; cc.fillRect(0, y, cb.width, 1); }}
+  document.getElementById('cbar-label').textContent = hi.toPrecision(3) + ' (top) … ' +
+    lo.toPrecision(3) + ' (bottom) ' + units + (layer ? ' — ' + layer.name :
+    ' — dI/dV at ' + D.bias_mV[k].toFixed(3) + ' mV');
   document.getElementById('elabel').textContent = (D.bias_mV[k]).toFixed(3) + ' meV';
 }}
 function showSpectrum(iy, ix) {{
@@ -65,12 +92,33 @@ function showSpectrum(iy, ix) {{
     '<text x="40" y="314" font-size="12">bias ' + b0.toFixed(2) + ' … ' + b1.toFixed(2) +
     ' mV</text><text x="40" y="14" font-size="12">x = ' + D.x_nm[ix].toFixed(2) +
     ' nm, y = ' + D.y_nm[iy].toFixed(2) + ' nm' + (isFinite(g) ? ', Δ = ' +
-    g.toFixed(3) + ' meV' : '') + '; dI/dV ' + lo.toPrecision(3) + ' … ' +
-    hi.toPrecision(3) + ' ' + D.units + '</text>';
+    g.toFixed(3) + ' meV' : '') + '; dI/dV ' + (lo * S).toPrecision(3) + ' … ' +
+    (hi * S).toPrecision(3) + ' ' + D.units + '</text>';
   document.getElementById('spectrum-data').textContent = JSON.stringify(
     {{iy: iy, ix: ix, first: ys.slice(0, 5).map(v => v * S), gap_meV: isFinite(g) ? g : null}});
 }}
-let corner = null;
+let corner = null, lineStart = null;
+function showCut(a, b) {{
+  // Pixels along the line a → b (one per pixel step, nearest pixel, repeats dropped).
+  const n = Math.max(Math.abs(b[0] - a[0]), Math.abs(b[1] - a[1])) + 1, pts = [];
+  for (let i = 0; i < n; i++) {{
+    const t = n > 1 ? i / (n - 1) : 0;
+    const p = [Math.round(a[0] + t * (b[0] - a[0])), Math.round(a[1] + t * (b[1] - a[1]))];
+    if (!pts.length || pts[pts.length - 1][0] !== p[0] || pts[pts.length - 1][1] !== p[1])
+      pts.push(p); }}
+  const cut = document.getElementById('cut');
+  // Rows: bias (top = highest); columns: position along the line.
+  const [lo, hi] = paint(cut, pts.length, NB,
+    i => {{ const col = i % pts.length, row = Math.floor(i / pts.length);
+           return val(pts[col][0], pts[col][1], NB - 1 - row) * S; }});
+  const dist = Math.hypot((D.x_nm[b[1]] - D.x_nm[a[1]]), (D.y_nm[b[0]] - D.y_nm[a[0]]));
+  document.getElementById('cut-label').textContent = 'spectra along the line: ' +
+    dist.toFixed(2) + ' nm (left → right), bias ' + D.bias_mV[NB - 1].toFixed(2) + ' (top) … ' +
+    D.bias_mV[0].toFixed(2) + ' mV (bottom); dI/dV ' + lo.toPrecision(3) + ' … ' +
+    hi.toPrecision(3) + ' ' + D.units;
+  document.getElementById('cut-data').textContent = JSON.stringify(
+    {{points: pts, length_nm: dist, first: pts.map(p => val(p[0], p[1], 0) * S)}});
+}}
 function showRegion(a, b) {{
   const y0 = Math.min(a[0], b[0]), y1 = Math.max(a[0], b[0]);
   const x0 = Math.min(a[1], b[1]), x1 = Math.max(a[1], b[1]);
@@ -96,6 +144,12 @@ cv.addEventListener('click', (ev) => {{
   const r = cv.getBoundingClientRect();
   const ix = Math.min(NX - 1, Math.floor((ev.clientX - r.left) / r.width * NX));
   const iy = Math.min(NY - 1, Math.floor((ev.clientY - r.top) / r.height * NY));
+  // Ctrl- or alt-click twice: the two ends of a line cut.
+  if (ev.ctrlKey || ev.altKey) {{
+    if (lineStart === null) {{ lineStart = [iy, ix]; return; }}
+    showCut(lineStart, [iy, ix]); lineStart = null; return;
+  }}
+  lineStart = null;
   // Shift-click twice: the two corners of a region whose spectra are averaged.
   if (ev.shiftKey) {{
     if (corner === null) {{ corner = [iy, ix]; return; }}
@@ -106,14 +160,20 @@ cv.addEventListener('click', (ev) => {{
 }});
 const slider = document.getElementById('energy');
 slider.addEventListener('input', () => drawMap(+slider.value));
+sel.addEventListener('change', () => drawMap(+slider.value));
 drawMap(+slider.value);
 </script></body></html>
 """
 
 
 def write_explorer(grid: xr.DataArray, out_dir: str | Path, *, gap_eV: np.ndarray | None = None,
+                   maps: dict[str, tuple[np.ndarray, str]] | None = None,
                    title: str = "Grid explorer", max_pixels: int = 128 * 128) -> Path:
-    """Write ``out_dir/index.html`` exploring a ``(y, x, bias)`` grid; returns its path."""
+    """Write ``out_dir/index.html`` exploring a ``(y, x, bias)`` grid; returns its path.
+
+    *maps* adds map layers of the same pixels, ``name → (array, units)``: the topography
+    recorded with the grid, fitted parameters (Δ, Γ, ...), a registered cAFM map.  A fitted
+    gap (*gap_eV*) becomes the layer "Δ (fitted gap)" in meV as well."""
     from supramap.fileutil import atomic_write_text
     from supramap.sts.grid import check_grid
 
@@ -131,9 +191,19 @@ def write_explorer(grid: xr.DataArray, out_dir: str | Path, *, gap_eV: np.ndarra
         "y_nm": (np.asarray(grid["y"].values[::step], dtype=float) * 1e9).tolist(),
         "grid": base64.b64encode(np.ascontiguousarray(data).tobytes()).decode(),
     }
+    layers = dict(maps or {})
     if gap_eV is not None:
         gm = (np.asarray(gap_eV, dtype=float)[::step, ::step] * 1e3).astype(np.float32)
         payload["gap"] = base64.b64encode(np.ascontiguousarray(gm).tobytes()).decode()
+        layers.setdefault("Δ (fitted gap)", (np.asarray(gap_eV, dtype=float) * 1e3, "meV"))
+    payload["layers"] = []
+    for name, (arr, units) in layers.items():
+        a = np.asarray(arr, dtype=float)
+        if a.shape != (ny, nx):
+            raise ValueError(f"map layer {name!r} has shape {a.shape}, the grid {(ny, nx)}")
+        a = np.ascontiguousarray(a[::step, ::step], dtype=np.float32)
+        payload["layers"].append({"name": str(name), "units": str(units),
+                                  "data": base64.b64encode(a.tobytes()).decode()})
     note = (f"{ny} × {nx} pixels × {nb} bias points"
             + (f"; shown decimated by {step} (every {step}th pixel)" if step > 1 else "")
             + "; values are dI/dV in " + html.escape(payload["units"] or "arb. units")
@@ -142,7 +212,9 @@ def write_explorer(grid: xr.DataArray, out_dir: str | Path, *, gap_eV: np.ndarra
     cw = side if data.shape[1] >= data.shape[0] else int(side * data.shape[1] / data.shape[0])
     ch = side if data.shape[0] >= data.shape[1] else int(side * data.shape[0] / data.shape[1])
     page = PAGE.format(title=html.escape(title), note=note, cw=cw, ch=ch, nb1=nb - 1,
-                       mid=nb // 2, data=json.dumps(payload))
+                       mid=nb // 2, data=json.dumps(payload),
+                       x0=payload["x_nm"][0], x1=payload["x_nm"][-1],
+                       y0=payload["y_nm"][0], y1=payload["y_nm"][-1])
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "index.html"

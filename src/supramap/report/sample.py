@@ -111,9 +111,15 @@ def write_sample_report(res, out_dir: str | Path, *, extra=None,
                     from supramap.report.explorer import write_explorer
 
                     conv = obj.data["converged"].values.astype(bool)
+                    layers = {"Γ (fitted)": (np.where(conv, obj.data["gamma"].values * 1e3,
+                                                      np.nan), "meV")}
+                    if clusters is not None:
+                        layers["k-means cluster"] = (
+                            np.where(clusters[0].labels.values >= 0,
+                                     clusters[0].labels.values, np.nan), "")
                     write_explorer(grid, rep.path(f"{m.id}_explorer"),
                                    gap_eV=np.where(conv, obj.data["delta"].values, np.nan),
-                                   title=f"Grid explorer — {m.id}")
+                                   maps=layers, title=f"Grid explorer — {m.id}")
                     rep.link(f"{m.id}_explorer/index.html",
                              "Explore the grid: dI/dV map at any energy, click a pixel for "
                              "its spectrum and fitted gap")
