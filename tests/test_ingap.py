@@ -158,3 +158,74 @@ def test_cli_ingap_with_a_tip(tmp_path):
     assert d["fits"][0]["fwhm_eV"][0] == pytest.approx(60e-6, rel=0.1)
     assert main(["sts", "ingap", str(p), "--tip", str(tmp_path / "tip.json"),
                  "--temperature", "1"]) == 2
+
+
+def _ingap_grid_data(ny=5, nx=7, tip=False):
+    """A grid whose in-gap Lorentzian widens along x (40 → 100 µeV) and moves along y
+    (−50 → +50 µeV), each spectrum built by explicit convolution here."""
+    import xarray as xr
+
+    w = np.linspace(40e-6, 100e-6, nx)
+    e0 = np.linspace(-50e-6, 50e-6, ny)
+    g = np.empty((ny, nx, BIAS.size))
+    for i in range(ny):
+        for j in range(nx):
+            g[i, j] = _measured(lambda e, a=e0[i], b=w[j]: 2e-4 * lorentzian(e, a, b), 0.4,
+                                20e-6, seed=i * nx + j)
+    grid = xr.DataArray(g * 1e-9, dims=("y", "x", "bias"),
+                        coords={"y": np.arange(ny) * 1e-9, "x": np.arange(nx) * 1e-9,
+                                "bias": BIAS}, attrs={"units": "S"})
+    return grid, e0, w
+
+
+def test_grid_fits_recover_the_maps_and_agree_with_single_fits():
+    from supramap.sts.ingap_grid import fit_in_gap_grid
+
+    grid, e0, w = _ingap_grid_data()
+    ds = fit_in_gap_grid(grid, temperature=0.4, lockin_rms=20e-6)
+    assert ds["converged"].values.all()
+    np.testing.assert_allclose(ds["fwhm_1"].values, np.broadcast_to(w, (5, 7)), rtol=0.06)
+    np.testing.assert_allclose(ds["energy_1"].values, np.broadcast_to(e0[:, None], (5, 7)),
+                               atol=3e-6)
+    assert (ds["fwhm_1_stderr"].values > 0).all()
+    one = fit_in_gap(BIAS, grid.values[2, 3], temperature=0.4, lockin_rms=20e-6, peaks=1)
+    assert float(ds["fwhm_1"][2, 3]) == pytest.approx(one.fwhm_eV[0], rel=1e-3)
+    assert float(ds["energy_1"][2, 3]) == pytest.approx(one.energies_eV[0], abs=1e-7)
+
+
+def test_cli_ingap_on_a_grid(tmp_path):
+    import xarray as xr
+
+    from supramap.cli.main import main
+    from supramap.io.nanonis_3ds import write_3ds
+
+    grid, e0, w = _ingap_grid_data(4, 5)
+    write_3ds(tmp_path / "g.3ds", {"LI Demod 1 X (A)": grid.values}, bias=BIAS,
+              x_m=grid["x"].values, y_m=grid["y"].values)
+    assert main(["sts", "ingap", str(tmp_path / "g.3ds"), "--temperature", "0.4",
+                 "--lockin-rms", "20e-6", "--out", str(tmp_path / "m.nc"), "--json",
+                 str(tmp_path / "m.json"), "--report", str(tmp_path / "rep")]) == 0
+    with xr.open_dataset(tmp_path / "m.nc") as ds:
+        np.testing.assert_allclose(ds["fwhm_1"].values, np.broadcast_to(w, (4, 5)), rtol=0.06)
+    d = json.loads((tmp_path / "m.json").read_text())
+    assert d["fraction_converged"] == 1.0
+    assert (tmp_path / "rep" / "ingap_maps.png").exists()
+    assert main(["sts", "ingap", str(tmp_path / "g.3ds")]) == 2  # --out is needed
+
+
+def test_grid_fits_through_a_superconducting_tip():
+    import xarray as xr
+
+    from supramap.sts.ingap_grid import fit_in_gap_grid
+    from supramap.sts.models import TipModel
+
+    widths = [50e-6, 80e-6]
+    spectra = [_sis_measured(lambda e, w=w: 1.0 + 2e-4 * lorentzian(e, 100e-6, w), seed=i)
+               for i, w in enumerate(widths)]
+    b = spectra[0][0]
+    grid = xr.DataArray(np.stack([g for _, g in spectra])[None], dims=("y", "x", "bias"),
+                        coords={"y": [0.0], "x": [0.0, 1e-9], "bias": b}, attrs={"units": "S"})
+    ds = fit_in_gap_grid(grid, tip=TipModel(1.37e-3, 2e-5, 0.5))
+    assert ds["converged"].values.all() and ds.attrs["temperature_K"] == 0.5
+    np.testing.assert_allclose(ds["fwhm_1"].values[0], widths, rtol=0.1)
+    np.testing.assert_allclose(ds["energy_1"].values[0], 100e-6, atol=3e-6)

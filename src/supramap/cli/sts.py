@@ -469,11 +469,15 @@ def ingap(
         "field_T", "--parameter-name", help="Name of --parameter with its unit (field_T, GN_S)."),
     channel: str = CHANNEL_OPT,
     bias_column: str = BIAS_OPT,
+    out: Path = typer.Option(
+        None, "--out", help="For a grid (.3ds): NetCDF of the per-pixel peak maps (energy, "
+                            "FWHM, weight ± errors, χ², converged)."),
     json_path: Path = JSON_OPT,
     report: Path = REPORT_OPT,
 ) -> None:
     """Intrinsic energy, FWHM and weight of in-gap / zero-bias peaks, fitted through the
-    thermal and lock-in broadening; one vs two peaks by BIC; over a series with -p."""
+    thermal and lock-in broadening; one vs two peaks by BIC; over a series with -p; on every
+    pixel of a grid (.3ds, with --out)."""
     from supramap.sts.ingap import SHAPES, fit_in_gap
 
     tip_model = None
@@ -491,6 +495,11 @@ def ingap(
     if peaks not in ("1", "2", "auto"):
         raise UsageError(f"--peaks must be 1, 2 or auto, got {peaks!r}")
     npk = peaks if peaks == "auto" else int(peaks)
+    if any(f.suffix.lower() == ".3ds" for f in files):
+        return _ingap_grid(files, temperature, lockin_rms, tip_model, shape, npk, window,
+                           parameter, channel, out, json_path, report)
+    if out is not None:
+        raise UsageError("--out is for a grid (.3ds); spectra give --json")
     unit = parameter_name.rsplit("_", 1)[-1] if "_" in parameter_name else ""
     values = quantities(parameter, unit, "--parameter") if parameter else \
         [float(i) for i in range(len(files))]
@@ -526,6 +535,56 @@ def ingap(
     figure_report(report, "In-gap peaks",
                   lambda: [(ingap_figure(fits, parameter_name if parameter else None),
                             "Intrinsic and apparent FWHM, peak energies", "ingap.png")])
+
+
+def _ingap_grid(files, temperature, lockin_rms, tip_model, shape, npk, window, parameter,
+                channel, out, json_path, report):
+    """`sts ingap GRID.3ds --out MAPS.nc`: the same models on every pixel, batched."""
+    from supramap.sts.ingap_grid import fit_in_gap_grid
+
+    if len(files) != 1 or parameter:
+        raise UsageError("a grid is fitted alone: one .3ds file, no --parameter")
+    if out is None:
+        raise UsageError("a grid needs --out MAPS.nc for the per-pixel maps")
+    if npk == "auto":
+        npk = 1  # BIC per pixel is not offered: fit the series' choice with --peaks 2
+    _, g = _grid(files[0], channel)
+    with busy(f"in-gap fits on {g.shape[0] * g.shape[1]} spectra"):
+        ds = fit_in_gap_grid(g, temperature=temperature, lockin_rms=lockin_rms, shape=shape,
+                             peaks=npk, window_eV=window, tip=tip_model)
+    ds.attrs["source_file"] = str(files[0])
+    from supramap.fileutil import atomic_open
+
+    nc = ds.copy()
+    nc["converged"] = nc["converged"].astype("int8")  # NetCDF has no bool
+    with atomic_open(out, "wb") as fh:
+        fh.write(nc.to_netcdf())
+    conv = ds["converged"].values
+    rows = [("pixels fitted (converged)", f"{conv.sum()} of {conv.size}")]
+    d = {"file": str(files[0]), "shape": shape, "peaks": npk, "temperature_K":
+         float(ds.attrs["temperature_K"]), "lockin_rms_V": lockin_rms,
+         "fraction_converged": float(conv.mean()), "peaks_summary": []}
+    for i in range(1, npk + 1):
+        en = ds[f"energy_{i}"].values[conv]
+        fw = ds[f"fwhm_{i}"].values[conv]
+        summ = {"peak": i}
+        if en.size:
+            q = lambda a: [float(v) for v in np.percentile(a, [25, 50, 75])]  # noqa: E731
+            summ.update(energy_eV_quartiles=q(en), fwhm_eV_quartiles=q(fw))
+            rows.append((f"peak {i}: energy (median, IQR)",
+                         f"{np.median(en) * 1e6:.4g} µeV ({np.percentile(en, 25) * 1e6:.4g} … "
+                         f"{np.percentile(en, 75) * 1e6:.4g})"))
+            rows.append((f"peak {i}: intrinsic FWHM (median, IQR)",
+                         f"{np.median(fw) * 1e6:.4g} µeV ({np.percentile(fw, 25) * 1e6:.4g} … "
+                         f"{np.percentile(fw, 75) * 1e6:.4g})"))
+        d["peaks_summary"].append(summ)
+    print_table(f"In-gap peaks per pixel of {files[0].name} ({shape})", rows)
+    write_json(json_path, d)
+    from supramap.report.sts import ingap_maps_figure
+
+    figure_report(report, f"In-gap peaks — {files[0].name}",
+                  lambda: [(ingap_maps_figure(ds, npk), "Intrinsic energy and FWHM per pixel",
+                            "ingap_maps.png")])
 
 
 @app.command()

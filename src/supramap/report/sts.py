@@ -245,6 +245,27 @@ def clusters_vs_gap_figure(dec, gap_data) -> Figure:
     return fig
 
 
+def ingap_maps_figure(ds, peaks: int) -> Figure:
+    """Per-pixel intrinsic energy and FWHM (µeV) of each fitted peak, non-converged pixels
+    grey, axes in nm."""
+    fig, axes = plt.subplots(peaks, 2, figsize=(9, 3.8 * peaks), constrained_layout=True,
+                             squeeze=False)
+    conv = ds["converged"].values.astype(bool)
+    ext = _extent_nm(ds["converged"])
+    cm = plt.get_cmap("viridis").with_extremes(bad="0.7")
+    for i in range(peaks):
+        for ax, key, label in ((axes[i, 0], f"energy_{i + 1}", "E (µeV)"),
+                               (axes[i, 1], f"fwhm_{i + 1}", "intrinsic FWHM (µeV)")):
+            v = np.where(conv, ds[key].values * 1e6, np.nan)
+            im = ax.imshow(np.ma.masked_invalid(v), cmap=cm, extent=ext,
+                           interpolation="nearest")
+            fig.colorbar(im, ax=ax, label=label)
+            ax.set_title(f"peak {i + 1}: {label.split(' (')[0]}", fontsize=9)
+            ax.set_xlabel("x (nm)")
+            ax.set_ylabel("y (nm)")
+    return fig
+
+
 def ingap_figure(fits, parameter_name) -> Figure:
     """Intrinsic FWHM (with errors) beside the apparent one, and the peak energies, against
     the series parameter (or the file index)."""

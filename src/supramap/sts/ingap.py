@@ -130,6 +130,25 @@ def _tip_kernel(b: np.ndarray, tip, lockin_rms: float, step: float,
     return e, lk @ sis_kernel(vf, e, tip)
 
 
+def measurement_kernel(b: np.ndarray, temperature: float, lockin_rms: float = 0.0, tip=None,
+                       ) -> tuple[np.ndarray, np.ndarray, float]:
+    """Energy grid E and matrix K (bias × E) mapping an intrinsic sample DOS to the measured
+    conductance — thermal and lock-in broadening, or a superconducting tip's SIS kernel then
+    the lock-in — on a grid a quarter of the bias step and of k_BT fine; and the temperature
+    used (the tip's effective one with a tip)."""
+    from supramap.sts.gapmap import broadening_matrix
+
+    step = float(np.median(np.diff(np.sort(b))))
+    if tip is not None:
+        temperature = float(tip.temperature_K)
+        fine = min(step / 4, 8.617e-5 * temperature / 4, max(tip.gamma_eV, step / 40))
+        e, k = _tip_kernel(b, tip, lockin_rms, fine)
+    else:
+        e, k = broadening_matrix(b, temperature, lockin_rms=lockin_rms,
+                                 step=min(step / 4, 8.617e-5 * temperature / 4))
+    return e, k, temperature
+
+
 def fit_in_gap(bias, g, *, temperature: float, lockin_rms: float = 0.0,
                shape: str | Callable = "lorentzian", peaks: int | str = "auto",
                window_eV: float | None = None, tip=None) -> InGapFit:
@@ -155,8 +174,6 @@ def fit_in_gap(bias, g, *, temperature: float, lockin_rms: float = 0.0,
     """
     from scipy.optimize import least_squares
 
-    from supramap.sts.gapmap import broadening_matrix
-
     b = np.asarray(bias, dtype=float)
     y = np.asarray(g, dtype=float)
     if b.shape != y.shape or b.ndim != 1:
@@ -179,13 +196,7 @@ def fit_in_gap(bias, g, *, temperature: float, lockin_rms: float = 0.0,
                             "a callable")
     name = shape if isinstance(shape, str) else getattr(shape, "__name__", "custom")
     step = float(np.median(np.diff(b)))
-    if tip is not None:
-        temperature = float(tip.temperature_K)
-        fine = min(step / 4, 8.617e-5 * temperature / 4, max(tip.gamma_eV, step / 40))
-        e, k = _tip_kernel(b, tip, lockin_rms, fine)
-    else:
-        e, k = broadening_matrix(b, temperature, lockin_rms=lockin_rms,
-                                 step=min(step / 4, 8.617e-5 * temperature / 4))
+    e, k, temperature = measurement_kernel(b, temperature, lockin_rms, tip)
     span = float(b[-1] - b[0])
     thermal = 3.5255 * 8.617333e-5 * temperature
     scale = float(np.ptp(y)) or 1.0
