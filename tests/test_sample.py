@@ -422,6 +422,48 @@ window.addEventListener('load', () => {
     assert _console_errors(stderr) == []
 
 
+def test_grid_explorer_draws_the_fitted_spectrum(tmp_path):
+    """With --gapmap the page evaluates each clicked pixel's fitted model (Dynes through the
+    thermal kernel) in the browser: it must equal supramap's own model at that pixel."""
+    browser = _chromium()
+    if browser is None:
+        pytest.skip("no Chromium on this machine and `make test` could not install it "
+                    "(apt-get install chromium)")
+    import xarray as xr
+
+    from supramap.sts.gapmap import broadening_matrix, model
+    from supramap.synth.sts import dynes_grid, write_grid
+
+    grid, truth = dynes_grid(6, 6, seed=4)
+    write_grid(tmp_path / "g.3ds", grid)
+    assert main(["sts", "gapmap", str(tmp_path / "g.3ds"), "--temperature",
+                 str(truth["temperature_K"]), "--out", str(tmp_path / "g.nc")]) == 0
+    assert main(["sts", "explore", str(tmp_path / "g.3ds"), "--out", str(tmp_path / "ex"),
+                 "--gapmap", str(tmp_path / "g.nc")]) == 0
+    page = tmp_path / "ex" / "index.html"
+    page.write_text(page.read_text().replace("</body>", """<script>
+window.addEventListener('load', () => {
+  const cv = document.getElementById('map'), r = cv.getBoundingClientRect();
+  cv.dispatchEvent(new MouseEvent('click', {clientX: r.left + 0.55 * r.width,
+    clientY: r.top + 0.3 * r.height, bubbles: true}));
+  const p = document.createElement('pre'); p.id = 'clicks';
+  p.textContent = document.getElementById('spectrum-data').textContent;
+  document.body.appendChild(p);
+});
+</script></body>"""))
+    dom, stderr, _ = _render_in_chromium(browser, page, tmp_path)
+    m = re.search(r'<pre id="clicks">(.*?)</pre>', dom)
+    assert m, stderr[-2000:]
+    got = json.loads(m.group(1).replace("&quot;", '"'))
+    iy, ix = got["iy"], got["ix"]
+    with xr.open_dataset(tmp_path / "g.nc") as gm:
+        par = np.array([[float(gm[k][iy, ix]) for k in ("delta", "gamma", "scale", "offset")]])
+    b = grid["bias"].values
+    e, k = broadening_matrix(b, truth["temperature_K"])
+    np.testing.assert_allclose(got["fit_first"], model(par, e, k)[0, :5], rtol=2e-3)
+    assert _console_errors(stderr) == []
+
+
 def test_sample_report_links_a_grid_explorer(full_sample, tmp_path):
     from supramap.report.sample import write_sample_report
 

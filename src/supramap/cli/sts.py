@@ -614,12 +614,13 @@ def explore(
                 label = f"topography ({label})"
             layers[label] = (np.asarray(da.values, float), da.attrs.get("units", ""))
     layers = dict(sorted(layers.items(), key=lambda kv: not kv[0].startswith("topography")))
-    gap = None
+    gap = fit = None
     if gapmap is not None:
         import xarray as xr
 
         try:
             with xr.open_dataset(gapmap) as gm:
+                fit = gm.load()
                 conv = gm["converged"].values.astype(bool)
                 gap = np.where(conv, gm["delta"].values, np.nan)
                 for key, label, scale, unit in (("gamma", "Γ (fitted)", 1e3, "meV"),
@@ -632,7 +633,8 @@ def explore(
         if gap.shape != g.shape[:2]:
             raise UsageError(f"{gapmap}: gap map {gap.shape} does not match the grid "
                              f"{g.shape[:2]}")
-    page = write_explorer(g, out, gap_eV=gap, maps=layers, title=f"Grid explorer — {file.name}")
+    page = write_explorer(g, out, gap_eV=gap, maps=layers, fit=fit,
+                          title=f"Grid explorer — {file.name}")
     console.print(f"Explorer: {page}")
 
 

@@ -20,7 +20,9 @@ import xarray as xr
 
 PAGE = """<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>
 <style>body{{font-family:system-ui,sans-serif;margin:1.5em;color:#222}}
-#wrap{{display:flex;gap:2em;flex-wrap:wrap}}canvas{{image-rendering:pixelated;cursor:crosshair;
+#wrap{{display:flex;gap:2em;flex-wrap:wrap}}#wrap>div{{max-width:490px}}
+pre{{white-space:pre-wrap;word-break:break-all;font-size:.75em;color:#555}}
+#cbar-label{{display:block}}canvas{{image-rendering:pixelated;cursor:crosshair;
 border:1px solid #999}}svg{{border:1px solid #999;background:#fff}}.note{{color:#555;
 font-size:.9em}}</style></head><body><h1>{title}</h1>
 <p class="note">{note}</p>
@@ -79,6 +81,29 @@ function drawMap(k) {{
     ' — dI/dV at ' + D.bias_mV[k].toFixed(3) + ' mV');
   document.getElementById('elabel').textContent = (D.bias_mV[k]).toFixed(3) + ' meV';
 }}
+const FIT = D.fit ? {{p: f32(D.fit.params), k: D.fit.kernel, u0: D.fit.u0, du: D.fit.du,
+                     e0: D.fit.e0, de: D.fit.de, ne: D.fit.ne}} : null;
+function dynes(e, dl, g) {{  // Re[(E + iΓ)/√((E + iΓ)² − Δ²)], the branch of the gap map
+  const a = e * e - g * g - dl * dl, b = 2 * e * g, r = Math.hypot(a, b);
+  const p = Math.sqrt(Math.max((r + a) / 2, 0));
+  const q = (b < 0 ? -1 : 1) * Math.sqrt(Math.max((r - a) / 2, 0));
+  return r > 0 ? (e < 0 ? -1 : 1) * (e * p + g * q) / r : 1; }}
+function fitted(iy, ix) {{  // scale · ∫ N(E) k(E − V) dE + offset at every bias
+  if (!FIT) return null;
+  const o = 4 * (iy * NX + ix), dl = FIT.p[o], g = FIT.p[o + 1], sc = FIT.p[o + 2],
+    off = FIT.p[o + 3];
+  if (![dl, g, sc, off].every(isFinite)) return null;
+  const n = new Float64Array(FIT.ne);
+  for (let j = 0; j < FIT.ne; j++) n[j] = dynes(FIT.e0 + j * FIT.de, dl, g);
+  const out = [];
+  for (let i = 0; i < NB; i++) {{
+    const v = D.bias_mV[i] / 1e3; let acc = 0;
+    for (let j = 0; j < FIT.ne; j++) {{
+      const t = (FIT.e0 + j * FIT.de - v - FIT.u0) / FIT.du, m = Math.floor(t);
+      if (m < 0 || m + 1 >= FIT.k.length) continue;
+      acc += n[j] * (FIT.k[m] + (t - m) * (FIT.k[m + 1] - FIT.k[m])); }}
+    out.push(sc * acc * FIT.de + off); }}
+  return out; }}
 function showSpectrum(iy, ix) {{
   const ys = []; for (let k = 0; k < NB; k++) ys.push(val(iy, ix, k));
   const fin = ys.filter(isFinite), lo = Math.min(...fin), hi = Math.max(...fin);
@@ -87,15 +112,23 @@ function showSpectrum(iy, ix) {{
     290 - 270 * (hi > lo ? (y - lo) / (hi - lo) : 0.5)]);
   const d = pts.map((p, k) => (k ? 'L' : 'M') + p[0].toFixed(1) + ' ' + p[1].toFixed(1)).join('');
   const g = gap ? gap[iy * NX + ix] : NaN;
+  const fit = fitted(iy, ix);  // in the grid's units; the drawn curve shares the data's scale
+  const fd = fit ? fit.map((y, k) => (k ? 'L' : 'M') + (40 + 430 * (D.bias_mV[k] - b0) /
+    (b1 - b0)).toFixed(1) + ' ' + (290 - 270 * (hi > lo ? (y / S - lo) / (hi - lo) : 0.5))
+    .toFixed(1)).join('') : '';
   document.getElementById('spec').innerHTML =
     '<path d="' + d + '" fill="none" stroke="#1f77b4" stroke-width="1.5"/>' +
+    (fit ? '<path d="' + fd + '" fill="none" stroke="#ff7f0e" stroke-width="1.2" ' +
+     'stroke-dasharray="4 3"/><text x="330" y="314" font-size="12" fill="#ff7f0e">' +
+     '-- fit, Γ = ' + (FIT.p[4 * (iy * NX + ix) + 1] * 1e3).toFixed(3) + ' meV</text>' : '') +
     '<text x="40" y="314" font-size="12">bias ' + b0.toFixed(2) + ' … ' + b1.toFixed(2) +
     ' mV</text><text x="40" y="14" font-size="12">x = ' + D.x_nm[ix].toFixed(2) +
     ' nm, y = ' + D.y_nm[iy].toFixed(2) + ' nm' + (isFinite(g) ? ', Δ = ' +
     g.toFixed(3) + ' meV' : '') + '; dI/dV ' + (lo * S).toPrecision(3) + ' … ' +
     (hi * S).toPrecision(3) + ' ' + D.units + '</text>';
   document.getElementById('spectrum-data').textContent = JSON.stringify(
-    {{iy: iy, ix: ix, first: ys.slice(0, 5).map(v => v * S), gap_meV: isFinite(g) ? g : null}});
+    {{iy: iy, ix: ix, first: ys.slice(0, 5).map(v => v * S), gap_meV: isFinite(g) ? g : null,
+      fit_first: fit ? fit.slice(0, 5) : null}});
 }}
 let corner = null, lineStart = null;
 function showCut(a, b) {{
@@ -168,12 +201,16 @@ drawMap(+slider.value);
 
 def write_explorer(grid: xr.DataArray, out_dir: str | Path, *, gap_eV: np.ndarray | None = None,
                    maps: dict[str, tuple[np.ndarray, str]] | None = None,
+                   fit: xr.Dataset | None = None,
                    title: str = "Grid explorer", max_pixels: int = 128 * 128) -> Path:
     """Write ``out_dir/index.html`` exploring a ``(y, x, bias)`` grid; returns its path.
 
     *maps* adds map layers of the same pixels, ``name → (array, units)``: the topography
     recorded with the grid, fitted parameters (Δ, Γ, ...), a registered cAFM map.  A fitted
-    gap (*gap_eV*) becomes the layer "Δ (fitted gap)" in meV as well."""
+    gap (*gap_eV*) becomes the layer "Δ (fitted gap)" in meV as well.  *fit*, a gap map
+    (:func:`supramap.sts.gapmap.gap_map` data: delta, gamma, scale, offset, converged and its
+    temperature and lock-in attrs), draws each clicked pixel's fitted spectrum over the data:
+    the page evaluates the thermally broadened Dynes model from the parameters."""
     from supramap.fileutil import atomic_write_text
     from supramap.sts.grid import check_grid
 
@@ -196,6 +233,22 @@ def write_explorer(grid: xr.DataArray, out_dir: str | Path, *, gap_eV: np.ndarra
         gm = (np.asarray(gap_eV, dtype=float)[::step, ::step] * 1e3).astype(np.float32)
         payload["gap"] = base64.b64encode(np.ascontiguousarray(gm).tobytes()).decode()
         layers.setdefault("Δ (fitted gap)", (np.asarray(gap_eV, dtype=float) * 1e3, "meV"))
+    if fit is not None:
+        from supramap.sts.gapmap import broadening_kernel
+
+        conv = np.asarray(fit["converged"].values, bool)
+        par = np.stack([np.where(conv, np.asarray(fit[k].values, float), np.nan)
+                        for k in ("delta", "gamma", "scale", "offset")], axis=-1)
+        t_k = float(fit.attrs.get("temperature_K", 1.0))
+        bias = np.asarray(grid["bias"].values, dtype=float)
+        de = min(float(np.median(np.abs(np.diff(bias)))), 8.617e-5 * t_k / 2)
+        u, kern = broadening_kernel(t_k, float(fit.attrs.get("lockin_rms_V", 0.0)), de)
+        span = float(np.abs(bias).max()) + float(u[-1])
+        payload["fit"] = {
+            "params": base64.b64encode(np.ascontiguousarray(
+                par[::step, ::step], dtype=np.float32).tobytes()).decode(),
+            "kernel": kern.tolist(), "u0": float(u[0]), "du": de,
+            "e0": -span, "de": de, "ne": int(2 * span / de) + 1}
     payload["layers"] = []
     for name, (arr, units) in layers.items():
         a = np.asarray(arr, dtype=float)

@@ -119,7 +119,8 @@ def write_sample_report(res, out_dir: str | Path, *, extra=None,
                                      clusters[0].labels.values, np.nan), "")
                     write_explorer(grid, rep.path(f"{m.id}_explorer"),
                                    gap_eV=np.where(conv, obj.data["delta"].values, np.nan),
-                                   maps=layers, title=f"Grid explorer — {m.id}")
+                                   maps=layers, fit=obj.data,
+                                   title=f"Grid explorer — {m.id}")
                     rep.link(f"{m.id}_explorer/index.html",
                              "Explore the grid: dI/dV map at any energy, click a pixel for "
                              "its spectrum and fitted gap")

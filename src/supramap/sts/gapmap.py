@@ -31,20 +31,27 @@ def broadening_matrix(bias: np.ndarray, temperature: float, *, lockin_rms: float
     """Energy grid E and matrix K (n_bias × n_E) with G(V_i) = Σ_j K[i, j] N(E_j):
     K[i, j] = k(E_j − V_i) dE, k the thermal kernel convolved with the lock-in kernel."""
     b = np.asarray(bias, dtype=float)
-    width = 12 * K_B * temperature + 3 * lockin_rms
     db = float(np.median(np.abs(np.diff(b))))
     step = step or min(db, K_B * temperature / 2)
+    u, k = broadening_kernel(temperature, lockin_rms, step)
     # A grid symmetric about E = 0 (points at ±(k + ½)·step), so the even DOS can be folded.
-    n_half = int(np.ceil((np.abs(b).max() + width) / step))
+    n_half = int(np.ceil((np.abs(b).max() + u[-1]) / step))
     e = (np.arange(-n_half, n_half) + 0.5) * step
-    de = step
-    half = int(np.ceil(width / de))
-    u = np.arange(-half, half + 1) * de
+    mat = np.interp(e[None, :] - b[:, None], u, k, left=0.0, right=0.0) * step
+    return e, mat
+
+
+def broadening_kernel(temperature: float, lockin_rms: float, step: float,
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """The measurement's broadening k(u) (eV⁻¹, unit area) on u = −w…w in *step*: −f′ at
+    *temperature*, convolved with the lock-in kernel; w = 12 k_BT + 3 × the rms modulation."""
+    width = 12 * K_B * temperature + 3 * lockin_rms
+    half = int(np.ceil(width / step))
+    u = np.arange(-half, half + 1) * step
     k = minus_dfermi(u, temperature)
     if lockin_rms > 0:
-        k = fftconvolve(k, lockin_kernel(u, lockin_rms) * de, mode="same")
-    mat = np.interp(e[None, :] - b[:, None], u, k, left=0.0, right=0.0) * de
-    return e, mat
+        k = fftconvolve(k, lockin_kernel(u, lockin_rms) * step, mode="same")
+    return u, k
 
 
 def fold(e: np.ndarray, kmat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
