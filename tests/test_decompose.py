@@ -144,3 +144,37 @@ def test_cli_decompose_with_gapmap(tmp_path):
                  str(tmp_path / "g.nc")]) == 2
     assert main(["sts", "decompose", str(tmp_path / "g.3ds"), "--gapmap",
                  str(tmp_path / "g.3ds")]) == 2
+
+
+def test_cli_decompose_compared_with_a_registered_cafm_map(tmp_path):
+    """A current map of a larger area, at another resolution but in the grid's frame, is
+    insulating exactly over the gapless region: its current per cluster tells that cluster
+    from the two gapped ones (η² ≈ 1); a map elsewhere is refused."""
+    import json
+
+    from supramap.cli.main import main
+    from supramap.data import make_image
+    from supramap.io.bcr import write_bcr
+    from supramap.io.nanonis_3ds import write_3ds
+
+    g, region = _regions(noise=0.02)
+    write_3ds(tmp_path / "g.3ds", {"LI Demod 1 X (A)": g.values}, bias=BIAS,
+              x_m=g["x"].values, y_m=g["y"].values)
+    # 0.25 nm pixels from −5 to 45 nm: 3 µA everywhere but over the gapless region (rows
+    # 10–19 nm, x ≥ 28 nm), which is insulating.
+    n = 200
+    xx = -5e-9 + (np.arange(n) + 0.5) * 0.25e-9
+    cur = np.full((n, n), 3e-6)
+    cur[(xx[:, None] >= 9.5e-9) & (xx[:, None] < 19.5e-9) & (xx[None, :] >= 27.5e-9)] = 1e-12
+    write_bcr(tmp_path / "c.bcrf", make_image(cur, dx=0.25e-9, x0=-5e-9, y0=-5e-9, units="A"))
+    assert main(["sts", "decompose", str(tmp_path / "g.3ds"), "--components", "3",
+                 "--compare", str(tmp_path / "c.bcrf"), "--json", str(tmp_path / "d.json")]) == 0
+    d = json.loads((tmp_path / "d.json").read_text())
+    cmp = d["map_comparison"]
+    assert cmp["units"] == "A" and cmp["eta_squared"] > 0.95
+    means = sorted(r["mean"] for r in cmp["clusters"])
+    assert means[0] < 1e-9 and means[-1] == pytest.approx(3e-6, rel=0.05)
+    far = make_image(cur, dx=0.25e-9, x0=1e-6, y0=1e-6, units="A")
+    write_bcr(tmp_path / "far.bcrf", far)
+    assert main(["sts", "decompose", str(tmp_path / "g.3ds"), "--compare",
+                 str(tmp_path / "far.bcrf")]) == 2

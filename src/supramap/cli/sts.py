@@ -651,13 +651,19 @@ def decompose(
         None, "--gapmap", help="NetCDF from `sts gapmap --out` of the same grid: the fitted "
                                "gap per k-means cluster and η² (share of its variance "
                                "between clusters)."),
+    compare: Path = typer.Option(
+        None, "--compare", help="A map of the same area in the grid's frame (a registered "
+                                "cAFM current, a topograph: .bcrf, .sxm, .gwy ...): its value "
+                                "per k-means cluster and η²."),
+    compare_channel: str = typer.Option(None, "--compare-channel",
+                                        help="Channel of --compare (default: the first)."),
     channel: str = GRID_CHANNEL_OPT,
     json_path: Path = JSON_OPT,
     report: Path = REPORT_OPT,
 ) -> None:
     """Unsupervised decomposition of the grid's spectra: k-means clusters, PCA or NMF
     components, with their spectra and maps."""
-    from supramap.sts.decompose import compare_clusters, decompose_grid
+    from supramap.sts.decompose import compare_clusters, decompose_grid, resample_onto_grid
 
     if components == "auto":
         n = None
@@ -699,6 +705,20 @@ def decompose(
             rows.append((f"cluster {row['cluster']}: gap", f"{row['mean'] * 1e3:.4g} ± "
                          f"{row['std'] * 1e3:.2g} meV ({row['n_pixels']} fitted pixels)"))
         rows.append(("η² of the gap over the clusters", f"{cmp['eta_squared']:.3f}"))
+    if compare is not None:
+        if res.labels is None:
+            raise UsageError("--compare compares k-means clusters: use --method kmeans")
+        from supramap.io import read_image
+
+        img = read_image(compare, compare_channel)
+        on_grid = resample_onto_grid(img, g)
+        unit = img.attrs.get("units", "")
+        cmp2 = compare_clusters(res.labels, on_grid, name=img.name or compare.name, units=unit)
+        d["map_comparison"] = {"file": str(compare), **cmp2}
+        for row in cmp2["clusters"]:
+            rows.append((f"cluster {row['cluster']}: {compare.name}",
+                         f"{row['mean']:.4g} ± {row['std']:.2g} {unit} ({row['n_pixels']} px)"))
+        rows.append((f"η² of {compare.name} over the clusters", f"{cmp2['eta_squared']:.3f}"))
     print_table(f"Decomposition of {file.name}", rows)
     emit_warnings(res)
     write_json(json_path, d)

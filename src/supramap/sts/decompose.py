@@ -87,6 +87,27 @@ def compare_clusters(labels: xr.DataArray, values: xr.DataArray, *, name: str = 
             "n_pixels": int(val.size)}
 
 
+def resample_onto_grid(image: xr.DataArray, grid: xr.DataArray, *,
+                       min_cover: float = 0.9) -> xr.DataArray:
+    """A (y, x) map (a cAFM current, a topograph) interpolated at the grid's pixel centres,
+    both in the same physical frame (metres) — i.e. registered beforehand.  Pixels outside the
+    map are NaN; fewer than *min_cover* of the grid's pixels inside is an error."""
+    if image.dims != ("y", "x"):
+        raise AnalysisError(f"the map to compare must be (y, x), got {image.dims}")
+    out = image.astype(float).interp(y=grid["y"].values, x=grid["x"].values, method="linear")
+    inside = float(np.isfinite(out.values).mean())
+    if inside < min_cover:
+        xs, ys = image["x"].values, image["y"].values
+        raise AnalysisError(
+            f"the map ({xs.min() * 1e9:.4g}…{xs.max() * 1e9:.4g} nm × {ys.min() * 1e9:.4g}…"
+            f"{ys.max() * 1e9:.4g} nm) covers {100 * inside:.0f} % of the grid's pixels "
+            f"({float(grid.x.min()) * 1e9:.4g}…{float(grid.x.max()) * 1e9:.4g} nm × "
+            f"{float(grid.y.min()) * 1e9:.4g}…{float(grid.y.max()) * 1e9:.4g} nm): register it "
+            "onto the grid's frame first")
+    out.attrs = dict(image.attrs)
+    return out.assign_coords(y=grid["y"], x=grid["x"])
+
+
 def _sklearn():
     try:
         import sklearn  # noqa: F401
