@@ -88,3 +88,38 @@ def test_linecuts_follow_the_band(tmp_path):
     assert (peak_along > 5 * peak_across).all()
     assert (tmp_path / "rep" / "linecuts.png").exists()
     assert main(["sts", "qpi", str(p), "--energy", "5meV", "--linecut", "30"]) == 2
+
+
+def test_bragg_peaks_calibrate_the_q_axes(tmp_path):
+    """A square lattice (a = 0.38 nm) and a standing wave of known q on maps whose file says
+    the pixels are 5 % (x) and 3 % (y) larger than they are: uncalibrated, q comes out 5 %
+    short; calibrated on the Bragg peaks, within 1 %."""
+    from supramap.cli.main import main
+    from supramap.io.nanonis_3ds import write_3ds
+
+    n, px, a = 128, 0.1e-9, 0.38e-9
+    x = np.arange(n) * px
+    xx, yy = np.meshgrid(x, x)
+    q0 = 2 * np.pi / 2.0e-9  # a 2 nm standing wave along x
+    lattice = 0.1 * (np.cos(2 * np.pi * xx / a) + np.cos(2 * np.pi * yy / a))
+    rng = np.random.default_rng(3)
+    energies = np.array([5e-3, 10e-3])
+    g = np.stack([1 + 0.3 * np.cos(q0 * xx) + lattice + rng.normal(0, 0.02, (n, n))
+                  for _ in energies], axis=-1)
+    p = tmp_path / "lat.3ds"
+    write_3ds(p, {"LI Demod 1 X (A)": g}, bias=energies, x_m=np.arange(n) * px * 1.05,
+              y_m=np.arange(n) * px * 1.03)
+    out = tmp_path / "q.json"
+    assert main(["sts", "qpi", str(p), "--energy", "5meV", "--json", str(out)]) == 0
+    raw = json.loads(out.read_text())["energies"][0]["q_vectors"][0]["q_per_nm"]
+    assert raw == pytest.approx(q0 * 1e-9 / 1.05, rel=0.01)
+    assert main(["sts", "qpi", str(p), "--energy", "5meV", "--bragg", "--lattice-m",
+                 "0.38e-9", "--json", str(out)]) == 0
+    d = json.loads(out.read_text())
+    cal = d["bragg_calibration"]
+    assert cal["scale_x"] == pytest.approx(1.05, rel=0.01)
+    assert cal["scale_y"] == pytest.approx(1.03, rel=0.01)
+    qv = d["energies"][0]["q_vectors"]
+    wave = min(qv, key=lambda v: abs(v["q_per_nm"] - q0 * 1e-9))
+    assert wave["q_per_nm"] == pytest.approx(q0 * 1e-9, rel=0.01)
+    assert main(["sts", "qpi", str(p), "--energy", "5meV", "--bragg"]) == 2  # no lattice

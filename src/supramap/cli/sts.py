@@ -807,6 +807,9 @@ def qpi(
     linecut: str = typer.Option(
         None, "--linecut", help="Directions (degrees from qx, comma list) of E–q line cuts "
                                 "through q = 0 over the --energy list."),
+    bragg: bool = typer.Option(
+        False, "--bragg", help="Calibrate the reciprocal axes on the lattice's Bragg peaks "
+                               "(needs --lattice-m): q scaled so they sit at 2π/a."),
     channel: str = GRID_CHANNEL_OPT,
     level: str = LEVEL_OPT,
     align: str = ALIGN_OPT,
@@ -830,14 +833,42 @@ def qpi(
     directions = quantities(linecut, "", "--linecut") if linecut else []
     if directions and len(energies) < 2:
         raise UsageError("--linecut needs a grid and at least two --energy values")
+    if bragg and lattice is None:
+        raise UsageError("--bragg needs --lattice-m (the lattice constant the peaks belong to)")
     rows, per_energy, ffts = [], [], []
     m = f = None
+    maps_ffts = []
     for e in energies:
         m = corrected(_map(file, channel, e), level, align, scars, clip)
         if min(m.shape) < 8:
             raise UsageError(f"{file}: a map of {m.shape[0]} × {m.shape[1]} pixels is too "
                              "small for a Fourier analysis")
-        f = fourier(m)
+        maps_ffts.append((e, m, fourier(m)))
+    calibration = None
+    if bragg:
+        from supramap.errors import AnalysisError
+        from supramap.sts.qpi import bragg_calibration, rescale_q
+
+        cals = []
+        for _, _, f0 in maps_ffts:
+            try:
+                cals.append(bragg_calibration(f0, lattice))
+            except AnalysisError:
+                continue
+        if not cals:
+            raise UsageError(f"{file}: no Bragg peak within ±15 % of 2π/a in any map: the "
+                             "lattice is not resolved; calibrate without --bragg")
+        calibration = {"scale_x": float(np.median([c["scale_x"] for c in cals])),
+                       "scale_y": float(np.median([c["scale_y"] for c in cals])),
+                       "maps_with_bragg_peaks": len(cals), "maps": len(maps_ffts),
+                       "q_bragg_expected_per_nm": cals[0]["q_bragg_expected_per_nm"]}
+        maps_ffts = [(e, mm, rescale_q(ff, calibration["scale_x"], calibration["scale_y"]))
+                     for e, mm, ff in maps_ffts]
+        rows.append(("Bragg calibration", f"qx × {calibration['scale_x']:.4f}, qy × "
+                                          f"{calibration['scale_y']:.4f} (from {len(cals)} of "
+                                          f"{len(maps_ffts)} maps)"))
+    m = maps_ffts[-1][1]  # the last map: drawn in the report beside its transform
+    for e, _, f in maps_ffts:
         if symmetrize != "none":
             f = symmetrise(f, symmetrize)
         if directions:
@@ -858,7 +889,7 @@ def qpi(
                       else "n/a: no power above the background")))
     d = {"file": str(file), "symmetrize": symmetrize, "lattice_m": lattice,
          "energies": per_energy, "shape": list(f.shape),
-         "anisotropy": per_energy[0]["anisotropy"]}
+         "anisotropy": per_energy[0]["anisotropy"], "bragg_calibration": calibration}
     fit = None
     if len(energies) > 1:
         from supramap.sts.qpi import fit_dispersion, track_branch
@@ -904,6 +935,12 @@ def qpi(
             rows.append((f"line cut {ang:g}°: strongest q per energy (nm⁻¹)",
                          ", ".join(shown) if shown else "none"))
     print_table(f"QPI of {file.name}", rows)
+    if calibration and max(abs(calibration["scale_x"] - 1), abs(calibration["scale_y"] - 1)) > 0.1:
+        emit_warnings([warn("qpi.bragg_large_correction",
+                            f"the Bragg peaks moved the q axes by more than 10 % (× "
+                            f"{calibration['scale_x']:.3f}, × {calibration['scale_y']:.3f}): "
+                            "check the lattice constant and the scan calibration",
+                            **{k: calibration[k] for k in ("scale_x", "scale_y")})])
     if symmetrize in ("c2", "c4"):
         emit_warnings([warn("qpi.symmetrised",
                             f"the FFT was {symmetrize}-symmetrised: the C4 → C2 anisotropy is "

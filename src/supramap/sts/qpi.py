@@ -158,6 +158,48 @@ def q_line_cut(f: xr.DataArray, direction_deg: float, *, n: int = 200) -> xr.Dat
                         attrs={"direction_deg": direction_deg})
 
 
+def bragg_calibration(f: xr.DataArray, lattice_m: float, *, tolerance: float = 0.15,
+                      ) -> dict[str, float]:
+    """Scale factors of the reciprocal axes from the Bragg peaks of a lattice of constant
+    *lattice_m*: the peaks of the excess power within ±*tolerance* of 2π/a are where the
+    lattice is; the axes are rescaled so that they sit at 2π/a.  With Bragg peaks in two
+    directions, qx and qy get their own factors (sx² qx² + sy² qy² = (2π/a)² by least
+    squares: a piezo calibration off differently along x and y); otherwise one factor.
+    Raises AnalysisError when no Bragg peak is within the tolerance."""
+    if not (lattice_m > 0 and np.isfinite(lattice_m)):
+        raise AnalysisError(f"the lattice constant must be positive, got {lattice_m}")
+    qb = 2 * np.pi / lattice_m
+    found = [p for p in q_peaks(f, n_max=40) if abs(p["q"] - qb) <= tolerance * qb]
+    if not found:
+        raise AnalysisError(f"no Bragg peak within ±{100 * tolerance:.0f} % of 2π/a = "
+                            f"{qb * 1e-9:.4g} nm⁻¹: the lattice is not resolved in this map")
+    # Bragg peaks are sharp and strong; weak maxima of the noise that happen to fall in the
+    # annulus (10³–10⁴ × weaker) must not pull the scale.
+    strongest = max(p["power"] for p in found)
+    found = [p for p in found if p["power"] >= 0.05 * strongest]
+    qx = np.array([p["qx"] for p in found])
+    qy = np.array([p["qy"] for p in found])
+    a = np.stack([qx * qx, qy * qy], axis=1)
+    sx = sy = None
+    if np.linalg.matrix_rank(a / np.max(np.abs(a)), tol=0.05) == 2:
+        sol, *_ = np.linalg.lstsq(a, np.full(qx.size, qb * qb), rcond=None)
+        if (sol > 0).all():
+            sx, sy = float(np.sqrt(sol[0])), float(np.sqrt(sol[1]))
+    if sx is None:
+        sx = sy = float(qb / np.mean([p["q"] for p in found]))
+    return {"scale_x": sx, "scale_y": sy, "n_bragg_peaks": len(found),
+            "q_bragg_measured_per_nm": [p["q"] * 1e-9 for p in found],
+            "q_bragg_expected_per_nm": qb * 1e-9}
+
+
+def rescale_q(f: xr.DataArray, scale_x: float, scale_y: float) -> xr.DataArray:
+    """*f* with its reciprocal axes multiplied by the calibration factors."""
+    out = f.assign_coords(qx=("qx", f.qx.values * scale_x, f.qx.attrs),
+                          qy=("qy", f.qy.values * scale_y, f.qy.attrs))
+    out.attrs["q_scale"] = [float(scale_x), float(scale_y)]
+    return out
+
+
 def linecut_map(ffts: list[xr.DataArray], energies_eV, direction_deg: float, *,
                 n: int = 200) -> xr.DataArray:
     """E–q intensity along one direction: the line cut through q = 0 at *direction_deg* of each
