@@ -91,6 +91,12 @@ def test_workflow_results_and_verdict(full_sample):
     assert res.results["sis"]["deconvolved_gaps_eV"] == pytest.approx([1.5e-3, 2.5e-3],
                                                                       abs=3e-5)
     assert res.results["grid"]["fraction_converged"] > 0.95
+    # QPI of the virtual band and the zero-bias peak against field (demo data; the analyses
+    # themselves are tested on data built in tests/test_qpi_dispersion.py, test_ingap.py).
+    fit = res.results["qpi"]["dispersion_fit"]
+    assert fit["effective_mass_me"] == pytest.approx(truth["qpi"]["effective_mass_me"], rel=0.05)
+    widths = [f["fwhm_eV"][0] for f in res.results["zbp"]["fits"]]
+    np.testing.assert_allclose(widths, truth["zbp"]["fwhm_eV"], rtol=0.1)
     text = " ".join(res.verdict)
     assert "bulk says homogeneous" in text and "local probe says otherwise" in text
 
@@ -159,6 +165,18 @@ def test_description_validation(tmp_path):
     assert any("unknown kind" in p for p in probs[0])
     assert any("file not found: missing.dat" in p for p in probs[1])
     assert any("needs 'current'" in p for p in probs[2])
+    (tmp_path / "z1.csv").write_text("bias,g\n")
+    (tmp_path / "d.toml").write_text(
+        "[sample]\nname = 'x'\n"
+        "[[measurement]]\nkind = 'sts-ingap'\nfiles = ['z1.csv', 'z2.csv']\n"
+        "fields_T = [0, 1, 2]\nlinecut_deg = 30\n"
+        "[[measurement]]\nkind = 'sts-qpi'\n")
+    s = load_sample(tmp_path / "d.toml")
+    probs = [m.problems for m in s.measurements]
+    assert any("2 files but 3 fields_T" in p for p in probs[0])
+    assert any("file not found: z2.csv" in p for p in probs[0])
+    assert not any("linecut_deg" in p for p in probs[0] + s.problems)  # a unit suffix
+    assert any("needs 'file'" in p for p in probs[1])
 
 
 def test_report_with_broken_items_renders_rest_and_fails(full_sample, tmp_path, capsys):
@@ -324,6 +342,8 @@ def test_sample_report_shows_the_sem_sites_and_the_tip_calibration(full_sample, 
     assert 'src="apt_spectrum.png"' in page
     # k-means clusters of the grid's spectra beside its gap map (scikit-learn is in 'test').
     assert 'src="grid_clusters.png"' in page and "η²" in page
+    assert 'src="qpi_eq.png"' in page and 'src="qpi_linecut.png"' in page
+    assert 'src="zbp.png"' in page and "intrinsic FWHM (µeV)" in page
     cl = res.results["grid"]["clusters"]
     assert cl["method"] == "kmeans" and 0 <= cl["gap_comparison"]["eta_squared"] <= 1
     assert "tip gap Δ" in page and " meV" in page

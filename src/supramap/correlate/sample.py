@@ -22,11 +22,13 @@ KINDS = {
     "transport": ("file",), "susceptibility": ("file",), "heat": ("file",), "loop": ("file",),
     "cafm": ("current",), "cafm-series": ("currents", "temperatures_K"),
     "sem": ("file", "pixel_m"), "apt": ("file",), "sts-spectrum": ("file",),
-    "sts-tip": ("file",), "sts-grid": ("file",),
+    "sts-tip": ("file",), "sts-grid": ("file",), "sts-qpi": ("file",),
+    "sts-ingap": ("files",),
 }
 FILE_KEYS = ("file", "current", "topography", "deflection", "currents", "topographies",
-             "ranges")
-UNIT_SUFFIXES = ("_mm", "_m", "_mg", "_kg", "_K", "_V", "_A", "_T", "_g_per_mol", "_eV")
+             "ranges", "files")
+UNIT_SUFFIXES = ("_mm", "_m", "_mg", "_kg", "_K", "_V", "_A", "_T", "_g_per_mol", "_eV",
+                 "_deg")
 #: Keys each table may hold; anything else (a typo such as ``topograpy``) is reported.
 FREE_TEXT = {"comment", "comments", "notes", "description", "date", "operator"}
 KNOWN = {
@@ -36,7 +38,8 @@ KNOWN = {
     "geometry": {"length_mm", "width_mm", "thickness_mm"},
     "measurement": {"id", "kind", *FILE_KEYS, "temperature_K", "temperatures_K", "field_T",
                     "bias_V", "pixel_m", "tip", "column", "normal_sheet_resistance_ohm",
-                    "workers", "groups"},
+                    "workers", "groups", "fields_T", "energies_eV", "lattice_m",
+                    "lockin_rms_V", "linecut_deg", "shape", "peaks"},
     "site": {"name", "x_m", "y_m", "needle"},
     "registration": {"map", "image", "control_points_map_m", "control_points_image_m"},
     "apt": {"ranges", "exclude_cap"},
@@ -44,7 +47,7 @@ KNOWN = {
 #: File keys that hold one file (the others hold a list; one name given as text is accepted).
 SINGLE_FILE_KEYS = ("file", "current", "topography", "deflection", "ranges")
 LIST_KEYS = ("currents", "topographies", "temperatures_K", "control_points_map_m",
-             "control_points_image_m")
+             "control_points_image_m", "files", "fields_T", "energies_eV")
 
 
 def _unknown_keys(where: str, table: dict[str, Any], known: set[str]) -> list[str]:
@@ -195,7 +198,7 @@ def load_sample(path: str | Path) -> Sample:
             for key in KINDS[kind]:
                 if key not in m:
                     meas.problems.append(f"kind {kind!r} needs '{key}'")
-        meas.problems += _unit_problems(f"measurement {mid}", m, {"workers", "groups"})
+        meas.problems += _unit_problems(f"measurement {mid}", m, {"workers", "groups", "peaks"})
         meas.problems += _type_problems(f"measurement {mid}", m)
         problems += _unknown_keys(f"measurement {mid}", m, KNOWN["measurement"])
         for key in LIST_KEYS:
@@ -206,6 +209,10 @@ def load_sample(path: str | Path) -> Sample:
                 len(meas.spec["currents"]) != len(meas.spec["temperatures_K"]):
             meas.problems.append(f"{len(meas.spec['currents'])} currents but "
                                  f"{len(meas.spec['temperatures_K'])} temperatures_K")
+        if kind == "sts-ingap" and "fields_T" in m and \
+                len(meas.spec.get("files", [])) != len(meas.spec["fields_T"]):
+            meas.problems.append(f"{len(meas.spec.get('files', []))} files but "
+                                 f"{len(meas.spec['fields_T'])} fields_T")
         if kind == "sts-spectrum" and "tip" in m and not any(
                 x.get("id") == m["tip"] and x.get("kind") == "sts-tip" for x in raw):
             meas.problems.append(f"tip {m['tip']!r} names no sts-tip measurement")

@@ -211,10 +211,78 @@ def _apt(m: Measurement, sample: Sample, res: SampleResult) -> None:
                                        table)  # for the report's labelled mass spectrum
 
 
+def _qpi(m: Measurement, sample: Sample, res: SampleResult) -> None:
+    """A QPI grid: q per energy, the tracked branch and its E(q) fit, and the E–q line cut
+    along the branch (or along ``linecut_deg``)."""
+    from supramap.io import read
+    from supramap.sts.grid import maps_at
+    from supramap.sts.qpi import (
+        bragg_calibration,
+        fit_dispersion,
+        fourier,
+        linecut_map,
+        q_peaks,
+        rescale_q,
+        track_branch,
+    )
+
+    ds = read(m.path("file", sample.base))
+    name = next((n for n in ds.data_vars if ds[n].dims == ("y", "x", "bias")), None)
+    if name is None:
+        raise SupramapError(f"{m.spec['file']}: not a spectroscopy grid")
+    grid = ds[name]
+    energies = [float(v) for v in m.spec.get("energies_eV", grid["bias"].values)]
+    ffts = [fourier(mp) for mp in maps_at(grid, energies).transpose("energy", "y", "x")]
+    lattice = m.spec.get("lattice_m")
+    cal = None
+    if lattice:
+        try:
+            cal = bragg_calibration(ffts[0], float(lattice))
+            ffts = [rescale_q(f, cal["scale_x"], cal["scale_y"]) for f in ffts]
+        except AnalysisError:
+            cal = None
+    per = [q_peaks(f, lattice_m=lattice) for f in ffts]
+    branch = track_branch(per)
+    pts = [(e, b["q"]) for e, b in zip(energies, branch) if b]
+    d: dict[str, Any] = {"kind": m.kind, "energies_eV": energies, "bragg_calibration": cal,
+                         "dispersion": [{"energy_eV": e, "q_per_nm": b["q_per_nm"] if b else
+                                         None, "angle_deg": b["angle_deg"] if b else None}
+                                        for e, b in zip(energies, branch)]}
+    fit = fit_dispersion([e for e, _ in pts], [q for _, q in pts]) if len(pts) >= 3 else None
+    d["dispersion_fit"] = fit
+    angles = [b["angle_deg"] for b in branch if b]
+    direction = float(m.spec.get("linecut_deg", np.median(angles) if angles else 0.0))
+    cut = linecut_map(ffts, energies, direction)
+    d["linecut_deg"] = direction
+    res.results[m.id] = d
+    res.objects[m.id] = (d, fit, cut)
+
+
+def _ingap(m: Measurement, sample: Sample, res: SampleResult) -> None:
+    """A zero-bias / in-gap peak against field: intrinsic FWHM and energy per spectrum."""
+    from supramap.sts.ingap import fit_in_gap
+    from supramap.sts.spectra import load_spectrum
+
+    files = [(sample.base / f).resolve() for f in m.spec["files"]]
+    fields = [float(v) for v in m.spec.get("fields_T", range(len(files)))]
+    order = np.argsort(fields)
+    fits = []
+    for i in order:
+        b, g, _ = load_spectrum(files[i], m.spec.get("column"), None)
+        r = fit_in_gap(b, g, temperature=float(m.spec.get("temperature_K", 1.0)),
+                       lockin_rms=float(m.spec.get("lockin_rms_V", 0.0)),
+                       shape=str(m.spec.get("shape", "lorentzian")),
+                       peaks=m.spec.get("peaks", "auto"))
+        fits.append((fields[i], files[i], r))
+    res.results[m.id] = {"kind": m.kind, "fits": [{"field_T": v, "file": f.name,
+                                                   **r.to_dict()} for v, f, r in fits]}
+    res.objects[m.id] = fits
+
+
 HANDLERS: dict[str, Callable] = {"transport": _bulk, "susceptibility": _bulk, "heat": _bulk,
                                  "loop": _bulk, "cafm": _cafm, "cafm-series": _series,
                                  "sts-tip": _sts, "sts-spectrum": _sts, "sts-grid": _sts,
-                                 "apt": _apt}
+                                 "sts-qpi": _qpi, "sts-ingap": _ingap, "apt": _apt}
 
 
 def _correlate(sample: Sample, res: SampleResult) -> None:

@@ -124,6 +124,45 @@ def write_sample_report(res, out_dir: str | Path, *, extra=None,
                     rep.link(f"{m.id}_explorer/index.html",
                              "Explore the grid: dI/dV map at any energy, click a pixel for "
                              "its spectrum and fitted gap")
+            elif m.kind == "sts-qpi":
+                from supramap.report.sts import dispersion_figure, linecut_figure
+
+                d, fit, cut = obj
+                rep.heading(f"QPI {m.id}")
+                rows = [("energies", f"{len(d['energies_eV'])} maps, "
+                                     f"{d['energies_eV'][0] * 1e3:.3g} … "
+                                     f"{d['energies_eV'][-1] * 1e3:.3g} meV"),
+                        ("points on the tracked branch",
+                         f"{sum(p['q_per_nm'] is not None for p in d['dispersion'])}")]
+                if fit and fit["model"] == "parabolic":
+                    rows.append(("E(q) fit", f"parabolic: m* = {fit['effective_mass_me']:.3g} ± "
+                                             f"{fit['effective_mass_err_me']:.2g} mₑ, E0 = "
+                                             f"{fit['E0_eV'] * 1e3:.3g} ± "
+                                             f"{fit['E0_err_eV'] * 1e3:.2g} meV"))
+                elif fit:
+                    rows.append(("E(q) fit", f"linear: v = {fit['velocity_m_per_s']:.3g} ± "
+                                             f"{fit['velocity_err_m_per_s']:.2g} m/s"))
+                rep.table(rows, header=["quantity", "value"])
+                if fit:
+                    rep.figure(dispersion_figure(d["dispersion"], fit),
+                               f"{m.id}: E(q) of the tracked branch", name=f"{m.id}_eq.png")
+                rep.figure(linecut_figure([cut], d["dispersion"]),
+                           f"{m.id}: E–q line cut at {d['linecut_deg']:.0f}° from qx",
+                           name=f"{m.id}_linecut.png")
+            elif m.kind == "sts-ingap":
+                from supramap.report.sts import ingap_figure
+
+                rep.heading(f"In-gap peak {m.id} against field")
+                rep.table([[f"{v:g} T", f"{r.n_peaks}",
+                            "; ".join(f"{e * 1e6:.3g} ± {de * 1e6:.2g}" for e, de in
+                                      zip(r.energies_eV, r.energies_err_eV)),
+                            "; ".join(f"{w * 1e6:.3g} ± {dw * 1e6:.2g}" for w, dw in
+                                      zip(r.fwhm_eV, r.fwhm_err_eV)),
+                            f"{r.apparent_fwhm_eV * 1e6:.3g}"] for v, _, r in obj],
+                          header=["field", "peaks (BIC)", "energy (µeV)",
+                                  "intrinsic FWHM (µeV)", "apparent FWHM (µeV)"])
+                rep.figure(ingap_figure(obj, "field_T"), f"{m.id}: intrinsic and apparent "
+                           "FWHM and peak energy against field", name=f"{m.id}.png")
             elif m.kind == "sts-tip":
                 from supramap.report.sts import fit_figure
 

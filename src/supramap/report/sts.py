@@ -209,7 +209,7 @@ def linecut_figure(cuts, branch=None) -> Figure:
                 ax.legend(fontsize=7, loc="lower right")
         ax.set_xlabel("q (nm⁻¹)")
         ax.set_ylabel("E (meV)")
-        ax.set_title(f"cut at {cut.attrs['direction_deg']:g}° from qx", fontsize=9)
+        ax.set_title(f"cut at {cut.attrs['direction_deg']:.1f}° from qx", fontsize=9)
         fig.colorbar(im, ax=ax, label="|FFT| / median of the energy")
     return fig
 
@@ -266,6 +266,10 @@ def ingap_maps_figure(ds, peaks: int) -> Figure:
     return fig
 
 
+#: Axis labels of the usual series parameters (the name with its unit otherwise).
+AXIS_NAMES = {"field_T": "µ0H (T)", "GN_S": "G_N = I_t/V_b (S)", "temperature_K": "T (K)"}
+
+
 def ingap_figure(fits, parameter_name) -> Figure:
     """Intrinsic FWHM (with errors) beside the apparent one, and the peak energies, against
     the series parameter (or the file index)."""
@@ -284,7 +288,8 @@ def ingap_figure(fits, parameter_name) -> Figure:
     a.set_ylabel("FWHM (µeV)")
     b.set_ylabel("peak energy (µeV)")
     for ax in (a, b):
-        ax.set_xlabel(parameter_name or "spectrum")
+        ax.set_xlabel(AXIS_NAMES.get(parameter_name, parameter_name) if parameter_name
+                      else "spectrum")
     a.legend(fontsize=7)
     return fig
 

@@ -115,6 +115,18 @@ def write_full_sample(out_dir: str | Path, *, seed: int = 0) -> dict[str, Any]:
             f"{float(a)!r},{float(b)!r}\n" for a, b in zip(v, g)))
     grid, grid_truth = dynes_grid(24, 24, seed=seed)
     write_grid(out / "sts" / "grid.3ds", grid)
+    # QPI of one band (standing waves at a step) and a zero-bias peak against field.
+    from supramap.synth.sts import qpi_grid, zbp_series
+
+    qgrid, qpi_truth = qpi_grid(seed=seed)
+    write_grid(out / "sts" / "qpi.3ds", qgrid)
+    zb_bias, zb_spectra, zbp_truth = zbp_series(seed=seed)
+    zbp_files = []
+    for field_t, g in zip(zbp_truth["fields_T"], zb_spectra):
+        name = f"zbp_{field_t:g}T.csv"
+        zbp_files.append(f"sts/{name}")
+        atomic_write_text(out / "sts" / name, "Bias (V),dIdV\n" + "".join(
+            f"{float(a)!r},{float(b)!r}\n" for a, b in zip(zb_bias, g)))
     labels = [p[0] for p in PROTOCOL]
 
     def fmt(a) -> str:
@@ -198,6 +210,19 @@ file = "sts/grid.3ds"
 temperature_K = {grid_truth['temperature_K']!r}
 
 [[measurement]]
+id = "qpi"
+kind = "sts-qpi"
+file = "sts/qpi.3ds"
+
+[[measurement]]
+id = "zbp"
+kind = "sts-ingap"
+files = {json.dumps(zbp_files)}
+fields_T = {json.dumps(zbp_truth['fields_T'])}
+temperature_K = {zbp_truth['temperature_K']!r}
+lockin_rms_V = {zbp_truth['lockin_rms_V']!r}
+
+[[measurement]]
 id = "needle_conducting"
 kind = "apt"
 file = "apt/needle_conducting.pos"
@@ -235,6 +260,7 @@ needle = "apt/needle_insulating.apt"
              "sem": {"pixel_m": SEM_PIXEL_M, "rotation_deg": SEM_ROTATION_DEG,
                      "scale": SEM_SCALE, "offset_m": list(SEM_OFFSET_M)},
              "sites": {"A": "conducting", "B": "insulating"},
+             "qpi": qpi_truth, "zbp": zbp_truth,
              "control_points_map_m": cp_map.tolist(),
              "control_points_image_exact_m": sample_to_sem(cp_map).tolist()}
     atomic_write_json(out / "truth.json", truth)

@@ -80,3 +80,46 @@ def write_grid(path: str | Path, grid: xr.DataArray, *, n_written: int | None = 
     write_3ds(path, {"LI Demod 1 X (A)": np.asarray(grid.values)},
               bias=np.asarray(grid["bias"].values), x_m=np.asarray(grid["x"].values),
               y_m=np.asarray(grid["y"].values), n_written=n_written)
+
+
+def qpi_grid(n: int = 96, *, pixel_m: float = 0.4e-9, energies_eV=None, m_star: float = 2.5,
+             e0_eV: float = -5e-3, angle_deg: float = 30.0, noise: float = 0.02,
+             seed: int = 0) -> tuple[xr.DataArray, dict[str, Any]]:
+    """dI/dV maps with standing waves of one parabolic band, E = E0 + ħ²q²/2m*, scattered off
+    a step along *angle_deg* (decaying away from it); returns the (y, x, bias) grid and the
+    truth (q per energy in rad/m)."""
+    from supramap.sts.qpi import E_CHARGE, HBAR, M_E
+
+    energies = np.linspace(5e-3, 30e-3, 6) if energies_eV is None else \
+        np.asarray(energies_eV, dtype=float)
+    x = np.arange(n) * pixel_m
+    xx, yy = np.meshgrid(x, x)
+    u = np.cos(np.radians(angle_deg)) * xx + np.sin(np.radians(angle_deg)) * yy
+    q = np.sqrt(2 * m_star * M_E * (energies - e0_eV) * E_CHARGE) / HBAR
+    rng = np.random.default_rng(seed)
+    g = np.stack([1 + 0.2 * np.cos(qq * u) * np.exp(-u / 25e-9) + rng.normal(0, noise, (n, n))
+                  for qq in q], axis=-1) * 1e-10
+    grid = xr.DataArray(g, dims=("y", "x", "bias"),
+                        coords={"y": ("y", x, {"units": "m"}), "x": ("x", x, {"units": "m"}),
+                                "bias": ("bias", energies, {"units": "V"})},
+                        attrs={"units": "A"})
+    return grid, {"q_per_m": q.tolist(), "energies_eV": energies.tolist(),
+                  "effective_mass_me": m_star, "E0_eV": e0_eV, "angle_deg": angle_deg}
+
+
+def zbp_series(fields_T=(0.0, 0.5, 1.0, 2.0), *, temperature: float = 0.4,
+               lockin_rms: float = 20e-6, fwhm0_eV: float = 40e-6,
+               dfwhm_per_T: float = 25e-6, seed: int = 0,
+               ) -> tuple[np.ndarray, list[np.ndarray], dict[str, Any]]:
+    """dI/dV spectra (±1 mV) of a zero-bias peak whose intrinsic Lorentzian FWHM grows with
+    field (FWHM0 + slope·B), on a flat background, broadened thermally and by the lock-in."""
+    from supramap.sts.ingap import lorentzian
+
+    bias = np.linspace(-1e-3, 1e-3, 201)
+    e, k = broadening_matrix(bias, temperature, lockin_rms=lockin_rms, step=2e-6)
+    rng = np.random.default_rng(seed)
+    fwhm = [fwhm0_eV + dfwhm_per_T * b for b in fields_T]
+    spectra = [(1.0 + k @ (2e-4 * lorentzian(e, 0.0, w))) * 1e-9 *
+               (1 + 0.003 * rng.standard_normal(bias.size)) for w in fwhm]
+    return bias, spectra, {"fields_T": list(fields_T), "fwhm_eV": fwhm,
+                           "temperature_K": temperature, "lockin_rms_V": lockin_rms}
