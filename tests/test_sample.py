@@ -459,7 +459,10 @@ def test_grid_explorer_draws_the_fitted_spectrum(tmp_path):
     assert main(["sts", "gapmap", str(tmp_path / "g.3ds"), "--temperature",
                  str(truth["temperature_K"]), "--out", str(tmp_path / "g.nc")]) == 0
     assert main(["sts", "explore", str(tmp_path / "g.3ds"), "--out", str(tmp_path / "ex"),
-                 "--gapmap", str(tmp_path / "g.nc")]) == 0
+                 "--gapmap", str(tmp_path / "g.nc"), "--json", str(tmp_path / "e.json")]) == 0
+    info = json.loads((tmp_path / "e.json").read_text())
+    assert info["fitted_spectra"] and info["decimation"] == 1 and info["shape"][:2] == [6, 6]
+    assert {"Δ (fitted gap)", "Γ (fitted)"} <= set(info["layers"])
     page = tmp_path / "ex" / "index.html"
     page.write_text(page.read_text().replace("</body>", """<script>
 window.addEventListener('load', () => {

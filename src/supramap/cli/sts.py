@@ -595,11 +595,12 @@ def explore(
         None, "--gapmap", help="NetCDF written by `sts gapmap --out`: the clicked pixel's "
                                "fitted gap is shown too."),
     channel: str = GRID_CHANNEL_OPT,
+    json_path: Path = JSON_OPT,
 ) -> None:
     """A self-contained HTML page to explore a grid offline: the dI/dV map at a chosen energy
     (slider), the topography and fitted-parameter maps, the spectrum of any pixel clicked, the
     mean of a region and the spectra along a line."""
-    from supramap.report.explorer import write_explorer
+    from supramap.report.explorer import decimation, write_explorer
 
     ds, g = _grid(file, channel)
     layers: dict = {}
@@ -636,6 +637,11 @@ def explore(
     page = write_explorer(g, out, gap_eV=gap, maps=layers, fit=fit,
                           title=f"Grid explorer — {file.name}")
     console.print(f"Explorer: {page}")
+    names = list(layers) + (["Δ (fitted gap)"] if gap is not None else [])
+    write_json(json_path, {"file": str(file), "page": str(page), "shape": list(g.shape),
+                           "decimation": decimation(g.shape[0], g.shape[1]),
+                           "layers": names, "fitted_spectra": fit is not None,
+                           "page_bytes": page.stat().st_size})
 
 
 @app.command()

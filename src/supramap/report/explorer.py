@@ -199,6 +199,11 @@ drawMap(+slider.value);
 """
 
 
+def decimation(ny: int, nx: int, max_pixels: int = 128 * 128) -> int:
+    """Every how many pixels the page keeps, so that it holds at most *max_pixels* spectra."""
+    return int(np.ceil(np.sqrt(ny * nx / max_pixels))) if ny * nx > max_pixels else 1
+
+
 def write_explorer(grid: xr.DataArray, out_dir: str | Path, *, gap_eV: np.ndarray | None = None,
                    maps: dict[str, tuple[np.ndarray, str]] | None = None,
                    fit: xr.Dataset | None = None,
@@ -216,7 +221,7 @@ def write_explorer(grid: xr.DataArray, out_dir: str | Path, *, gap_eV: np.ndarra
 
     check_grid(grid)
     ny, nx, nb = grid.shape
-    step = int(np.ceil(np.sqrt(ny * nx / max_pixels))) if ny * nx > max_pixels else 1
+    step = decimation(ny, nx, max_pixels)
     g = np.asarray(grid.values[::step, ::step], dtype=np.float64)
     scale = float(np.nanmax(np.abs(g))) or 1.0
     data = (g / scale).astype(np.float32)
