@@ -579,3 +579,38 @@ def test_a_report_written_before_the_marker_existed_is_still_replaced(tmp_path):
     _small_report(old, "new", ["a.png"]).write()
     assert sorted(p.name for p in old.iterdir() if not p.name.startswith(".")) == \
         ["a.png", "index.html"]
+
+
+NEW_STS_CASES = [
+    ["sts", "qpi", "{grid}", "--energy", "1meV,2meV", "--linecut", "abc"],
+    ["sts", "qpi", "{grid}", "--energy", "1meV", "--linecut", "30"],
+    ["sts", "qpi", "{grid}", "--energy", "1meV", "--bragg"],
+    ["sts", "qpi", "{grid}", "--energy", "1meV", "--bragg", "--lattice-m", "3.8e-10"],
+    ["sts", "ingap", "{bad}", "--out", "{out}"],
+    ["sts", "ingap", "{grid}", "--out", "{out}", "--shape", "fano"],
+    ["sts", "ingap", "{grid}", "{grid}", "--out", "{out}"],
+    ["sts", "ingap", "{grid}", "--out", "{out}", "--window", "1e-9"],
+    ["sts", "decompose", "{grid}", "--compare", "{bad}"],
+    ["sts", "decompose", "{grid}", "--gapmap", "{bad}"],
+    ["sts", "explore", "{bad}", "--out", "{out}"],
+    ["sts", "explore", "{grid}", "--out", "{out}", "--gapmap", "{grid}"],
+]
+
+
+@pytest.mark.parametrize("argv", NEW_STS_CASES, ids=[" ".join(c[1:2] + c[-2:])
+                                                     for c in NEW_STS_CASES])
+def test_grid_commands_refuse_bad_input_in_one_line(tmp_path, argv, capsys):
+    """Line cuts, Bragg calibration, per-pixel in-gap fits, cluster comparisons and the
+    explorer: garbage files and impossible requests give one error line, exit 2."""
+    pytest.importorskip("sklearn")
+    from supramap.synth.sts import dynes_grid, write_grid
+
+    g, _ = dynes_grid(8, 8)
+    write_grid(tmp_path / "g.3ds", g)
+    (tmp_path / "bad.bcrf").write_bytes(b"garbage\x00\x01" * 10)
+    args = [a.format(grid=tmp_path / "g.3ds", bad=tmp_path / "bad.bcrf",
+                     out=tmp_path / "o.nc") for a in argv]
+    code, err = _run(args, capsys)
+    assert code == 2, err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("supramap: error:"), err

@@ -91,8 +91,8 @@ def parse_quantity(text: str, unit: str) -> float:
     m = re.fullmatch(r"([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|[+-]?inf|nan)\s*(.*)", s,
                      flags=re.IGNORECASE)
     if not m:
-        raise ValueError(f"{text!r} is not a number (in {unit}, or with a unit such as "
-                         f"m{unit} / µ{unit})")
+        raise ValueError(f"{text!r} is not a number" + (
+            f" (in {unit}, or with a unit such as m{unit} / µ{unit})" if unit else ""))
     value, written = float(m.group(1)), m.group(2).strip()
     if written:
         base, factor = parse_unit(written)
