@@ -546,7 +546,8 @@ def _ingap_grid(files, temperature, lockin_rms, tip_model, shape, npk, window, p
         raise UsageError("a grid is fitted alone: one .3ds file, no --parameter")
     if out is None:
         raise UsageError("a grid needs --out MAPS.nc for the per-pixel maps")
-    if npk == "auto":
+    auto = npk == "auto"
+    if auto:
         npk = 1  # BIC per pixel is not offered: fit the series' choice with --peaks 2
     _, g = _grid(files[0], channel)
     with busy(f"in-gap fits on {g.shape[0] * g.shape[1]} spectra"):
@@ -560,7 +561,10 @@ def _ingap_grid(files, temperature, lockin_rms, tip_model, shape, npk, window, p
     with atomic_open(out, "wb") as fh:
         fh.write(nc.to_netcdf())
     conv = ds["converged"].values
-    rows = [("pixels fitted (converged)", f"{conv.sum()} of {conv.size}")]
+    rows = [("pixels fitted (converged)", f"{conv.sum()} of {conv.size}"),
+            ("peaks per pixel", f"{npk}" + (" (--peaks auto means 1 on a grid: no per-pixel "
+                                            "model choice; give --peaks 2 for two)"
+                                            if auto else ""))]
     d = {"file": str(files[0]), "shape": shape, "peaks": npk, "temperature_K":
          float(ds.attrs["temperature_K"]), "lockin_rms_V": lockin_rms,
          "fraction_converged": float(conv.mean()), "peaks_summary": []}
