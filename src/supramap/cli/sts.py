@@ -591,6 +591,24 @@ def _ingap_grid(files, temperature, lockin_rms, tip_model, shape, npk, window, p
                             "ingap_maps.png")])
 
 
+def _gap_map_file(path: Path):
+    """The Dataset `sts gapmap --out` wrote (delta, gamma, converged ...), loaded; one clear
+    error line for anything else."""
+    import xarray as xr
+
+    try:
+        with xr.open_dataset(path) as gm:
+            gm = gm.load()
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{path}: not a gap map written by `sts gapmap --out` ({exc})") \
+            from None
+    missing = [k for k in ("delta", "gamma", "converged") if k not in gm]
+    if missing:
+        raise UsageError(f"{path}: not a gap map written by `sts gapmap --out` (no "
+                         f"{', '.join(missing)})")
+    return gm
+
+
 @app.command()
 def explore(
     file: Path = typer.Argument(..., help="Nanonis grid (.3ds)."),
@@ -621,20 +639,13 @@ def explore(
     layers = dict(sorted(layers.items(), key=lambda kv: not kv[0].startswith("topography")))
     gap = fit = None
     if gapmap is not None:
-        import xarray as xr
-
-        try:
-            with xr.open_dataset(gapmap) as gm:
-                fit = gm.load()
-                conv = gm["converged"].values.astype(bool)
-                gap = np.where(conv, gm["delta"].values, np.nan)
-                for key, label, scale, unit in (("gamma", "Γ (fitted)", 1e3, "meV"),
-                                                ("redchi", "reduced χ²", 1.0, "")):
-                    if key in gm:
-                        layers[label] = (np.where(conv, gm[key].values * scale, np.nan), unit)
-        except (OSError, ValueError, KeyError) as exc:
-            raise UsageError(f"{gapmap}: not a gap map written by `sts gapmap` ({exc})") \
-                from None
+        fit = _gap_map_file(gapmap)
+        conv = fit["converged"].values.astype(bool)
+        gap = np.where(conv, fit["delta"].values, np.nan)
+        for key, label, scale, unit in (("gamma", "Γ (fitted)", 1e3, "meV"),
+                                        ("redchi", "reduced χ²", 1.0, "")):
+            if key in fit:
+                layers[label] = (np.where(conv, fit[key].values * scale, np.nan), unit)
         if gap.shape != g.shape[:2]:
             raise UsageError(f"{gapmap}: gap map {gap.shape} does not match the grid "
                              f"{g.shape[:2]}")
@@ -698,17 +709,8 @@ def decompose(
     if gapmap is not None:
         if res.labels is None:
             raise UsageError("--gapmap compares k-means clusters: use --method kmeans")
-        import xarray as xr
-
-        try:
-            with xr.open_dataset(gapmap) as gm:
-                delta = gm["delta"].load()
-                conv = gm["converged"].values.astype(bool) if "converged" in gm else None
-        except (OSError, ValueError, KeyError) as exc:
-            raise UsageError(f"{gapmap}: not a gap map written by `sts gapmap --out` "
-                             f"({exc})") from None
-        if conv is not None:
-            delta = delta.where(conv)
+        gm = _gap_map_file(gapmap)
+        delta = gm["delta"].where(gm["converged"].astype(bool))
         cmp = compare_clusters(res.labels, delta, name="gap", units="eV")
         d["gap_comparison"] = cmp
         for row in cmp["clusters"]:
