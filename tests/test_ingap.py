@@ -229,3 +229,20 @@ def test_grid_fits_through_a_superconducting_tip():
     assert ds["converged"].values.all() and ds.attrs["temperature_K"] == 0.5
     np.testing.assert_allclose(ds["fwhm_1"].values[0], widths, rtol=0.1)
     np.testing.assert_allclose(ds["energy_1"].values[0], 100e-6, atol=3e-6)
+
+
+def test_grid_warnings_on_a_real_grid_without_in_gap_peaks(shared, tmp_path):
+    """The real Nanonis lock-in grid (±220 mV, no superconducting gap) has no in-gap state:
+    the per-pixel fit must say so instead of printing peak maps as if measured; a grid with
+    real in-gap peaks gets none of these warnings."""
+    from supramap.io import read
+    from supramap.sts.ingap_grid import fit_in_gap_grid, grid_warnings
+
+    ds = read(shared / "nanonis" / "NanonisReader_STS_grid_lockin.3ds")
+    g = ds["LockinX"].isel(y=slice(0, 10))  # 300 of the 900 spectra keep the test short
+    res = fit_in_gap_grid(g, temperature=4.0)
+    codes = {w.code for w in grid_warnings(res, g["bias"].values)}
+    assert {"ingap.grid_few_converged", "ingap.peak_too_wide"} <= codes
+    grid, _, _ = _ingap_grid_data(3, 3)
+    good = fit_in_gap_grid(grid, temperature=0.4, lockin_rms=20e-6)
+    assert grid_warnings(good, grid["bias"].values) == []

@@ -583,6 +583,10 @@ def _ingap_grid(files, temperature, lockin_rms, tip_model, shape, npk, window, p
                          f"{np.percentile(fw, 75) * 1e6:.4g})"))
         d["peaks_summary"].append(summ)
     print_table(f"In-gap peaks per pixel of {files[0].name} ({shape})", rows)
+    from supramap.sts.ingap_grid import grid_warnings
+
+    emit_warnings(grid_warnings(ds, g["bias"].values if window is None else
+                                np.clip(g["bias"].values, -window, window)))
     write_json(json_path, d)
     from supramap.report.sts import ingap_maps_figure
 

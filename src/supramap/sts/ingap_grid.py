@@ -15,6 +15,7 @@ import numpy as np
 import xarray as xr
 
 from supramap.errors import AnalysisError
+from supramap.quality import QualityWarning, warn
 from supramap.sts.ingap import fit_in_gap, measurement_kernel
 
 #: Pixels evaluated together (their (pixels × bias × parameters) Jacobian stays small).
@@ -217,3 +218,34 @@ def _dataset(grid, params, err, redchi, conv, peaks, npar, shape, temp, lockin_r
                                    "tip_delta_eV": float(tip.delta_eV) if tip else np.nan,
                                    "start_energies_eV": list(start.energies_eV),
                                    "start_fwhm_eV": list(start.fwhm_eV)})
+
+
+def grid_warnings(ds: xr.Dataset, bias: np.ndarray) -> list[QualityWarning]:
+    """Why per-pixel in-gap maps cannot be trusted: few converged pixels, peaks as wide as a
+    good part of the sweep (a background feature, not an in-gap state), or peaks at its edge."""
+    out: list[QualityWarning] = []
+    conv = np.asarray(ds["converged"].values, bool)
+    span = float(np.nanmax(bias) - np.nanmin(bias))
+    vmax = float(np.nanmax(np.abs(bias)))
+    if conv.mean() < 0.5:
+        out.append(warn("ingap.grid_few_converged",
+                        f"only {100 * conv.mean():.0f} % of the pixels gave a determined peak: "
+                        "the maps hold the rest as NaN; is there an in-gap peak on this grid?",
+                        fraction=float(conv.mean())))
+    peaks = sum(1 for k in ds.data_vars if str(k).startswith("fwhm_") and
+                not str(k).endswith("stderr"))
+    for i in range(1, peaks + 1):
+        fw = np.asarray(ds[f"fwhm_{i}"].values)[conv]
+        en = np.asarray(ds[f"energy_{i}"].values)[conv]
+        if fw.size and np.median(fw) > 0.3 * span:
+            out.append(warn("ingap.peak_too_wide",
+                            f"peak {i}: the median FWHM {np.median(fw) * 1e3:.3g} meV is "
+                            f"{100 * np.median(fw) / span:.0f} % of the sweep: a background "
+                            "feature, not an in-gap state; narrow the window (--window)",
+                            fwhm_eV=float(np.median(fw)), sweep_eV=span))
+        if en.size and np.median(np.abs(en)) > 0.8 * vmax:
+            out.append(warn("ingap.peak_at_sweep_edge",
+                            f"peak {i} sits at the edge of the sweep (median |E| "
+                            f"{np.median(np.abs(en)) * 1e3:.3g} meV of ±{vmax * 1e3:.3g} meV)",
+                            energy_eV=float(np.median(en))))
+    return out
