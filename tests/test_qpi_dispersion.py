@@ -123,3 +123,20 @@ def test_bragg_peaks_calibrate_the_q_axes(tmp_path):
     wave = min(qv, key=lambda v: abs(v["q_per_nm"] - q0 * 1e-9))
     assert wave["q_per_nm"] == pytest.approx(q0 * 1e-9, rel=0.01)
     assert main(["sts", "qpi", str(p), "--energy", "5meV", "--bragg"]) == 2  # no lattice
+
+
+def test_bragg_calibration_on_the_real_fese_topograph(shared, tmp_path):
+    """The real FeSe topograph (20 nm, scan at 45°) resolves the Se lattice, a = 3.77 Å: its
+    Bragg peaks are found and the scan's calibration agrees with it within 2 % (peaks at ±45°
+    cannot separate x from y, so one factor is used)."""
+    from supramap.cli.main import main
+
+    out = tmp_path / "q.json"
+    assert main(["sts", "qpi", str(shared / "nanonis" / "FeSe_topography.sxm"), "--channel",
+                 "Z_forward", "--lattice-m", "3.77e-10", "--bragg", "--json", str(out)]) == 0
+    d = json.loads(out.read_text())
+    cal = d["bragg_calibration"]
+    assert cal["scale_x"] == pytest.approx(1.0, abs=0.02) and cal["scale_x"] == cal["scale_y"]
+    bragg = [v for v in d["energies"][0]["q_vectors"] if v.get("q_2pi_over_a", 0) > 0.8]
+    assert len(bragg) == 2
+    assert all(v["q_2pi_over_a"] == pytest.approx(1.0, abs=0.01) for v in bragg)
