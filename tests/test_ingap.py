@@ -242,7 +242,14 @@ def test_grid_warnings_on_a_real_grid_without_in_gap_peaks(shared, tmp_path):
     g = ds["LockinX"].isel(y=slice(0, 10))  # 300 of the 900 spectra keep the test short
     res = fit_in_gap_grid(g, temperature=4.0)
     codes = {w.code for w in grid_warnings(res, g["bias"].values)}
-    assert {"ingap.grid_few_converged", "ingap.peak_too_wide"} <= codes
+    assert {"ingap.grid_few_converged", "ingap.peak_too_wide", "ingap.wide_sweep"} <= codes
+    # A single real spectrum over ±2 V: whatever peaks the fit finds, it says they cannot be
+    # in-gap states.
+    from supramap.sts.spectra import load_spectrum
+
+    b, gg, _ = load_spectrum(shared / "nanonis" / "NanonisReader_BiasSpectroscopy.dat")
+    one = fit_in_gap(b, gg, temperature=4.0)
+    assert "ingap.wide_sweep" in {w.code for w in one.warnings}
     grid, _, _ = _ingap_grid_data(3, 3)
     good = fit_in_gap_grid(grid, temperature=0.4, lockin_rms=20e-6)
     assert grid_warnings(good, grid["bias"].values) == []

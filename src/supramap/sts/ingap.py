@@ -27,6 +27,10 @@ from supramap.display import displayable
 from supramap.errors import AnalysisError
 from supramap.quality import QualityWarning, warn, warnings_to_list
 
+#: A sweep wider than this (±50 mV, ten times the largest gaps of the iron chalcogenides)
+#: fitted whole is not an in-gap fit.
+WIDE_SWEEP_EV = 0.05
+
 
 def lorentzian(e, e0, fwhm):
     """Unit-area Lorentzian of full width *fwhm* at *e0*."""
@@ -286,12 +290,38 @@ def fit_in_gap(bias, g, *, temperature: float, lockin_rms: float = 0.0,
                        f"the intrinsic FWHM is under a tenth of the thermal width "
                        f"({thermal * 1e6:.3g} µeV at {temperature:g} K): it rests on the "
                        "assumed temperature", thermal_fwhm_eV=thermal))
+    ws += peak_warnings([float(p[0]) for p in pk], fwhm, b)
+    if window_eV is None and float(np.abs(b).max()) > WIDE_SWEEP_EV:
+        ws.append(warn("ingap.wide_sweep",
+                       f"the fit used the whole ±{np.abs(b).max() * 1e3:.3g} mV sweep: in-gap "
+                       "states lie within a superconducting gap (a few meV), so peaks found "
+                       "this far out are other features; give --window (e.g. 2 × the gap)",
+                       vmax_eV=float(np.abs(b).max())))
     extra = {"fano_q": [float(p[3]) for p in pk]} if fano_q else {}
     return InGapFit(
         name, n, [float(p[0]) for p in pk], [float(v[0]) for v in pe], fwhm,
         [float(v[1]) for v in pe], [float(p[2]) for p in pk], [float(v[2]) for v in pe],
         apparent, thermal, bic, float(np.sqrt(rss / b.size)),
         bool(res.success), extra, ws)
+
+
+def peak_warnings(energies_eV, fwhm_eV, bias, *, what: str = "peak") -> list[QualityWarning]:
+    """Peaks that are not in-gap states: as wide as a good part of the sweep (> 30 %: a
+    background feature) or at its edge (|E| > 80 % of the largest bias)."""
+    b = np.asarray(bias, dtype=float)
+    span, vmax = float(np.nanmax(b) - np.nanmin(b)), float(np.nanmax(np.abs(b)))
+    out: list[QualityWarning] = []
+    for i, (en, fw) in enumerate(zip(energies_eV, fwhm_eV), start=1):
+        if np.isfinite(fw) and fw > 0.3 * span:
+            out.append(warn("ingap.peak_too_wide",
+                            f"{what} {i}: FWHM {fw * 1e3:.3g} meV is {100 * fw / span:.0f} % "
+                            "of the sweep: a background feature, not an in-gap state; narrow "
+                            "the window (--window)", fwhm_eV=float(fw), sweep_eV=span))
+        if np.isfinite(en) and abs(en) > 0.8 * vmax:
+            out.append(warn("ingap.peak_at_sweep_edge",
+                            f"{what} {i} sits at the edge of the sweep (E = {en * 1e3:.3g} meV "
+                            f"of ±{vmax * 1e3:.3g} meV)", energy_eV=float(en)))
+    return out
 
 
 def in_gap_series(spectra: Sequence[tuple[np.ndarray, np.ndarray]], parameter: Sequence[float],

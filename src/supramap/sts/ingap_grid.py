@@ -16,7 +16,7 @@ import xarray as xr
 
 from supramap.errors import AnalysisError
 from supramap.quality import QualityWarning, warn
-from supramap.sts.ingap import fit_in_gap, measurement_kernel
+from supramap.sts.ingap import WIDE_SWEEP_EV, fit_in_gap, measurement_kernel, peak_warnings
 
 #: Pixels evaluated together (their (pixels × bias × parameters) Jacobian stays small).
 CHUNK = 256
@@ -225,8 +225,6 @@ def grid_warnings(ds: xr.Dataset, bias: np.ndarray) -> list[QualityWarning]:
     good part of the sweep (a background feature, not an in-gap state), or peaks at its edge."""
     out: list[QualityWarning] = []
     conv = np.asarray(ds["converged"].values, bool)
-    span = float(np.nanmax(bias) - np.nanmin(bias))
-    vmax = float(np.nanmax(np.abs(bias)))
     if conv.mean() < 0.5:
         out.append(warn("ingap.grid_few_converged",
                         f"only {100 * conv.mean():.0f} % of the pixels gave a determined peak: "
@@ -234,18 +232,17 @@ def grid_warnings(ds: xr.Dataset, bias: np.ndarray) -> list[QualityWarning]:
                         fraction=float(conv.mean())))
     peaks = sum(1 for k in ds.data_vars if str(k).startswith("fwhm_") and
                 not str(k).endswith("stderr"))
+    med_e, med_w = [], []
     for i in range(1, peaks + 1):
         fw = np.asarray(ds[f"fwhm_{i}"].values)[conv]
         en = np.asarray(ds[f"energy_{i}"].values)[conv]
-        if fw.size and np.median(fw) > 0.3 * span:
-            out.append(warn("ingap.peak_too_wide",
-                            f"peak {i}: the median FWHM {np.median(fw) * 1e3:.3g} meV is "
-                            f"{100 * np.median(fw) / span:.0f} % of the sweep: a background "
-                            "feature, not an in-gap state; narrow the window (--window)",
-                            fwhm_eV=float(np.median(fw)), sweep_eV=span))
-        if en.size and np.median(np.abs(en)) > 0.8 * vmax:
-            out.append(warn("ingap.peak_at_sweep_edge",
-                            f"peak {i} sits at the edge of the sweep (median |E| "
-                            f"{np.median(np.abs(en)) * 1e3:.3g} meV of ±{vmax * 1e3:.3g} meV)",
-                            energy_eV=float(np.median(en))))
+        med_e.append(float(np.median(en)) if en.size else np.nan)
+        med_w.append(float(np.median(fw)) if fw.size else np.nan)
+    out += peak_warnings(med_e, med_w, bias, what="median peak")
+    vmax = float(np.nanmax(np.abs(bias)))
+    if vmax > WIDE_SWEEP_EV:
+        out.append(warn("ingap.wide_sweep",
+                        f"the fits used ±{vmax * 1e3:.3g} mV: in-gap states lie within a "
+                        "superconducting gap (a few meV), so peaks found this far out are "
+                        "other features; give --window", vmax_eV=vmax))
     return out
