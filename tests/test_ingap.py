@@ -253,3 +253,14 @@ def test_grid_warnings_on_a_real_grid_without_in_gap_peaks(shared, tmp_path):
     grid, _, _ = _ingap_grid_data(3, 3)
     good = fit_in_gap_grid(grid, temperature=0.4, lockin_rms=20e-6)
     assert grid_warnings(good, grid["bias"].values) == []
+
+
+def test_grid_with_an_aborted_row_keeps_nan_there():
+    from supramap.sts.ingap_grid import fit_in_gap_grid
+
+    grid, _, w = _ingap_grid_data(3, 4)
+    vals = grid.values.copy()
+    vals[2, 1:] = np.nan  # an aborted measurement: the last row stopped after one pixel
+    ds = fit_in_gap_grid(grid.copy(data=vals), temperature=0.4, lockin_rms=20e-6)
+    assert np.isnan(ds["fwhm_1"].values[2, 1:]).all() and not ds["converged"].values[2, 1:].any()
+    np.testing.assert_allclose(ds["fwhm_1"].values[:2], np.broadcast_to(w, (2, 4)), rtol=0.06)

@@ -73,7 +73,8 @@ def fit_in_gap_grid(grid: xr.DataArray, *, temperature: float = 1.0, lockin_rms:
     edge = np.r_[0:3, b.size - 3:b.size]
     mean = y[good].mean(axis=0)
     base_mean = float(np.median(mean[edge]))
-    height = np.nanmax(y, axis=1) - np.nanmedian(y[:, edge], axis=1)
+    y = np.where(good[:, None], y, 0.0)  # incomplete spectra are skipped below, NaN in maps
+    height = y.max(axis=1) - np.median(y[:, edge], axis=1)
     ratio = np.clip(height / max(float(mean.max()) - base_mean, 1e-300), 0.1, 10)
     p = np.zeros((y.shape[0], npar))
     for i in range(peaks):
@@ -81,9 +82,9 @@ def fit_in_gap_grid(grid: xr.DataArray, *, temperature: float = 1.0, lockin_rms:
         p[:, 3 * i + 1] = start.fwhm_eV[i]
         p[:, 3 * i + 2] = start.weights[i] * ratio
     c0_mean, c1_mean = _background(start, b, mean, e, k, shape, tip)
-    p[:, -2] = c0_mean + (np.nanmedian(y[:, edge], axis=1) - base_mean)
+    p[:, -2] = c0_mean + (np.median(y[:, edge], axis=1) - base_mean)
     p[:, -1] = c1_mean
-    scale = np.nanmax(np.abs(y), axis=1)
+    scale = np.abs(y).max(axis=1)
     scale = np.where(scale > 0, scale, 1.0)
 
     def evaluate(pp):
