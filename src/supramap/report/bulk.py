@@ -81,8 +81,14 @@ def heat_figures(t, c, result) -> tuple[Figure, Figure]:
     sel = t <= fit.window_K[1] * 1.6
     ax.plot(t[sel] ** 2, c[sel] / t[sel] * 1e3, "o", ms=3, color="k")
     x = np.linspace(0, (fit.window_K[1] * 1.6) ** 2, 50)
-    ax.plot(x, (fit.gamma + fit.beta * x) * 1e3, "r-",
-            label=f"γ = {fit.gamma * 1e3:.3f} mJ/mol K², β = {fit.beta * 1e3:.3f} mJ/mol K⁴")
+    replaced = getattr(result, "source", "window") == "alpha-model"
+    ax.plot(x, (fit.gamma + fit.beta * x) * 1e3, "r-" if not replaced else "r:",
+            label=("window fit" + (" (contaminated, not used)" if replaced else "") +
+                   f": γ = {fit.gamma * 1e3:.3f} mJ/mol K², β = {fit.beta * 1e3:.3f} mJ/mol K⁴"))
+    if replaced:
+        ax.plot(x, (result.gamma0 + result.beta * x) * 1e3, "-", color="tab:blue",
+                label=f"used: γ0 = {result.gamma0 * 1e3:.3f} (α-model), β = "
+                      f"{result.beta * 1e3:.3f} (normal state)")
     ax.axvspan(fit.window_K[0] ** 2, fit.window_K[1] ** 2, color="0.9")
     ax.set_xlabel("T² (K²)")
     ax.set_ylabel("C/T (mJ/mol K²)")
