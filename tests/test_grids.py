@@ -169,10 +169,15 @@ def test_coherence_gap_map_is_close():
 
 
 def test_dask_workers_agree(tmp_path):
+    from threadpoolctl import threadpool_info
+
     g, truth = dynes_grid(16, 16)
     a = gap_map(g, temperature=1.0)
+    before = [p["num_threads"] for p in threadpool_info()]
     b = gap_map(g, temperature=1.0, workers=2, rows_per_task=4)
     assert b.workers == 2
+    # The run limits BLAS to one thread for its workers and gives the setting back.
+    assert [p["num_threads"] for p in threadpool_info()] == before
     # Same algorithm; float32 kernels in another process may round differently.
     np.testing.assert_allclose(b.data["delta"].values, a.data["delta"].values, rtol=1e-4)
 

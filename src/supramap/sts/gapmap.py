@@ -10,6 +10,7 @@ a general optimiser.  Each pixel keeps its own damping and stops on its own.
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -409,11 +410,19 @@ def _warm_up() -> None:
     _fit_rows(b, np.ones((1, 2, 41)), 1.0, 0.0, 2)
 
 
+#: Set while this process's BLAS is already limited to one thread for a whole fit (local
+#: thread workers): tasks then leave the process-wide limit alone instead of each setting
+#: and restoring it under the others' feet.
+_BLAS_HELD = threading.Event()
+
+
 def _fit_rows(bias, rows, temperature, lockin_rms, max_iter):
     """Worker task: fit a block of rows (ny_block, nx, nbias); single-threaded BLAS."""
+    from contextlib import nullcontext
+
     from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(1):
+    with nullcontext() if _BLAS_HELD.is_set() else threadpool_limits(1):
         ny, nx, nb = rows.shape
         res = batched_lm(bias, rows.reshape(-1, nb), temperature, lockin_rms=lockin_rms,
                          max_iter=max_iter)
@@ -469,12 +478,16 @@ def gap_map(grid: xr.DataArray, *, temperature: float, lockin_rms: float = 0.0,
         cluster = None
         if scheduler is None:
             # Local workers are threads of this process: the fit spends its time in numpy
-            # calls that release the GIL, so two workers scale as well as two processes
-            # (1.8× here) without serialising every block; process workers ran each task
-            # 1.5× slower (dask's nanny also trims freed memory back to the OS).
+            # calls that release the GIL, so two workers scale 1.5–1.6× at 256² × 401
+            # without serialising every block; process workers ran each task 1.5× slower
+            # (dask's nanny also trims freed memory back to the OS).
             cluster = LocalCluster(n_workers=max(workers, 1), threads_per_worker=1,
                                    processes=False, dashboard_address=None)
             client = Client(cluster)
+            from threadpoolctl import threadpool_limits
+
+            blas = threadpool_limits(1)  # for the whole run, restored in `finally`
+            _BLAS_HELD.set()
         else:
             client = Client(scheduler)
         if workers:
@@ -507,6 +520,8 @@ def gap_map(grid: xr.DataArray, *, temperature: float, lockin_rms: float = 0.0,
             client.close()
             if cluster is not None:
                 cluster.close()
+                _BLAS_HELD.clear()
+                blas.restore_original_limits()
     seconds = time.perf_counter() - t0  # fitting only; cluster start-up is reported apart
     coords = {"y": grid["y"], "x": grid["x"]}
     units = {"delta": "eV", "gamma": "eV", "scale": grid.attrs.get("units", ""),
