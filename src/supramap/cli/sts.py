@@ -863,26 +863,17 @@ def qpi(
     calibration = None
     if bragg:
         from supramap.errors import AnalysisError
-        from supramap.sts.qpi import bragg_calibration, rescale_q
+        from supramap.sts.qpi import calibrate_maps
 
-        cals = []
-        for _, _, f0 in maps_ffts:
-            try:
-                cals.append(bragg_calibration(f0, lattice))
-            except AnalysisError:
-                continue
-        if not cals:
-            raise UsageError(f"{file}: no Bragg peak within ±15 % of 2π/a in any map: the "
-                             "lattice is not resolved; calibrate without --bragg")
-        calibration = {"scale_x": float(np.median([c["scale_x"] for c in cals])),
-                       "scale_y": float(np.median([c["scale_y"] for c in cals])),
-                       "maps_with_bragg_peaks": len(cals), "maps": len(maps_ffts),
-                       "q_bragg_expected_per_nm": cals[0]["q_bragg_expected_per_nm"]}
-        maps_ffts = [(e, mm, rescale_q(ff, calibration["scale_x"], calibration["scale_y"]))
-                     for e, mm, ff in maps_ffts]
+        try:
+            scaled, calibration = calibrate_maps([ff for _, _, ff in maps_ffts], lattice)
+        except AnalysisError as exc:
+            raise UsageError(f"{file}: {exc}; calibrate without --bragg") from None
+        maps_ffts = [(e, mm, ff) for (e, mm, _), ff in zip(maps_ffts, scaled)]
         rows.append(("Bragg calibration", f"qx × {calibration['scale_x']:.4f}, qy × "
-                                          f"{calibration['scale_y']:.4f} (from {len(cals)} of "
-                                          f"{len(maps_ffts)} maps)"))
+                                          f"{calibration['scale_y']:.4f} (from "
+                                          f"{calibration['maps_with_bragg_peaks']} of "
+                                          f"{calibration['maps']} maps)"))
     m = maps_ffts[-1][1]  # the last map: drawn in the report beside its transform
     for e, _, f in maps_ffts:
         if symmetrize != "none":
@@ -908,19 +899,15 @@ def qpi(
          "anisotropy": per_energy[0]["anisotropy"], "bragg_calibration": calibration}
     fit = None
     if len(energies) > 1:
-        from supramap.sts.qpi import fit_dispersion, track_branch
+        from supramap.sts.qpi import dispersion as branch_dispersion
 
-        branch = track_branch([p["q_vectors"] for p in per_energy])
-        d["dispersion"] = [{"energy_eV": p["energy_eV"],
-                            "q_per_nm": b["q_per_nm"] if b else None,
-                            "angle_deg": b["angle_deg"] if b else None}
-                           for p, b in zip(per_energy, branch)]
-        pts = [(p["energy_eV"], b["q"]) for p, b in zip(per_energy, branch) if b]
         if dispersion not in ("auto", "parabolic", "linear"):
             raise UsageError(f"--dispersion must be auto, parabolic or linear, got "
                              f"{dispersion!r}")
-        if len(pts) >= 3:
-            fit = fit_dispersion([e for e, _ in pts], [q for _, q in pts], model=dispersion)
+        d["dispersion"], fit = branch_dispersion(energies, [p["q_vectors"] for p in per_energy],
+                                                 model=dispersion)
+        n_on = sum(p["q_per_nm"] is not None for p in d["dispersion"])
+        if fit is not None:
             d["dispersion_fit"] = fit
             if fit["model"] == "parabolic":
                 rows.append(("E(q) fit", f"parabolic: E0 = {fit['E0_eV'] * 1e3:.3g} ± "
@@ -932,7 +919,7 @@ def qpi(
                                          f"{fit['E0_err_eV'] * 1e3:.2g} meV, v = "
                                          f"{fit['velocity_m_per_s']:.3g} ± "
                                          f"{fit['velocity_err_m_per_s']:.2g} m/s"))
-            rows.append(("E(q) points", f"{len(pts)} of {len(energies)} energies on the "
+            rows.append(("E(q) points", f"{n_on} of {len(energies)} energies on the "
                                         "tracked branch"))
     cuts = []
     if directions:

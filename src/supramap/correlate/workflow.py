@@ -216,15 +216,7 @@ def _qpi(m: Measurement, sample: Sample, res: SampleResult) -> None:
     along the branch (or along ``linecut_deg``)."""
     from supramap.io import read
     from supramap.sts.grid import maps_at
-    from supramap.sts.qpi import (
-        bragg_calibration,
-        fit_dispersion,
-        fourier,
-        linecut_map,
-        q_peaks,
-        rescale_q,
-        track_branch,
-    )
+    from supramap.sts.qpi import calibrate_maps, dispersion, fourier, linecut_map, q_peaks
 
     ds = read(m.path("file", sample.base))
     name = next((n for n in ds.data_vars if ds[n].dims == ("y", "x", "bias")), None)
@@ -237,20 +229,13 @@ def _qpi(m: Measurement, sample: Sample, res: SampleResult) -> None:
     cal = None
     if lattice:
         try:
-            cal = bragg_calibration(ffts[0], float(lattice))
-            ffts = [rescale_q(f, cal["scale_x"], cal["scale_y"]) for f in ffts]
+            ffts, cal = calibrate_maps(ffts, float(lattice))
         except AnalysisError:
-            cal = None
-    per = [q_peaks(f, lattice_m=lattice) for f in ffts]
-    branch = track_branch(per)
-    pts = [(e, b["q"]) for e, b in zip(energies, branch) if b]
+            cal = None  # the lattice is not resolved: q as the scan calibration gives it
+    points, fit = dispersion(energies, [q_peaks(f, lattice_m=lattice) for f in ffts])
     d: dict[str, Any] = {"kind": m.kind, "energies_eV": energies, "bragg_calibration": cal,
-                         "dispersion": [{"energy_eV": e, "q_per_nm": b["q_per_nm"] if b else
-                                         None, "angle_deg": b["angle_deg"] if b else None}
-                                        for e, b in zip(energies, branch)]}
-    fit = fit_dispersion([e for e, _ in pts], [q for _, q in pts]) if len(pts) >= 3 else None
-    d["dispersion_fit"] = fit
-    angles = [b["angle_deg"] for b in branch if b]
+                         "dispersion": points, "dispersion_fit": fit}
+    angles = [p["angle_deg"] for p in points if p["angle_deg"] is not None]
     direction = float(m.spec.get("linecut_deg", np.median(angles) if angles else 0.0))
     cut = linecut_map(ffts, energies, direction)
     d["linecut_deg"] = direction
@@ -260,20 +245,19 @@ def _qpi(m: Measurement, sample: Sample, res: SampleResult) -> None:
 
 def _ingap(m: Measurement, sample: Sample, res: SampleResult) -> None:
     """A zero-bias / in-gap peak against field: intrinsic FWHM and energy per spectrum."""
-    from supramap.sts.ingap import fit_in_gap
+    from supramap.sts.ingap import in_gap_series
     from supramap.sts.spectra import load_spectrum
 
     files = [(sample.base / f).resolve() for f in m.spec["files"]]
     fields = [float(v) for v in m.spec.get("fields_T", range(len(files)))]
-    order = np.argsort(fields)
-    fits = []
-    for i in order:
-        b, g, _ = load_spectrum(files[i], m.spec.get("column"), None)
-        r = fit_in_gap(b, g, temperature=float(m.spec.get("temperature_K", 1.0)),
-                       lockin_rms=float(m.spec.get("lockin_rms_V", 0.0)),
-                       shape=str(m.spec.get("shape", "lorentzian")),
-                       peaks=m.spec.get("peaks", "auto"))
-        fits.append((fields[i], files[i], r))
+    spectra = [load_spectrum(f, m.spec.get("column"), None)[:2] for f in files]
+    results = in_gap_series(spectra, fields,
+                            temperature=float(m.spec.get("temperature_K", 1.0)),
+                            lockin_rms=float(m.spec.get("lockin_rms_V", 0.0)),
+                            shape=str(m.spec.get("shape", "lorentzian")),
+                            peaks=m.spec.get("peaks", "auto"))
+    order = np.argsort(fields)  # in_gap_series returns the fits in this order
+    fits = [(fields[i], files[i], r) for i, r in zip(order, results)]
     res.results[m.id] = {"kind": m.kind, "fits": [{"field_T": v, "file": f.name,
                                                    **r.to_dict()} for v, f, r in fits]}
     res.objects[m.id] = fits

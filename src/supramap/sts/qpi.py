@@ -4,6 +4,8 @@ metric."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import xarray as xr
 from scipy import ndimage
@@ -198,6 +200,41 @@ def rescale_q(f: xr.DataArray, scale_x: float, scale_y: float) -> xr.DataArray:
                           qy=("qy", f.qy.values * scale_y, f.qy.attrs))
     out.attrs["q_scale"] = [float(scale_x), float(scale_y)]
     return out
+
+
+def calibrate_maps(ffts: list[xr.DataArray], lattice_m: float,
+                   ) -> tuple[list[xr.DataArray], dict[str, Any]]:
+    """Bragg calibration of a set of Fourier transforms of one area (a map per energy): the
+    median factors over the maps whose lattice is resolved, applied to every map.  Raises
+    AnalysisError when no map shows a Bragg peak."""
+    cals = []
+    for f in ffts:
+        try:
+            cals.append(bragg_calibration(f, lattice_m))
+        except AnalysisError:
+            continue
+    if not cals:
+        raise AnalysisError("no Bragg peak within ±15 % of 2π/a in any map: the lattice is "
+                            "not resolved")
+    cal = {"scale_x": float(np.median([c["scale_x"] for c in cals])),
+           "scale_y": float(np.median([c["scale_y"] for c in cals])),
+           "maps_with_bragg_peaks": len(cals), "maps": len(ffts),
+           "q_bragg_expected_per_nm": cals[0]["q_bragg_expected_per_nm"]}
+    return [rescale_q(f, cal["scale_x"], cal["scale_y"]) for f in ffts], cal
+
+
+def dispersion(energies_eV, q_vectors: list[list[dict[str, float]]], *,
+               model: str = "auto") -> tuple[list[dict[str, Any]], dict | None]:
+    """The tracked branch through each energy's q-vectors (:func:`track_branch`) as points
+    ``{energy_eV, q_per_nm, angle_deg}`` (None where the branch has no peak), and its E(q) fit
+    (:func:`fit_dispersion`) when at least three energies are on it."""
+    branch = track_branch(q_vectors)
+    points = [{"energy_eV": e, "q_per_nm": b["q_per_nm"] if b else None,
+               "angle_deg": b["angle_deg"] if b else None} for e, b in zip(energies_eV, branch)]
+    on = [(e, b["q"]) for e, b in zip(energies_eV, branch) if b]
+    fit = fit_dispersion([e for e, _ in on], [q for _, q in on], model=model) \
+        if len(on) >= 3 else None
+    return points, fit
 
 
 def linecut_map(ffts: list[xr.DataArray], energies_eV, direction_deg: float, *,
