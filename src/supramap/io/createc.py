@@ -79,6 +79,13 @@ def _meta(p: Path, hdr: dict[str, str]) -> dict[str, Any]:
         out["bias_V"] = _num(p, hdr, "BiasVolt.[mV]", "Biasvolt[mV]") * 1e-3
     if "FBLogIset" in hdr:
         out["setpoint_A"] = _num(p, hdr, "FBLogIset") * 1e-12  # pA in Createc headers
+        # FBOff = 0: the current feedback ran (a constant-current image).
+        if hdr.get("FBOff", "").strip() in ("0", "1"):
+            out["z_controller"] = "Createc current feedback" + (
+                " (log)" if hdr.get("FBLog", "").strip() == "1" else "")
+            out["z_controller_on"] = int(hdr["FBOff"].strip() == "0")
+            out["z_setpoint"] = out["setpoint_A"]
+            out["z_setpoint_unit"] = "A"
     if "Titel" in hdr:
         out["title"] = hdr["Titel"]
     return out
@@ -137,17 +144,51 @@ def read_createc_image(path: str | Path) -> xr.Dataset:
     z_per_dac = _num(p, hdr, "Dacto[A]z") * _num(p, hdr, "GainZ", default=1.0) * 1e-10
     a_per_dac = _amps_per_dac(p, hdr)
     meta = _meta(p, hdr)
+    # A partial scan (stopped early) stores the rows never scanned as exact zeros in every
+    # channel: they are no measurement, so NaN (a zero current would count as insulating).
+    unscanned = np.all(stack == 0, axis=(0, 2))
+    if unscanned.any() and not unscanned.all():
+        stack[:, unscanned, :] = np.nan
+        meta["rows_unscanned"] = int(unscanned.sum())
     variables = {}
+    for k, (kind, direction, name) in enumerate(_channels(p, hdr, nch)):
+        scale, unit = {"Z": (z_per_dac, "m"), "Current": (a_per_dac, "A")}.get(
+            kind, (_volts_per_dac(p, hdr), "V"))
+        variables[name] = make_image(
+            stack[k] * scale, dx=dx, dy=dy, units=unit, name=name,
+            attrs={**meta, "direction": direction, "signal": kind,
+                   "provenance": [f"read {p.name} channel {name}"]})
+    return xr.Dataset(variables, attrs={"format": "createc", **meta})
+
+
+def _channels(p: Path, hdr: dict[str, str], nch: int) -> list[tuple[str, str, str]]:
+    """(signal, direction, name) of each stored plane.
+
+    ``Channelselectval`` is a bit mask of the recorded signals (bit 0 topography, bit 1
+    current, bit k ≥ 2 the ADC input k − 1, e.g. a qPlus frequency shift or amplitude); the
+    planes are every selected signal forward, in bit order, then every one backward.  An ADC
+    plane is the ADC's input voltage (counts × 20 V / 2^bits); what it measures is not in the
+    header.  Without a usable mask the planes alternate topography and current (Z, I forward;
+    Z, I backward), as Createc STM files are written."""
+    try:
+        select = int(float(hdr.get("Channelselectval", "0")))
+    except ValueError:
+        select = 0
+    bits = [b for b in range(32) if select > 0 and select & (1 << b)]
+    out = []
+    if bits and 2 * len(bits) == nch:
+        for k in range(nch):
+            bit = bits[k % len(bits)]
+            kind = "Z" if bit == 0 else "Current" if bit == 1 else f"ADC{bit - 1}"
+            direction = "forward" if k < len(bits) else "backward"
+            out.append((kind, direction, f"{kind}_{direction}"))
+        return out
     for k in range(nch):
         kind = "Z" if k % 2 == 0 else "Current"
         direction = "forward" if (k // 2) % 2 == 0 else "backward"
         name = f"{kind}_{direction}" if k < 4 else f"{kind}_{direction}_{k // 4 + 1}"
-        scale, unit = (z_per_dac, "m") if kind == "Z" else (a_per_dac, "A")
-        variables[name] = make_image(
-            stack[k] * scale, dx=dx, dy=dy, units=unit, name=name,
-            attrs={**meta, "direction": direction,
-                   "provenance": [f"read {p.name} channel {name}"]})
-    return xr.Dataset(variables, attrs={"format": "createc", **meta})
+        out.append((kind, direction, name))
+    return out
 
 
 class CreatecVertReader(Reader):

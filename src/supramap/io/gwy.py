@@ -190,6 +190,9 @@ def read_gwy(path: str | Path) -> xr.Dataset:
         )
         da["x"].attrs["units"] = xy_unit
         da["y"].attrs["units"] = xy_unit
+        if xy_unit != "m":
+            # No lateral unit (or not a length): the size is no size in metres; say so.
+            da.attrs["pixel_size_known"] = False
         da.attrs["provenance"] = [f"read {p.name} channel {title}"]
         variables[name] = da
     return xr.Dataset(variables, attrs={"format": "gwy", "source_file": str(p)})

@@ -120,10 +120,18 @@ def read_ibw(path: str | Path) -> xr.Dataset:
     dx, dy = float(abs(sfa[0])), float(abs(sfa[1]))
     if xunit not in ("m", "") or not (dx > 0 and dy > 0 and np.isfinite(dx * dy)):
         raise FormatError(p, f"wave scaling {sfa[:2]} {xunit!r} is not a pixel size in metres")
+    # Axes without a unit are not metres (a 10-point wave scaled 1 would be a 10 m image):
+    # the image is then in pixels, and says so (pixel_size_known False, coordinates in px).
+    known = xunit == "m"
+    if not known:
+        dx = dy = 1.0
     wave_unit = b"".join(header.get("dataUnits", [b""])).decode("latin-1")
     note = wave.get("note", b"")
     note_text = note.decode("latin-1") if isinstance(note, bytes) else str(note)
-    meta: dict[str, Any] = {"instrument": "Asylum Research (Igor)", "source_file": str(p)}
+    meta: dict[str, Any] = {"instrument": "Asylum Research (Igor)", "source_file": str(p),
+                            "pixel_size_known": known}
+    if not known:
+        meta["wave_scaling"] = [float(sfa[0]), float(sfa[1])]
     for line in note_text.replace("\r", "\n").splitlines():
         key, sep, value = line.partition(":")
         if sep and key.strip() in ("ImagingMode", "ScanRate", "ScanAngle", "SurfaceVoltage",
@@ -145,7 +153,11 @@ def read_ibw(path: str | Path) -> xr.Dataset:
         variables[key] = make_image(img, dx=dx, dy=dy, units=unit, name=key,
                                     attrs={**meta, "direction": direction,
                                            "provenance": [f"read {p.name} layer {k}"]})
-    return xr.Dataset(variables, attrs={"format": "ibw", **meta})
+    ds = xr.Dataset(variables, attrs={"format": "ibw", **meta})
+    if not known:
+        for dim in ("x", "y"):
+            ds[dim].attrs["units"] = "px"
+    return ds
 
 
 register(IgorReader())

@@ -142,7 +142,12 @@ def read_nanoscope(path: str | Path) -> xr.Dataset:
                 factor *= float(sm.group(1))
                 # A soft scale with a unit (nm/V, nA/V) gives the channel's unit; one without
                 # (phase, errors: "V 1.000000") keeps the hard scale's unit (V, or º for phase).
+                # The soft scale is per volt, so a hard value in mV is first made volts (the
+                # prefix would otherwise be lost: di-4's Amplitude Error 1000× too large).
                 if sm.group(2):
+                    hard_unit, hard_factor = parse_unit(unit_text)
+                    if hard_unit == "V":
+                        factor *= hard_factor
                     unit_text = sm.group(2).split("/")[0] or unit_text
         unit, unit_factor = parse_unit(unit_text)
         raw = np.fromfile(p, dtype="<i2" if bpp == 2 else "<i4", count=nx * ny, offset=offset)

@@ -43,6 +43,11 @@ QD_UNITS: dict[str, tuple[str, float]] = {
     "J/mole-K": ("J/(mol K)", 1.0), "Torr": ("Pa", 133.322), "C": ("degC", 1.0),
     "code": ("", 1.0), "Hz": ("Hz", 1.0), "%": ("percent", 1.0), "mW": ("W", 1e-3),
     "g": ("kg", 1e-3), "mg": ("kg", 1e-6), "cm": ("m", 1e-2),
+    # Spelled out by the PPMS heat-capacity and some MPMS exports.
+    "Oersted": ("T", 1e-4), "Seconds": ("s", 1.0), "seconds": ("s", 1.0), "Percent": ("percent",
+                                                                                     1.0),
+    "W/K": ("W/K", 1.0), "µJ/K/K": ("J/K2", 1e-6), "uJ/K/K": ("J/K2", 1e-6),
+    "µJ/K2": ("J/K2", 1e-6), "Chi^2": ("", 1.0), "K/W": ("K/W", 1.0),
 }
 # emu/Oe is a moment per field: (1e-3 A m²)/(1e-4 T / µ0) = 4π·1e-6 m³ (SI χ·V).
 QD_UNITS["emu/Oe"] = ("m3", 4 * math.pi * 1e-6)

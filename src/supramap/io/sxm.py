@@ -62,6 +62,33 @@ def _floats(path: Path, header: dict[str, str], key: str, n: int) -> list[float]
     return values[:n]
 
 
+def z_controller_attrs(block: str) -> dict[str, Any]:
+    """The Z controller's state from the ``:Z-CONTROLLER:`` table (header row, then
+    ``Name on Setpoint ...``): ``z_controller`` (its name), ``z_controller_on`` (1/0),
+    ``z_setpoint`` and ``z_setpoint_unit`` — what tells a constant-current image (current
+    feedback on) from a conduction map.  Empty when the block is absent or unreadable."""
+    rows = [r.strip("\t ").split("\t") for r in block.splitlines() if r.strip()]
+    if len(rows) < 2:
+        return {}
+    head = [h.strip().lower() for h in rows[0]]
+    vals = [v.strip() for v in rows[1]]
+    row = dict(zip(head, vals))
+    out: dict[str, Any] = {}
+    if "name" in row:
+        out["z_controller"] = row["name"]
+    if row.get("on", "") in ("0", "1"):
+        out["z_controller_on"] = int(row["on"])
+    sp = row.get("setpoint", "").split()
+    if sp:
+        try:
+            out["z_setpoint"] = float(sp[0])
+            if len(sp) > 1:
+                out["z_setpoint_unit"] = sp[1]
+        except ValueError:
+            pass
+    return out
+
+
 def parse_data_info(path: Path, text: str) -> list[dict[str, str]]:
     """Rows of the ``DATA_INFO`` table as dicts (Channel, Name, Unit, Direction, ...)."""
     rows = [r.strip().split("\t") for r in text.strip().splitlines() if r.strip()]
@@ -167,6 +194,7 @@ def read_sxm(path: str | Path) -> xr.Dataset:
     for key in ("REC_DATE", "REC_TIME", "COMMENT", "SCAN_FILE"):
         if key in header:
             attrs[key.lower()] = header[key].strip()
+    attrs.update(z_controller_attrs(header.get("Z-CONTROLLER", "")))
 
     # Every image read at once into native float32 (the file's precision: half the memory
     # of float64; analyses convert where they need to), byte-swapped in place.  Keeping the
