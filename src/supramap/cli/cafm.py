@@ -27,6 +27,7 @@ from supramap.cli.common import (
     quantity,
     write_json,
 )
+from supramap.errors import AnalysisError
 from supramap.units import si_prefix
 
 app = typer.Typer(help="Conductive-AFM heterogeneity analysis.", no_args_is_help=True)
@@ -104,6 +105,10 @@ def analyze(
         None, "--mask", help="Conducting pixels given instead of the threshold: a NetCDF "
                              "written by --masks, or an image of the map's size (non-zero = "
                              "conducting)."),
+    ignore_feedback: bool = typer.Option(
+        False, "--ignore-feedback",
+        help="Analyse a current image the file says was taken under current feedback "
+             "(constant-current STM) anyway; refused by default."),
     json_path: Path = JSON_OPT,
     report: Path = REPORT_OPT,
 ) -> None:
@@ -117,11 +122,19 @@ def analyze(
             f"{current}: channel {cur.name!r} is in {cur.attrs.get('units')!r}, "
             "not a current (A); choose one with --channel"
         )
+    if not ignore_feedback:
+        from supramap.conduction.analysis import check_not_feedback
+
+        try:
+            check_not_feedback(cur)
+        except AnalysisError as exc:
+            raise AnalysisError(f"{current}: {exc}") from None
     topo = load(topography, topography_channel, "m") if topography else None
     defl = load(deflection, deflection_channel, "V") if deflection else None
     with busy(f"analysing {cur.shape[0]} × {cur.shape[1]} px"):
         result = run(cur, topography=topo, deflection=defl, threshold=thr,
-                     mask=_user_mask(mask_in, cur) if mask_in is not None else None)
+                     mask=_user_mask(mask_in, cur) if mask_in is not None else None,
+                     check_feedback=False)
     d = result.to_dict()
     d["file"] = str(current)
     if line is not None:

@@ -31,11 +31,13 @@ from supramap.errors import AnalysisError  # noqa: F401
 
 
 def load_spectrum(*args, **kwargs):
-    """supramap.sts.spectra.load_spectrum, imported on first use (scipy, lmfit and xarray
-    are not loaded for ``--help``)."""
-    from supramap.sts.spectra import load_spectrum as load
+    """supramap.sts.spectra.read_spectrum, imported on first use (scipy, lmfit and xarray
+    are not loaded for ``--help``); its measurement-kind warnings are printed and recorded."""
+    from supramap.sts.spectra import read_spectrum
 
-    return load(*args, **kwargs)
+    s = read_spectrum(*args, **kwargs)
+    emit_warnings(s)
+    return s.bias, s.conductance, s.what
 
 app = typer.Typer(help="Tunnelling spectroscopy.", no_args_is_help=True)
 
@@ -145,6 +147,9 @@ def calibrate_tip(
     sample_gaps: str = typer.Option(
         "1.26e-3,1.41e-3", "--sample-gaps", help="Reference gaps (eV)."
     ),
+    sample_weights: str = typer.Option(
+        None, "--sample-weights",
+        help="Weights of the reference's gaps, e.g. 0.55,0.45, or 'fit' (default: equal)."),
     vary_sample: bool = typer.Option(
         False, "--vary-sample", help="Fit the reference's gaps too (default: fixed)."),
     temperature: float = TEFF_OPT,
@@ -155,18 +160,32 @@ def calibrate_tip(
     """Fit the tip gap, broadening and effective temperature on a known reference."""
     from supramap.sts import calibrate_tip as run
 
+    gaps = _gaps(sample_gaps)
+    weights = None
+    if sample_weights == "fit":
+        weights = "fit"
+    elif sample_weights is not None:
+        try:
+            weights = [float(v) for v in sample_weights.split(",")]
+        except ValueError:
+            weights = []
+        if len(weights) != len(gaps) or not all(np.isfinite(w) and w >= 0 for w in weights) \
+                or not sum(weights) > 0:
+            raise UsageError(f"--sample-weights needs {len(gaps)} numbers ≥ 0 (one per "
+                             f"--sample-gaps), got {sample_weights!r}")
     b, g, what = load_spectrum(file, channel, bias_column)
     with busy("fitting the tip on the reference (SIS model)"):
         tip, res = run(
             b,
             g,
-            sample_gaps=_gaps(sample_gaps),
+            sample_gaps=gaps,
+            sample_weights=weights,
             vary_sample=vary_sample,
             temperature=temperature,
             lockin_rms=lockin_rms,
         )
+    emit_warnings(res)
     if not res.success:
-        emit_warnings(res)
         from supramap.errors import AnalysisError as _AE
 
         raise _AE(f"{file}: the tip calibration failed ("
@@ -178,7 +197,11 @@ def calibrate_tip(
         [
             ("tip gap", f"{tip.delta_eV * 1e3:.4f} ± {tip.delta_err_eV * 1e3:.2g} meV"),
             ("tip Γ", f"{tip.gamma_eV * 1e6:.2f} µeV"),
-            ("T_eff", f"{tip.temperature_K:.3f} ± {tip.temperature_err_K:.2g} K"),
+            ("T_eff", f"{tip.temperature_K:.3f} ± {tip.temperature_err_K:.2g} K"
+             if tip.extra.get("temperature_determined", True) else
+             f"{tip.temperature_K:.3f} K (fixed: not determined by the data)"),
+            ("reference gap weights", ", ".join(f"{w:.3f}" for w in
+                                                tip.extra.get("sample_weights", []))),
             ("reduced χ²", f"{res.redchi:.3g}"),
         ],
     )
@@ -362,30 +385,32 @@ def series(
     )
 
 
-def _grid(path: Path, channel: str | None):
+def _grid(path: Path, channel: str | None, *, fitting: bool = False):
+    """The grid's conductance channel, after the measurement-kind checks: the sweep must be a
+    bias (a Z grid is refused); for *fitting* (gap and in-gap models) a KPFM grid is refused
+    and the sweep must reach zero bias.  A current chosen by default is differentiated."""
     from supramap.io import read
+    from supramap.sts.kind import (
+        check_reaches_zero,
+        check_sweep_unit,
+        check_tunnelling,
+        header_warnings,
+    )
+    from supramap.sts.spectra import grid_conductance
 
     ds = read(path)
     if ds.attrs.get("format") != "3ds":
         raise UsageError(f"{path}: a spectroscopy grid (.3ds) is needed")
-    names = [n for n in ds.data_vars if ds[n].dims == ("y", "x", "bias")]
-    if channel is None:
-        pick = (
-            next(
-                (
-                    n
-                    for n in names
-                    if "li" in n.lower() and "x" in n.lower() or "lockinx" in n.lower()
-                ),
-                None,
-            )
-            or names[0]
-        )
-    elif channel in names:
-        pick = channel
+    where = f"{path}: "
+    check_sweep_unit(ds["bias"].attrs.get("units"), ds["bias"].attrs.get("long_name"),
+                     where=where)
+    header = ds.attrs.get("header")
+    if fitting:
+        emit_warnings(check_tunnelling(header, where=where))
+        check_reaches_zero(ds["bias"].values, where=where)
     else:
-        raise UsageError(f"{path}: no grid channel {channel!r}; channels are {', '.join(names)}")
-    g = ds[pick]
+        emit_warnings(header_warnings(header))
+    g = grid_conductance(ds, channel, path=path)
     g.attrs.setdefault("provenance", list(ds.attrs.get("provenance", [])))
     return ds, g
 
@@ -549,7 +574,7 @@ def _ingap_grid(files, temperature, lockin_rms, tip_model, shape, npk, window, p
     auto = npk == "auto"
     if auto:
         npk = 1  # BIC per pixel is not offered: fit the series' choice with --peaks 2
-    _, g = _grid(files[0], channel)
+    _, g = _grid(files[0], channel, fitting=True)
     with busy(f"in-gap fits on {g.shape[0] * g.shape[1]} spectra"):
         ds = fit_in_gap_grid(g, temperature=temperature, lockin_rms=lockin_rms, shape=shape,
                              peaks=npk, window_eV=window, tip=tip_model)
@@ -769,7 +794,7 @@ def gapmap(
         raise UsageError("--workers must be ≥ 0 and --temperature > 0")
     from supramap.sts.grid import check_grid
 
-    _, g = _grid(file, channel)
+    _, g = _grid(file, channel, fitting=True)
     check_grid(g)  # before the progress bar: a refused grid prints one line, nothing else
     with progress_bar(f"gap map of {g.shape[0]} × {g.shape[1]} spectra") as progress:
         task = progress.add_task("fitting the grid", total=None)

@@ -128,9 +128,10 @@ def _polarity(current: xr.DataArray, values: np.ndarray) -> tuple[int, QualityWa
     finite = values[np.isfinite(values)]
     if finite.size == 0:
         return 1, None
+    # Conduction is the side that reaches far from zero current: measured from zero, not from
+    # the median, so a map whose superconducting pixels are the majority is not inverted.
     lo, hi = np.percentile(finite, [0.01, 99.99])
-    med = np.median(finite)
-    up, down = hi - med, med - lo
+    up, down = max(hi, 0.0), max(-lo, 0.0)
     if max(up, down) <= 0 or abs(up - down) <= 0.1 * max(up, down):
         return (from_bias or 1), None
     data = 1 if up > down else -1
@@ -140,6 +141,43 @@ def _polarity(current: xr.DataArray, values: np.ndarray) -> tuple[int, QualityWa
                           f"{bias:g} V: the data decide (instrument sign conventions differ)",
                           bias_V=bias, polarity=data)
     return data, None
+
+
+def check_not_feedback(current: xr.DataArray) -> None:
+    """Refuse a current image taken under current feedback (constant-current STM): the Z
+    controller held the current at its setpoint, so the image is the feedback error, not
+    where the sample conducts."""
+    a = current.attrs
+    if a.get("z_controller_on") == 1 and str(a.get("z_setpoint_unit", "")).strip() == "A":
+        sp = a.get("z_setpoint")
+        raise AnalysisError(
+            f"the file says the Z controller ({a.get('z_controller', 'current feedback')}) "
+            f"held the current at {sp:.3g} A during this image: a constant-current STM image, "
+            "whose current channel is the feedback error, not a conduction map (cAFM maps "
+            "are taken with the feedback on deflection); --ignore-feedback analyses it anyway"
+            if isinstance(sp, (int, float)) else
+            "the file says the current feedback was on during this image (constant-current "
+            "STM): not a conduction map; --ignore-feedback analyses it anyway")
+
+
+def saturation_warning(raw: np.ndarray) -> QualityWarning | None:
+    """Pixels pinned at the extreme value of the map (the preamplifier's or ADC's limit):
+    at least 0.5 % of the valid pixels, and 20 or more, share exactly the largest (or
+    smallest) value.  Their current is a bound, not a measurement."""
+    finite = raw[np.isfinite(raw)]
+    if finite.size < 100:
+        return None
+    for end in (float(finite.max()), float(finite.min())):
+        if end == 0:
+            continue
+        n = int(np.count_nonzero(finite == end))
+        if n >= 20 and n >= 0.005 * finite.size:
+            return warn("cafm.saturated",
+                        f"{100 * n / finite.size:.1f} % of the pixels sit exactly at "
+                        f"{end:.4g} A, the map's extreme: the preamplifier or ADC saturated "
+                        "there, so their current (and any level at it) is a bound, not a "
+                        "measurement", saturated_fraction=n / finite.size, limit_A=end)
+    return None
 
 
 def plateau_pixels(values: np.ndarray, detect: float) -> np.ndarray:
@@ -167,7 +205,8 @@ def _level_samples(values: np.ndarray, detect: float) -> np.ndarray:
 def analyze(current: xr.DataArray, *, topography: xr.DataArray | None = None,
             deflection: xr.DataArray | None = None, threshold: float | str = "auto",
             max_levels: int = 5, sensitivity: float = 0.5, min_island_pixels: int = 3,
-            max_edge_profiles: int = 2000, mask: np.ndarray | None = None) -> ConductionResult:
+            max_edge_profiles: int = 2000, mask: np.ndarray | None = None,
+            check_feedback: bool = True) -> ConductionResult:
     """Quantify heterogeneous conduction in a cAFM current map.
 
     Parameters
@@ -191,6 +230,10 @@ def analyze(current: xr.DataArray, *, topography: xr.DataArray | None = None,
         The conducting pixels as the user drew or computed them (e.g. in Gwyddion): used in
         place of the threshold classification; noise, levels, islands and edges are measured
         on it, the fraction interval is the fraction itself.
+    check_feedback : bool
+        Refuse a current image that the file says was taken with the Z controller holding
+        the current (``z_controller_on`` with a setpoint in A: a constant-current STM image,
+        whose current is the feedback error).  False analyses it anyway.
 
     Notes
     -----
@@ -201,10 +244,12 @@ def analyze(current: xr.DataArray, *, topography: xr.DataArray | None = None,
     unit = current.attrs.get("units", "A")
     if unit not in ("A", ""):
         raise AnalysisError(f"current map must be in A, got units {unit!r}")
+    if check_feedback:
+        check_not_feedback(current)
     raw = np.asarray(current.values, dtype=float)
     if not np.isfinite(raw).any():
         raise AnalysisError("current map has no valid pixel")
-    ws: list[QualityWarning] = []
+    ws: list[QualityWarning] = [saturation_warning(raw)]
     if not np.nanmax(raw) > np.nanmin(raw):
         raise AnalysisError(f"current map is constant ({np.nanmax(raw):g} A everywhere): "
                             "nothing to analyse (wrong channel?)")
@@ -212,13 +257,17 @@ def analyze(current: xr.DataArray, *, topography: xr.DataArray | None = None,
     ws.append(pw)
     values = polarity * raw
     noise = estimate_noise(values)
-    if noise.offset_A > 20 * noise.sigma_A and noise.offset_A > 0:
+    # The noise floor is the lowest current population, whatever share of the map it has.
+    # When even that lies far from zero, no pixel is insulating: the map conducts everywhere.
+    everywhere = noise.offset_A > 20 * noise.sigma_A and noise.offset_A > 0
+    if everywhere:
         ws.append(warn("cafm.no_insulating_background",
-                       f"the background current is {noise.offset_A:.3g} A, "
-                       f"{noise.offset_A / noise.sigma_A:.0f}σ away from zero: the map has no "
-                       "insulating majority (a constant-current STM image, or conduction "
-                       "everywhere), so the noise floor, threshold and fraction assume "
-                       "something this map does not show; give --threshold if you know it",
+                       f"the lowest current in the map is {noise.offset_A:.3g} A, "
+                       f"{noise.offset_A / noise.sigma_A:.0f}σ away from zero: no pixel is "
+                       "insulating, so the map is analysed as conducting everywhere"
+                       + (" (cut at half that current)" if threshold == "auto" else "")
+                       + "; if the background is an amplifier offset or the image a "
+                       "constant-current one, give --threshold",
                        offset_A=noise.offset_A, sigma_A=noise.sigma_A))
     detect = noise.above(DETECT_SIGMA)
     levels = find_levels(_level_samples(values, detect), max_levels=max_levels)
@@ -246,7 +295,10 @@ def analyze(current: xr.DataArray, *, topography: xr.DataArray | None = None,
                            "smoothing; treat the fraction as ± its interval",
                            weakest_level_A=min(levels.levels_A), noise_sigma_A=noise.sigma_A))
     lv = np.asarray(levels.levels_A, dtype=float)
-    if threshold == "auto":
+    if threshold == "auto" and everywhere:
+        thr = HALF_MAXIMUM * noise.offset_A
+        source = "auto: no insulating background, every pixel above half the lowest current"
+    elif threshold == "auto":
         if lv.size:
             thr = max(HALF_MAXIMUM * float(lv[0]), detect)
             source = "auto: half maximum of each island's level"
@@ -266,7 +318,7 @@ def analyze(current: xr.DataArray, *, topography: xr.DataArray | None = None,
                                 f"({noise.offset_A:g} A): every pixel would 'conduct'; give a "
                                 "current above the insulating background")
         source = "user"
-    local = threshold == "auto" and lv.size > 0
+    local = threshold == "auto" and lv.size > 0 and not everywhere
     x = np.asarray(current.x.values)
     y = np.asarray(current.y.values)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import lmfit
@@ -162,7 +162,7 @@ def _fit_checks(out, y_n: np.ndarray, resid_n: np.ndarray, sigma_n: float | None
     for k in varied:
         v = out.params[k]
         if v.stderr is not None and v.value != 0 and abs(v.stderr) > 0.5 * abs(v.value) \
-                and k.rstrip("0123456789") in ("delta", "tip_delta", "temperature"):
+                and k.rstrip("0123456789") in ("delta", "tip_delta", "temperature", "scale"):
             ws.append(warn("fit.undetermined",
                            f"{k} is not determined by the data (uncertainty "
                            f"{100 * abs(v.stderr / v.value):.0f} % of its value)",
@@ -175,6 +175,16 @@ def _fit_checks(out, y_n: np.ndarray, resid_n: np.ndarray, sigma_n: float | None
                                f"the broadening {gk} exceeds the gap {k}: no resolved gap in "
                                "this spectrum", **{k: out.params[k].value / 1e3,
                                                    gk: out.params[gk].value / 1e3}))
+    for k in varied:
+        # The largest superconducting gaps known are a few tens of meV (cuprates ~40 meV,
+        # Fe-based ≤ 20 meV); a fitted "gap" above 50 meV is a band edge, a semiconductor's gap
+        # or a tunnelling barrier's curvature, not a superconducting gap.
+        if k.rstrip("0123456789") in ("delta", "tip_delta") and out.params[k].value > 50.0:
+            ws.append(warn("fit.gap_implausible",
+                           f"{k} = {out.params[k].value:.4g} meV is larger than any "
+                           "superconducting gap (≲ 50 meV): the spectrum's feature is not a "
+                           "superconducting gap, so the fit is not reported as one",
+                           parameter=k, value_eV=out.params[k].value / 1e3))
     noise = sigma_n if sigma_n else spectrum_noise(y_n)
     noise = max(noise, 1e-6 * float(np.median(np.abs(y_n)) or 1.0))
     rms = float(np.sqrt(np.mean(resid_n**2)))
@@ -244,7 +254,7 @@ def fit_spectrum(bias: np.ndarray, g: np.ndarray, *, model: str = "dynes", n_gap
         params[k] = (float(v.value) / f, err)
         vary[k] = bool(v.vary or (v.expr and v.expr.strip() != "1"))
     ok = not any(w.code in ("fit.not_converged", "fit.no_covariance", "fit.at_bound",
-                            "fit.poor") for w in ws)
+                            "fit.poor", "fit.gap_implausible") for w in ws)
     return FitResult(model, params, float(out.redchi), ok, b, y, best_n * s0,
                      str(out.message), bool(out.success), noise_n * s0, ratio, vary,
                      as_warnings(ws))
@@ -307,7 +317,8 @@ def fit_global(biases: Sequence[np.ndarray], gs: Sequence[np.ndarray], *, shared
 
 def calibrate_tip(bias: np.ndarray, g: np.ndarray, *, sample_gaps: Sequence[float] = (1.26e-3,
                                                                                         1.41e-3),
-                  sample_gamma: float = 1e-5, sample_weights: Sequence[float] | None = None,
+                  sample_gamma: float = 1e-5,
+                  sample_weights: Sequence[float] | str | None = None,
                   vary_sample: bool = False, temperature: float = 1.0,
                   lockin_rms: float = 0.0, reference: str = "Pb(111)",
                   reference_uncertainty: float = 0.01) -> tuple[TipModel, FitResult]:
@@ -322,21 +333,53 @@ def calibrate_tip(bias: np.ndarray, g: np.ndarray, *, sample_gaps: Sequence[floa
     relative; 1 % for Pb) moves Δ_tip one for one; it is added in quadrature.
     """
     n = len(sample_gaps)
-    w = list(sample_weights) if sample_weights is not None else [1.0 / n] * n
     fixed: dict[str, float] = {}
+    if sample_weights is not None and not isinstance(sample_weights, str) and \
+            len(sample_weights) != n:
+        raise AnalysisError(f"{len(sample_weights)} sample weights for {n} sample gaps")
     if not vary_sample:
-        for i, (d, wi) in enumerate(zip(sample_gaps, w), start=1):
+        for i, d in enumerate(sample_gaps, start=1):
             fixed[f"delta{i}"] = d
             fixed[f"gamma{i}"] = sample_gamma
-            if n > 1:
-                fixed[f"weight{i}"] = wi
-    peaks = coherence_peaks(*check_bias(bias, g))
-    outer = max((abs(p) for p in peaks.positions_eV), default=2 * max(sample_gaps) + 1e-3)
+    # The reference's gap weights: as given (a Pb(111) spectrum's two gaps need not weigh
+    # equally), "fit" to fit them, else equal.
+    fit_weights = isinstance(sample_weights, str) and sample_weights == "fit"
+    if sample_weights is None and n > 1:
+        sample_weights = [1.0 / n] * n
+    if not fit_weights and sample_weights is not None and n > 1:
+        total = float(np.sum(sample_weights))
+        if not (total > 0 and all(wi >= 0 for wi in sample_weights)):
+            raise AnalysisError("sample weights must be ≥ 0 with a positive sum")
+        for i, wi in enumerate(sample_weights, start=1):
+            fixed[f"weight{i}"] = wi / total
+    bs, ys = check_bias(bias, g)
+    peaks = coherence_peaks(bs, ys)
+    # Without resolved peak pairs (very sharp SIS peaks at low temperature), the SIS peaks of a
+    # reference are the spectrum's maxima on either side of zero bias.
+    sides = [np.abs(bs[m][np.argmax(ys[m])]) for m in (bs < 0, bs > 0) if m.sum() > 2]
+    fallback = float(np.mean(sides)) if sides else 2 * max(sample_gaps) + 1e-3
+    outer = max((abs(p) for p in peaks.positions_eV), default=fallback)
     tip_guess = max(outer - max(sample_gaps), 1e-4)
-    res = fit_spectrum(bias, g, model="sis", n_gaps=n, temperature=temperature,
-                       vary_temperature=True, lockin_rms=lockin_rms, fixed=fixed,
-                       guesses={"tip_delta": tip_guess, "gaps": list(sample_gaps),
-                                "gamma": sample_gamma})
+    kw = dict(model="sis", n_gaps=n, lockin_rms=lockin_rms, fixed=fixed,
+              guesses={"tip_delta": tip_guess, "gaps": list(sample_gaps),
+                       "gamma": sample_gamma})
+    res = fit_spectrum(bias, g, temperature=temperature, vary_temperature=True, **kw)
+    t_determined = not any(w.values.get("parameter") == "temperature" and w.code in
+                           ("fit.at_bound", "fit.undetermined") for w in res.warnings)
+    if not t_determined or any(w.code == "fit.no_covariance" for w in res.warnings):
+        # The effective temperature is a nuisance parameter: when the data cannot determine it
+        # (sharp SIS peaks at 0.3 K), the tip gap still can.  Fit again with T fixed at the
+        # given value, and say so: the tip model records T as not determined.
+        again = fit_spectrum(bias, g, temperature=temperature, vary_temperature=False, **kw)
+        if again.success:
+            t_determined = False
+            note = warn("tip.temperature_undetermined",
+                        f"the effective temperature is not determined by this spectrum (free, "
+                        f"it ran to {res.params['temperature'][0]:.3g} K); the tip was fitted "
+                        f"with T fixed at {temperature:g} K, which the tip model records as "
+                        "not determined", fitted_temperature_K=res.params["temperature"][0],
+                        fixed_temperature_K=temperature)
+            res = replace(again, warnings=as_warnings([*again.warnings, note]))
     pr = res.params
     r = res.residual - np.mean(res.residual)
     rho = float(np.dot(r[:-1], r[1:]) / np.dot(r, r)) if np.dot(r, r) > 0 else 0.0
@@ -359,5 +402,7 @@ def calibrate_tip(bias: np.ndarray, g: np.ndarray, *, sample_gaps: Sequence[floa
                           "delta_err_statistical_eV": err("tip_delta"),
                           "delta_err_reference_eV": systematic,
                           "residual_autocorrelation": rho,
-                          "error_inflation": inflate})
+                          "error_inflation": inflate,
+                          "sample_weights": [pr[f"weight{i}"][0] for i in range(1, n + 1)],
+                          "temperature_determined": t_determined})
     return tip, res

@@ -390,6 +390,14 @@ class GapMap:
                            f"({100 * edge:.0f} % put the gap at the edge of the sweep): the "
                            "statistics use converged pixels only and may not represent the "
                            "grid", fraction_converged=frac, fraction_at_sweep_edge=edge))
+        gap = np.asarray(self.data["delta"].values, dtype=float)[conv]
+        if gap.size and float(np.nanmedian(gap)) > 50e-3:
+            med = float(np.nanmedian(gap))
+            ws.append(warn("gapmap.gap_implausible",
+                           f"the median fitted gap {1e3 * med:.4g} meV is larger than any "
+                           "superconducting gap (≲ 50 meV): the spectra's feature is a band "
+                           "edge or the barrier's curvature, not a superconducting gap",
+                           median_gap_eV=med))
         return tuple(ws)
 
     def to_dict(self) -> dict[str, Any]:

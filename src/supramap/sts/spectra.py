@@ -3,16 +3,53 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from supramap.errors import AnalysisError, ChannelError
+from supramap.quality import QualityWarning, as_warnings
+
+
+@dataclass(frozen=True)
+class Spectrum:
+    """A bias spectrum as read: bias (V), conductance, what the conductance is, and the
+    warnings of the measurement-kind checks (:mod:`supramap.sts.kind`)."""
+
+    bias: np.ndarray
+    conductance: np.ndarray
+    what: str
+    warnings: tuple[QualityWarning, ...] = ()
+
+
+def read_spectrum(path: Path, channel: str | None = None, bias_column: str | None = None,
+                  ) -> Spectrum:
+    """The spectrum of a Nanonis .dat or a CSV/TXT table, after checking that it is a
+    tunnelling bias spectrum: a sweep in volts that reaches zero bias, not KPFM."""
+    from supramap.sts.kind import check_reaches_zero, check_sweep_unit, check_tunnelling
+
+    path = Path(path)
+    where = f"{path}: "
+    ds, b, g, what = _load(path, channel, bias_column)
+    ws: list[QualityWarning] = []
+    if ds is not None:
+        check_sweep_unit(ds["bias"].attrs.get("units"), ds["bias"].attrs.get("long_name"),
+                         where=where)
+        ws = check_tunnelling(ds.attrs.get("header"), where=where)
+    check_reaches_zero(b, where=where)
+    return Spectrum(np.asarray(b), np.asarray(g), what, as_warnings(ws))
 
 
 def load_spectrum(path: Path, channel: str | None = None, bias_column: str | None = None,
                   ) -> tuple[np.ndarray, np.ndarray, str]:
-    """(bias in V, conductance, description) from a Nanonis .dat or a CSV/TXT table."""
+    """(bias in V, conductance, description) from a Nanonis .dat or a CSV/TXT table, checked
+    as :func:`read_spectrum` does (its warnings are dropped here)."""
+    s = read_spectrum(path, channel, bias_column)
+    return s.bias, s.conductance, s.what
+
+
+def _load(path: Path, channel: str | None, bias_column: str | None):
     from supramap.io import read
     from supramap.io.text import read_table
 
@@ -25,7 +62,7 @@ def load_spectrum(path: Path, channel: str | None = None, bias_column: str | Non
         gname = channel or next(n for n in names if n != bname)
         if gname not in ds:
             raise ChannelError(f"{path}: no column {gname!r}; columns are {', '.join(names)}")
-        return ds[bname].values, ds[gname].values, gname
+        return None, ds[bname].values, ds[gname].values, gname
     ds = read(path)
     if "bias" not in ds.coords:
         raise ChannelError(f"{path}: not a bias spectrum (format {ds.attrs.get('format')!r})")
@@ -38,15 +75,15 @@ def load_spectrum(path: Path, channel: str | None = None, bias_column: str | Non
         if _CURRENT.match(name):
             # A current I(V) is not a conductance: fitting it as one is wrong, so it is
             # differentiated, and the description says so.
-            return bias, _derivative(bias, ds[name].values), \
+            return ds, bias, _derivative(bias, ds[name].values), \
                 f"dI/dV of {name} (numerical derivative)"
-        return bias, ds[name].values, name
+        return ds, bias, ds[name].values, name
     lockin = _ranked(names, _LOCKIN)
     if lockin:
-        return bias, ds[lockin].values, lockin
+        return ds, bias, ds[lockin].values, lockin
     current = _ranked([n for n in names if ds[n].attrs.get("units", "A") == "A"], _CURRENT)
     if current:
-        return bias, _derivative(bias, ds[current].values), \
+        return ds, bias, _derivative(bias, ds[current].values), \
             f"dI/dV of {current} (numerical derivative)"
     raise AnalysisError(f"{path}: no conductance or current channel; channels are "
                         f"{', '.join(names)} (choose one with --channel)")
@@ -77,3 +114,36 @@ def _ranked(names: list[str], pattern: re.Pattern) -> str | None:
         return (marker, num, n)
     hits = [n for n in names if pattern.match(n)]
     return min(hits, key=key) if hits else None
+
+
+def grid_conductance(ds, channel: str | None = None, *, path: Path | str = ""):
+    """The conductance channel of a ``(y, x, bias)`` grid Dataset: *channel* when named, else
+    the first in-phase lock-in channel, else a current differentiated along the bias (a
+    current I(V) fitted as a conductance would be wrong).  The description is in
+    ``attrs["long_name"]``."""
+    import xarray as xr
+
+    names = [str(n) for n in ds.data_vars if ds[n].dims == ("y", "x", "bias")]
+    if not names:
+        raise ChannelError(f"{path}: no (y, x, bias) channel in this grid")
+    if channel is not None:
+        if channel not in names:
+            raise ChannelError(f"{path}: no grid channel {channel!r}; channels are "
+                               f"{', '.join(names)}")
+        return ds[channel]
+    lockin = _ranked(names, _LOCKIN)
+    if lockin:
+        return ds[lockin]
+    current = _ranked([n for n in names if ds[n].attrs.get("units", "A") == "A"], _CURRENT)
+    if current is None:
+        return ds[names[0]]
+    cur = ds[current]
+    b = ds["bias"].values
+    order = np.argsort(b)
+    g = np.empty(cur.shape, dtype=np.float32)
+    g[..., order] = np.gradient(np.asarray(cur.values, dtype=float)[..., order], b[order],
+                                axis=-1)
+    attrs = {k: v for k, v in cur.attrs.items() if k not in ("units", "long_name")}
+    return xr.DataArray(g, dims=cur.dims, coords=cur.coords, name=f"dI/dV of {current}",
+                        attrs={**attrs, "units": "S",
+                               "long_name": f"dI/dV of {current} (numerical derivative)"})
