@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import Any
@@ -109,6 +110,69 @@ def entropy_conserving_jump(t: np.ndarray, ce_over_t: np.ndarray, *, gamma_n: fl
         raise AnalysisError("jump: no entropy-balancing Tc inside the window") from None
     dc_over_t = float(slope * tc + icpt - gamma_n)
     return Jump(float(tc), dc_over_t, float(gamma_n), dc_over_t / gamma_n)
+
+
+@dataclass(frozen=True)
+class Transition:
+    """A step down of C/T on warming through Tc, as a superconducting transition makes."""
+
+    Tc_K: float
+    step: float            # C/T just below minus just above Tc (J mol⁻¹ K⁻² per unit of c)
+    step_err: float
+    relative_step: float   # step / (C/T at Tc)
+
+
+def find_transition(t: np.ndarray, c: np.ndarray, *,
+                    rel_widths: tuple[float, ...] = (0.1, 0.2, 0.35),
+                    min_significance: float = 6.0, min_relative: float = 0.02,
+                    ) -> Transition | None:
+    """The most significant step down of C/T on warming, or None when there is none.
+
+    At every candidate temperature Tc (midpoints between measured temperatures), straight
+    lines in T are fitted to C/T on [Tc(1 − w), Tc) and (Tc, Tc(1 + w)] and extrapolated to
+    Tc; their difference is the step.  Several widths w serve sharp and smeared transitions.
+    Windows of equal width on both sides make the smooth curvature of a phonon background
+    cancel to first order, so a normal metal's C/T (rising as γ + βT² at low T, falling as
+    3nR/T at high T) shows no step.  A transition must be a step down of at least
+    *min_significance* standard errors and *min_relative* of C/T at Tc.
+    """
+    t = np.asarray(t, dtype=float)
+    y = np.asarray(c, dtype=float) / np.where(t > 0, t, np.nan)
+    ok = np.isfinite(t) & np.isfinite(y) & (t > 0)
+    order = np.argsort(t[ok])
+    t, y = t[ok][order], y[ok][order]
+    if t.size < 10:
+        return None
+    best: Transition | None = None
+    best_score = 0.0
+    for tc, w in itertools.product(np.unique(0.5 * (t[1:] + t[:-1])), rel_widths):
+        lo, hi = tc * (1 - w), tc * (1 + w)
+        below = (t >= lo) & (t < tc)
+        above = (t > tc) & (t <= hi)
+        if below.sum() < 4 or above.sum() < 4:
+            continue
+        yb, eb = _line_at(t[below], y[below], tc)
+        ya, ea = _line_at(t[above], y[above], tc)
+        step, err = yb - ya, float(np.hypot(eb, ea))
+        level = 0.5 * (yb + ya)
+        if not (step > 0 and level > 0):
+            continue
+        score = step / max(err, 1e-12 * abs(level))
+        if score >= min_significance and step / level >= min_relative and score > best_score:
+            best_score = score
+            best = Transition(float(tc), float(step), err, float(step / level))
+    return best
+
+
+def _line_at(x: np.ndarray, y: np.ndarray, x0: float) -> tuple[float, float]:
+    """Value at *x0* of the least-squares line through (x, y), and its standard error."""
+    xm = x - x0
+    a = np.stack([np.ones_like(xm), xm], axis=1)
+    coef, *_ = np.linalg.lstsq(a, y, rcond=None)
+    res = y - a @ coef
+    s2 = float(res @ res) / max(x.size - 2, 1)
+    cov = s2 * np.linalg.inv(a.T @ a)
+    return float(coef[0]), float(np.sqrt(max(cov[0, 0], 0.0)))
 
 
 def bcs_gap_ratio(t: np.ndarray) -> np.ndarray:
@@ -343,13 +407,12 @@ def analyze_heat(t: np.ndarray, c_molar: np.ndarray, *, window: tuple[float, flo
     c = np.asarray(c_molar, dtype=float)
     fit = fit_gamma_beta(t, c, window=window)
     if tc_guess is None:
-        # The jump: the steepest fall of C/T above the fit window (phonons are smooth there).
-        above = t > window[1]
-        if above.sum() < 5:
-            raise AnalysisError("specific heat: no data above the fit window to find Tc")
-        order = np.argsort(t[above])
-        ta, ya = t[above][order], (c / t)[above][order]
-        tc_guess = float(ta[np.argmin(np.gradient(ya, ta))])
+        # The jump: the most significant step down of C/T on warming.  Without one the
+        # sample is a normal metal (or insulator) here, and γ, β, θ_D are still the answer.
+        found = find_transition(t, c)
+        if found is None:
+            return _normal_state(t, c, fit, atoms_per_formula_unit, gamma_n)
+        tc_guess = found.Tc_K
     # Phonons from the normal state (C/T = γn + βT² above Tc) when there are enough points:
     # the electronic part below Tc is then free of the low-temperature window's bias.
     beta_e, gamma_ns = fit.beta, None
@@ -407,3 +470,23 @@ def analyze_heat(t: np.ndarray, c_molar: np.ndarray, *, window: tuple[float, flo
                        fraction=fraction))
     return HeatResult(fit, theta, float(gamma_n), fraction, jump, alpha, as_warnings(ws),
                       float(gamma0), float(beta), source)
+
+
+def _normal_state(t: np.ndarray, c: np.ndarray, fit: DebyeFit, atoms: float,
+                  gamma_n: float | None) -> HeatResult:
+    """γ, β, θ_D of a sample with no superconducting transition in the measured range."""
+    ws = check_window(t, c, fit, tc=None)
+    ok = np.isfinite(t) & (t > 0)
+    ws.append(warn("heat.no_transition",
+                   f"no superconducting transition found in {np.min(t[ok]):.3g}–"
+                   f"{np.max(t[ok]):.3g} K (no step down of C/T on warming): γ, β and θ_D "
+                   "are those of the normal state; no Tc, jump or superconducting fraction",
+                   T_min_K=float(np.min(t[ok])), T_max_K=float(np.max(t[ok]))))
+    if fit.gamma < 0:
+        ws.append(warn("heat.negative_gamma",
+                       f"the window fit gives γ = {fit.gamma * 1e3:.3g} mJ/mol K² < 0: C/T vs "
+                       "T² is not linear there; choose another --window",
+                       gamma_J_per_mol_K2=fit.gamma))
+    theta = debye_temperature(fit.beta, atoms) if fit.beta > 0 else float("nan")
+    return HeatResult(fit, theta, float("nan") if gamma_n is None else float(gamma_n),
+                      float("nan"), None, None, as_warnings(ws), fit.gamma, fit.beta, "window")

@@ -108,6 +108,11 @@ def analyze_loop(field: np.ndarray, moment: np.ndarray, *, volume: float, a: flo
     m_eq = 0.5 * (m_dec + m_inc)
     near = np.abs(grid) <= 0.2 * max(abs(lo), abs(hi))
     slope = float(np.polyfit(grid[near], m_eq[near], 1)[0]) if near.sum() >= 3 else float("nan")
+    # A ferromagnetic film on a diamagnetic substrate has a negative slope overall (the
+    # substrate's line dominates), so the slope is also taken after subtracting the linear
+    # background of the high-field part: there a ferromagnet's excess rises through H = 0
+    # (it saturates), a superconductor's is flat (Bean) or falls (Meissner screening).
+    excess_slope = _excess_low_field_slope(grid, m_eq, near)
     valid = True
     if not abs(ratio) > 3:
         ws.append(warn("loop.reversible",
@@ -128,6 +133,15 @@ def analyze_loop(field: np.ndarray, moment: np.ndarray, *, volume: float, a: flo
                        "ferro- or paramagnetic loop, not a superconductor's, so no Bean Jc",
                        low_field_slope=slope))
         valid = False
+    elif excess_slope is not None and excess_slope[0] > 0 and \
+            excess_slope[0] * excess_slope[1] > 0.25 * abs(typical):
+        ws.append(warn("loop.ferromagnetic",
+                       "after subtracting the linear high-field background, the mean "
+                       "magnetisation rises through H = 0 and saturates: a ferromagnetic "
+                       "loop (on a diamagnetic background), not a superconducting critical "
+                       "state, so no Bean Jc", excess_low_field_slope=excess_slope[0],
+                       low_field_slope=slope))
+        valid = False
     if valid and np.mean(dm < 0) > 0.2:
         ws.append(warn("loop.partly_inverted",
                        f"ΔM is negative over {100 * np.mean(dm < 0):.0f} % of the field range; "
@@ -137,6 +151,22 @@ def analyze_loop(field: np.ndarray, moment: np.ndarray, *, volume: float, a: flo
     self_field = float(np.interp(0.0, grid, jc)) if lo <= 0 <= hi else float("nan")
     return LoopResult(grid, dm, jc, self_field, len(segs), float(ratio), slope,
                       as_warnings(ws))
+
+
+def _excess_low_field_slope(grid: np.ndarray, m_eq: np.ndarray,
+                            near: np.ndarray) -> tuple[float, float] | None:
+    """Slope of the mean magnetisation around H = 0 after subtracting the straight line
+    through its high-field part (|H| ≥ 60 % of the largest field, both signs), and the width of
+    the low-field window; None when either part has too few points."""
+    hmax = float(np.max(np.abs(grid)))
+    far = np.abs(grid) >= 0.6 * hmax
+    if far.sum() < 4 or near.sum() < 3 or not (np.any(grid[far] > 0) and
+                                               np.any(grid[far] < 0)):
+        return None
+    line = np.polyfit(grid[far], m_eq[far], 1)
+    excess = m_eq - np.polyval(line, grid)
+    width = float(np.ptp(grid[near]))
+    return float(np.polyfit(grid[near], excess[near], 1)[0]), width
 
 
 def _branch_noise(ms: list[np.ndarray], hs: list[np.ndarray]) -> float:

@@ -84,6 +84,22 @@ def _column(ds, path: Path, names: tuple[str, ...], units: tuple[str, ...], what
     return np.asarray(ds[name].values, dtype=float)
 
 
+def _comment_rows(ds) -> list:
+    """A warning quoting the file's own comment rows (MultiVu writes them between the data:
+    addenda measured at another field, a calibration file, an operator's note), which are not
+    data and would otherwise go unseen."""
+    from supramap.quality import warn
+
+    rows = ds.attrs.get("comments") or []
+    if not rows:
+        return []
+    texts = [str(r.get("text", "")) for r in rows]
+    shown = "; ".join(repr(t) for t in texts[:5]) + (f" and {len(texts) - 5} more"
+                                                      if len(texts) > 5 else "")
+    return [warn("file.comments", f"the file has {len(texts)} comment row(s), not used as data "
+                                  f"— read them: {shown}", comments=texts[:20])]
+
+
 def _pct(value: float) -> str:
     return "n/a (see warnings)" if not np.isfinite(value) else f"{100 * value:.1f} %"
 
@@ -116,14 +132,15 @@ def transport(
 
     ds = _read(file, columns)
     t = _column(ds, file, ("Temperature", "Sample Temp"), ("K",), "temperature")
-    r = _column(
-        ds,
-        file,
-        ("Bridge 1 Resistivity", "Resistance", "Resistivity"),
-        ("ohm", "ohm m"),
-        "resistance",
-        column,
-    )
+    names = ("Bridge 1 Resistivity", "Resistance", "Resistivity")
+    r = _column(ds, file, names, ("ohm", "ohm m"), "resistance", column)
+    from supramap.io.qd import pick_column
+
+    picked = column if column is not None else pick_column(ds, names, ("ohm", "ohm m"))
+    # The column's unit says what it is: Ω·m (from Ohm-cm or Ohm-m) is already a
+    # resistivity, whatever the name; Ω is a resistance that needs the geometry for ρ.
+    column_unit = ds[picked].attrs.get("units", "") if picked in ds else ""
+    is_resistivity = column_unit == "ohm m"
     h = ds["Magnetic Field"].values if "Magnetic Field" in ds else np.zeros_like(t)
     ok = np.isfinite(t) & np.isfinite(r)
     sweep = np.nanmax(np.abs(h[ok])) - np.nanmin(np.abs(h[ok])) > 0.05 and np.ptp(t[ok]) < 2.0
@@ -141,8 +158,12 @@ def transport(
             ],
         )
     else:
-        units = "ohm"
-        if any(v is not None for v in (length_mm, width_mm, thickness_mm)):
+        units = "ohm m" if is_resistivity else "ohm"
+        geometry_given = any(v is not None for v in (length_mm, width_mm, thickness_mm))
+        if is_resistivity and geometry_given:
+            console.print(f"Column {picked!r} is a resistivity ({ds[picked].attrs.get('column')}):"
+                          " the sample geometry is not used.")
+        if not is_resistivity and geometry_given:
             r = resistivity(
                 r,
                 length=_mm("length", length_mm, "ρ"),
@@ -151,11 +172,16 @@ def transport(
             )
             units = "ohm m"
         res = analyze_transport(t, r, units=units)
-        d.update({"sweep": "temperature", **res.to_dict()})
+        d.update({"sweep": "temperature", **res.to_dict(),
+                  "column": picked, "column_quantity": "resistivity" if is_resistivity
+                  else "resistance", "column_unit": column_unit})
         d.setdefault("rho0_ohm_m", None)
         print_table(
             f"Transport of {file.name}",
             [
+                ("input", f"{picked} ({'resistivity' if is_resistivity else 'resistance'}"
+                          f", {ds[picked].attrs.get('raw_unit') or column_unit})"
+                 if picked in ds else str(picked)),
                 (
                     "Tc onset / 90 / 50 / 10 / zero (K)",
                     " / ".join(
@@ -173,12 +199,12 @@ def transport(
                 ("normal state", d["normal_state"]),
             ],
         )
-        if units == "ohm":
+        if units == "ohm" and not geometry_given:
             console.print(
                 "No sample geometry given: resistance analysed; give --length-mm, "
                 "--width-mm and --thickness-mm for ρ."
             )
-        emit_warnings(res)
+        emit_warnings(res, _comment_rows(ds))
     write_json(json_path, d)
     if report is not None:
         from supramap.report import bulk as fig
@@ -260,7 +286,7 @@ def susceptibility(
                          f"{0 if fc is None else len(fc)} rows"),
         ],
     )
-    emit_warnings(res)
+    emit_warnings(res, _comment_rows(ds))
     write_json(json_path, d)
     if report is not None:
         from supramap.report import bulk as fig
@@ -354,7 +380,7 @@ def heat(
                                "mJ/mol K²"),
             ("β (window fit)", f"{res.fit.beta * 1e3:.4g} ± {res.fit.beta_err * 1e3:.2g} "
                                "mJ/mol K⁴"),
-            ("γn", f"{res.gamma_n * 1e3:.4g} mJ/mol K²"),
+            ("γn", _num(res.gamma_n * 1e3, "mJ/mol K²")),
             ("Tc / ΔC/γnTc", f"{d['Tc_K']:.2f} K / {d['jump_ratio']:.2f}" if res.jump else "n/a"),
         ]
         + ([
@@ -373,7 +399,7 @@ def heat(
             ("superconducting volume fraction 1 − γ0/γn", _pct(res.sc_volume_fraction)),
         ],
     )
-    emit_warnings(res)
+    emit_warnings(res, _comment_rows(ds))
     write_json(json_path, d)
     if report is not None:
         from supramap.report import bulk as fig
@@ -422,7 +448,7 @@ def loop(
             ("median ΔM / noise", f"{res.hysteresis_over_noise:.3g}"),
         ],
     )
-    emit_warnings(res)
+    emit_warnings(res, _comment_rows(ds))
     write_json(json_path, d)
     if report is not None:
         from supramap.report import bulk as fig

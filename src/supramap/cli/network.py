@@ -14,6 +14,7 @@ from supramap.cli.common import (
     bounded,
     busy,
     console,
+    emit_warnings,
     load,
     new_report,
     parse_threshold,
@@ -22,6 +23,7 @@ from supramap.cli.common import (
     quantities,
     write_json,
 )
+from supramap.quality import warn
 
 app = typer.Typer(
     help="Would a four-probe measurement see the heterogeneity?", no_args_is_help=True
@@ -46,6 +48,12 @@ def _parse_contacts(text: str, image, size: int):
                              f"y {float(image.y.min()):.4g}…{float(image.y.max()):.4g} m)")
         pts.append(Contact.point(row, col, size, name=str(len(pts) + 1)))
     return pts
+
+
+def _uniform(image) -> bool:
+    v = np.asarray(image.values, dtype=float)
+    v = v[np.isfinite(v)]
+    return v.size > 0 and float(v.max()) == float(v.min())
 
 
 @app.command()
@@ -104,6 +112,22 @@ def fourprobe(
     unit = image.attrs.get("units")
     if unit == "S":
         net_in = from_conductance_map(image)
+        mask_for = None
+    elif unit == "A" and _uniform(image):
+        # A homogeneous sample, the reference case of van der Pauw: every pixel one phase —
+        # superconducting when above a given threshold, otherwise the normal sheet.
+        thr = parse_threshold(threshold)
+        level = float(np.nanmax(image.values))
+        net_in = from_current_map(image, rule="threshold",
+                                  threshold=level if thr == "auto" else float(thr),
+                                  normal_sheet_resistance=normal_sheet_resistance)
+        emit_warnings([warn(
+            "network.uniform_map",
+            f"the map is uniform ({level:.3g} A at every pixel): analysed as a homogeneous "
+            + ("superconductor" if net_in.sc_mask.any() else
+               f"normal sheet of {normal_sheet_resistance:g} Ω/sq")
+            + ("" if thr != "auto" else " (give --threshold to call it superconducting)"),
+            current_A=level)])
         mask_for = None
     elif unit == "A":
         thr = parse_threshold(threshold)

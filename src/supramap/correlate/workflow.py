@@ -320,7 +320,8 @@ def _verdict(res: SampleResult) -> list[str]:
     if su:
         bulk_bits.append(f"ZFC shielding {100 * su['shielding_fraction']:.0f} %")
     he = next((v for v in r.values() if v.get("kind") == "heat"), None)
-    if he:
+    if he and he.get("sc_volume_fraction") is not None and \
+            np.isfinite(he["sc_volume_fraction"]):
         bulk_bits.append(f"specific heat gives {100 * he['sc_volume_fraction']:.0f} % "
                          "superconducting volume")
     if bulk_bits:

@@ -97,7 +97,8 @@ def heat_figures(t, c, result) -> tuple[Figure, Figure]:
     beta = result.beta if np.isfinite(result.beta) else fit.beta
     ce = c / t - beta * t**2
     bx.plot(t, ce * 1e3, ".", ms=3, color="k", label="C_e/T")
-    bx.axhline(result.gamma_n * 1e3, color="0.5", ls="--", label="γn")
+    if np.isfinite(result.gamma_n):
+        bx.axhline(result.gamma_n * 1e3, color="0.5", ls="--", label="γn")
     a = result.alpha
     if a is not None and a.success:
         from supramap.bulk.heat import smeared_alpha_model
