@@ -105,3 +105,49 @@ def test_compare_on_smooth_topography_recovers_persistence():
     res = compare(ca, cb, topography_a=ta, topography_b=tb)
     assert abs(res.shift_px[0] - drift[0]) <= 0.3 and abs(res.shift_px[1] - drift[1]) <= 0.3
     assert res.persistent_fraction > 0.95
+
+
+@pytest.mark.parametrize("kind", ["smooth", "terraced", "particles"])
+@pytest.mark.parametrize("angle", [2.0, -3.0])
+def test_rotated_rescan_is_registered_with_its_rotation(kind, angle):
+    """A re-scan turned by 2–3° (scan angle, thermal drift) and drifted: a translation alone
+    leaves the frame edges misaligned by ~4 px; with the rotation found, ≤ 0.3 px."""
+    rng = np.random.default_rng(zlib.crc32(repr((kind, angle)).encode()))
+    z = _surface(kind, rng)
+    turned = ndimage.rotate(z, angle, reshape=False, order=3, mode="nearest")
+    a = make_image(_scan(z, (0, 0), 1e-11, rng), dx=5e-9, units="m")
+    b = make_image(_scan(turned, (-5.0, 3.0), 1e-11, rng), dx=5e-9, units="m")
+    r = register(a, b)
+    assert r.rotation_deg == pytest.approx(-angle, abs=0.1)
+    assert "registration.rotated" in codes(r.warnings)
+    assert r.confidence > 0.95
+
+
+def test_compare_rotated_rescan_keeps_islands_persistent():
+    """The issue's case: a 2° rotation between re-scans was read as 22 % of the islands
+    vanishing and 22 % appearing.  Unchanged islands must persist (> 0.95)."""
+    from supramap.conduction import compare
+
+    rng = np.random.default_rng(11)
+    n = 256
+    m = n + 2 * PAD
+    z = _surface("particles", rng) + _surface("smooth", rng) * 0.3
+    yy, xx = np.mgrid[:m, :m]
+    islands = np.zeros((m, m))
+    for cy, cx, r in rng.integers([PAD, PAD, 6], [m - PAD, m - PAD, 16], size=(30, 3)):
+        islands[(yy - cy) ** 2 + (xx - cx) ** 2 < r * r] = 2e-6
+
+    def scan(angle, off):
+        t = ndimage.rotate(z, angle, reshape=False, order=3, mode="nearest")
+        c = ndimage.rotate(islands, angle, reshape=False, order=0, mode="nearest")
+        t = ndimage.shift(t, off, order=1, mode="nearest")[PAD:PAD + n, PAD:PAD + n]
+        c = ndimage.shift(c, off, order=0, mode="nearest")[PAD:PAD + n, PAD:PAD + n]
+        return (make_image(t + rng.normal(0, 1e-11, t.shape), dx=10e-9, units="m"),
+                make_image(c + rng.normal(0, 2e-9, c.shape), dx=10e-9, units="A"))
+
+    ta, ca = scan(0.0, (0, 0))
+    tb, cb = scan(2.0, (-4, 6))
+    res = compare(ca, cb, topography_a=ta, topography_b=tb)
+    assert res.rotation_deg == pytest.approx(-2.0, abs=0.3)  # row-aligned topographies
+    assert res.persistent_fraction > 0.95
+    assert res.vanished_fraction < 0.05 and res.appeared_fraction < 0.05

@@ -331,7 +331,7 @@ def test_sample_weights_option_is_checked(tmp_path, capsys):
     assert code == 2 and "--sample-weights" in err
 
 
-# ---- 11. a uniform map is the homogeneous van der Pauw sample -------------------------------------
+# ---- 11. a uniform map is the homogeneous van der Pauw sample -----------------------------------
 
 @pytest.mark.parametrize("current, threshold, sheet", [(2e-12, None, 1000.0),
                                                        (2e-6, "1e-6", 0.0)])
@@ -352,7 +352,7 @@ def test_uniform_map_gives_the_homogeneous_four_probe_answer(tmp_path, capsys, c
     assert d["sc_fraction"] == (1.0 if sheet == 0 else 0.0)
 
 
-# ---- a resistivity column stays a resistivity (issue: units that lie) -------------------------------
+# ---- a resistivity column stays a resistivity (issue: units that lie) ---------------------------
 
 @pytest.mark.parametrize("geometry", [[], ["--length", "2mm", "--width", "1mm",
                                            "--thickness", "0.1mm"]])

@@ -15,6 +15,7 @@ from supramap.display import displayable
 from supramap.errors import AnalysisError
 from supramap.quality import QualityWarning, as_warnings, warn, warnings_to_list
 from supramap.spm import align_rows, plane_level, register, remove_scars, shift_image
+from supramap.spm.register import rotate_values
 
 #: Conducting features up to this equivalent diameter count as "spots" (metastable dots).
 SPOT_MAX_DIAMETER_M = 200e-9
@@ -58,6 +59,7 @@ class Comparison:
     mask_b: np.ndarray = field(repr=False)
     registration_method: str = ""
     warnings: tuple[QualityWarning, ...] = ()
+    rotation_deg: float = 0.0
 
     @property
     def spot_diameter_m(self) -> float:
@@ -74,6 +76,7 @@ class Comparison:
             "registered_on": self.registered_on,
             "registration_quality": self.registration_quality,
             "registration_method": self.registration_method,
+            "rotation_deg": self.rotation_deg,
             "warnings": warnings_to_list(self.warnings),
             "iou": self.iou,
             "persistent_fraction": self.persistent_fraction,
@@ -139,11 +142,13 @@ def compare(a: xr.DataArray, b: xr.DataArray, *, topography_a: xr.DataArray | No
     if topography_a is not None and topography_b is not None:
         ta, tb = _clean_topography(topography_a), _clean_topography(topography_b)
         reg = register(ta, tb, upsample=upsample)
+        rotation = reg.rotation_deg
         shift_px, shift_m, on = reg.shift_px, reg.shift_m, "topography"
         err, method = reg.confidence, reg.method
         ws.extend(reg.warnings)
     else:
         shift_px, shift_m, err, on = (0.0, 0.0), (0.0, 0.0), float("nan"), "none"
+        rotation = 0.0
         ws.append(warn("registration.none",
                        "no topographies given: the maps are compared pixel by pixel without "
                        "registration, so any drift between the scans counts as change (give "
@@ -155,6 +160,9 @@ def compare(a: xr.DataArray, b: xr.DataArray, *, topography_a: xr.DataArray | No
     mask_b = xr.DataArray(rb.mask.astype(float), dims=b.dims, coords=b.coords, attrs=b.attrs)
     valid_b = xr.DataArray(np.isfinite(np.asarray(b.values)).astype(float), dims=b.dims,
                            coords=b.coords, attrs=b.attrs)
+    if rotation:
+        mask_b = mask_b.copy(data=np.nan_to_num(rotate_values(mask_b.values, rotation)))
+        valid_b = valid_b.copy(data=np.nan_to_num(rotate_values(valid_b.values, rotation)))
     moved = shift_image(mask_b, shift_px).values
     cover = shift_image(valid_b, shift_px).values
     valid = np.isfinite(np.asarray(a.values)) & (np.nan_to_num(cover) > 0.5)
@@ -187,6 +195,7 @@ def compare(a: xr.DataArray, b: xr.DataArray, *, topography_a: xr.DataArray | No
         n_islands_a=ra.n_islands,
         result_a=ra, result_b=rb, mask_a=ma, mask_b=mb,
         registration_method=method,
+        rotation_deg=float(rotation),
         warnings=as_warnings([*ws, *ra.warnings, *rb.warnings])
         if hasattr(ra, "warnings") else as_warnings(ws),
     )

@@ -7,7 +7,7 @@ to ``attrs["provenance"]``; inputs are never modified.
 from supramap.spm.geometry import crop, profile
 from supramap.spm.level import plane_level, poly_level
 from supramap.spm.lines import align_rows
-from supramap.spm.register import RegistrationResult, register, shift_image
+from supramap.spm.register import RegistrationResult, align_image, register, shift_image
 from supramap.spm.scars import mark_scars, remove_scars
 from supramap.spm.smooth import nan_gaussian
 
@@ -21,6 +21,7 @@ __all__ = [
     "profile",
     "register",
     "shift_image",
+    "align_image",
     "RegistrationResult",
     "nan_gaussian",
 ]

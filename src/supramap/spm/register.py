@@ -46,6 +46,9 @@ class RegistrationResult:
     method: str = ""
     candidates: tuple[dict, ...] = ()
     warnings: tuple[QualityWarning, ...] = ()
+    #: Rotation (degrees, :func:`scipy.ndimage.rotate` convention) to apply to *moving*
+    #: before the shift; 0 when none was found.
+    rotation_deg: float = 0.0
 
 
 def _prepare(values: np.ndarray) -> np.ndarray:
@@ -173,7 +176,7 @@ def _refine(reference: np.ndarray, moving: np.ndarray, start: tuple[float, float
 
 
 def register(reference: xr.DataArray, moving: xr.DataArray, *, upsample: int = 50,
-             min_confidence: float = 0.5) -> RegistrationResult:
+             min_confidence: float = 0.5, rotate: bool = True) -> RegistrationResult:
     """Find the translation that aligns *moving* with *reference* (sub-pixel), with a
     confidence.
 
@@ -186,6 +189,12 @@ def register(reference: xr.DataArray, moving: xr.DataArray, *, upsample: int = 5
     over their overlap wins.  That correlation is the ``confidence``; below *min_confidence*
     (no texture, or the scans do not show the same area) the result carries the warning
     ``registration.low_confidence``.
+
+    With *rotate*, a rotation between the scans (a changed scan angle, thermal drift) is
+    found first (Fourier–Mellin, then a search of the angle that best correlates the images)
+    and undone before the translation; it is kept only when it raises the confidence, and is
+    reported as ``rotation_deg`` with the warning ``registration.rotated``.  Apply the result
+    with :func:`align_image`.
 
     Raises
     ------
@@ -203,6 +212,42 @@ def register(reference: xr.DataArray, moving: xr.DataArray, *, upsample: int = 5
         raise RegistrationError(f"pixel sizes differ: {dy:g}×{dx:g} m vs {mdy:g}×{mdx:g} m; "
                                 "resample one image first")
     ref_v, mov_v = np.asarray(reference.values), np.asarray(moving.values)
+    base = _translation(ref_v, mov_v, upsample)
+    rotation = 0.0
+    if rotate:
+        # Candidates: every half degree within ±5° (scan-angle slips and thermal drift are
+        # small; a smooth surface has too little high-frequency power for Fourier–Mellin),
+        # and the Fourier–Mellin angle (the scan is turned by +guess: −guess undoes it).
+        guess = _rotation_estimate(ref_v, mov_v)
+        angle = _refine_rotation(ref_v, mov_v, [*np.arange(-5.0, 5.01, 0.5), -guess])
+        if abs(angle) >= 0.2:
+            turned = _translation(ref_v, rotate_values(mov_v, angle), upsample)
+            # Kept when it explains at least half of what the translation left unmatched.
+            if turned[2] > base[2] and (1 - turned[2]) < 0.5 * (1 - base[2]):
+                base, rotation = turned, angle
+    sy, sx, conf, method, error, cands = base
+    ws = []
+    if rotation:
+        ws.append(warn("registration.rotated",
+                       f"the second scan is rotated by {-rotation:+.2f}° against the first "
+                       "(scan angle or thermal drift): registered with that rotation, which a "
+                       "translation alone cannot undo", rotation_deg=rotation))
+    if not conf >= min_confidence:
+        ws.append(warn("registration.low_confidence",
+                       f"the images do not match after registration (normalised correlation "
+                       f"{conf:.2f} < {min_confidence}): no texture to register on, not the "
+                       "same area, or a distortion that neither a translation nor a rotation "
+                       "explains; the shift and everything compared through it are unreliable",
+                       confidence=conf, shift_y_px=sy, shift_x_px=sx))
+    return RegistrationResult(shift_px=(sy, sx), shift_m=(sy * dy, sx * dx),
+                              error=float(error), confidence=conf,
+                              method=method, candidates=tuple(cands),
+                              warnings=tuple(ws), rotation_deg=float(rotation))
+
+
+def _translation(ref_v: np.ndarray, mov_v: np.ndarray, upsample: int):
+    """The best translation of *mov_v* onto *ref_v*: (sy, sx, confidence, method, error,
+    candidates)."""
     # The scoring images are smoothed (σ = 1.5 px): interpolating a noisy image at half-pixel
     # shifts averages its noise away and biases the correlation towards half-pixel shifts.
     lev_ref, lev_mov = nan_gaussian(_levelled(ref_v), 1.5), nan_gaussian(_levelled(mov_v), 1.5)
@@ -240,17 +285,71 @@ def register(reference: xr.DataArray, moving: xr.DataArray, *, upsample: int = 5
             if np.isfinite(r2) and r2 >= conf - 0.02:
                 sy, sx, conf = ref_shift[0], ref_shift[1], float(r2)
                 method += "+refined"
-    ws = []
-    if not conf >= min_confidence:
-        ws.append(warn("registration.low_confidence",
-                       f"the images do not match after registration (normalised correlation "
-                       f"{conf:.2f} < {min_confidence}): no texture to register on, or not the "
-                       "same area; the shift and everything compared through it are unreliable",
-                       confidence=conf, shift_y_px=sy, shift_x_px=sx))
-    return RegistrationResult(shift_px=(sy, sx), shift_m=(sy * dy, sx * dx),
-                              error=float(best["error"]), confidence=conf,
-                              method=method, candidates=tuple(cands),
-                              warnings=tuple(ws))
+    return sy, sx, conf, method, float(best["error"]), cands
+
+
+def rotate_values(values: np.ndarray, angle_deg: float, order: int = 1) -> np.ndarray:
+    """*values* turned by *angle_deg* about the frame centre (the convention of
+    :func:`scipy.ndimage.rotate`); pixels brought in from outside the frame are NaN."""
+    z = np.asarray(values, dtype=float)
+    valid = np.isfinite(z).astype(float)
+    out = ndimage.rotate(np.nan_to_num(z), angle_deg, reshape=False, order=order,
+                         mode="constant", cval=0.0)
+    cover = ndimage.rotate(valid, angle_deg, reshape=False, order=1, mode="constant",
+                           cval=0.0)
+    return np.where(cover > 0.999, out, np.nan)
+
+
+def _rotation_estimate(ref_v: np.ndarray, mov_v: np.ndarray) -> float:
+    """Rotation (degrees) of *mov_v* against *ref_v* from their Fourier magnitudes in polar
+    coordinates (Fourier–Mellin; a translation leaves the magnitude unchanged, a rotation
+    shifts it along the angle).  Coarse (±0.5°); :func:`_refine_rotation` refines it."""
+    from skimage.filters import difference_of_gaussians, window
+    from skimage.transform import warp_polar
+
+    def spectrum(v):
+        z = _levelled(v)
+        z = np.where(np.isfinite(z), z, 0.0)
+        z = difference_of_gaussians(z, 1, max(min(z.shape) / 12, 2)) * window("hann", z.shape)
+        return np.abs(np.fft.fftshift(np.fft.fft2(z)))
+
+    n = min(ref_v.shape)
+    size = 720  # 0.5° per output row before the sub-pixel peak fit
+    a = warp_polar(spectrum(ref_v), radius=n // 2, output_shape=(size, size), order=1)
+    b = warp_polar(spectrum(mov_v), radius=n // 2, output_shape=(size, size), order=1)
+    shift, _, _ = phase_cross_correlation(a[: size // 2], b[: size // 2], upsample_factor=20,
+                                          normalization=None)
+    return float(shift[0] * 360.0 / size)
+
+
+def _refine_rotation(ref_v: np.ndarray, mov_v: np.ndarray, guesses) -> float:
+    """The rotation to apply to *mov_v* that best correlates the two height images (after
+    the best translation at each trial angle): the best of *guesses*, refined within ±0.6°
+    of it."""
+    from scipy.optimize import minimize_scalar
+
+    # An angle needs no full resolution: search on frames of at most ~256 px (block means),
+    # so a 4096² pair costs what a 256² pair does.
+    k = int(np.ceil(max(ref_v.shape) / 256))
+    if k > 1:
+        ref_v, mov_v = _block_mean(ref_v, k), _block_mean(mov_v, k)
+    lev_ref = nan_gaussian(_levelled(ref_v), 1.5)
+    ref_p = _prepare_height(ref_v)
+
+    def cost(angle: float) -> float:
+        turned = rotate_values(mov_v, angle)
+        prep = _prepare_height(np.where(np.isfinite(turned), turned, np.nanmean(turned)))
+        shift, _, _ = phase_cross_correlation(ref_p, prep, upsample_factor=10,
+                                              normalization=None)
+        r = overlap_correlation(lev_ref, nan_gaussian(_levelled(turned), 1.5),
+                                (float(shift[0]), float(shift[1])))
+        return -r if np.isfinite(r) else 1.0
+
+    costs = {float(g): cost(float(g)) for g in guesses}
+    start = min(costs, key=costs.get)
+    out = minimize_scalar(cost, bounds=(start - 0.6, start + 0.6), method="bounded",
+                          options={"xatol": 0.01})
+    return float(out.x) if out.fun <= costs[start] else start
 
 
 def shift_image(image: xr.DataArray, shift_px: tuple[float, float], *, order: int = 1,
@@ -264,3 +363,21 @@ def shift_image(image: xr.DataArray, shift_px: tuple[float, float], *, order: in
     moved = np.where(cover > 0.999, moved, np.nan)
     return like(image, moved, step=f"shift_image(shift_px=({shift_px[0]:.4f}, "
                                    f"{shift_px[1]:.4f}))")
+
+
+def align_image(image: xr.DataArray, registration: RegistrationResult, *, order: int = 1,
+                ) -> xr.DataArray:
+    """Apply a registration to *image* (the moving scan): its rotation, then its shift."""
+    if registration.rotation_deg:
+        image = like(image, rotate_values(image.values, registration.rotation_deg, order),
+                     step=f"rotate({registration.rotation_deg:.3f} deg)")
+    return shift_image(image, registration.shift_px, order=order)
+
+
+def _block_mean(values: np.ndarray, k: int) -> np.ndarray:
+    """Means of k × k blocks (NaN-aware; a partial last block is dropped)."""
+    z = np.asarray(values, dtype=float)
+    ny, nx = (z.shape[0] // k) * k, (z.shape[1] // k) * k
+    blocks = z[:ny, :nx].reshape(ny // k, k, nx // k, k)
+    with np.errstate(invalid="ignore"):
+        return np.nanmean(blocks, axis=(1, 3))
