@@ -264,3 +264,20 @@ def test_grid_with_an_aborted_row_keeps_nan_there():
     ds = fit_in_gap_grid(grid.copy(data=vals), temperature=0.4, lockin_rms=20e-6)
     assert np.isnan(ds["fwhm_1"].values[2, 1:]).all() and not ds["converged"].values[2, 1:].any()
     np.testing.assert_allclose(ds["fwhm_1"].values[:2], np.broadcast_to(w, (2, 4)), rtol=0.06)
+
+
+@pytest.mark.parametrize("t_tip, t_err, determined", [(0.4, 0.03, True), (0.158, 2.5, True),
+                                                      (0.4, float("nan"), False)])
+def test_tip_temperature_uncertainty_is_carried_into_the_width(t_tip, t_err, determined):
+    """A 50 µeV zero-bias state at 0.4 K seen through a Pb-like tip; the tip model's
+    temperature is right, badly calibrated (0.158 ± 2.5 K) or not determined.  The 90 %
+    interval of the intrinsic FWHM must hold the truth in every case."""
+    from supramap.sts.models import TipModel
+
+    b, g = _sis_measured(lambda e: 1.0 + 2e-4 * lorentzian(e, 0.0, 50e-6), temperature=0.4,
+                         seed=4)
+    tip = TipModel(1.37e-3, 2e-5, t_tip, temperature_err_K=t_err,
+                   extra={"temperature_determined": determined})
+    r = fit_in_gap(b, g, temperature=0.4, tip=tip, peaks=1)
+    assert abs(r.fwhm_eV[0] - 50e-6) <= 1.645 * r.fwhm_err_eV[0]
+    assert "ingap.tip_temperature" in [w.code for w in r.warnings]

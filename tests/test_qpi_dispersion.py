@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from supramap.errors import AnalysisError
-from supramap.sts.qpi import E_CHARGE, HBAR, M_E, fit_dispersion, track_branch
+from supramap.sts.qpi import E_CHARGE, HBAR, M_E, fit_dispersion
 
 ENERGIES = np.linspace(5e-3, 40e-3, 8)
 
@@ -42,14 +42,6 @@ def test_fit_dispersion_exact_limits():
     assert hole["effective_mass_me"] == pytest.approx(-1.5)  # hole-like band: m* < 0
     with pytest.raises(AnalysisError, match="three"):
         fit_dispersion([0.0, 1.0], [1e9, 2e9])
-
-
-def test_branch_tracking_keeps_one_direction():
-    per = [[{"angle_deg": 0.0, "q": 1e9}, {"angle_deg": 90.0, "q": 5e9}],
-           [{"angle_deg": 91.0, "q": 5.1e9}, {"angle_deg": 178.0, "q": 1.2e9}],
-           [{"angle_deg": 45.0, "q": 1.4e9}]]
-    b = track_branch(per)
-    assert b[0]["q"] == 1e9 and b[1]["q"] == 1.2e9 and b[2] is None  # 178° ≡ −2°
 
 
 @pytest.mark.parametrize("angle", [0.0, 30.0])
@@ -140,3 +132,66 @@ def test_bragg_calibration_on_the_real_fese_topograph(shared, tmp_path):
     bragg = [v for v in d["energies"][0]["q_vectors"] if v.get("q_2pi_over_a", 0) > 0.8]
     assert len(bragg) == 2
     assert all(v["q_2pi_over_a"] == pytest.approx(1.0, abs=0.01) for v in bragg)
+
+
+# ---- rings from scattering, with and without a lattice (built here) -----------------------------
+
+def _ring_maps(m_star=1.0, e0=-0.060, lattice_m=None, energies=None, seed=0, n=256,
+               size=100e-9):
+    """Maps whose Fourier power is a ring at the band's q(E) with random phases (QPI of many
+    impurities), plus pixel noise and, optionally, a square lattice whose Bragg peaks and
+    harmonics are 5–50× stronger than the ring per pixel."""
+    from supramap.data import make_image
+
+    rng = np.random.default_rng(seed)
+    dx = size / n
+    energies = np.linspace(-0.050, 0.0, 7) if energies is None else energies
+    k = 2 * np.pi * np.fft.fftfreq(n, dx)
+    kk = np.hypot(*np.meshgrid(k, k))
+    x = (np.arange(n) + 0.5) * dx
+    xx, yy = np.meshgrid(x, x)
+    out = []
+    for e in energies:
+        q = np.sqrt(2 * abs(m_star) * M_E * np.sign(m_star) * (e - e0) * E_CHARGE) / HBAR
+        phase = np.exp(2j * np.pi * rng.random(kk.shape))
+        spec = np.exp(-(kk - q) ** 2 / (2 * 0.03e9 ** 2)) * phase
+        z = np.real(np.fft.ifft2(spec))
+        z = z / z.std() + 0.3 * rng.normal(size=z.shape)
+        if lattice_m:
+            u, v = 2 * np.pi * xx / lattice_m, 2 * np.pi * yy / lattice_m
+            z = z + 3 * (np.cos(u) + np.cos(v)) + 1.5 * np.cos(u) * np.cos(v)
+        out.append(make_image(z, dx=dx, units="S"))
+    return list(energies), out
+
+
+@pytest.mark.parametrize("lattice", [None, 1.0e-9])
+def test_ring_dispersion_with_and_without_a_lattice(lattice):
+    from supramap.quality import codes
+    from supramap.sts.qpi import dispersion, fourier
+
+    energies, maps = _ring_maps(lattice_m=lattice)
+    points, fit, ws = dispersion(energies, [fourier(m) for m in maps])
+    assert all(p["on_branch"] for p in points) and codes(ws) == []
+    assert fit["model"] == "parabolic"
+    assert fit["effective_mass_me"] == pytest.approx(1.0, rel=0.05)
+    assert fit["E0_eV"] == pytest.approx(-0.060, abs=3e-3)
+
+
+def test_hole_band_has_a_negative_mass():
+    from supramap.sts.qpi import dispersion, fourier
+
+    energies, maps = _ring_maps(m_star=-1.5, e0=0.02, energies=np.linspace(-0.04, 0.0, 6),
+                                lattice_m=1.0e-9, seed=2)
+    _, fit, _ = dispersion(energies, [fourier(m) for m in maps], model="parabolic")
+    assert fit["effective_mass_me"] == pytest.approx(-1.5, rel=0.05)
+
+
+def test_noise_only_maps_say_the_branch_is_not_there():
+    from supramap.data import make_image
+    from supramap.quality import codes
+    from supramap.sts.qpi import dispersion, fourier
+
+    rng = np.random.default_rng(4)
+    maps = [make_image(rng.normal(size=(128, 128)), dx=0.4e-9, units="S") for _ in range(7)]
+    points, fit, ws = dispersion(list(np.linspace(-0.03, 0.03, 7)), [fourier(m) for m in maps])
+    assert "qpi.few_on_branch" in codes(ws)

@@ -173,3 +173,37 @@ def test_spiky_spectrum_warns_many_peaks():
         g[np.abs(v - c) < 3e-4] += 0.5
     cp = coherence_peaks(v, g)
     assert "peaks.many" in codes(cp.warnings)
+
+
+def test_orientation_mixture_is_two_populations(tmp_path, capsys):
+    """30° and 120° dumbbells (two domains): two populations, not 'mean 75°, order 0'."""
+    from supramap.cli.main import main
+    from supramap.io.bcr import write_bcr
+
+    z1, _ = _dumbbells(angle_deg=30.0, k=9, seed=1)
+    z2, _ = _dumbbells(angle_deg=120.0, k=9, seed=2)
+    z = np.zeros((256, 256))
+    z[:, :128], z[:, 128:] = z1[:, :128], z2[:, 128:]
+    z += RNG.normal(0, 0.02, z.shape)
+    r = detect_defects(make_image(z, dx=1e-10))
+    pops = sorted(r.populations, key=lambda p: p["mean_deg"])
+    assert len(pops) == 2
+    assert pops[0]["mean_deg"] == pytest.approx(30, abs=5)
+    assert pops[1]["mean_deg"] == pytest.approx(120, abs=5)
+    assert all(p["order"] > 0.9 for p in pops)
+    f = tmp_path / "topo.bcrf"
+    write_bcr(f, make_image(z * 1e-10, dx=1e-10, units="m"))
+    assert main(["sts", "defects", str(f), "--json", str(tmp_path / "d.json")]) == 0
+    out = capsys.readouterr().out
+    assert "counter-clockwise on the screen" in out
+    d = __import__("json").loads((tmp_path / "d.json").read_text())
+    assert len(d["orientation_populations"]) == 2 and "orientation_convention" in d
+    # --groups needs spectra: refused on a topograph with the reason.
+    assert main(["sts", "defects", str(f), "--groups", "2"]) == 2
+    assert "needs a spectroscopy grid" in capsys.readouterr().err
+
+
+def test_one_orientation_is_one_population():
+    z, _ = _dumbbells(angle_deg=45.0, k=12, seed=3)
+    r = detect_defects(make_image(z + RNG.normal(0, 0.02, z.shape), dx=1e-10))
+    assert len(r.populations) == 1 and r.populations[0]["mean_deg"] == pytest.approx(45, abs=5)

@@ -373,3 +373,51 @@ def test_resistivity_column_is_not_divided_again(tmp_path, capsys, geometry):
     assert d["column_quantity"] == "resistivity"
     assert d["rho0_ohm_m"] == pytest.approx(1000e-8, rel=0.02)  # 1000 µΩ cm in Ω m
     assert "µΩ cm" in out and "R0" not in out
+
+
+# ---- the header's lock-in amplitude is the default broadening -----------------------------------
+
+def _nanonis_dat(path, bias, g, extra_header=""):
+    head = ("Experiment\tbias spectroscopy\nBias>Bias (V)\t1E-3\n" + extra_header +
+            "\n[DATA]\nBias calc (V)\tLI Demod 1 X (A)\n")
+    path.write_text(head + "\n".join(f"{b:.7E}\t{v:.7E}" for b, v in zip(bias, g)) + "\n",
+                    encoding="latin-1")
+    return path
+
+
+@pytest.mark.parametrize("header, expected", [
+    ("Lock-in>Lock-in status\tON\nLock-in>Modulated signal\tBias (V)\nLock-in>Amplitude\t"
+     "2E-3", 2e-3 / np.sqrt(2)),
+    ("Lock-in>Lock-in status\tOFF\nLock-in>Amplitude\t2E-3", None),
+    ("Lock-in>Modulated signal\tZ (m)\nLock-in>Amplitude\t2E-12", None),
+    ("", None)])
+def test_header_lockin_amplitude_is_read(tmp_path, header, expected):
+    from supramap.sts.spectra import read_spectrum
+
+    b = np.linspace(-5e-3, 5e-3, 101)
+    s = read_spectrum(_nanonis_dat(tmp_path / "s.dat", b, 1 + 0 * b, header))
+    if expected is None:
+        assert s.lockin_rms_V is None
+    else:
+        assert s.lockin_rms_V == pytest.approx(expected)
+
+
+def test_ingap_uses_the_header_lockin_unless_overridden(tmp_path, capsys):
+    from tests.test_ingap import BIAS, _measured
+
+    from supramap.sts.ingap import lorentzian
+
+    g = _measured(lambda e: 2e-4 * lorentzian(e, 10e-6, 50e-6), 0.4, 40e-6)
+    header = ("Lock-in>Lock-in status\tON\nLock-in>Modulated signal\tBias (V)\n"
+              f"Lock-in>Amplitude\t{40e-6 * np.sqrt(2):.6E}")
+    f = _nanonis_dat(tmp_path / "zbp.dat", BIAS, g, header)
+    j = tmp_path / "i.json"
+    code, out, err = run(["sts", "ingap", f, "--temperature", "0.4", "--json", j], capsys)
+    assert code == 0, err
+    d = json.loads(j.read_text())
+    assert d["lockin_rms_V"] == pytest.approx(40e-6, rel=1e-4)
+    assert "from the file's header" in out
+    assert d["fits"][0]["fwhm_eV"][0] == pytest.approx(50e-6, rel=0.06)
+    code, _, _ = run(["sts", "ingap", f, "--temperature", "0.4", "--lockin-rms", "0",
+                      "--json", j], capsys)
+    assert json.loads(j.read_text())["lockin_rms_V"] == 0.0

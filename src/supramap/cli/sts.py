@@ -33,11 +33,29 @@ from supramap.errors import AnalysisError  # noqa: F401
 def load_spectrum(*args, **kwargs):
     """supramap.sts.spectra.read_spectrum, imported on first use (scipy, lmfit and xarray
     are not loaded for ``--help``); its measurement-kind warnings are printed and recorded."""
+    return read_checked(*args, **kwargs)[:3]
+
+
+def read_checked(*args, **kwargs):
+    """(bias, conductance, description, header lock-in V rms or None) of a spectrum, its
+    measurement-kind warnings printed and recorded."""
     from supramap.sts.spectra import read_spectrum
 
     s = read_spectrum(*args, **kwargs)
     emit_warnings(s)
-    return s.bias, s.conductance, s.what
+    return s.bias, s.conductance, s.what, s.lockin_rms_V
+
+
+def _lockin(option: float | None, header: float | None) -> float:
+    """The lock-in modulation to model: the option when given, else the file's header (said
+    on the terminal), else none."""
+    if option is not None:
+        return float(option)
+    if header is not None:
+        console.print(f"Lock-in modulation from the file's header: {header * 1e3:.4g} mV rms "
+                      "(--lockin-rms overrides)")
+        return float(header)
+    return 0.0
 
 app = typer.Typer(help="Tunnelling spectroscopy.", no_args_is_help=True)
 
@@ -48,7 +66,10 @@ def _temperature_opt(text: str):
 
 TEMPERATURE_OPT = _temperature_opt("Temperature (K), in (0, 1000].")
 TEFF_OPT = _temperature_opt("Starting effective temperature (K), in (0, 1000].")
-LOCKIN_OPT = typer.Option(0.0, "--lockin-rms", help="Lock-in modulation (V rms), in [0, 0.1].",
+LOCKIN_OPT = typer.Option(None, "--lockin-rms",
+                          help="Lock-in modulation (V rms), in [0, 0.1]; default: the file "
+                               "header's Lock-in>Amplitude / √2 when the lock-in modulated the "
+                               "bias, else 0.",
                           callback=bounded("--lockin-rms", 0.0, 0.1, unit="V"))
 
 CHANNEL_OPT = typer.Option(
@@ -99,7 +120,8 @@ def fit(
     """Fit a Dynes (NIS) or SIS model with uncertainties."""
     from supramap.sts import TipModel, fit_spectrum
 
-    b, g, what = load_spectrum(file, channel, bias_column)
+    b, g, what, header_lockin = read_checked(file, channel, bias_column)
+    lockin_rms = _lockin(lockin_rms, header_lockin)
     fixed = {}
     if tip is not None:
         if model != "sis":
@@ -149,7 +171,7 @@ def calibrate_tip(
     ),
     sample_weights: str = typer.Option(
         None, "--sample-weights",
-        help="Weights of the reference's gaps, e.g. 0.55,0.45, or 'fit' (default: equal)."),
+        help="Weights of the reference's gaps, e.g. 0.55,0.45 (default: equal)."),
     vary_sample: bool = typer.Option(
         False, "--vary-sample", help="Fit the reference's gaps too (default: fixed)."),
     temperature: float = TEFF_OPT,
@@ -162,9 +184,7 @@ def calibrate_tip(
 
     gaps = _gaps(sample_gaps)
     weights = None
-    if sample_weights == "fit":
-        weights = "fit"
-    elif sample_weights is not None:
+    if sample_weights is not None:
         try:
             weights = [float(v) for v in sample_weights.split(",")]
         except ValueError:
@@ -173,7 +193,8 @@ def calibrate_tip(
                 or not sum(weights) > 0:
             raise UsageError(f"--sample-weights needs {len(gaps)} numbers ≥ 0 (one per "
                              f"--sample-gaps), got {sample_weights!r}")
-    b, g, what = load_spectrum(file, channel, bias_column)
+    b, g, what, header_lockin = read_checked(file, channel, bias_column)
+    lockin_rms = _lockin(lockin_rms, header_lockin)
     with busy("fitting the tip on the reference (SIS model)"):
         tip, res = run(
             b,
@@ -532,9 +553,14 @@ def ingap(
         raise UsageError(f"{len(files)} files but {len(values)} --parameter values")
     fits, rows = [], []
     order = np.argsort(values)
+    loaded = [read_checked(files[i], channel, bias_column) for i in order]
+    heads = {x[3] for x in loaded}
+    if lockin_rms is None and len(heads) > 1:
+        raise UsageError("the files' headers give different lock-in amplitudes: give "
+                         "--lockin-rms")
+    lockin_rms = _lockin(lockin_rms, next(iter(heads)) if len(heads) == 1 else None)
     with busy(f"fitting {len(files)} spectra through the broadening"):
-        for i in order:
-            b, g, _ = load_spectrum(files[i], channel, bias_column)
+        for i, (b, g, _, _) in zip(order, loaded):
             fits.append((values[i], files[i], fit_in_gap(
                 b, g, temperature=temperature, lockin_rms=lockin_rms, shape=shape,
                 peaks=npk, window_eV=window, tip=tip_model)))
@@ -574,7 +600,10 @@ def _ingap_grid(files, temperature, lockin_rms, tip_model, shape, npk, window, p
     auto = npk == "auto"
     if auto:
         npk = 1  # BIC per pixel is not offered: fit the series' choice with --peaks 2
-    _, g = _grid(files[0], channel, fitting=True)
+    ds_in, g = _grid(files[0], channel, fitting=True)
+    from supramap.sts.kind import header_lockin_rms
+
+    lockin_rms = _lockin(lockin_rms, header_lockin_rms(ds_in.attrs.get("header")))
     with busy(f"in-gap fits on {g.shape[0] * g.shape[1]} spectra"):
         ds = fit_in_gap_grid(g, temperature=temperature, lockin_rms=lockin_rms, shape=shape,
                              peaks=npk, window_eV=window, tip=tip_model)
@@ -794,7 +823,10 @@ def gapmap(
         raise UsageError("--workers must be ≥ 0 and --temperature > 0")
     from supramap.sts.grid import check_grid
 
-    _, g = _grid(file, channel, fitting=True)
+    ds_in, g = _grid(file, channel, fitting=True)
+    from supramap.sts.kind import header_lockin_rms
+
+    lockin_rms = _lockin(lockin_rms, header_lockin_rms(ds_in.attrs.get("header")))
     check_grid(g)  # before the progress bar: a refused grid prints one line, nothing else
     with progress_bar(f"gap map of {g.shape[0]} × {g.shape[1]} spectra") as progress:
         task = progress.add_task("fitting the grid", total=None)
@@ -903,8 +935,7 @@ def qpi(
     for e, _, f in maps_ffts:
         if symmetrize != "none":
             f = symmetrise(f, symmetrize)
-        if directions:
-            ffts.append(f)
+        ffts.append(f)
         qmax = float(np.abs(f.qx).max())
         an = anisotropy(f, q_min=0.05 * qmax, q_max=0.9 * qmax) \
             if symmetrize in ("none", "mirror") else float("nan")
@@ -929,9 +960,10 @@ def qpi(
         if dispersion not in ("auto", "parabolic", "linear"):
             raise UsageError(f"--dispersion must be auto, parabolic or linear, got "
                              f"{dispersion!r}")
-        d["dispersion"], fit = branch_dispersion(energies, [p["q_vectors"] for p in per_energy],
-                                                 model=dispersion)
-        n_on = sum(p["q_per_nm"] is not None for p in d["dispersion"])
+        d["dispersion"], fit, branch_warnings = branch_dispersion(energies, ffts,
+                                                                  model=dispersion)
+        emit_warnings(branch_warnings)
+        n_on = sum(p["on_branch"] for p in d["dispersion"])
         if fit is not None:
             d["dispersion_fit"] = fit
             if fit["model"] == "parabolic":
@@ -945,7 +977,10 @@ def qpi(
                                          f"{fit['velocity_m_per_s']:.3g} ± "
                                          f"{fit['velocity_err_m_per_s']:.2g} m/s"))
             rows.append(("E(q) points", f"{n_on} of {len(energies)} energies on the "
-                                        "tracked branch"))
+                                        "branch: " + ", ".join(
+                                            f"{p['energy_eV'] * 1e3:.3g}"
+                                            for p in d["dispersion"] if p["on_branch"])
+                         + " meV (Bragg peaks masked, radial profiles)"))
     cuts = []
     if directions:
         from supramap.sts.qpi import linecut_map, linecut_peaks
@@ -1036,6 +1071,9 @@ def defects(
         raise UsageError(f"--n-sigma must lie in [2, 100], got {n_sigma}")
     if groups < 0:
         raise UsageError(f"--groups must be ≥ 0, got {groups}")
+    if groups and file.suffix.lower() != ".3ds":
+        raise UsageError(f"{file}: --groups groups defects by their spectra, so it needs a "
+                         "spectroscopy grid (.3ds with --energy); a topograph has none")
     m = corrected(_map(file, channel, energy), level, align, scars, clip)
     search = detect_defects(m, n_sigma=n_sigma, sign=-1 if depressions else 1)
     found = search.defects
@@ -1055,11 +1093,17 @@ def defects(
             ("defects", str(len(found))),
             ("noise (levelled, smoothed)", f"{search.noise:.3g} {m.attrs.get('units', '')}"),
             ("median elongation", f"{d['median_elongation']:.2f}" if found else "-"),
-            ("axial mean orientation",
+            ("orientation populations",
+             "; ".join(f"{p['mean_deg']:.1f}° (order {p['order']:.2f}, {p['count']} defects)"
+                       for p in search.populations) or "-"),
+            ("axial mean orientation (all)",
              f"{search.orientation_mean_deg:.1f}° (order {search.orientation_order:.2f})"
              if np.isfinite(search.orientation_mean_deg) else "-"),
         ],
     )
+    from supramap.sts.defects import ORIENTATION_CONVENTION
+
+    console.print(f"Orientation: {ORIENTATION_CONVENTION}.")
     emit_warnings(search)
     d["processing"] = [str(x) for x in m.attrs.get("provenance", [])]
     write_json(json_path, d)

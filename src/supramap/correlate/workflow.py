@@ -216,7 +216,7 @@ def _qpi(m: Measurement, sample: Sample, res: SampleResult) -> None:
     along the branch (or along ``linecut_deg``)."""
     from supramap.io import read
     from supramap.sts.grid import maps_at
-    from supramap.sts.qpi import calibrate_maps, dispersion, fourier, linecut_map, q_peaks
+    from supramap.sts.qpi import calibrate_maps, dispersion, fourier, linecut_map
 
     ds = read(m.path("file", sample.base))
     name = next((n for n in ds.data_vars if ds[n].dims == ("y", "x", "bias")), None)
@@ -232,9 +232,10 @@ def _qpi(m: Measurement, sample: Sample, res: SampleResult) -> None:
             ffts, cal = calibrate_maps(ffts, float(lattice))
         except AnalysisError:
             cal = None  # the lattice is not resolved: q as the scan calibration gives it
-    points, fit = dispersion(energies, [q_peaks(f, lattice_m=lattice) for f in ffts])
+    points, fit, qpi_warnings = dispersion(energies, ffts)
     d: dict[str, Any] = {"kind": m.kind, "energies_eV": energies, "bragg_calibration": cal,
-                         "dispersion": points, "dispersion_fit": fit}
+                         "dispersion": points, "dispersion_fit": fit,
+                         "warnings": [w.to_dict() for w in qpi_warnings]}
     angles = [p["angle_deg"] for p in points if p["angle_deg"] is not None]
     direction = float(m.spec.get("linecut_deg", np.median(angles) if angles else 0.0))
     cut = linecut_map(ffts, energies, direction)

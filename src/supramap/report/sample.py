@@ -133,7 +133,8 @@ def write_sample_report(res, out_dir: str | Path, *, extra=None,
                                      f"{d['energies_eV'][0] * 1e3:.3g} … "
                                      f"{d['energies_eV'][-1] * 1e3:.3g} meV"),
                         ("points on the tracked branch",
-                         f"{sum(p['q_per_nm'] is not None for p in d['dispersion'])}")]
+                         str(sum(bool(p.get("on_branch", p["q_per_nm"] is not None))
+                                 for p in d["dispersion"])))]
                 if fit and fit["model"] == "parabolic":
                     rows.append(("E(q) fit", f"parabolic: m* = {fit['effective_mass_me']:.3g} ± "
                                              f"{fit['effective_mass_err_me']:.2g} mₑ, E0 = "

@@ -168,10 +168,15 @@ def dispersion_figure(points, fit) -> Figure:
     """E(q) of the tracked QPI branch (q in nm⁻¹, E in meV) with the fitted model."""
     from supramap.sts.qpi import E_CHARGE, HBAR, M_E
 
-    q = np.array([p["q_per_nm"] for p in points if p["q_per_nm"] is not None])
-    e = np.array([p["energy_eV"] for p in points if p["q_per_nm"] is not None]) * 1e3
+    on = [p for p in points if p["q_per_nm"] is not None and p.get("on_branch", True)]
+    off = [p for p in points if p["q_per_nm"] is not None and not p.get("on_branch", True)]
+    q = np.array([p["q_per_nm"] for p in on])
+    e = np.array([p["energy_eV"] for p in on]) * 1e3
     fig, ax = plt.subplots(figsize=(4.6, 3.6), constrained_layout=True)
-    ax.plot(q, e, "o", label="strongest q on the branch")
+    ax.plot(q, e, "o", label="ring maximum on the branch")
+    if off:
+        ax.plot([p["q_per_nm"] for p in off], [p["energy_eV"] * 1e3 for p in off], "x",
+                color="0.5", label="off the branch (not fitted)")
     qq = np.linspace(0, q.max() * 1.1, 200)
     if fit["model"] == "parabolic":
         model = fit["E0_eV"] + HBAR**2 * (qq * 1e9) ** 2 / (
@@ -202,8 +207,9 @@ def linecut_figure(cuts, branch=None) -> Figure:
         if branch:
             ang = cut.attrs["direction_deg"]
             pts = [(p["q_per_nm"], p["energy_eV"] * 1e3) for p in branch
-                   if p["q_per_nm"] is not None and
-                   abs(((p["angle_deg"] - ang + 90) % 180) - 90) < 10]
+                   if p["q_per_nm"] is not None and p.get("on_branch", True) and
+                   (p["angle_deg"] is None or abs(((p["angle_deg"] - ang + 90) % 180) - 90)
+                    < 10)]
             if pts:
                 ax.plot(*zip(*pts), "o", mfc="none", mec="c", ms=6, label="tracked branch")
                 ax.legend(fontsize=7, loc="lower right")

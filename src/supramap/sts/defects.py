@@ -45,15 +45,67 @@ class DefectSearch:
     orientation_order: float
     rejected_lines: int
     warnings: tuple[QualityWarning, ...] = ()
+    #: Axial populations of the long axes: [{mean_deg, order, count}], one per family of
+    #: orientations (a 30°/120° mixture is two, not a mean of 75° or 105° with order 0).
+    populations: tuple[dict[str, float], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Keys of ``supramap sts defects --json``."""
         return {"n_defects": len(self.defects), "defects": defects_to_dict(self.defects),
                 "noise": self.noise, "threshold": self.threshold,
+                "orientation_convention": ORIENTATION_CONVENTION,
                 "orientation_mean_deg": self.orientation_mean_deg,
                 "orientation_order": self.orientation_order,
+                "orientation_populations": list(self.populations),
                 "rejected_scan_lines": self.rejected_lines,
                 "warnings": warnings_to_list(self.warnings)}
+
+
+#: How the orientations are measured (also in every ``--json``).
+ORIENTATION_CONVENTION = ("degrees in [0, 180) from +x towards +y of the data, y growing down "
+                          "the image (row 0 at the top, as displayed): an angle θ here is "
+                          "180° − θ counted counter-clockwise on the screen")
+
+
+def axial_populations(angles_deg: np.ndarray, *, max_k: int = 3, min_order: float = 0.8,
+                      ) -> tuple[dict[str, float], ...]:
+    """Families of axial directions: k-means of the doubled angles' unit vectors for k = 1, 2,
+    3, the smallest k whose every family is ordered (resultant length ≥ *min_order*) and holds
+    at least 3 axes; one family with its own order when none qualifies."""
+    a = np.asarray(angles_deg, dtype=float)
+    a = a[np.isfinite(a)]
+    if a.size == 0:
+        return ()
+    v = np.stack([np.cos(np.radians(2 * a)), np.sin(np.radians(2 * a))], axis=1)
+    best = None
+    for k in range(1, min(max_k, a.size) + 1):
+        # Farthest-point start, then Lloyd iterations on the circle (deterministic).
+        centres = [v[0]]
+        for _ in range(1, k):
+            d = np.min([np.sum((v - c) ** 2, axis=1) for c in centres], axis=0)
+            centres.append(v[int(np.argmax(d))])
+        c = np.array(centres)
+        for _ in range(50):
+            lab = np.argmin(((v[:, None, :] - c[None]) ** 2).sum(-1), axis=1)
+            new = np.array([v[lab == j].mean(0) if (lab == j).any() else c[j] for j in
+                            range(k)])
+            if np.allclose(new, c):
+                break
+            c = new
+        fams = []
+        for j in range(k):
+            sel = a[lab == j]
+            if sel.size:
+                mean, order = axial_mean(sel)
+                fams.append({"mean_deg": mean, "order": order, "count": int(sel.size)})
+        if all(f["order"] >= min_order and f["count"] >= 3 for f in fams) or k == 1 and \
+                fams[0]["order"] >= min_order:
+            best = fams
+            break
+    if best is None:
+        mean, order = axial_mean(a)
+        best = [{"mean_deg": mean, "order": order, "count": int(a.size)}]
+    return tuple(sorted(best, key=lambda f: -f["count"]))
 
 
 def axial_mean(angles_deg: np.ndarray, weights: np.ndarray | None = None
@@ -179,9 +231,10 @@ def detect_defects(m: xr.DataArray, *, n_sigma: float = 6.0, smooth_px: float = 
                           float(np.sqrt(max(ev[k, 1], 0.0))), float(peak[k + 1]) * sign,
                           elong, angle))
     elongated = [d for d in out if d.elongation > 1.3]
-    mean, order = axial_mean(np.array([d.orientation_deg for d in elongated])) \
-        if elongated else (float("nan"), float("nan"))
-    return DefectSearch(out, noise, thr, mean, order, lines, as_warnings(ws))
+    angles = np.array([d.orientation_deg for d in elongated])
+    mean, order = axial_mean(angles) if elongated else (float("nan"), float("nan"))
+    return DefectSearch(out, noise, thr, mean, order, lines, as_warnings(ws),
+                        axial_populations(angles))
 
 
 def find_defects(m: xr.DataArray, *, min_sigma_px: float = 1.0, max_sigma_px: float = 6.0,

@@ -318,7 +318,7 @@ def fit_global(biases: Sequence[np.ndarray], gs: Sequence[np.ndarray], *, shared
 def calibrate_tip(bias: np.ndarray, g: np.ndarray, *, sample_gaps: Sequence[float] = (1.26e-3,
                                                                                         1.41e-3),
                   sample_gamma: float = 1e-5,
-                  sample_weights: Sequence[float] | str | None = None,
+                  sample_weights: Sequence[float] | None = None,
                   vary_sample: bool = False, temperature: float = 1.0,
                   lockin_rms: float = 0.0, reference: str = "Pb(111)",
                   reference_uncertainty: float = 0.01) -> tuple[TipModel, FitResult]:
@@ -334,19 +334,18 @@ def calibrate_tip(bias: np.ndarray, g: np.ndarray, *, sample_gaps: Sequence[floa
     """
     n = len(sample_gaps)
     fixed: dict[str, float] = {}
-    if sample_weights is not None and not isinstance(sample_weights, str) and \
-            len(sample_weights) != n:
+    if sample_weights is not None and len(sample_weights) != n:
         raise AnalysisError(f"{len(sample_weights)} sample weights for {n} sample gaps")
     if not vary_sample:
         for i, d in enumerate(sample_gaps, start=1):
             fixed[f"delta{i}"] = d
             fixed[f"gamma{i}"] = sample_gamma
     # The reference's gap weights: as given (a Pb(111) spectrum's two gaps need not weigh
-    # equally), "fit" to fit them, else equal.
-    fit_weights = isinstance(sample_weights, str) and sample_weights == "fit"
+    # equally), else equal.  (Fitting them with the tip gap free was tried: the two close gaps
+    # trade weight against the tip gap and the temperature, and the fit wanders off.)
     if sample_weights is None and n > 1:
         sample_weights = [1.0 / n] * n
-    if not fit_weights and sample_weights is not None and n > 1:
+    if sample_weights is not None and n > 1:
         total = float(np.sum(sample_weights))
         if not (total > 0 and all(wi >= 0 for wi in sample_weights)):
             raise AnalysisError("sample weights must be ≥ 0 with a positive sum")

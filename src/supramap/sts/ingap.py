@@ -18,14 +18,14 @@ peaks seen at ±(Δ_tip + E0) are fitted as sample states at E0.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from supramap.display import displayable
 from supramap.errors import AnalysisError
-from supramap.quality import QualityWarning, warn, warnings_to_list
+from supramap.quality import QualityWarning, as_warnings, warn, warnings_to_list
 
 #: A sweep wider than this (±50 mV, ten times the largest gaps of the iron chalcogenides)
 #: fitted whole is not an in-gap fit.
@@ -157,6 +157,62 @@ def fit_in_gap(bias, g, *, temperature: float, lockin_rms: float = 0.0,
                shape: str | Callable = "lorentzian", peaks: int | str = "auto",
                window_eV: float | None = None, tip=None) -> InGapFit:
     """Fit one or two intrinsic peaks (plus a linear background) to a spectrum.
+
+    With a *tip* whose effective temperature is uncertain (``temperature_err_K``), or was not
+    determined by its calibration (``extra["temperature_determined"]`` False: then ± its whole
+    value), the fit is repeated at T ± δT and half the spread of each energy, width and weight
+    is added in quadrature to its error: the intervals then carry the tip's calibration
+    (``ingap.tip_temperature`` says by how much).  Other parameters: see
+    :func:`fit_in_gap_fixed`.
+    """
+    kw = dict(temperature=temperature, lockin_rms=lockin_rms, shape=shape,
+              window_eV=window_eV)
+    r = fit_in_gap_fixed(bias, g, peaks=peaks, tip=tip, **kw)
+    if tip is None:
+        return r
+    t0 = float(tip.temperature_K)
+    dt = float(getattr(tip, "temperature_err_K", float("nan")))
+    undetermined = not (tip.extra or {}).get("temperature_determined", True)
+    if undetermined:
+        dt = t0
+    if not (np.isfinite(dt) and dt > 0):
+        return r
+    alt = []
+    for t in (max(t0 - dt, 0.1 * t0), t0 + dt):
+        try:
+            alt.append(fit_in_gap_fixed(bias, g, peaks=r.n_peaks,
+                                        tip=replace(tip, temperature_K=t), **kw))
+        except AnalysisError:
+            continue
+    if not alt:
+        return r
+
+    def spread(attr):
+        base = np.asarray(getattr(r, attr), dtype=float)
+        dev = [np.abs(np.asarray(getattr(a, attr), dtype=float) - base) for a in alt
+               if len(getattr(a, attr)) == base.size]
+        return np.mean(dev, axis=0) if dev else np.zeros_like(base)
+
+    new = {}
+    for val, err in (("energies_eV", "energies_err_eV"), ("fwhm_eV", "fwhm_err_eV"),
+                     ("weights", "weights_err")):
+        new[err] = [float(np.hypot(e, d)) for e, d in zip(getattr(r, err), spread(val))]
+    dw = spread("fwhm_eV")
+    note = warn("ingap.tip_temperature",
+                f"the tip's effective temperature {t0:.3g} K is "
+                + ("not determined by its calibration (taken as ± itself)" if undetermined
+                   else f"known to ± {dt:.2g} K")
+                + f": that moves the intrinsic FWHM by up to {1e6 * float(np.max(dw)):.3g} µeV,"
+                " added to its error", tip_temperature_K=t0, tip_temperature_err_K=dt,
+                fwhm_shift_eV=float(np.max(dw)))
+    return replace(r, **new, warnings=list(as_warnings([*r.warnings, note])))
+
+
+def fit_in_gap_fixed(bias, g, *, temperature: float, lockin_rms: float = 0.0,
+                     shape: str | Callable = "lorentzian", peaks: int | str = "auto",
+                     window_eV: float | None = None, tip=None) -> InGapFit:
+    """Fit one or two intrinsic peaks (plus a linear background) to a spectrum, the
+    broadening taken as exactly known.
 
     Parameters
     ----------

@@ -18,7 +18,8 @@ import numpy as np
 from supramap.errors import AnalysisError
 from supramap.quality import QualityWarning, warn
 
-__all__ = ["check_sweep_unit", "check_reaches_zero", "header_warnings", "check_tunnelling"]
+__all__ = ["check_sweep_unit", "check_reaches_zero", "header_warnings", "check_tunnelling",
+           "header_lockin_rms"]
 
 
 def _on(value: Any) -> bool:
@@ -97,3 +98,23 @@ def check_tunnelling(header: Mapping[str, Any] | None, *, where: str = ""
                             "bias sweeps follow the frequency shift's parabola and the contact "
                             "potential, not a tunnelling spectrum, so no gap is fitted")
     return header_warnings(h)
+
+
+def header_lockin_rms(header: Mapping[str, Any] | None) -> float | None:
+    """The bias modulation (V rms) the header records: Nanonis ``Lock-in>Amplitude`` is the
+    modulation's amplitude (zero to peak), so rms = amplitude / √2 — when the lock-in ran
+    (``Lock-in status`` not OFF) and modulated the bias.  None when the header says nothing
+    (or the modulation was not on the bias)."""
+    h = header or {}
+    raw = h.get("Lock-in>Amplitude", h.get("Lockin>Amplitude"))
+    if raw is None:
+        return None
+    if str(h.get("Lock-in>Lock-in status", "ON")).strip().strip('"').upper() == "OFF":
+        return None
+    if "bias" not in str(h.get("Lock-in>Modulated signal", "Bias (V)")).lower():
+        return None
+    try:
+        amp = float(str(raw).split()[0])
+    except ValueError:
+        return None
+    return amp / np.sqrt(2) if np.isfinite(amp) and 0 < amp < 1 else None

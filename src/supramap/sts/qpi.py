@@ -128,13 +128,7 @@ def q_peaks(f: xr.DataArray, *, n_max: int = 6, q_min: float | None = None,
             continue
         if qy0 < 0 or (qy0 == 0 and qx0 < 0):
             continue  # the mirror partner −q of a real map carries no new information
-        lp = np.log(np.maximum(p[r - 1:r + 2, c - 1:c + 2], 1e-300))
-        ddx = lp[1, 2] - 2 * lp[1, 1] + lp[1, 0]
-        ddy = lp[2, 1] - 2 * lp[1, 1] + lp[0, 1]
-        ox = 0.5 * (lp[1, 0] - lp[1, 2]) / ddx if ddx < 0 else 0.0
-        oy = 0.5 * (lp[0, 1] - lp[2, 1]) / ddy if ddy < 0 else 0.0
-        qx = qx0 + float(np.clip(ox, -0.5, 0.5)) * dqx
-        qy = qy0 + float(np.clip(oy, -0.5, 0.5)) * dqy
+        qx, qy = _subpixel(p, qxv, qyv, r, c)
         q = float(np.hypot(qx, qy))
         d = {"qx": qx, "qy": qy, "q": q, "q_per_nm": q * 1e-9,
              "angle_deg": float(np.degrees(np.arctan2(qy, qx)) % 180),
@@ -223,18 +217,181 @@ def calibrate_maps(ffts: list[xr.DataArray], lattice_m: float,
     return [rescale_q(f, cal["scale_x"], cal["scale_y"]) for f in ffts], cal
 
 
-def dispersion(energies_eV, q_vectors: list[list[dict[str, float]]], *,
-               model: str = "auto") -> tuple[list[dict[str, Any]], dict | None]:
-    """The tracked branch through each energy's q-vectors (:func:`track_branch`) as points
-    ``{energy_eV, q_per_nm, angle_deg}`` (None where the branch has no peak), and its E(q) fit
-    (:func:`fit_dispersion`) when at least three energies are on it."""
-    branch = track_branch(q_vectors)
-    points = [{"energy_eV": e, "q_per_nm": b["q_per_nm"] if b else None,
-               "angle_deg": b["angle_deg"] if b else None} for e, b in zip(energies_eV, branch)]
-    on = [(e, b["q"]) for e, b in zip(energies_eV, branch) if b]
-    fit = fit_dispersion([e for e, _ in on], [q for _, q in on], model=model) \
-        if len(on) >= 3 else None
-    return points, fit
+def static_peaks(ffts: list[xr.DataArray], *, factor: float = 20.0, radius_px: float = 2.0,
+                 ) -> np.ndarray:
+    """Mask (qy, qx) of the peaks that stand at one q in every map: Bragg peaks of the lattice,
+    their harmonics and sums, and other static modulations.  A dispersing branch moves with
+    energy, so the minimum over energies of each map's power (normalised by its median)
+    keeps only what does not move; its local maxima above *factor* (× each map's median
+    power) are masked
+    with discs of *radius_px* pixels."""
+    p = np.stack([np.asarray(f.values, dtype=float) ** 2 for f in ffts])
+    p /= np.maximum(np.median(p, axis=(1, 2), keepdims=True), 1e-300)
+    # Bright in *every* map: a branch that moves by less than its width between two energies
+    # is bright in several maps at one pixel, never in all of them.
+    med = np.min(p, axis=0)
+    level = factor  # × every map's median power
+    peaks = (med > level) & (med == ndimage.maximum_filter(med, size=3))
+    r = int(np.ceil(radius_px))
+    yy, xx = np.mgrid[-r:r + 1, -r:r + 1]
+    disc = yy * yy + xx * xx <= radius_px * radius_px
+    return ndimage.binary_dilation(peaks, structure=disc)
+
+
+def radial_profiles(ffts: list[xr.DataArray], mask: np.ndarray | None = None,
+                    ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """Azimuthally averaged power |F|² of each map in rings one q-pixel wide, leaving out the
+    masked pixels: (q at the ring centres in rad/m, profiles (energy, ring), each ring's
+    pixel index arrays for later angular look-ups)."""
+    f0 = ffts[0]
+    qx, qy = np.meshgrid(f0.qx.values, f0.qy.values)
+    q = np.hypot(qx, qy)
+    dq = max(float(abs(f0.qx[1] - f0.qx[0])), float(abs(f0.qy[1] - f0.qy[0])))
+    qmax = min(float(np.abs(f0.qx).max()), float(np.abs(f0.qy).max()))
+    ring = np.floor(q / dq + 0.5).astype(int)
+    use = q <= qmax
+    if mask is not None:
+        use &= ~mask
+    n = int(ring[use].max()) + 1 if use.any() else 1
+    counts = np.bincount(ring[use], minlength=n).astype(float)
+    prof = np.stack([np.bincount(ring[use], weights=np.asarray(f.values, float)[use] ** 2,
+                                 minlength=n) for f in ffts])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        prof = np.where(counts > 0, prof / counts, np.nan)
+    return np.arange(n) * dq, prof, [ring, use, np.arctan2(qy, qx)]
+
+
+def dispersion(energies_eV, ffts: list[xr.DataArray], *, model: str = "auto",
+               q_min: float | None = None, min_excess: float = 1.5,
+               ) -> tuple[list[dict[str, Any]], dict | None, list]:
+    """The dispersing branch of a set of Fourier transforms (one per energy) and its E(q) fit.
+
+    Peaks that stand still in every map (Bragg peaks and their harmonics) are masked
+    (:func:`static_peaks`); each map is averaged over rings of |q|, divided by the median ring
+    profile over energies (the static background: the 1/q fall-off, a static ring), and the
+    branch's q at that energy is the strongest maximum of that ratio (above *min_excess*),
+    located to sub-ring precision by a parabola.  Energies whose q leaves the E(q) curve fitted
+    to the others (more than 3× the median residual) are taken off the branch, one at a time.
+
+    Returns the points ``{energy_eV, q_per_nm, angle_deg, excess, on_branch}`` (``q_per_nm``
+    None where no maximum stands out; ``angle_deg`` the strongest direction on that ring), the
+    fit (None with fewer than three energies on the branch) and the warnings:
+    ``qpi.few_on_branch`` when fewer than ⅔ of the energies lie on it, ``qpi.mass_sign`` when
+    the fitted mass has the sign opposite to the trend of q with energy.
+    """
+    from supramap.quality import warn
+
+    energies = [float(e) for e in energies_eV]
+    if len(energies) != len(ffts):
+        raise AnalysisError("one Fourier transform per energy is needed")
+    mask = static_peaks(ffts) if len(ffts) >= 3 else None
+    qs, prof, (ring, use, ang) = radial_profiles(ffts, mask)
+    dq = float(qs[1] - qs[0]) if qs.size > 1 else 1.0
+    qmin = q_min if q_min is not None else 3 * dq
+    # The static background: a low quantile over energies of each ring (the branch passes a
+    # ring at one or a few energies, so it stays out of the quarter quantile).
+    with np.errstate(invalid="ignore", divide="ignore"):
+        background = np.nanpercentile(prof, 25, axis=0) if len(ffts) >= 3 else np.nanmin(
+            prof, axis=0)
+        ratio = prof / background
+    qpix = np.hypot(*np.meshgrid(ffts[0].qx.values, ffts[0].qy.values))
+    points: list[dict[str, Any]] = []
+    # A ring average of N pixels of noise power scatters by ~1/√N of its mean: a maximum
+    # counts when it stands 6 such standard deviations above the background too.
+    n_pix = np.bincount(ring[use], minlength=qs.size)[: qs.size].astype(float)
+    z = (ratio - 1) * np.sqrt(np.maximum(n_pix, 1))
+    for k, e in enumerate(energies):
+        r = np.where((qs >= qmin) & np.isfinite(ratio[k]), ratio[k], -np.inf)
+        i = int(np.argmax(r))
+        ok = np.isfinite(r[i]) and r[i] >= min_excess and z[k, i] >= 6 and 0 < i < r.size - 1
+        q_at = None
+        angle = None
+        if ok:
+            # |q| of the branch: the mean |q| over the annulus i ± 1.5 rings, weighted by the
+            # power above the background (a ring's radius, or a spot pair's distance).
+            band = use & (np.abs(ring - i) <= 1) & np.isfinite(background[ring.clip(0, None)
+                                                                           .clip(None, qs.size
+                                                                                 - 1)])
+            pw = np.asarray(ffts[k].values, dtype=float)[band] ** 2
+            w = np.clip(pw - background[ring[band]], 0, None)
+            # Only the crest (above half the strongest excess): a spot's or a ring's core,
+            # not the tails the annulus cuts off on one side.
+            w = np.where(w >= 0.5 * w.max(), w, 0.0) if w.size else w
+            q_at = float(np.sum(w * qpix[band]) / np.sum(w)) if w.sum() > 0 else i * dq
+            if 0 < np.count_nonzero(w) <= 16:
+                # Spots (a standing wave along one direction), not a ring: the sub-pixel
+                # maximum of the strongest spot, as q_peaks locates it.
+                q_at = _subpixel_q(ffts[k], np.flatnonzero(band.ravel())[int(np.argmax(w))])
+            on_ring = use & (ring == i)
+            pr = np.asarray(ffts[k].values, dtype=float)[on_ring]
+            angle = float(np.degrees(ang[on_ring][np.argmax(pr)]) % 180) if pr.size else None
+        points.append({"energy_eV": e, "q_per_nm": None if q_at is None else q_at * 1e-9,
+                       "angle_deg": angle, "excess": float(r[i]) if ok else None,
+                       "on_branch": q_at is not None})
+    on = [p for p in points if p["on_branch"]]
+    fit = None
+    while len(on) >= 3:
+        fit = fit_dispersion([p["energy_eV"] for p in on], [p["q_per_nm"] * 1e9 for p in on],
+                             model=model)
+        resid = np.abs(np.asarray([p["energy_eV"] for p in on]) - _predict(fit, np.asarray(
+            [p["q_per_nm"] * 1e9 for p in on])))
+        worst = int(np.argmax(resid))
+        scale = max(float(np.median(resid)), 0.02 * float(np.ptp(energies)) / 3)
+        if len(on) <= 3 or resid[worst] <= 3 * scale:
+            break
+        on[worst]["on_branch"] = False
+        on.pop(worst)
+        fit = None
+    if len(on) < 3:
+        fit = None
+    ws = []
+    if len(on) < 2 / 3 * len(energies):
+        ws.append(warn("qpi.few_on_branch",
+                       f"only {len(on)} of {len(energies)} energies lie on the tracked branch: "
+                       "the dispersion rests on few points (no dispersing feature at the others, "
+                       "or more than one branch)", on_branch=len(on), energies=len(energies)))
+    if fit is not None and fit["model"] == "parabolic" and len(on) >= 3:
+        from scipy.stats import spearmanr
+
+        rho = spearmanr([p["energy_eV"] for p in on], [p["q_per_nm"] for p in on])[0]
+        if np.isfinite(rho) and np.sign(rho) != np.sign(fit["effective_mass_me"]):
+            ws.append(warn("qpi.mass_sign",
+                           f"the fitted mass ({fit['effective_mass_me']:.3g} mₑ) has the sign "
+                           f"opposite to the trend of q with energy (Spearman {rho:.2f}): the "
+                           "points do not follow one parabolic band", rank_correlation=rho))
+    return points, fit, ws
+
+
+def _subpixel_q(f: xr.DataArray, flat_index: int) -> float:
+    """|q| of the maximum at pixel *flat_index* of *f* (:func:`_subpixel`)."""
+    p = np.asarray(f.values, dtype=float) ** 2
+    r, c = np.unravel_index(flat_index, p.shape)
+    if not (0 < r < p.shape[0] - 1 and 0 < c < p.shape[1] - 1):
+        return float(np.hypot(f.qx.values[c], f.qy.values[r]))
+    return float(np.hypot(*_subpixel(p, np.asarray(f.qx.values), np.asarray(f.qy.values),
+                                     r, c)))
+
+
+def _subpixel(p: np.ndarray, qxv: np.ndarray, qyv: np.ndarray, r: int, c: int,
+              ) -> tuple[float, float]:
+    """(qx, qy) of the maximum of the power *p* at pixel (r, c), refined by a parabola
+    through the log-power of its 3 × 3 neighbourhood."""
+    lp = np.log(np.maximum(p[r - 1:r + 2, c - 1:c + 2], 1e-300))
+    ddx = lp[1, 2] - 2 * lp[1, 1] + lp[1, 0]
+    ddy = lp[2, 1] - 2 * lp[1, 1] + lp[0, 1]
+    ox = 0.5 * (lp[1, 0] - lp[1, 2]) / ddx if ddx < 0 else 0.0
+    oy = 0.5 * (lp[0, 1] - lp[2, 1]) / ddy if ddy < 0 else 0.0
+    qx = qxv[c] + float(np.clip(ox, -0.5, 0.5)) * float(qxv[1] - qxv[0])
+    qy = qyv[r] + float(np.clip(oy, -0.5, 0.5)) * float(qyv[1] - qyv[0])
+    return float(qx), float(qy)
+
+
+def _predict(fit: dict, q: np.ndarray) -> np.ndarray:
+    """E(q) of a :func:`fit_dispersion` result."""
+    if fit["model"] == "parabolic":
+        m = fit["effective_mass_me"] * M_E
+        return fit["E0_eV"] + HBAR**2 * q**2 / (2 * m) / E_CHARGE
+    return fit["E0_eV"] + HBAR * fit["velocity_m_per_s"] * q / E_CHARGE
 
 
 def linecut_map(ffts: list[xr.DataArray], energies_eV, direction_deg: float, *,
@@ -314,33 +471,6 @@ def lawler_fujita(m: xr.DataArray, bragg_px: list[tuple[float, float]], *,
 HBAR = 1.054571817e-34  # J s
 E_CHARGE = 1.602176634e-19  # J per eV
 M_E = 9.1093837015e-31  # kg
-
-
-def _turn(a: dict[str, float], b: dict[str, float]) -> float:
-    """Angle between two scattering directions (degrees, 0…90; q and −q are one direction)."""
-    d = abs(a["angle_deg"] - b["angle_deg"]) % 180
-    return min(d, 180 - d)
-
-
-def track_branch(per_energy: list[list[dict[str, float]]], *, max_turn_deg: float = 15.0
-                 ) -> list[dict[str, float] | None]:
-    """One scattering vector per energy along one branch: the strongest peak at the first
-    energy, then at each next energy the peak nearest in direction (within *max_turn_deg*) and
-    in length to the previous one; None where no peak continues the branch."""
-    out: list[dict[str, float] | None] = []
-    prev = None
-    for peaks in per_energy:
-        if not peaks:
-            out.append(None)
-            continue
-        if prev is None:
-            pick = peaks[0]
-        else:
-            near = [p for p in peaks if _turn(p, prev) <= max_turn_deg]
-            pick = min(near, key=lambda p: abs(p["q"] - prev["q"])) if near else None
-        out.append(pick)
-        prev = pick or prev
-    return out
 
 
 def fit_dispersion(energy_eV, q_per_m, *, model: str = "auto") -> dict:

@@ -21,24 +21,33 @@ class Spectrum:
     conductance: np.ndarray
     what: str
     warnings: tuple[QualityWarning, ...] = ()
+    #: Bias modulation (V rms) from the file's header; None when it records none.
+    lockin_rms_V: float | None = None
 
 
 def read_spectrum(path: Path, channel: str | None = None, bias_column: str | None = None,
                   ) -> Spectrum:
     """The spectrum of a Nanonis .dat or a CSV/TXT table, after checking that it is a
     tunnelling bias spectrum: a sweep in volts that reaches zero bias, not KPFM."""
-    from supramap.sts.kind import check_reaches_zero, check_sweep_unit, check_tunnelling
+    from supramap.sts.kind import (
+        check_reaches_zero,
+        check_sweep_unit,
+        check_tunnelling,
+        header_lockin_rms,
+    )
 
     path = Path(path)
     where = f"{path}: "
     ds, b, g, what = _load(path, channel, bias_column)
     ws: list[QualityWarning] = []
+    lockin = None
     if ds is not None:
         check_sweep_unit(ds["bias"].attrs.get("units"), ds["bias"].attrs.get("long_name"),
                          where=where)
         ws = check_tunnelling(ds.attrs.get("header"), where=where)
+        lockin = header_lockin_rms(ds.attrs.get("header"))
     check_reaches_zero(b, where=where)
-    return Spectrum(np.asarray(b), np.asarray(g), what, as_warnings(ws))
+    return Spectrum(np.asarray(b), np.asarray(g), what, as_warnings(ws), lockin)
 
 
 def load_spectrum(path: Path, channel: str | None = None, bias_column: str | None = None,
