@@ -614,3 +614,160 @@ def test_grid_commands_refuse_bad_input_in_one_line(tmp_path, argv, capsys):
     assert code == 2, err
     lines = [ln for ln in err.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("supramap: error:"), err
+
+
+# ---- round two (issue: outputs never replace what they must not, no input hangs a command) ------
+
+def _bcrf(path):
+    from supramap.data import make_image
+    from supramap.io.bcr import write_bcr
+
+    rng = np.random.default_rng(0)
+    cur = rng.normal(0, 1e-12, (32, 32))
+    cur[8:16, 8:16] = 1e-6
+    write_bcr(path, make_image(cur, dx=1e-8, units="A"))
+    return path
+
+
+def test_device_node_and_fifo_outputs_are_refused(tmp_path, capsys):
+    import os
+
+    src = _bcrf(tmp_path / "m.bcrf")
+    node = tmp_path / "full"
+    try:
+        os.mknod(node, 0o666 | __import__("stat").S_IFCHR, os.makedev(1, 7))
+    except PermissionError:
+        pytest.skip("creating a device node needs root")
+    code, err = _run(["cafm", "analyze", src, "--json", node], capsys)
+    assert code == 2 and "not a regular file" in err and err.count("\n") == 1
+    assert __import__("stat").S_ISCHR(os.stat(node).st_mode)  # still the device
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    code, err = _run(["cafm", "analyze", src, "--json", fifo], capsys)
+    assert code == 2 and "not a regular file" in err
+
+
+def test_fifo_input_is_refused_at_once(tmp_path, capsys):
+    import os
+
+    fifo = tmp_path / "in.bcrf"
+    os.mkfifo(fifo)
+    for cmd in (["info", fifo], ["cafm", "analyze", fifo], ["sts", "fit", fifo]):
+        code, err = _run(cmd, capsys)
+        assert code == 2 and "not a regular file" in err, cmd
+
+
+def test_report_folder_with_a_users_file_is_refused_not_emptied(tmp_path, capsys):
+    src = _bcrf(tmp_path / "m.bcrf")
+    rep = tmp_path / "rep"
+    assert _run(["cafm", "analyze", src, "--report", rep], capsys)[0] == 0
+    notes = rep / "notes.txt"
+    notes.write_text("my notes")
+    code, err = _run(["cafm", "analyze", src, "--report", rep], capsys)
+    assert code == 2 and "did not write" in err and notes.read_text() == "my notes"
+    assert not list(tmp_path.glob(".rep.lock"))
+
+
+def test_long_arguments_and_unwritable_outputs_give_one_line(tmp_path, capsys):
+    src = _bcrf(tmp_path / "m.bcrf")
+    code, err = _run(["info", "x" * 300], capsys)
+    assert code == 2 and err.count("\n") == 1
+    code, err = _run(["cafm", "analyze", src, "--json", tmp_path / ("y" * 300 + ".json")],
+                     capsys)
+    assert code == 2 and err.count("\n") == 1
+
+
+def test_deep_toml_huge_qd_header_and_non_image_inputs(tmp_path, capsys, shared):
+    deep = tmp_path / "deep.toml"
+    deep.write_text("a = " + "[" * 100000 + "]" * 100000 + "\n")
+    code, err = _run(["report", deep, "--out", tmp_path / "r"], capsys)
+    assert code == 2 and "nested too deep" in err
+    big = tmp_path / "big.dat"
+    big.write_text("[Header]\nTITLE," + "x" * 5_000_000 + "\n[Data]\nTime (sec),Temperature (K),"
+                   "Moment (emu)\n1,2,3\n2,3,4\n")
+    assert _run(["info", big], capsys)[0] == 0
+    code, err = _run(["cafm", "analyze", shared / "qd" / "zfcfc1.dat"], capsys)
+    assert code == 2 and "not an image" in err
+    grid = tmp_path / "g.3ds"
+    shutil.copy(shared / "nanonis" / "NanonisReader_STS_grid_lockin.3ds", grid)
+    code, err = _run(["sts", "defects", grid, "--energy", "nan"], capsys)
+    assert code == 2 and "--energy" in err
+
+
+def test_honest_huge_bcrf_is_refused_with_its_size(tmp_path, capsys):
+    small = _bcrf(tmp_path / "s.bcrf").read_bytes()[:2048].decode("latin-1")
+    head = small.replace("xpixels = 32\n", "xpixels = 60000\n").replace(
+        "ypixels = 32\n", "ypixels = 60000\n")
+    f = tmp_path / "huge.bcrf"
+    with open(f, "wb") as fh:  # a sparse file: 14 GB that take no disk
+        fh.write(head.ljust(2048)[:2048].encode("latin-1"))
+        fh.truncate(2048 + 60000 * 60000 * 4)
+    code, err = _run(["info", f], capsys)
+    assert code == 2 and "60000" in err
+
+
+def test_corrupt_ibw_dims_rrng_counts_and_cut_3ds(tmp_path, capsys, shared):
+    import struct
+
+    raw = bytearray((shared / "vendor" / "IgorIBWReader_P0089OP0027.ibw").read_bytes())
+    for v in (0, -7):
+        raw[132:136] = struct.pack("<i", v)
+        f = tmp_path / f"d{v}.ibw"
+        f.write_bytes(bytes(raw))
+        code, err = _run(["info", f], capsys)
+        assert code == 2 and "dimensions" in err
+    rr = "[Ions]\nNumber={n}\nIon1=Fe\n[Ranges]\nNumber=1\nRange1=55.5 56.5 Vol:0.01 Fe:1\n"
+    for n in ("99999999", "0"):
+        f = tmp_path / f"r{n}.rrng"
+        f.write_text(rr.format(n=n))
+        code, err = _run(["info", f], capsys)
+        assert code == 2 and "[Ions] promises" in err
+    bom = tmp_path / "bom.RNG"
+    bom.write_bytes(b"\xef\xbb\xbf" + (shared / "apt" / "range_file_RNG.RNG").read_bytes())
+    assert _run(["info", bom], capsys)[0] == 0
+    data = (shared / "nanonis" / "NanonisReader_STS_grid_lockin.3ds").read_bytes()
+    cut = tmp_path / "cut.3ds"
+    cut.write_bytes(data[:-1])
+    code, err = _run(["info", cut], capsys)
+    assert code == 2 and "truncated" in err
+
+
+def test_apt_profile_absurd_bin_and_empty_cylinder(tmp_path, capsys):
+    from supramap.synth.apt import write_needles  # a needle file to point the options at
+
+    write_needles(tmp_path / "n", n_atoms=20_000)
+    pos, rng = tmp_path / "n" / "needle_conducting.pos", tmp_path / "n" / "ranges.rrng"
+    for bad in (["--bin", "1e-15"], ["--bin", "1"], ["--cylinder", ""]):
+        code, err = _run(["apt", "profile", pos, "--range", rng, *bad], capsys)
+        assert code == 2 and err.count("\n") == 1, bad
+
+
+def test_nexus_onto_a_sample_input_is_refused_and_follows_the_umask(tmp_path, capsys):
+    import os
+
+    from supramap.synth.full import write_full_sample
+
+    folder = tmp_path / "s"
+    write_full_sample(folder, seed=0)
+    toml = folder / "sample.toml"
+    victim = next(p for p in folder.rglob("*.dat"))
+    before = victim.read_bytes()
+    code, err = _run(["export", toml, "--nexus", victim], capsys)
+    assert code == 2 and "reads" in err and victim.read_bytes() == before
+    old = os.umask(0o022)
+    try:
+        out = tmp_path / "x.nxs"
+        _run(["export", toml, "--nexus", out], capsys)
+        assert out.stat().st_mode & 0o777 == 0o644
+    finally:
+        os.umask(old)
+
+
+def test_double_star_globs_recurse(tmp_path, capsys):
+    deep = tmp_path / "a" / "b"
+    deep.mkdir(parents=True)
+    _bcrf(deep / "m.bcrf")
+    code, err = _run(["batch", str(tmp_path / "**" / "*.bcrf"), "--analysis", "cafm", "--out",
+                      tmp_path / "o"], capsys)
+    assert code == 0, err
+    assert (tmp_path / "o" / "table.csv").read_text().count("m.bcrf") == 1

@@ -299,27 +299,44 @@ def _dynes(e, delta, gamma):
     return np.abs(np.real(z / np.sqrt(z * z - delta * delta)))
 
 
-def _sis_didv(v, *, tip_delta, sample, temperature_k, tip_gamma=5e-6):
+def _sis_didv(v, *, tip_delta, sample, temperature_k, tip_gamma=2e-5):
     """dI/dV of a superconducting tip on a multi-gap sample, from the tunnelling current
-    I(V) = ∫ N_t(E − eV) N_s(E) [f(E − eV) − f(E)] dE on a fine grid, differentiated."""
+    I(V) = ∫ N_t(E − eV) N_s(E) [f(E − eV) − f(E)] dE on a 0.5 µeV grid, differentiated on
+    a bias grid five times finer than *v* and sampled at *v*."""
     kt = 8.617333262e-5 * temperature_k
-    e = np.linspace(-8e-3, 8e-3, 16001)
+    e = np.linspace(-8e-3, 8e-3, 32001)
     ns = sum(w * _dynes(e, d, gm) for d, gm, w in sample)
     f = lambda x: 0.5 * (1 - np.tanh(x / (2 * kt)))  # noqa: E731
+    vf = np.linspace(v[0], v[-1], 5 * (v.size - 1) + 1)
     cur = np.array([np.trapezoid(_dynes(e - vv, tip_delta, tip_gamma) * ns *
-                                 (f(e - vv) - f(e)), e) for vv in v])
-    return np.gradient(cur, v)
+                                 (f(e - vv) - f(e)), e) for vv in vf])
+    return np.interp(v, vf, np.gradient(cur, vf))
 
 
-def test_pb_reference_with_unequal_weights_gives_the_tip_gap():
-    from supramap.sts import calibrate_tip
-
+@pytest.mark.parametrize("temperature_k", [1.2, 0.4])
+def test_pb_reference_with_unequal_weights_calibrates(tmp_path, capsys, temperature_k):
+    """The issue's case: a correct Pb(111) reference whose gaps weigh 0.55/0.45.  The weights
+    are fitted by default and the tip calibrates; forced equal, the fit is refused (fit.poor);
+    given, it calibrates too."""
     v = np.linspace(-5e-3, 5e-3, 401)
-    g = _sis_didv(v, tip_delta=1.37e-3, temperature_k=1.2,
-                  sample=[(1.26e-3, 1e-5, 0.55), (1.41e-3, 1e-5, 0.45)])
-    tip, res = calibrate_tip(v, g, sample_weights=[0.55, 0.45], temperature=1.0)
-    assert tip.delta_eV == pytest.approx(1.37e-3, abs=0.01e-3)
-    assert tip.extra["sample_weights"] == pytest.approx([0.55, 0.45])
+    g = _sis_didv(v, tip_delta=1.37e-3, temperature_k=temperature_k,
+                  sample=[(1.26e-3, 2e-5, 0.55), (1.41e-3, 2e-5, 0.45)])
+    g = g + 0.003 * np.median(g) * np.random.default_rng(0).normal(size=v.size)
+    f = tmp_path / "pb.csv"
+    f.write_text("bias (V),dIdV (S)\n" + "\n".join(f"{a:.8e},{b:.8e}" for a, b in zip(v, g)))
+    tip_json = tmp_path / "tip.json"
+    base = ["sts", "calibrate-tip", f, "--out", tip_json, "--temperature", "1",
+            "--sample-gaps", "1.26e-3,1.41e-3"]
+    code, out, err = run([*base], capsys)
+    assert code == 0, err
+    tip = json.loads(tip_json.read_text())
+    assert tip["delta_eV"] == pytest.approx(1.37e-3, abs=0.01e-3)
+    assert tip["temperature_K"] == pytest.approx(temperature_k, rel=0.1)
+    assert tip["extra"]["sample_weights"] == pytest.approx([0.55, 0.45], abs=0.03)
+    code, _, err = run([*base, "--sample-weights", "0.5,0.5"], capsys)
+    assert code == 2 and "fit.poor" in err
+    code, _, err = run([*base, "--sample-weights", "0.55,0.45"], capsys)
+    assert code == 0, err
 
 
 def test_sample_weights_option_is_checked(tmp_path, capsys):

@@ -41,6 +41,7 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "w", **kwargs: Any) ->
     If the block raises, the temporary file is removed and *path* is left untouched.
     """
     target = Path(path)
+    check_output_target(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
@@ -54,6 +55,43 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "w", **kwargs: Any) ->
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def check_output_target(path: str | os.PathLike[str]) -> None:
+    """Refuse an output path that exists and is not a regular file (a device such as
+    /dev/null or /dev/full, a FIFO, a socket, a folder): the rename would replace it."""
+    from supramap.errors import OutputError
+
+    p = Path(path)
+    try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot be used as an output ({exc.strerror})") from None
+    import stat
+
+    if stat.S_ISDIR(st.st_mode):
+        raise OutputError(f"{path}: is a folder; give a file name")
+    if not stat.S_ISREG(st.st_mode):
+        raise OutputError(f"{path}: exists and is not a regular file (a device, FIFO or "
+                          "socket): supramap writes only regular files")
+
+
+def check_input_file(path: str | os.PathLike[str]) -> None:
+    """Refuse an input that is not a regular file (a FIFO would block the read forever, a
+    device is endless)."""
+    import stat
+
+    from supramap.errors import FormatError
+
+    try:
+        st = os.stat(path)
+    except OSError:
+        return  # missing files get the reader's own message
+    if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
+        raise FormatError(path, "not a regular file (a FIFO, socket or device): supramap reads "
+                                "regular files only")
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:

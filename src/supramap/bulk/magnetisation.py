@@ -25,7 +25,13 @@ def demag_prism(a: float, b: float, c: float) -> float:
     for v in (a, b, c):
         if not (np.isfinite(v) and v > 0):
             raise AnalysisError(f"prism edges must be positive, got {a}, {b}, {c}")
-    a, b, c = a / 2, b / 2, c / 2
+    # N depends on the edge ratios only: scale to the longest edge (no overflow of a³ for
+    # edges given in m or km), and refuse ratios beyond 1e9 (no sample is that shape).
+    big = max(a, b, c)
+    if min(a, b, c) < 1e-9 * big:
+        raise AnalysisError(f"prism edges {a:g}, {b:g}, {c:g} differ by more than 1e9: check "
+                            "the dimensions and their unit")
+    a, b, c = a / (2 * big), b / (2 * big), c / (2 * big)
     abc = np.sqrt(a * a + b * b + c * c)
     ab = np.sqrt(a * a + b * b)
     bc = np.sqrt(b * b + c * c)

@@ -123,7 +123,7 @@ def profile(
 
     ions, table = _needle(needle), _ranges(range_file)
     cyl = None
-    if cylinder:
+    if cylinder is not None:
         try:
             v = [float(t) * 1e9 for t in cylinder.split(",")]
         except ValueError:
@@ -135,8 +135,9 @@ def profile(
                 "(m) with a non-zero axis and positive radius and length"
             )
         cyl = {"centre": v[:3], "axis": v[3:6], "radius": v[6], "length": v[7]}
-    if not (np.isfinite(bin_m) and bin_m > 0):
-        raise UsageError("--bin must be a positive length (m)")
+    if not (np.isfinite(bin_m) and 1e-11 <= bin_m <= 1e-6):
+        raise UsageError(f"--bin must be a length between 0.01 nm and 1 µm, in m (an atom probe "
+                         f"resolves ~0.1 nm), got {bin_m:g}")
     if ions_per_bin is not None and ions_per_bin < 1:
         raise UsageError(f"--ions-per-bin must be a positive number of ions, got {ions_per_bin}")
     prof = depth_profile(ions, table, bin_nm=bin_m * 1e9, ions_per_bin=ions_per_bin, cylinder=cyl)

@@ -6,6 +6,7 @@ with exit code 2; tracebacks are kept for genuine bugs.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -234,8 +235,12 @@ def _output_over_input(argv: list[str]) -> str | None:
                 skip = True
             continue
         p = Path(value if eq else tok)
-        if p.is_file():
+        kind = _kind(p)
+        if kind == "file":
             inputs.append(p)
+        elif kind == "special" and not tok.startswith("-"):
+            return (f"{p}: not a regular file (a FIFO, socket or device): supramap reads "
+                    "regular files only")
     for name, value in outputs:
         out = Path(value)
         for inp in inputs:
@@ -245,6 +250,14 @@ def _output_over_input(argv: list[str]) -> str | None:
                 same = False
             if same:
                 return f"{value}: {name} would overwrite the input file {inp}; choose another path"
+        if _kind(out) == "special":
+            return (f"{value}: {name} exists and is not a regular file (a device, FIFO or "
+                    "socket); supramap writes only regular files")
+        if len(os.fsencode(out.name)) > 255 or len(os.fsencode(value)) > 4000:
+            return f"{value[:60]}…: {name} is longer than a file name may be"
+        parent = _existing_parent(out)
+        if parent is not None and not os.access(parent, os.W_OK):
+            return f"{value}: {name} cannot be written (the folder {parent} is not writable)"
     from supramap.errors import OutputError
     from supramap.report.html import check_report_folder
 
@@ -260,10 +273,38 @@ def _output_over_input(argv: list[str]) -> str | None:
     return None
 
 
+def _kind(p: Path) -> str:
+    """"file", "dir", "special" (FIFO, socket, device), or "none" (absent or unusable as a
+    path: too long, bad characters) — without following into a FIFO."""
+    import stat
+
+    try:
+        mode = os.stat(p).st_mode
+    except (OSError, ValueError):
+        return "none"
+    if stat.S_ISREG(mode):
+        return "file"
+    if stat.S_ISDIR(mode):
+        return "dir"
+    return "special"
+
+
+def _existing_parent(p: Path) -> Path | None:
+    """The nearest existing ancestor folder of *p* (where the output's folder would be made)."""
+    try:
+        for parent in [p.parent, *p.parent.parents]:
+            if parent.is_dir():
+                return parent
+    except (OSError, ValueError):
+        return None
+    return None
+
+
 def _with_file(message: str, argv: list) -> str:
     """Prefix an error with the input file(s) of the command when it names none, so every
     error line says which file it concerns (analysis errors often know only the data)."""
-    inputs = [str(a) for a in argv if not str(a).startswith("-") and Path(str(a)).is_file()]
+    inputs = [str(a) for a in argv if not str(a).startswith("-") and _kind(Path(str(a)))
+              == "file"]
     if not inputs or any(i in message for i in inputs):
         return message
     return f"{', '.join(inputs)}: {message}"

@@ -57,6 +57,14 @@ def export(
     from supramap.report.nexus import export_nexus
 
     s = load_sample(sample)
+    target = nexus.resolve()
+    reads = [Path(sample).resolve(), *(f for m in s.measurements for f in
+                                       m.input_files(s.base))]
+    if s.apt.get("ranges"):
+        reads.append((s.base / s.apt["ranges"]).resolve())
+    if target in reads:
+        raise UsageError(f"{nexus}: --nexus would overwrite a file the sample reads; choose "
+                         "another path")
     with progress_bar(f"analysing {len(s.measurements)} measurements") as progress:
         progress.add_task("analysing", total=None)
         res = run_sample(s)
@@ -144,7 +152,9 @@ def batch(
     analysis: str = typer.Option(..., "--analysis", help="cafm or sts-gapmap."),
     out: Path = typer.Option(..., "--out", help="Folder for one JSON per file and a table."),
     scheduler: str = typer.Option(None, "--scheduler", help="dask scheduler address."),
-    workers: int = typer.Option(2, "--workers", help="Local workers without --scheduler."),
+    workers: int = typer.Option(2, "--workers",
+                                help="Local worker processes without --scheduler (1 or more: "
+                                     "each file runs in its own process with --timeout-s)."),
     temperature: float = typer.Option(1.0, "--temperature", help="For sts-gapmap (K)."),
     timeout_s: float = typer.Option(600.0, "--timeout-s",
                                     help="Time limit per file in seconds (default 600); a "
@@ -162,11 +172,13 @@ def batch(
 
     if analysis not in ANALYSES:
         raise UsageError(f"--analysis must be one of {', '.join(ANALYSES)}")
-    files = sorted(globmod.glob(pattern))
+    files = sorted(globmod.glob(pattern, recursive=True))  # `**` reaches every sub-folder
     if not files:
         raise UsageError(f"no file matches {pattern!r}")
     if workers < 1:
-        raise UsageError("--workers must be at least 1")
+        raise UsageError("--workers must be at least 1: batch runs every file in a worker "
+                         "process (its time limit needs one); unlike sts gapmap, 0 does not "
+                         "mean in-process here")
     if not (math.isfinite(timeout_s) and timeout_s > 0):
         raise UsageError("--timeout-s must be a positive number of seconds")
     if not (math.isfinite(temperature) and temperature > 0):

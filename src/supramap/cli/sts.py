@@ -806,7 +806,9 @@ def gapmap(
     model: str = typer.Option("dynes", "--model", help="dynes (thermally broadened)."),
     temperature: float = TEMPERATURE_OPT,
     lockin_rms: float = LOCKIN_OPT,
-    workers: int = typer.Option(0, "--workers", help="Local dask workers (0: in process)."),
+    workers: int = typer.Option(0, "--workers",
+                                help="Local dask worker threads (0: in this process, the "
+                                     "default; 2 or more share the grid's chunks)."),
     scheduler: str = typer.Option(None, "--scheduler", help="Address of a dask scheduler."),
     channel: str = GRID_CHANNEL_OPT,
     json_path: Path = JSON_OPT,
@@ -1046,7 +1048,8 @@ def _map(file: Path, channel: str | None, energy: float | None):
 @app.command()
 def defects(
     file: Path = typer.Argument(..., help="Topograph / map, or a grid with --energy."),
-    energy: float = typer.Option(None, "--energy", help="Energy (eV) for a grid."),
+    energy: float = typer.Option(None, "--energy", help="Energy (eV) for a grid.",
+                                 callback=bounded("--energy", -10.0, 10.0, unit="eV")),
     n_sigma: float = typer.Option(
         6.0, "--n-sigma", "--threshold",
         help="Detection threshold in units of the map's noise (robust σ after levelling).",

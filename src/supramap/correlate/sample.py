@@ -94,6 +94,16 @@ class Measurement:
         """A file of the measurement, relative to the description's folder."""
         return (base / self.spec[key]).resolve()
 
+    def input_files(self, base: Path) -> list[Path]:
+        """Every file this measurement reads (resolved)."""
+        out = []
+        for key in FILE_KEYS:
+            vals = self.spec.get(key)
+            for v in vals if isinstance(vals, list) else [vals]:
+                if isinstance(v, str):
+                    out.append((base / v).resolve())
+        return out
+
 
 @dataclass
 class Site:
@@ -142,6 +152,21 @@ def _unit_problems(where: str, table: dict[str, Any], allowed: set[str]) -> list
     return out
 
 
+def _file_problem(toml: Path, key: str, f: Any, info: dict) -> str | None:
+    """Why a file named in the sample description cannot be used (not text, outside the
+    sample folder without ``allow_files_outside``, missing), or None."""
+    if not isinstance(f, str):
+        return f"{key} must be a file name (text), got {f!r}"
+    target = (toml.parent / f).resolve()
+    inside = toml.parent.resolve() in (target, *target.parents)
+    if not inside and not info.get("allow_files_outside", False):
+        return (f"{key} = {f!r} lies outside the sample folder; set allow_files_outside = "
+                "true in [sample] to use it")
+    if not target.is_file():
+        return f"file not found: {f}"
+    return None
+
+
 def load_sample(path: str | Path) -> Sample:
     """Parse and validate a sample description."""
     p = Path(path)
@@ -151,6 +176,9 @@ def load_sample(path: str | Path) -> Sample:
         raise SampleError(f"{p}: no such file") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise SampleError(f"{p}: not valid TOML ({exc})") from None
+    except RecursionError:
+        raise SampleError(f"{p}: not a usable sample description (arrays or tables nested "
+                          "too deep)") from None
     info = doc.get("sample", {})
     if not isinstance(info, dict):
         raise SampleError(f"{p}: [sample] must be a table")
@@ -172,6 +200,11 @@ def load_sample(path: str | Path) -> Sample:
         if not isinstance(doc.get(table, {}), dict):
             raise SampleError(f"{p}: [{table}] must be a table")
         problems += _unknown_keys(f"[{table}]", doc.get(table, {}), KNOWN[table])
+    apt_ranges = doc.get("apt", {}).get("ranges")
+    if apt_ranges is not None:
+        problem = _file_problem(p, "[apt] ranges", apt_ranges, info)
+        if problem:
+            problems.append(problem)
     raw = doc.get("measurement", [])
     if not isinstance(raw, list) or not raw or not all(isinstance(m, dict) for m in raw):
         raise SampleError(f"{p}: no [[measurement]] entries")
@@ -220,17 +253,9 @@ def load_sample(path: str | Path) -> Sample:
             if key in m:
                 files = m[key] if isinstance(m[key], list) else [m[key]]
                 for f in files:
-                    if not isinstance(f, str):
-                        meas.problems.append(f"'{key}' must be a file name (text), got {f!r}")
-                        continue
-                    target = (p.parent / f).resolve()
-                    inside = p.parent.resolve() in (target, *target.parents)
-                    if not inside and not info.get("allow_files_outside", False):
-                        meas.problems.append(
-                            f"'{key}' = {f!r} lies outside the sample folder; set "
-                            "allow_files_outside = true in [sample] to use it")
-                    elif not target.is_file():
-                        meas.problems.append(f"file not found: {f}")
+                    problem = _file_problem(p, f"'{key}'", f, info)
+                    if problem:
+                        meas.problems.append(problem)
         measurements.append(meas)
     sites = []
     site_tables = doc.get("site", [])

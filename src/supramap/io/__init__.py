@@ -71,7 +71,12 @@ def read_image(path: str | os.PathLike[str], channel: str | None = None, *,
         SI unit of the wanted quantity (``"A"`` for a current map, ``"m"`` for topography).
     """
     ds = read(path)
-    return pick_channel(ds, channel, path=path, prefer_units=prefer_units)
+    da = pick_channel(ds, channel, path=path, prefer_units=prefer_units)
+    if da.dims != ("y", "x"):
+        raise FormatError(path, f"not an image: channel {da.name!r} has dims "
+                                f"{tuple(map(str, da.dims))} (format "
+                                f"{ds.attrs.get('format', '?')}), an image has (y, x)")
+    return da
 
 
 def pick_channel(ds: xr.Dataset, channel: str | None, *, path: Any = None,

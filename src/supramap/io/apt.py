@@ -351,7 +351,7 @@ def _ion_name(comp: dict[str, int]) -> str:
 def read_rrng(path: str | os.PathLike[str]) -> RangeTable:
     """Read an IVAS ``.rrng`` range file (decimal commas tolerated)."""
     p = Path(path)
-    text = p.read_text(encoding="utf-8", errors="replace")
+    text = p.read_text(encoding="utf-8-sig", errors="replace")
     if "[Ranges]" not in text and "[ranges]" not in text.lower():
         raise FormatError(p, "no [Ranges] section: not an .rrng file")
     ranges = []
@@ -400,14 +400,21 @@ def read_rrng(path: str | os.PathLike[str]) -> RangeTable:
     if promised and int(promised.group(1)) != len(ranges):
         raise FormatError(p, f"[Ranges] promises Number={promised.group(1)} ranges but the file "
                              f"holds {len(ranges)} (truncated or edited file)")
+    ions_promised = re.search(r"\[Ions\][^\[]*?Number\s*=\s*(-?\d+)", text, re.I)
+    if ions_promised:
+        block = text[ions_promised.start():].split("[", 2)[1]
+        listed = len(re.findall(r"^\s*Ion\d+\s*=", block, re.I | re.M))
+        if int(ions_promised.group(1)) != listed:
+            raise FormatError(p, f"[Ions] promises Number={ions_promised.group(1)} ions but the "
+                                 f"file lists {listed} (truncated or edited file)")
     return validate_ranges(ranges, p)
 
 
 def read_rng(path: str | os.PathLike[str]) -> RangeTable:
     """Read an Oak Ridge ``.rng`` range file."""
     p = Path(path)
-    lines = [ln.strip() for ln in p.read_text(encoding="utf-8", errors="replace").splitlines()
-             if ln.strip()]
+    lines = [ln.strip() for ln in p.read_text(encoding="utf-8-sig", errors="replace")
+             .splitlines() if ln.strip()]
     try:
         n_ions, n_ranges = (int(v) for v in lines[0].split()[:2])
     except (ValueError, IndexError):

@@ -110,8 +110,10 @@ def sniff_head(head: bytes) -> bytes:
 def find_reader(path: str | os.PathLike[str]) -> Reader:
     """Pick the reader for *path* from its first bytes (the suffix only breaks ties)."""
     from supramap.errors import UnknownFormatError
+    from supramap.fileutil import check_input_file
 
     p = Path(path)
+    check_input_file(p)
     head = _head(p)
     if not head:
         raise FormatError(p, "file is empty")
@@ -187,3 +189,16 @@ def read_into(path, offset: int, out, *, byteorder: str = ">") -> None:
     if byteorder != native and out.dtype.itemsize > 1:
         with np.errstate(invalid="ignore"):  # signalling NaNs in unscanned lines
             out.byteswap(inplace=True)
+
+
+def check_memory(path: str | os.PathLike[str], nbytes: int, what: str) -> None:
+    """Refuse to read *what* when holding it (*nbytes*) would take more than half of this
+    machine's memory: one clear line with the size, never a MemoryError."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return
+    if nbytes > total / 2:
+        raise FormatError(path, f"{what} needs {nbytes / 2**30:.1f} GiB in memory, more than "
+                                f"half of this machine's {total / 2**30:.0f} GiB: crop or bin "
+                                "it first")

@@ -25,7 +25,7 @@ import xarray as xr
 from supramap.data import make_image
 from supramap.errors import FormatError
 from supramap.fileutil import atomic_write_bytes
-from supramap.io.base import Reader, register
+from supramap.io.base import Reader, check_memory, register
 from supramap.units import parse_unit
 
 FORMATS = {
@@ -124,7 +124,11 @@ def read_bcr(path: str | os.PathLike[str]) -> xr.Dataset:
     lengths, ``current`` for currents).  Raises :class:`FormatError` on any inconsistency.
     """
     p = Path(path)
-    raw = p.read_bytes()
+    # The header only: the data are read at their offset once the header has said how many
+    # there are (a 14 GB file is refused with its size, not read whole into memory).
+    size = p.stat().st_size
+    with open(p, "rb") as fh:
+        raw = fh.read(min(size, 1 << 20))
     if not raw:
         raise FormatError(p, "file is empty")
     decoded = _decode_header(raw[:8192])
@@ -140,9 +144,9 @@ def read_bcr(path: str | os.PathLike[str]) -> xr.Dataset:
         raise FormatError(p, f"fileformat {fmt!r} does not match the header's text encoding")
     headersize = _field(p, probe, "headersize", int, DEFAULT_HEADERSIZE)
     header_bytes = headersize * (2 if unicode else 1)
-    if headersize <= 0 or header_bytes > len(raw):
+    if headersize <= 0 or header_bytes > min(size, len(raw)):
         raise FormatError(p, f"header field 'headersize' = {headersize} does not fit a file of "
-                             f"{len(raw)} bytes")
+                             f"{size} bytes")
     text = raw[:header_bytes].decode("utf-16-le" if unicode else "latin-1", errors="replace")
     header = parse_header(text)
 
@@ -155,14 +159,15 @@ def read_bcr(path: str | os.PathLike[str]) -> xr.Dataset:
         raise FormatError(p, f"header field 'intelmode' = {intel} must be 0 or 1")
     dtype = dtype.newbyteorder("<" if intel else ">")
     need = nx * ny * dtype.itemsize
-    have = len(raw) - header_bytes
+    have = size - header_bytes
     if have < need:
         raise FormatError(
             p,
             f"header promises {nx} × {ny} {dtype.name} values ({need} bytes) after the "
             f"{header_bytes}-byte header, but the file holds only {have} bytes of data",
         )
-    data = np.frombuffer(raw, dtype=dtype, count=nx * ny, offset=header_bytes).reshape(ny, nx)
+    check_memory(p, nx * ny * 8 * 2, f"a {nx} × {ny} image")
+    data = np.fromfile(p, dtype=dtype, count=nx * ny, offset=header_bytes).reshape(ny, nx)
 
     xunit, xscale = parse_unit(header.get("xunit", "nm"))
     yunit, yscale = parse_unit(header.get("yunit", header.get("xunit", "nm")))

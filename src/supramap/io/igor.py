@@ -56,7 +56,8 @@ _BIN_HEADERS = {2: (16, "<iii", 2), 3: (20, "<iiii", 2), 5: (64, "<2x13i", 2)}
 def _check_ibw_sizes(p: Path) -> None:
     """Refuse a wave whose header promises more bytes than the file holds, before igor2
     allocates what the header says (a lying ``wfmSize`` made it take 4 GB and 20 s)."""
-    raw = p.read_bytes()[:64]
+    with open(p, "rb") as fh:
+        raw = fh.read(160)
     if len(raw) < 16:
         raise FormatError(p, "too short for an Igor binary wave header (truncated)")
     order = "<" if raw[0] != 0 else ">"
@@ -74,6 +75,16 @@ def _check_ibw_sizes(p: Path) -> None:
     if any(v < 0 for v in sizes) or total > have:
         raise FormatError(p, f"Igor header promises {total} bytes of sections but the file "
                              f"holds {have} (truncated or corrupt)")
+    if version == 5 and len(raw) >= 148:
+        # WaveHeader5 (after the 64-byte BinHeader5): npnts at byte 76, nDim[4] at 132.  The
+        # dimension sizes must multiply to the point count, or the layers are misread.
+        npnts = struct.unpack_from(order + "i", raw, 76)[0]
+        dims = struct.unpack_from(order + "4i", raw, 132)
+        used = [d for d in dims if d != 0]
+        if any(d < 0 for d in dims) or dims[0] <= 0 or \
+                int(np.prod(used, dtype=np.int64)) != npnts:
+            raise FormatError(p, f"Igor wave dimensions {list(dims)} do not multiply to its "
+                                 f"{npnts} points (corrupt header)")
 
 
 class IgorReader(Reader):

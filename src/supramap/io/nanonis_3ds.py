@@ -90,6 +90,11 @@ def read_3ds(path: str | os.PathLike[str], *, chunks: int | None = None) -> xr.D
         raise FormatError(p, f"header lists {len(params)} parameter names but '# Parameters "
                              f"(4 byte)' = {n_params}")
     per_point = n_params + len(channels) * n_points
+    if (size - start) % 4:
+        # Nanonis writes whole float32 values (and whole points): a data block that ends inside
+        # a value is a damaged copy, not an aborted grid.
+        raise FormatError(p, f"the data block ends inside a value ({(size - start) % 4} bytes "
+                             "past the last whole one): truncated file")
     have = (size - start) // (4 * per_point)
     total = nx * ny
     if have <= 0:

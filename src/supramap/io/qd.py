@@ -153,6 +153,9 @@ def read_qd(path: str | os.PathLike[str]) -> xr.Dataset:
         raise FormatError(p, f"column-name row {lines[0][:60]!r} has fewer than 2 columns")
     info: dict[str, str] = {}
     meta: dict[str, Any] = {}
+    # A header line may be long (a 5 MB TITLE): the csv module's default field limit (128 kB)
+    # would raise; no field can be longer than the text itself.
+    csv.field_size_limit(max(csv.field_size_limit(), len(text) + 1))
     for row in csv.reader(io.StringIO(header_text), delimiter=delim):
         while row and not row[-1].strip():
             row.pop()

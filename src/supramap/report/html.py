@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import html
 import os
 import shutil
@@ -40,6 +41,22 @@ def _is_report(folder: Path) -> bool:
         return False
 
 
+def _foreign_files(folder: Path) -> list[str]:
+    """Files in an earlier report folder that its marker's list does not name (added by the
+    user since).  Reports written before the marker held a list name none: nothing is foreign
+    there."""
+    marker = folder / MARKER
+    try:
+        lines = marker.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return []
+    if "files:" not in lines:
+        return []
+    written = set(lines[lines.index("files:") + 1:]) | {MARKER}
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*")
+                  if p.is_file() and str(p.relative_to(folder)) not in written)
+
+
 def check_report_folder(folder: str | Path) -> Path:
     """Refuse a report folder that holds anything but an earlier supramap report (a new report
     replaces the whole folder), or whose parent cannot be written; returns it as a Path."""
@@ -51,6 +68,12 @@ def check_report_folder(folder: str | Path) -> Path:
     if out.is_dir() and any(out.iterdir()) and not _is_report(out):
         raise OutputError(f"{out}: the folder exists and holds files that are not a supramap "
                           "report; a report replaces its whole folder, so give a new or empty "
+                          "folder")
+    foreign = _foreign_files(out) if out.is_dir() else []
+    if foreign:
+        raise OutputError(f"{out}: the report folder holds files supramap did not write "
+                          f"({', '.join(foreign[:3])}{' …' if len(foreign) > 3 else ''}); a new "
+                          "report would replace the whole folder, so move them or give another "
                           "folder")
     parent = out.parent if str(out.parent) else Path(".")
     probe = parent
@@ -157,8 +180,11 @@ class Report:
                 f"<title>{html.escape(self.title)}</title><style>{CSS}</style></head>"
                 f"<body><h1>{html.escape(self.title)}</h1>\n{body}\n</body></html>\n")
         atomic_write_text(self._staging / "index.html", page)
-        atomic_write_text(self._staging / MARKER, "written by supramap; this folder is "
-                                                  "replaced as a whole by the next report\n")
+        files = sorted(str(p.relative_to(self._staging)) for p in self._staging.rglob("*")
+                       if p.is_file())
+        atomic_write_text(self._staging / MARKER,
+                          "written by supramap; this folder is replaced as a whole by the next "
+                          "report\nfiles:\n" + "".join(f"{f}\n" for f in files))
         self._publish()
         return self.out_dir / "index.html"
 
@@ -176,6 +202,8 @@ class Report:
                 os.rename(out, old / "report")
             os.rename(self._staging, out)
             self._cleanup.detach()
+        with contextlib.suppress(OSError):
+            (parent / f".{out.name}.lock").unlink()
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
 

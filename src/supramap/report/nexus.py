@@ -24,6 +24,7 @@ import xarray as xr
 
 from supramap import __version__
 from supramap.errors import FormatError
+from supramap.fileutil import check_output_target, default_mode
 
 DEFINITIONS_VERSION = "NeXus definitions 2024.02 (NXapm base; NXafm/NXsts/NXspm contributed)"
 DEFINITION = {"cafm": "NXafm", "sts-grid": "NXsts", "sts-spectrum": "NXsts",
@@ -174,6 +175,7 @@ def _write_data(entry: h5py.Group, da: xr.DataArray) -> None:
 def export_nexus(res, path: str | os.PathLike[str]) -> Path:
     """Write the analysed sample to a NeXus/HDF5 file (atomically); returns its path."""
     out = Path(path)
+    check_output_target(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
     os.close(fd)
@@ -209,6 +211,7 @@ def export_nexus(res, path: str | os.PathLike[str]) -> Path:
                     first = first or m.id
             if first:
                 f.attrs["default"] = first
+        os.chmod(tmp, default_mode())  # mkstemp made it 0600: give it the umask's mode
         os.replace(tmp, out)
     except BaseException:
         if os.path.exists(tmp):

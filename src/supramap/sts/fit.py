@@ -232,10 +232,22 @@ def fit_spectrum(bias: np.ndarray, g: np.ndarray, *, model: str = "dynes", n_gap
     p = _params(b, y_n, model, n_gaps, temperature, vary_temperature, fixed or {},
                 guesses or {})
     fn = nis_model if model == "dynes" else sis_model
+    extra: dict[str, float] = {}
+    if model == "sis":
+        # One energy grid for the whole fit: sis_model sizes its grid from the current widths,
+        # which made the cost jump as Γ moved and the finite-difference Jacobian meaningless
+        # (a fit started at the truth wandered off to 4 K).  A quarter of the narrowest start
+        # width, and never coarser than 2 µeV.
+        start = _physical(p.valuesdict(), 1.0)
+        widths = [start["tip_gamma"]] + [start[f"gamma{i}"] for i in range(1, n_gaps + 1)]
+        narrowest = min([w for w in widths if w > 0] or [1e-6])
+        span = 2 * (float(np.max(np.abs(b))) + 4 * max(
+            [start["tip_delta"]] + [start[f"delta{i}"] for i in range(1, n_gaps + 1)]) + 2e-3)
+        extra["step"] = float(np.clip(narrowest / 4, max(span / 32_768, 1e-7), 2e-6))
 
     def model_n(params):
         vals = _physical(params.valuesdict(), 1.0)
-        return fn(b, vals, n_gaps, lockin_rms=lockin_rms)
+        return fn(b, vals, n_gaps, lockin_rms=lockin_rms, **extra)
 
     def residual(params):
         return (model_n(params) - y_n) / (sig_n or 1.0)
@@ -340,16 +352,17 @@ def calibrate_tip(bias: np.ndarray, g: np.ndarray, *, sample_gaps: Sequence[floa
         for i, d in enumerate(sample_gaps, start=1):
             fixed[f"delta{i}"] = d
             fixed[f"gamma{i}"] = sample_gamma
-    # The reference's gap weights: as given (a Pb(111) spectrum's two gaps need not weigh
-    # equally), else equal.  (Fitting them with the tip gap free was tried: the two close gaps
-    # trade weight against the tip gap and the temperature, and the fit wanders off.)
-    if sample_weights is None and n > 1:
-        sample_weights = [1.0 / n] * n
-    if sample_weights is not None and n > 1:
-        total = float(np.sum(sample_weights))
-        if not (total > 0 and all(wi >= 0 for wi in sample_weights)):
+    # The reference's gap weights: as given, else fitted (a Pb(111) spectrum's two gaps need
+    # not weigh equally; forcing them equal made a correct reference fail).  Fitted ones are
+    # freed only from the best equal-weight solution: free from the start, the two close gaps
+    # trade weight against the tip gap and the temperature and the fit wanders off.
+    fit_weights = sample_weights is None and n > 1
+    weights = [1.0 / n] * n if sample_weights is None else list(sample_weights)
+    if n > 1:
+        total = float(np.sum(weights))
+        if not (total > 0 and all(wi >= 0 for wi in weights)):
             raise AnalysisError("sample weights must be ≥ 0 with a positive sum")
-        for i, wi in enumerate(sample_weights, start=1):
+        for i, wi in enumerate(weights, start=1):
             fixed[f"weight{i}"] = wi / total
     bs, ys = check_bias(bias, g)
     peaks = coherence_peaks(bs, ys)
@@ -362,14 +375,36 @@ def calibrate_tip(bias: np.ndarray, g: np.ndarray, *, sample_gaps: Sequence[floa
     kw = dict(model="sis", n_gaps=n, lockin_rms=lockin_rms, fixed=fixed,
               guesses={"tip_delta": tip_guess, "gaps": list(sample_gaps),
                        "gamma": sample_gamma})
-    res = fit_spectrum(bias, g, temperature=temperature, vary_temperature=True, **kw)
+
+    def cost(r: FitResult) -> float:
+        c = float(np.sum(np.square(r.residual)))
+        return c if np.isfinite(c) else np.inf
+
+    # Three starting temperatures around the given one (the cost can have a side minimum of a
+    # wrong tip gap compensated by a high temperature); the lowest cost wins.
+    res = min((fit_spectrum(bias, g, temperature=t0, vary_temperature=True, **kw)
+               for t0 in (temperature / 2, temperature, 2 * temperature)), key=cost)
+    if fit_weights:
+        free = {k: v for k, v in fixed.items() if not k.startswith("weight")}
+        freed = fit_spectrum(bias, g, temperature=res.params["temperature"][0],
+                             vary_temperature=True,
+                             **{**kw, "fixed": free,
+                                "guesses": {**kw["guesses"],
+                                            "tip_delta": res.params["tip_delta"][0],
+                                            "tip_gamma": res.params["tip_gamma"][0]}})
+        if cost(freed) < cost(res):
+            res = freed
+        kw["fixed"] = {**free, **{f"weight{i}": res.params[f"weight{i}"][0]
+                                  for i in range(1, n + 1)}}
     t_determined = not any(w.values.get("parameter") == "temperature" and w.code in
                            ("fit.at_bound", "fit.undetermined") for w in res.warnings)
     if not t_determined or any(w.code == "fit.no_covariance" for w in res.warnings):
         # The effective temperature is a nuisance parameter: when the data cannot determine it
         # (sharp SIS peaks at 0.3 K), the tip gap still can.  Fit again with T fixed at the
         # given value, and say so: the tip model records T as not determined.
-        again = fit_spectrum(bias, g, temperature=temperature, vary_temperature=False, **kw)
+        again = fit_spectrum(bias, g, temperature=temperature, vary_temperature=False,
+                             **{**kw, "guesses": {**kw["guesses"],
+                                                  "tip_delta": res.params["tip_delta"][0]}})
         if again.success:
             t_determined = False
             note = warn("tip.temperature_undetermined",

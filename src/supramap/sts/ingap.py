@@ -260,8 +260,16 @@ def fit_in_gap_fixed(bias, g, *, temperature: float, lockin_rms: float = 0.0,
     span = float(b[-1] - b[0])
     thermal = 3.5255 * 8.617333e-5 * temperature
     scale = float(np.ptp(y)) or 1.0
-    base0 = float(np.median(np.concatenate([y[:3], y[-3:]])))
-    peak_area = max(float(np.trapezoid(np.clip(y - base0, 0, None), b)), 1e-12 * scale)
+    # Start values from the spectrum less a straight background through its outer parts (a
+    # sloped background over a wide sweep would otherwise inflate the start area and width, and
+    # the fit of a doublet would depend on how far the sweep runs).
+    centre = 0.5 * (b[0] + b[-1])
+    outer = np.abs(b - centre) > 0.6 * 0.5 * span
+    slope0, base0 = (np.polyfit(b[outer] - centre, y[outer], 1) if outer.sum() >= 4 else
+                     (0.0, float(np.median(np.concatenate([y[:3], y[-3:]])))))
+    base0 = float(base0 - slope0 * centre)
+    y_peak = y - (base0 + slope0 * b)
+    peak_area = max(float(np.trapezoid(np.clip(y_peak, 0, None), b)), 1e-12 * scale)
     fano_q = name == "fano"
     apparent = apparent_fwhm(b, y)
 
@@ -283,8 +291,9 @@ def fit_in_gap_fixed(bias, g, *, temperature: float, lockin_rms: float = 0.0,
         return k @ dos + c0 + c1 * b
 
     def fit(n):
-        imax = int(np.argmax(y))
-        width0 = max(apparent if np.isfinite(apparent) else 4 * step, 2 * step)
+        imax = int(np.argmax(y_peak))
+        width_start = apparent_fwhm(b, y_peak)
+        width0 = max(width_start if np.isfinite(width_start) else 4 * step, 2 * step)
         top = b[imax]
         if tip is not None:  # a sample state at E0 peaks at ±(Δ_tip + |E0|)
             top = np.sign(top) * max(abs(top) - tip.delta_eV, 0.0)
@@ -299,7 +308,7 @@ def fit_in_gap_fixed(bias, g, *, temperature: float, lockin_rms: float = 0.0,
                 p0.append(3.0)
                 lo.append(-50.0)
                 hi.append(50.0)
-        p0 += [base0, 0.0]
+        p0 += [base0, float(slope0)]
         lo += [-np.inf, -np.inf]
         hi += [np.inf, np.inf]
         res = least_squares(lambda p: (model(p, n) - y) / scale, p0, bounds=(lo, hi),
