@@ -438,3 +438,51 @@ def test_ingap_uses_the_header_lockin_unless_overridden(tmp_path, capsys):
     code, _, _ = run(["sts", "ingap", f, "--temperature", "0.4", "--lockin-rms", "0",
                       "--json", j], capsys)
     assert json.loads(j.read_text())["lockin_rms_V"] == 0.0
+
+
+# ---- one option grammar: a unit may be written wherever a physical value is asked -----------------
+
+def test_units_written_in_options_equal_bare_numbers(tmp_path, capsys):
+    from supramap.synth.apt import write_needles
+
+    # sts fit: 4.2K and 1mV against 4.2 and 1e-3.
+    b = np.linspace(-8e-3, 8e-3, 321)
+    z = b - 1j * 2e-4
+    g = np.abs(np.real(z / np.sqrt(z * z - (1.5e-3) ** 2)))
+    f = tmp_path / "s.csv"
+    f.write_text("bias (V),g (S)\n" + "\n".join(f"{x:.8e},{y:.8e}" for x, y in zip(b, g)))
+    outs = []
+    for args in (["--temperature", "4.2K", "--lockin-rms", "1mV"],
+                 ["--temperature", "4.2", "--lockin-rms", "1e-3"]):
+        j = tmp_path / "f.json"
+        code, _, err = run(["sts", "fit", f, *args, "--json", j], capsys)
+        assert code == 0, err
+        outs.append(json.loads(j.read_text())["params"])
+    assert outs[0] == outs[1]
+    code, _, err = run(["sts", "fit", f, "--temperature", "4.2mV"], capsys)
+    assert code == 2 and "--temperature" in err
+    # apt: --exclude-top 20nm = 2e-8; a bare 20 is 20 m and refused with the bound.
+    write_needles(tmp_path / "n", n_atoms=20_000)
+    pos, rng = tmp_path / "n" / "needle_conducting.pos", tmp_path / "n" / "ranges.rrng"
+    res = []
+    for top in ("20nm", "2e-8"):
+        j = tmp_path / "a.json"
+        code, _, err = run(["apt", "composition", pos, "--range", rng, "--exclude-top", top,
+                            "--json", j], capsys)
+        assert code == 0, err
+        res.append(json.loads(j.read_text())["composition"])
+    assert res[0] == res[1]
+    code, _, err = run(["apt", "composition", pos, "--range", rng, "--exclude-top", "20"],
+                       capsys)
+    assert code == 2 and "--exclude-top" in err and "m" in err
+    # bulk heat: --mass 20mg = --mass-mg 20 = --mass 0.02g.
+    t = np.geomspace(2, 300, 80)
+    hc = _ppms_heat_file(tmp_path / "hc.dat", t, 0.69e-3 * t + _debye_c(t, 343.0, 1),
+                         mass_mg=20.0, molar_mass=63.55)
+    gam = []
+    for args in (["--mass", "20mg"], ["--mass-mg", "20"], ["--mass", "0.02g"]):
+        j = tmp_path / "h.json"
+        code, _, err = run(["bulk", "heat", hc, *args, "--json", j], capsys)
+        assert code == 0, err
+        gam.append(json.loads(j.read_text())["gamma_J_per_mol_K2"])
+    assert gam[0] == pytest.approx(gam[1]) and gam[1] == pytest.approx(gam[2])

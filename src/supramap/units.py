@@ -13,7 +13,7 @@ PREFIXES: dict[str, float] = {
     "": 1.0, "m": 1e-3, "u": 1e-6, "µ": 1e-6, "μ": 1e-6, "n": 1e-9, "p": 1e-12,
     "f": 1e-15, "a": 1e-18,
 }
-BASE_UNITS = ("m", "A", "V", "eV", "N", "Hz", "s", "K", "T", "deg", "Ohm", "S", "W", "F", "C")
+BASE_UNITS = ("m", "A", "V", "eV", "N", "Hz", "s", "K", "T", "deg", "Ohm", "S", "W", "F", "C", "g")
 ALIASES = {
     "angstrom": ("m", 1e-10), "Å": ("m", 1e-10), "A°": ("m", 1e-10),
     "micron": ("m", 1e-6), "microns": ("m", 1e-6), "ohm": ("Ohm", 1.0), "Ω": ("Ohm", 1.0),

@@ -14,13 +14,17 @@ from supramap.cli.common import (
     emit_warnings,
     figure_report,
     print_table,
+    quantity,
     write_json,
 )
 
 app = typer.Typer(help="Atom probe tomography.", no_args_is_help=True)
 
 RANGE_OPT = typer.Option(..., "--range", help="Range file (.rrng or .rng).")
-TOP_OPT = typer.Option(None, "--exclude-top", help="Exclude this depth from the apex (m).")
+TOP_OPT = typer.Option(None, "--exclude-top",
+                       help="Exclude this depth from the apex: m, or with a unit (20nm); at "
+                            "most 10 µm.",
+                       callback=quantity("--exclude-top", "m", 0.0, 1e-5))
 CAP_OPT = typer.Option(
     None, "--exclude-cap", help="Detect and exclude the cap: ELEMENT:THRESHOLD, e.g. O:0.2."
 )
@@ -66,7 +70,7 @@ def _excluded_nm(ions, table, top: float | None, cap: str | None) -> tuple[float
 def composition(
     needle: Path = typer.Argument(..., help="Ions (.pos, .epos, .apt)."),
     range_file: Path = RANGE_OPT,
-    exclude_top: float = TOP_OPT,
+    exclude_top: str = TOP_OPT,
     exclude_cap: str = CAP_OPT,
     background: bool = typer.Option(
         False, "--background", help="Subtract a local background per range."
@@ -110,7 +114,9 @@ def composition(
 def profile(
     needle: Path = typer.Argument(...),
     range_file: Path = RANGE_OPT,
-    bin_m: float = typer.Option(1e-9, "--bin", help="Bin width (m)."),
+    bin_m: str = typer.Option("1e-9", "--bin",
+                              help="Bin width: m, or with a unit (0.5nm); 0.01 nm … 1 µm.",
+                              callback=quantity("--bin", "m", 1e-11, 1e-6)),
     ions_per_bin: int = typer.Option(None, "--ions-per-bin", help="Fixed ranged ions per bin."),
     cylinder: str = typer.Option(
         None, "--cylinder", help="'cx,cy,cz,ux,uy,uz,radius,length' in metres."
@@ -135,9 +141,6 @@ def profile(
                 "(m) with a non-zero axis and positive radius and length"
             )
         cyl = {"centre": v[:3], "axis": v[3:6], "radius": v[6], "length": v[7]}
-    if not (np.isfinite(bin_m) and 1e-11 <= bin_m <= 1e-6):
-        raise UsageError(f"--bin must be a length between 0.01 nm and 1 µm, in m (an atom probe "
-                         f"resolves ~0.1 nm), got {bin_m:g}")
     if ions_per_bin is not None and ions_per_bin < 1:
         raise UsageError(f"--ions-per-bin must be a positive number of ions, got {ions_per_bin}")
     prof = depth_profile(ions, table, bin_nm=bin_m * 1e9, ions_per_bin=ions_per_bin, cylinder=cyl)
@@ -161,7 +164,7 @@ def compare(
     a: Path = typer.Argument(...),
     b: Path = typer.Argument(...),
     range_file: Path = RANGE_OPT,
-    exclude_top: float = TOP_OPT,
+    exclude_top: str = TOP_OPT,
     exclude_cap: str = CAP_OPT,
     json_path: Path = JSON_OPT,
     report: Path = REPORT_OPT,

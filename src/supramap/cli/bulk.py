@@ -308,8 +308,10 @@ def susceptibility(
 @app.command()
 def heat(
     file: Path = typer.Argument(..., help="PPMS heat-capacity .dat"),
-    mass_mg: float = typer.Option(
-        None, "--mass-mg", help="Sample mass (mg); default: the file header's MASS."
+    mass_mg: str = typer.Option(
+        None, "--mass-mg", "--mass",
+        help="Sample mass: mg, or with a unit (5mg, 0.2g); default: the file header's MASS.",
+        callback=quantity("--mass", "mg", 0.0, 1e7, lo_open=True),
     ),
     molar_mass: float = typer.Option(
         None, "--molar-mass",

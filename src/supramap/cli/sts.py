@@ -60,17 +60,18 @@ def _lockin(option: float | None, header: float | None) -> float:
 app = typer.Typer(help="Tunnelling spectroscopy.", no_args_is_help=True)
 
 def _temperature_opt(text: str):
-    return typer.Option(1.0, "--temperature", help=text,
-                        callback=bounded("--temperature", 0.0, 1000.0, unit="K", lo_open=True))
+    return typer.Option("1", "--temperature", help=text + " A unit may be written (4.2K, "
+                                                          "300mK).",
+                        callback=quantity("--temperature", "K", 0.0, 1000.0, lo_open=True))
 
 
 TEMPERATURE_OPT = _temperature_opt("Temperature (K), in (0, 1000].")
 TEFF_OPT = _temperature_opt("Starting effective temperature (K), in (0, 1000].")
 LOCKIN_OPT = typer.Option(None, "--lockin-rms",
-                          help="Lock-in modulation (V rms), in [0, 0.1]; default: the file "
-                               "header's Lock-in>Amplitude / √2 when the lock-in modulated the "
-                               "bias, else 0.",
-                          callback=bounded("--lockin-rms", 0.0, 0.1, unit="V"))
+                          help="Lock-in modulation (V rms, or with a unit: 1mV), in [0, 0.1] V; "
+                               "default: the file header's Lock-in>Amplitude / √2 when the "
+                               "lock-in modulated the bias, else 0.",
+                          callback=quantity("--lockin-rms", "V", 0.0, 0.1))
 
 CHANNEL_OPT = typer.Option(
     None, "--channel", help="Conductance column (default: lock-in X, else dI/dV of the current)."
@@ -109,10 +110,10 @@ def fit(
     bias_column: str = BIAS_OPT,
     model: str = typer.Option("dynes", "--model", help="dynes (NIS) or sis."),
     gaps: int = typer.Option(1, "--gaps", help="Number of gaps (1–4)."),
-    temperature: float = TEMPERATURE_OPT,
+    temperature: str = TEMPERATURE_OPT,
     vary_temperature: bool = typer.Option(
         False, "--vary-temperature", help="Fit the effective temperature too (default: fixed)."),
-    lockin_rms: float = LOCKIN_OPT,
+    lockin_rms: str = LOCKIN_OPT,
     tip: Path = typer.Option(None, "--tip", help="Calibrated tip (JSON) for --model sis."),
     json_path: Path = JSON_OPT,
     report: Path = REPORT_OPT,
@@ -174,8 +175,8 @@ def calibrate_tip(
         help="Weights of the reference's gaps, e.g. 0.55,0.45 (default: equal)."),
     vary_sample: bool = typer.Option(
         False, "--vary-sample", help="Fit the reference's gaps too (default: fixed)."),
-    temperature: float = TEFF_OPT,
-    lockin_rms: float = LOCKIN_OPT,
+    temperature: str = TEFF_OPT,
+    lockin_rms: str = LOCKIN_OPT,
     json_path: Path = JSON_OPT,
     report: Path = REPORT_OPT,
 ) -> None:
@@ -493,11 +494,12 @@ def grid(
 @app.command()
 def ingap(
     files: list[Path] = typer.Argument(..., help="Spectra (one, or a series with -p)."),
-    temperature: float = typer.Option(
-        None, "--temperature", help="Temperature (K), in (0, 1000]; default 1 K. Not with "
+    temperature: str = typer.Option(
+        None, "--temperature", help="Temperature (K or with a unit: 300mK), in (0, 1000]; "
+                                    "default 1 K. Not with "
                                     "--tip (the tip's calibrated temperature is used).",
-        callback=bounded("--temperature", 0.0, 1000.0, unit="K", lo_open=True)),
-    lockin_rms: float = LOCKIN_OPT,
+        callback=quantity("--temperature", "K", 0.0, 1000.0, lo_open=True)),
+    lockin_rms: str = LOCKIN_OPT,
     tip: Path = typer.Option(
         None, "--tip", help="Calibrated superconducting tip (JSON from calibrate-tip): its DOS "
                             "enters the kernel; peaks at ±(Δ_tip + E0) are sample states E0."),
@@ -804,8 +806,8 @@ def gapmap(
     file: Path = typer.Argument(..., help="Nanonis grid (.3ds)."),
     out: Path = typer.Option(..., "--out", help="NetCDF file for the parameter maps."),
     model: str = typer.Option("dynes", "--model", help="dynes (thermally broadened)."),
-    temperature: float = TEMPERATURE_OPT,
-    lockin_rms: float = LOCKIN_OPT,
+    temperature: str = TEMPERATURE_OPT,
+    lockin_rms: str = LOCKIN_OPT,
     workers: int = typer.Option(0, "--workers",
                                 help="Local dask worker threads (0: in this process, the "
                                      "default; 2 or more share the grid's chunks)."),

@@ -1,29 +1,38 @@
 """Tunnelling spectroscopy: superconducting DOS models, fits, superconducting-tip calibration
-and deconvolution, peak analysis and series."""
+and deconvolution, peak analysis and series.
 
-from supramap.sts.deconvolve import Deconvolution, deconvolve, sis_kernel
-from supramap.sts.fit import FitResult, calibrate_tip, fit_global, fit_spectrum
-from supramap.sts.lineshapes import (
-    K_B,
-    anisotropic,
-    bcs,
-    dynes,
-    dynes_derivative,
-    fermi,
-    lockin_kernel,
-    minus_dfermi,
-    multigap,
-    nis_conductance,
-    sis_conductance,
-)
-from supramap.sts.models import TipModel
-from supramap.sts.peaks import G0, CoherencePeaks, ZeroBiasPeak, coherence_peaks, zero_bias_peak
-from supramap.sts.series import SeriesResult, track_low_energy_peaks, transmissivity
+The names below are imported on first use (PEP 562): ``import supramap.sts.gapmap`` no longer
+pays for the deconvolution and scipy.signal (1.2 s of a command's start-up before).
+"""
 
-__all__ = [
-    "K_B", "G0", "fermi", "minus_dfermi", "dynes", "dynes_derivative", "bcs", "multigap",
-    "anisotropic", "lockin_kernel", "nis_conductance", "sis_conductance", "TipModel",
-    "fit_spectrum", "fit_global", "calibrate_tip", "FitResult", "deconvolve", "sis_kernel",
-    "Deconvolution", "coherence_peaks", "CoherencePeaks", "zero_bias_peak", "ZeroBiasPeak",
-    "track_low_energy_peaks", "transmissivity", "SeriesResult",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_WHERE = {
+    "Deconvolution": "deconvolve", "deconvolve": "deconvolve", "sis_kernel": "deconvolve",
+    "FitResult": "fit", "calibrate_tip": "fit", "fit_global": "fit", "fit_spectrum": "fit",
+    "K_B": "lineshapes", "anisotropic": "lineshapes", "bcs": "lineshapes",
+    "dynes": "lineshapes", "dynes_derivative": "lineshapes", "fermi": "lineshapes",
+    "lockin_kernel": "lineshapes", "minus_dfermi": "lineshapes", "multigap": "lineshapes",
+    "nis_conductance": "lineshapes", "sis_conductance": "lineshapes",
+    "TipModel": "models",
+    "G0": "peaks", "CoherencePeaks": "peaks", "ZeroBiasPeak": "peaks",
+    "coherence_peaks": "peaks", "zero_bias_peak": "peaks",
+    "SeriesResult": "series", "track_low_energy_peaks": "series", "transmissivity": "series",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        value = getattr(importlib.import_module(f"supramap.sts.{_WHERE[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'supramap.sts' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_WHERE))

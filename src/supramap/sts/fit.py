@@ -232,18 +232,7 @@ def fit_spectrum(bias: np.ndarray, g: np.ndarray, *, model: str = "dynes", n_gap
     p = _params(b, y_n, model, n_gaps, temperature, vary_temperature, fixed or {},
                 guesses or {})
     fn = nis_model if model == "dynes" else sis_model
-    extra: dict[str, float] = {}
-    if model == "sis":
-        # One energy grid for the whole fit: sis_model sizes its grid from the current widths,
-        # which made the cost jump as Γ moved and the finite-difference Jacobian meaningless
-        # (a fit started at the truth wandered off to 4 K).  A quarter of the narrowest start
-        # width, and never coarser than 2 µeV.
-        start = _physical(p.valuesdict(), 1.0)
-        widths = [start["tip_gamma"]] + [start[f"gamma{i}"] for i in range(1, n_gaps + 1)]
-        narrowest = min([w for w in widths if w > 0] or [1e-6])
-        span = 2 * (float(np.max(np.abs(b))) + 4 * max(
-            [start["tip_delta"]] + [start[f"delta{i}"] for i in range(1, n_gaps + 1)]) + 2e-3)
-        extra["step"] = float(np.clip(narrowest / 4, max(span / 32_768, 1e-7), 2e-6))
+    extra = _fixed_grid(model, b, _physical(p.valuesdict(), 1.0), n_gaps)
 
     def model_n(params):
         vals = _physical(params.valuesdict(), 1.0)
@@ -270,6 +259,23 @@ def fit_spectrum(bias: np.ndarray, g: np.ndarray, *, model: str = "dynes", n_gap
     return FitResult(model, params, float(out.redchi), ok, b, y, best_n * s0,
                      str(out.message), bool(out.success), noise_n * s0, ratio, vary,
                      as_warnings(ws))
+
+
+def _fixed_grid(model: str, bias: np.ndarray, start: dict[str, float], n_gaps: int,
+                ) -> dict[str, float]:
+    """Keyword arguments that keep the SIS model on one energy grid for a whole fit.
+
+    :func:`sis_model` sizes its grid from the current widths, which made the cost jump as Γ
+    moved and the finite-difference Jacobian meaningless (a fit started at the truth wandered
+    off to 4 K).  The grid: a quarter of the narrowest start width, never coarser than 2 µeV,
+    at most 32 k points."""
+    if model != "sis":
+        return {}
+    widths = [start["tip_gamma"]] + [start[f"gamma{i}"] for i in range(1, n_gaps + 1)]
+    narrowest = min([w for w in widths if w > 0] or [1e-6])
+    gaps = [start["tip_delta"]] + [start[f"delta{i}"] for i in range(1, n_gaps + 1)]
+    span = 2 * (float(np.max(np.abs(bias))) + 4 * max(gaps) + 2e-3)
+    return {"step": float(np.clip(narrowest / 4, max(span / 32_768, 1e-7), 2e-6))}
 
 
 def fit_global(biases: Sequence[np.ndarray], gs: Sequence[np.ndarray], *, shared: Sequence[str],
@@ -306,10 +312,13 @@ def fit_global(biases: Sequence[np.ndarray], gs: Sequence[np.ndarray], *, shared
     def split(values, k):
         return {n[: -len(f"_{k}")]: v for n, v in values.items() if n.endswith(f"_{k}")}
 
+    grids = [_fixed_grid(model, b, _physical(split(p.valuesdict(), k), 1.0), n_gaps)
+             for k, (b, _) in enumerate(data_n)]
+
     def residual(params):
         vals = params.valuesdict()
         return np.concatenate([fn(b, _physical(split(vals, k), 1.0), n_gaps,
-                                  lockin_rms=lockin_rms) - y
+                                  lockin_rms=lockin_rms, **grids[k]) - y
                                for k, (b, y) in enumerate(data_n)])
 
     out = lmfit.minimize(residual, p, method="leastsq")
@@ -321,7 +330,7 @@ def fit_global(biases: Sequence[np.ndarray], gs: Sequence[np.ndarray], *, shared
             f = _factor(n) if n != "scale" else 1.0 / s0
             err = out.params[f"{n}_{k}"].stderr
             params[n] = (float(vals[n]) / f, None if err is None else float(err) / f)
-        best = fn(b, _physical(vals, s0), n_gaps, lockin_rms=lockin_rms)
+        best = fn(b, _physical(vals, s0), n_gaps, lockin_rms=lockin_rms, **grids[k])
         results.append(FitResult(model, params, float(out.redchi), bool(out.success), b, y,
                                  best, str(out.message), bool(out.success)))
     return results

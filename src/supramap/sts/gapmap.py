@@ -17,12 +17,11 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
-from scipy.signal import fftconvolve
 
 from supramap.display import displayable
 from supramap.errors import AnalysisError
 from supramap.quality import QualityWarning, warn, warnings_to_list
-from supramap.sts.lineshapes import K_B, lockin_kernel, minus_dfermi
+from supramap.sts.lineshapes import K_B, fftconvolve, lockin_kernel, minus_dfermi
 
 PARAMS = ("delta", "gamma", "scale", "offset")
 

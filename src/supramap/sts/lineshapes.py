@@ -9,7 +9,14 @@ points in Python.
 from __future__ import annotations
 
 import numpy as np
-from scipy.signal import fftconvolve
+
+
+def fftconvolve(*args, **kwargs):
+    """scipy.signal.fftconvolve, imported on first use (scipy.signal costs ~0.4 s to import,
+    which every command that imports this module would otherwise pay)."""
+    from scipy.signal import fftconvolve as conv
+
+    return conv(*args, **kwargs)
 
 K_B = 8.617333262e-5  # eV / K
 
