@@ -143,6 +143,14 @@ def _polarity(current: xr.DataArray, values: np.ndarray) -> tuple[int, QualityWa
     return data, None
 
 
+def orient(current: xr.DataArray) -> tuple[np.ndarray, QualityWarning | None]:
+    """The current map with conduction positive (the sign that reaches far from zero; see
+    :func:`analyze`), and the warning when that disagrees with the bias attribute."""
+    raw = np.asarray(current.values, dtype=float)
+    polarity, w = _polarity(current, raw)
+    return polarity * raw, w
+
+
 def check_not_feedback(current: xr.DataArray) -> None:
     """Refuse a current image taken under current feedback (constant-current STM): the Z
     controller held the current at its setpoint, so the image is the feedback error, not
