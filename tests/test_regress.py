@@ -440,7 +440,7 @@ def test_ingap_uses_the_header_lockin_unless_overridden(tmp_path, capsys):
     assert json.loads(j.read_text())["lockin_rms_V"] == 0.0
 
 
-# ---- one option grammar: a unit may be written wherever a physical value is asked -----------------
+# ---- one option grammar: a unit may be written wherever a physical value is asked ---------------
 
 def test_units_written_in_options_equal_bare_numbers(tmp_path, capsys):
     from supramap.synth.apt import write_needles
