@@ -140,7 +140,12 @@ def region_moments(labels: np.ndarray, intensity: np.ndarray) -> dict[str, np.nd
     values = np.asarray(intensity, dtype=np.float64).ravel()[keep]
     mean = np.bincount(lab, values, minlength=n + 1)[1:] / area
     index = np.arange(1, n + 1)
-    peak = np.asarray(ndimage.maximum(intensity, labels, index), dtype=np.float64)
+    # The maximum per region from its bounding box (ndimage.maximum with an index sorts every
+    # pixel by label: 4 s at 4096²; the boxes of small islands cost a few µs each).
+    img = np.asarray(intensity, dtype=np.float64)
+    peak = np.empty(n)
+    for i, box in enumerate(ndimage.find_objects(labels, max_label=n)):
+        peak[i] = img[box][labels[box] == i + 1].max()
     return {"label": index, "area": area, "centroid-0": r0, "centroid-1": c0,
             "orientation": orientation, "axis_major_length": major,
             "axis_minor_length": minor, "intensity_mean": mean, "intensity_max": peak}
