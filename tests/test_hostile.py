@@ -771,3 +771,21 @@ def test_double_star_globs_recurse(tmp_path, capsys):
                       tmp_path / "o"], capsys)
     assert code == 0, err
     assert (tmp_path / "o" / "table.csv").read_text().count("m.bcrf") == 1
+
+
+def test_apt_ranges_outside_the_sample_folder_need_permission(tmp_path, shared):
+    from supramap.correlate import load_sample
+
+    (tmp_path / "elsewhere").mkdir()
+    shutil.copy(shared / "apt" / "range_file_RNG.RNG", tmp_path / "elsewhere" / "r.rng")
+    folder = tmp_path / "sample"
+    folder.mkdir()
+    shutil.copy(shared / "qd" / "zfcfc1.dat", folder / "m.dat")
+    toml = folder / "sample.toml"
+    toml.write_text('[sample]\nname = "s"\n[apt]\nranges = "../elsewhere/r.rng"\n'
+                    '[[measurement]]\nid = "chi"\nkind = "susceptibility"\nfile = "m.dat"\n')
+    s = load_sample(toml)
+    assert any("outside the sample folder" in p for p in s.problems)
+    toml.write_text(toml.read_text().replace('name = "s"',
+                                             'name = "s"\nallow_files_outside = true'))
+    assert not any("outside" in p for p in load_sample(toml).problems)

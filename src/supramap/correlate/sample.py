@@ -152,7 +152,7 @@ def _unit_problems(where: str, table: dict[str, Any], allowed: set[str]) -> list
     return out
 
 
-def _file_problem(toml: Path, key: str, f: Any, info: dict) -> str | None:
+def file_problem(toml: Path, key: str, f: Any, info: dict) -> str | None:
     """Why a file named in the sample description cannot be used (not text, outside the
     sample folder without ``allow_files_outside``, missing), or None."""
     if not isinstance(f, str):
@@ -202,7 +202,7 @@ def load_sample(path: str | Path) -> Sample:
         problems += _unknown_keys(f"[{table}]", doc.get(table, {}), KNOWN[table])
     apt_ranges = doc.get("apt", {}).get("ranges")
     if apt_ranges is not None:
-        problem = _file_problem(p, "[apt] ranges", apt_ranges, info)
+        problem = file_problem(p, "[apt] ranges", apt_ranges, info)
         if problem:
             problems.append(problem)
     raw = doc.get("measurement", [])
@@ -253,7 +253,7 @@ def load_sample(path: str | Path) -> Sample:
             if key in m:
                 files = m[key] if isinstance(m[key], list) else [m[key]]
                 for f in files:
-                    problem = _file_problem(p, f"'{key}'", f, info)
+                    problem = file_problem(p, f"'{key}'", f, info)
                     if problem:
                         meas.problems.append(problem)
         measurements.append(meas)

@@ -199,6 +199,11 @@ def _apt(m: Measurement, sample: Sample, res: SampleResult) -> None:
     ranges = m.spec.get("ranges") or sample.apt.get("ranges")
     if not ranges:
         raise SupramapError("an apt measurement needs 'ranges' (or [apt] ranges)")
+    from supramap.correlate.sample import file_problem
+
+    problem = file_problem(sample.path, "ranges", ranges, sample.info)
+    if problem:
+        raise SupramapError(problem)
     table = read_ranges((sample.base / ranges).resolve())
     ions = read(m.path("file", sample.base))
     cap = sample.apt.get("exclude_cap", "O:0.2")
