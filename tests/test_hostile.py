@@ -789,3 +789,16 @@ def test_apt_ranges_outside_the_sample_folder_need_permission(tmp_path, shared):
     toml.write_text(toml.read_text().replace('name = "s"',
                                              'name = "s"\nallow_files_outside = true'))
     assert not any("outside" in p for p in load_sample(toml).problems)
+
+
+def test_unwritable_output_folder_is_refused_before_the_analysis(tmp_path, capsys):
+    import os
+    import time
+
+    if not os.path.isdir("/proc/self"):
+        pytest.skip("no /proc here to stand for a folder nobody can write")
+    src = _bcrf(tmp_path / "m.bcrf")
+    start = time.perf_counter()
+    code, err = _run(["cafm", "analyze", src, "--json", "/proc/supramap-out.json"], capsys)
+    assert code == 2 and "cannot be written" in err and err.count("\n") == 1
+    assert time.perf_counter() - start < 5

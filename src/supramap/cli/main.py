@@ -256,7 +256,7 @@ def _output_over_input(argv: list[str]) -> str | None:
         if len(os.fsencode(out.name)) > 255 or len(os.fsencode(value)) > 4000:
             return f"{value[:60]}…: {name} is longer than a file name may be"
         parent = _existing_parent(out)
-        if parent is not None and not os.access(parent, os.W_OK):
+        if parent is not None and not _writable(parent):
             return f"{value}: {name} cannot be written (the folder {parent} is not writable)"
     from supramap.errors import OutputError
     from supramap.report.html import check_report_folder
@@ -287,6 +287,24 @@ def _kind(p: Path) -> str:
     if stat.S_ISDIR(mode):
         return "dir"
     return "special"
+
+
+def _writable(folder: Path) -> bool:
+    """Whether a file can be created in *folder*: tried (and removed at once), because
+    permission bits say nothing to root and nothing about read-only or virtual file systems
+    (/proc), where the write would otherwise fail only after the whole analysis."""
+    import tempfile
+
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".supramap-probe-", dir=folder)
+    except OSError:
+        return False
+    os.close(fd)
+    try:
+        os.unlink(probe)
+    except OSError:
+        pass
+    return True
 
 
 def _existing_parent(p: Path) -> Path | None:
