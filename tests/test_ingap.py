@@ -281,3 +281,17 @@ def test_tip_temperature_uncertainty_is_carried_into_the_width(t_tip, t_err, det
     r = fit_in_gap(b, g, temperature=0.4, tip=tip, peaks=1)
     assert abs(r.fwhm_eV[0] - 50e-6) <= 1.645 * r.fwhm_err_eV[0]
     assert "ingap.tip_temperature" in [w.code for w in r.warnings]
+
+
+@pytest.mark.parametrize("lockin", [20e-6, 50e-6])
+def test_doublet_does_not_depend_on_the_sweep_range(lockin):
+    """A doublet at ±90 µeV on a sloped background: the whole ±1 mV sweep and a 0.5 mV window
+    find the same two peaks (the issue saw one 369 µeV peak plus a spurious one)."""
+    g = _measured(lambda e: 2e-4 * (lorentzian(e, -90e-6, 50e-6) + lorentzian(e, 90e-6, 50e-6))
+                  + 0.3 * e, 0.4, lockin)
+    whole = fit_in_gap(BIAS, g, temperature=0.4, lockin_rms=lockin)
+    window = fit_in_gap(BIAS, g, temperature=0.4, lockin_rms=lockin, window_eV=0.5e-3)
+    for r in (whole, window):
+        assert r.n_peaks == 2
+        assert r.energies_eV == pytest.approx([-90e-6, 90e-6], abs=3e-6)
+        assert r.fwhm_eV == pytest.approx([50e-6, 50e-6], rel=0.1)
