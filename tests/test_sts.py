@@ -258,3 +258,25 @@ def test_bad_nanonis_dat(tmp_path, content, message):
     p.write_bytes(content)
     with pytest.raises(FormatError, match=message):
         read(p)
+
+
+def test_conductance_labels_never_call_a_lockin_signal_a_conductance():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from supramap.report.sts import conductance_label, fit_figure
+    from supramap.sts import fit_spectrum
+
+    assert conductance_label("S") == "dI/dV (S)"
+    assert conductance_label("A").startswith("dI/dV (arb. u.")
+    assert conductance_label("V").startswith("dI/dV (arb. u.")
+    assert conductance_label("") == "dI/dV (arb. u.)"
+    b = np.linspace(-5e-3, 5e-3, 201)
+    z = b - 1j * 1e-4
+    g = 1e-14 * np.abs(np.real(z / np.sqrt(z * z - 1.2e-3**2)))  # a 1e-14 scale, as Nanonis
+    fig = fit_figure(fit_spectrum(b, g, temperature=2.0))
+    top, bottom = fig.axes
+    assert top.get_ylabel() == "dI/dV (arb. u.)" and "(" in bottom.get_ylabel()
+    fig.canvas.draw()
+    assert top.yaxis.get_offset_text().get_text() in ("", "1e−14")  # an exponent, no offset
+    assert "+" not in top.yaxis.get_offset_text().get_text()

@@ -96,7 +96,7 @@ def heat_figures(t, c, result) -> tuple[Figure, Figure]:
     f2, bx = plt.subplots(figsize=(5.5, 3.6), constrained_layout=True)
     beta = result.beta if np.isfinite(result.beta) else fit.beta
     ce = c / t - beta * t**2
-    bx.plot(t, ce * 1e3, ".", ms=3, color="k", label="C_e/T")
+    bx.plot(t, ce * 1e3, ".", ms=3, color="k", label="$C_e/T$")
     if np.isfinite(result.gamma_n):
         bx.axhline(result.gamma_n * 1e3, color="0.5", ls="--", label="γn")
     a = result.alpha
@@ -113,7 +113,7 @@ def heat_figures(t, c, result) -> tuple[Figure, Figure]:
         bx.vlines(j.Tc_K, result.gamma_n * 1e3, (result.gamma_n + j.delta_c_over_tc) * 1e3,
                   color="tab:red", label=f"Tc {j.Tc_K:.2f} K, ΔC/γnTc {j.jump_ratio:.2f}")
     bx.set_xlabel("T (K)")
-    bx.set_ylabel("C_e/T (mJ/mol K²)")
+    bx.set_ylabel("$C_e/T$ (mJ/mol K²)")
     bx.legend(fontsize=7)
     return f1, f2
 

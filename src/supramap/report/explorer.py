@@ -264,7 +264,7 @@ def write_explorer(grid: xr.DataArray, out_dir: str | Path, *, gap_eV: np.ndarra
                                   "data": base64.b64encode(a.tobytes()).decode()})
     note = (f"{ny} × {nx} pixels × {nb} bias points"
             + (f"; shown decimated by {step} (every {step}th pixel)" if step > 1 else "")
-            + "; values are dI/dV in " + html.escape(payload["units"] or "arb. units")
+            + "; values are " + html.escape(_value_label(payload["units"]))
             + (", Δ from the gap map" if gap_eV is not None else ""))
     side = 384
     cw = side if data.shape[1] >= data.shape[0] else int(side * data.shape[1] / data.shape[0])
@@ -278,3 +278,11 @@ def write_explorer(grid: xr.DataArray, out_dir: str | Path, *, gap_eV: np.ndarra
     path = out / "index.html"
     atomic_write_text(path, page)
     return path
+
+
+def _value_label(units: str | None) -> str:
+    """What the page's values are: a conductance in S, else a lock-in signal in arbitrary
+    units (its channel unit said), never "dI/dV in A"."""
+    from supramap.report.sts import conductance_label
+
+    return conductance_label(units)

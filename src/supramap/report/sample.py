@@ -65,7 +65,7 @@ def write_sample_report(res, out_dir: str | Path, *, extra=None,
                 t, c, result = obj
                 f1, f2 = bfig.heat_figures(t, c, result)
                 rep.figure(f1, f"{m.id}: C/T vs T²", name=f"{m.id}_fit.png")
-                rep.figure(f2, f"{m.id}: C_e/T", name=f"{m.id}_jump.png")
+                rep.figure(f2, f"{m.id}: electronic specific heat C_e/T", name=f"{m.id}_jump.png")
             elif m.kind == "loop":
                 h, mom, vol, result = obj
                 rep.figure(bfig.loop_figure(h, mom, vol, result), f"{m.id}: M(H) and Jc",

@@ -11,6 +11,17 @@ import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 
+def conductance_label(units: str | None = "", *, what: str = "dI/dV") -> str:
+    """An axis label for a conductance in the unit it really has: S (or A/V) is a conductance;
+    a lock-in signal in A or V, or no unit, is one only after a calibration, so it is
+    "arb. u." (with the channel's own unit said).  Never "dI/dV (A)"."""
+    u = (units or "").strip()
+    if u in ("S", "A/V"):
+        return f"{what} (S)"
+    if u in ("A", "V"):
+        return f"{what} (arb. u.; lock-in signal in {u})"
+    return f"{what} (arb. u.)"
+
 def fit_figure(res) -> Figure:
     """Data, best fit and residuals."""
     fig, (a, b) = plt.subplots(2, 1, figsize=(6.5, 4.6), sharex=True, height_ratios=[3, 1],
@@ -24,11 +35,13 @@ def fit_figure(res) -> Figure:
                label=f"{res.model}: FIT FAILED (see warnings)")
         a.set_title("fit failed — the curve is not a description of the data", fontsize=9,
                     color="tab:red")
-    a.set_ylabel("dI/dV")
+    a.set_ylabel(conductance_label())
+    a.ticklabel_format(axis="y", useOffset=False)
     a.legend(fontsize=8)
     b.plot(res.bias * 1e3, res.residual, ".", ms=2, color="0.3")
     b.set_xlabel("bias (mV)")
-    b.set_ylabel("residual")
+    b.set_ylabel("residual (arb. u.)")
+    b.ticklabel_format(axis="y", useOffset=False)
     return fig
 
 
@@ -46,6 +59,7 @@ def deconvolution_figure(res) -> Figure:
     b.plot(res.bias * 1e3, res.data, ".", ms=2, color="k", label="data")
     b.plot(res.bias * 1e3, res.reconvolved, "-", color="tab:red", label="re-convolved")
     b.set_xlabel("bias (mV)")
+    b.set_ylabel(conductance_label())
     b.legend(fontsize=8)
     return fig
 
@@ -71,7 +85,7 @@ def peaks_figure(bias, g, cp, zb) -> Figure:
     if cp.pairs or cp.positions_eV or zb.present:
         ax.legend(fontsize=7)
     ax.set_xlabel("bias (mV)")
-    ax.set_ylabel("dI/dV")
+    ax.set_ylabel(conductance_label())
     return fig
 
 
@@ -85,7 +99,7 @@ def waterfall_figure(spectra, parameter, name: str) -> Figure:
         ax.plot(np.asarray(b) * 1e3, np.asarray(g) + 0.6 * span * k, lw=0.8,
                 label=f"{name} = {parameter[i]:g}")
     ax.set_xlabel("bias (mV)")
-    ax.set_ylabel("dI/dV (offset)")
+    ax.set_ylabel(conductance_label() + ", offset")
     ax.legend(fontsize=7)
     return fig
 
@@ -113,7 +127,7 @@ def maps_figure(maps) -> Figure:
         ax.set_title(f"{e * 1e3:g} meV", fontsize=9)
         ax.set_xlabel("x (nm)")
         ax.set_ylabel("y (nm)")
-        fig.colorbar(im, ax=ax, fraction=0.046, label=f"dI/dV ({unit})" if unit else "dI/dV")
+        fig.colorbar(im, ax=ax, fraction=0.046, label=conductance_label(unit))
     return fig
 
 
@@ -160,7 +174,7 @@ def decomposition_figure(dec) -> Figure:
         m.set_ylabel("y (nm)")
         fig.colorbar(im, ax=m, fraction=0.046,
                      label="member (1) / not (0)" if dec.method == "kmeans" else "weight")
-    axes[0, 0].set_ylabel(f"dI/dV ({dec.components.attrs.get('units', '')})")
+    axes[0, 0].set_ylabel(conductance_label(dec.components.attrs.get("units", "")))
     return fig
 
 
@@ -246,7 +260,7 @@ def clusters_vs_gap_figure(dec, gap_data) -> Figure:
     for i in range(k):
         c.plot(bias, dec.components.values[i], color=f"C{i}", label=f"cluster {i}")
     c.set_xlabel("bias (mV)")
-    c.set_ylabel(f"mean dI/dV ({dec.components.attrs.get('units', '')})")
+    c.set_ylabel(conductance_label(dec.components.attrs.get("units", ""), what="mean dI/dV"))
     c.legend(fontsize=7)
     return fig
 
@@ -357,5 +371,5 @@ def colour_map_figure(spectra, parameter, name: str) -> Figure:
     ax.set_yticklabels([f"{parameter[i]:g}" for i in order])
     ax.set_xlabel("bias (mV)")
     ax.set_ylabel(name)
-    fig.colorbar(im, ax=ax).set_label("dI/dV")
+    fig.colorbar(im, ax=ax).set_label(conductance_label())
     return fig
