@@ -43,7 +43,7 @@ def check_reaches_zero(bias: np.ndarray, *, where: str = "") -> None:
     b = b[np.isfinite(b)]
     if b.size < 2:
         return
-    step = float(np.median(np.abs(np.diff(np.sort(b))))) if b.size > 1 else 0.0
+    step = float(np.median(np.diff(np.sort(b))))
     if b.min() > step or b.max() < -step:
         raise AnalysisError(f"{where}the bias sweep {1e3 * b.min():.4g} … {1e3 * b.max():.4g} mV "
                             "does not reach zero bias: a gap or in-gap state lies about the "

@@ -309,9 +309,8 @@ def dispersion(energies_eV, ffts: list[xr.DataArray], *, model: str = "auto",
         if ok:
             # |q| of the branch: the mean |q| over the annulus i ± 1.5 rings, weighted by the
             # power above the background (a ring's radius, or a spot pair's distance).
-            band = use & (np.abs(ring - i) <= 1) & np.isfinite(background[ring.clip(0, None)
-                                                                           .clip(None, qs.size
-                                                                                 - 1)])
+            band = use & (np.abs(ring - i) <= 1)
+            band[band] = np.isfinite(background[ring[band]])
             pw = np.asarray(ffts[k].values, dtype=float)[band] ** 2
             w = np.clip(pw - background[ring[band]], 0, None)
             # Only the crest (above half the strongest excess): a spot's or a ring's core,

@@ -105,9 +105,12 @@ _CURRENT = re.compile(r"^(current|input \d+|i)\b", re.I)
 
 
 def _derivative(bias: np.ndarray, i: np.ndarray) -> np.ndarray:
+    """dI/dV along the last axis (a spectrum, or every spectrum of a grid), in bias order."""
+    bias = np.asarray(bias, dtype=float)
     order = np.argsort(bias)
-    g = np.empty_like(np.asarray(i, dtype=float))
-    g[order] = np.gradient(np.asarray(i, dtype=float)[order], bias[order])
+    i = np.asarray(i, dtype=float)
+    g = np.empty_like(i)
+    g[..., order] = np.gradient(i[..., order], bias[order], axis=-1)
     return g
 
 
@@ -148,10 +151,7 @@ def grid_conductance(ds, channel: str | None = None, *, path: Path | str = ""):
         return ds[names[0]]
     cur = ds[current]
     b = ds["bias"].values
-    order = np.argsort(b)
-    g = np.empty(cur.shape, dtype=np.float32)
-    g[..., order] = np.gradient(np.asarray(cur.values, dtype=float)[..., order], b[order],
-                                axis=-1)
+    g = _derivative(b, cur.values).astype(np.float32)
     attrs = {k: v for k, v in cur.attrs.items() if k not in ("units", "long_name")}
     return xr.DataArray(g, dims=cur.dims, coords=cur.coords, name=f"dI/dV of {current}",
                         attrs={**attrs, "units": "S",
