@@ -263,7 +263,7 @@ def test_heat_takes_mass_and_molar_mass_from_the_header(tmp_path):
     assert main(["bulk", "heat", str(f), "--mass-mg", "5", "--window", "2,6", "--gamma-n", "5",
                  "--json", str(out)]) == 0
     d = json.loads(out.read_text())
-    assert d["sample"]["mass_kg"]["source"] == "option --mass-mg"
+    assert d["sample"]["mass_kg"]["source"] == "option --mass"  # --mass-mg is its alias
     assert d["gamma_J_per_mol_K2"] == pytest.approx(gamma / 2, rel=1e-3)
 
 

@@ -11,8 +11,11 @@ from supramap.cli.common import (
     JSON_OPT,
     REPORT_OPT,
     UsageError,
+    call,
     emit_warnings,
     figure_report,
+    option,
+    present,
     print_table,
     quantity,
     write_json,
@@ -21,22 +24,14 @@ from supramap.cli.common import (
 app = typer.Typer(help="Atom probe tomography.", no_args_is_help=True)
 
 RANGE_OPT = typer.Option(..., "--range", help="Range file (.rrng or .rng).")
-TOP_OPT = typer.Option(None, "--exclude-top",
-                       help="Exclude this depth from the apex: m, or with a unit (20nm); at "
-                            "most 10 µm.",
-                       callback=quantity("--exclude-top", "m", 0.0, 1e-5))
-CAP_OPT = typer.Option(
-    None, "--exclude-cap", help="Detect and exclude the cap: ELEMENT:THRESHOLD, e.g. O:0.2."
-)
+TOP_OPT = option("apt-composition", "exclude_top")
+CAP_OPT = option("apt-composition", "exclude_cap")
 
 
 def _needle(path: Path):
-    from supramap.io import read
+    from supramap.analyses.library import needle
 
-    ds = read(path)
-    if ds.attrs.get("format") not in ("pos", "epos", "apt"):
-        raise UsageError(f"{path}: an atom-probe file (.pos, .epos, .apt) is needed")
-    return ds
+    return needle(path)
 
 
 def _ranges(path: Path):
@@ -46,24 +41,9 @@ def _ranges(path: Path):
 
 
 def _excluded_nm(ions, table, top: float | None, cap: str | None) -> tuple[float, str]:
-    from supramap.apt import detect_cap
+    from supramap.analyses.library import excluded_nm
 
-    if top is not None and cap is not None:
-        raise UsageError("give --exclude-top or --exclude-cap, not both")
-    if top is not None:
-        if not top >= 0:
-            raise UsageError("--exclude-top must be a depth ≥ 0 in metres")
-        return top * 1e9, "fixed"
-    if cap is not None:
-        el, _, thr = cap.partition(":")
-        try:
-            threshold = float(thr)
-        except ValueError:
-            raise UsageError(f"--exclude-cap must be ELEMENT:THRESHOLD, got {cap!r}") from None
-        if not (el and 0 < threshold < 1):
-            raise UsageError(f"--exclude-cap must be ELEMENT:THRESHOLD in (0, 1), got {cap!r}")
-        return detect_cap(ions, table, element=el, threshold=threshold), f"{el} cap"
-    return 0.0, "none"
+    return excluded_nm(ions, table, top, cap)
 
 
 @app.command()
@@ -72,42 +52,13 @@ def composition(
     range_file: Path = RANGE_OPT,
     exclude_top: str = TOP_OPT,
     exclude_cap: str = CAP_OPT,
-    background: bool = typer.Option(
-        False, "--background", help="Subtract a local background per range."
-    ),
+    background: bool = option("apt-composition", "background"),
     json_path: Path = JSON_OPT,
     report: Path = REPORT_OPT,
 ) -> None:
     """Ionic and atomic composition with counting errors."""
-    from supramap.apt import composition as run
-
-    ions, table = _needle(needle), _ranges(range_file)
-    depth, how = _excluded_nm(ions, table, exclude_top, exclude_cap)
-    c = run(ions, table, min_depth_nm=depth, background=background)
-    d = {"file": str(needle), "exclusion": how, **c.to_dict()}
-    print_table(
-        f"Composition of {needle.name} (excluding the top {depth:.1f} nm, {how})",
-        [(el, f"{100 * v:.2f} ± {100 * s:.2f} at.%") for el, (v, s) in c.atomic.items()]
-        + [("ions / ranged", f"{c.n_ions} / {c.n_ranged}")]
-        + [("isotope overlap split", note) for note in c.overlaps_split],
-    )
-    emit_warnings(c)
-    write_json(json_path, d)
-    from supramap.apt import depth_profile
-    from supramap.report import apt as fig
-
-    figure_report(
-        report,
-        f"APT composition — {needle.name}",
-        lambda: [
-            (fig.atom_map_figure(ions, table), "Atom map", "atom_map.png"),
-            (
-                fig.profile_figure(depth_profile(ions, table), depth or None),
-                "Concentration profile",
-                "profile.png",
-            ),
-        ],
-    )
+    present(call("apt-composition", needle, range=range_file, exclude_top=exclude_top,
+                 exclude_cap=exclude_cap, background=background), json_path, report)
 
 
 @app.command()

@@ -11,32 +11,22 @@ from supramap.cli.common import (
     JSON_OPT,
     REPORT_OPT,
     UsageError,
+    call,
     console,
     emit_warnings,
     new_report,
+    option,
+    present,
     print_table,
-    quantity,
     write_json,
 )
-from supramap.errors import AnalysisError
 
 app = typer.Typer(help="Bulk characterisation from Quantum Design files.", no_args_is_help=True)
 
-LENGTH = typer.Option(
-    None, "--length-mm", "--length",
-    help="Sample length (between the voltage contacts for transport): mm unless a unit is "
-         "written (--length 2mm, --length 1500um).",
-    callback=quantity("--length", "mm", 0.0, 1000.0, lo_open=True),
-)
-WIDTH = typer.Option(None, "--width-mm", "--width",
-                     help="Sample width: mm unless a unit is written.",
-                     callback=quantity("--width", "mm", 0.0, 1000.0, lo_open=True))
-THICK = typer.Option(None, "--thickness-mm", "--thickness",
-                     help="Sample thickness: mm unless a unit is written (--thickness 80um).",
-                     callback=quantity("--thickness", "mm", 0.0, 1000.0, lo_open=True))
-COLUMNS_OPT = typer.Option(
-    None, "--columns", help="For CSV/TXT: 'Temperature=<column>,Moment=<column>,...'."
-)
+LENGTH = option("bulk-transport", "length")
+WIDTH = option("bulk-transport", "width")
+THICK = option("bulk-transport", "thickness")
+COLUMNS_OPT = option("bulk-transport", "columns")
 
 
 def _moment_columns():
@@ -46,58 +36,23 @@ def _moment_columns():
 
 
 def _read(path: Path, mapping: str | None = None):
-    """A Quantum Design .dat, or a CSV/TXT table whose columns *mapping* renames
-    ('Temperature=T (K),Moment=m (emu)'; units in the header are converted to SI)."""
-    from supramap.io import read
+    """A Quantum Design .dat or a renamed CSV/TXT table (library: ``qd_table``)."""
+    from supramap.analyses.library import qd_table
 
-    if path.suffix.lower() in (".csv", ".txt", ".tsv"):
-        from supramap.io.text import read_table
-
-        ds = read_table(path)
-        for pair in filter(None, (mapping or "").split(",")):
-            new, _, old = pair.partition("=")
-            if old.strip() not in ds:
-                raise UsageError(f"{path}: no column {old.strip()!r}; columns are "
-                                 f"{', '.join(map(str, ds.data_vars))}")
-            ds = ds.rename({old.strip(): new.strip()})
-        ds.attrs["format"] = "qd"
-        return ds
-    ds = read(path)
-    if ds.attrs.get("format") != "qd":
-        raise UsageError(
-            f"{path}: a Quantum Design .dat file is needed, got {ds.attrs.get('format')!r}"
-        )
-    return ds
+    return qd_table(path, mapping)
 
 
 def _column(ds, path: Path, names: tuple[str, ...], units: tuple[str, ...], what: str,
             chosen: str | None = None) -> np.ndarray:
-    if chosen is not None:
-        if chosen not in ds:
-            raise UsageError(f"{path}: no column {chosen!r}")
-        return np.asarray(ds[chosen].values, dtype=float)
-    from supramap.io.qd import pick_column
+    from supramap.analyses.library import qd_column
 
-    name = pick_column(ds, names, units)
-    if name is None:
-        raise AnalysisError(f"{path}: no {what} column (looked for {', '.join(names)})")
-    return np.asarray(ds[name].values, dtype=float)
+    return qd_column(ds, path, names, units, what, chosen)
 
 
 def _comment_rows(ds) -> list:
-    """A warning quoting the file's own comment rows (MultiVu writes them between the data:
-    addenda measured at another field, a calibration file, an operator's note), which are not
-    data and would otherwise go unseen."""
-    from supramap.quality import warn
+    from supramap.analyses.library import comment_rows
 
-    rows = ds.attrs.get("comments") or []
-    if not rows:
-        return []
-    texts = [str(r.get("text", "")) for r in rows]
-    shown = "; ".join(repr(t) for t in texts[:5]) + (f" and {len(texts) - 5} more"
-                                                      if len(texts) > 5 else "")
-    return [warn("file.comments", f"the file has {len(texts)} comment row(s), not used as data "
-                                  f"— read them: {shown}", comments=texts[:20])]
+    return comment_rows(ds)
 
 
 def _pct(value: float) -> str:
@@ -308,110 +263,18 @@ def susceptibility(
 @app.command()
 def heat(
     file: Path = typer.Argument(..., help="PPMS heat-capacity .dat"),
-    mass_mg: str = typer.Option(
-        None, "--mass-mg", "--mass",
-        help="Sample mass: mg, or with a unit (5mg, 0.2g); default: the file header's MASS.",
-        callback=quantity("--mass", "mg", 0.0, 1e7, lo_open=True),
-    ),
-    molar_mass: float = typer.Option(
-        None, "--molar-mass",
-        help="Molar mass (g/mol of formula units); default: the file header's MOLWGHT.",
-    ),
-    atoms: float = typer.Option(
-        None, "--atoms", help="Atoms per formula unit; default: the header's ATOMS, else 2."
-    ),
-    window: str = typer.Option("3,5", "--window", help="C/T vs T² fit window 'T1,T2' (K)."),
-    gamma_n: float = typer.Option(
-        None, "--gamma-n", help="Normal-state γn (mJ/mol K²); default fitted above Tc."
-    ),
+    mass: str = option("bulk-heat", "mass"),
+    molar_mass: str = option("bulk-heat", "molar_mass"),
+    atoms: str = option("bulk-heat", "atoms"),
+    window: str = option("bulk-heat", "window"),
+    gamma_n: str = option("bulk-heat", "gamma_n"),
     columns: str = COLUMNS_OPT,
     json_path: Path = JSON_OPT,
     report: Path = REPORT_OPT,
 ) -> None:
     """γ, β, θ_D, superconducting volume fraction and the specific-heat jump."""
-    from supramap.bulk import analyze_heat
-
-    try:
-        w = tuple(float(v) for v in window.split(","))
-    except ValueError:
-        w = ()
-    if len(w) != 2 or not w[0] < w[1]:
-        raise UsageError(f"--window must be 'T1,T2' with T1 < T2, got {window!r}")
-    ds = _read(file, columns)
-    from supramap.io.qd import sample_properties
-
-    header = sample_properties(ds)
-    sources = {}
-    for key, opt, scale, name in (("mass_kg", mass_mg, 1e-6, "--mass-mg"),
-                                  ("molar_mass_kg_per_mol", molar_mass, 1e-3, "--molar-mass"),
-                                  ("atoms_per_formula_unit", atoms, 1.0, "--atoms")):
-        if opt is not None:
-            if not (np.isfinite(opt) and opt > 0):
-                raise UsageError(f"{name} must be a positive number, got {opt}")
-            sources[key] = (opt * scale, f"option {name}")
-        elif key in header:
-            sources[key] = (header[key]["value"], header[key]["source"])
-        elif key == "atoms_per_formula_unit":
-            sources[key] = (2.0, "default (2)")
-        else:
-            raise UsageError(f"{file}: the header states no {key.split('_kg')[0].replace('_', ' ')}"
-                             f"; give {name}")
-    mass_mg = sources["mass_kg"][0] * 1e6
-    molar_mass = sources["molar_mass_kg_per_mol"][0] * 1e3
-    atoms = sources["atoms_per_formula_unit"][0]
-    t = _column(ds, file, ("Sample Temp", "Temperature"), ("K",), "temperature")
-    c = _column(ds, file, ("Samp HC", "Heat Capacity"), ("J/K",), "heat capacity")
-    moles = (mass_mg * 1e-6) / (molar_mass * 1e-3)
-    ok = np.isfinite(t) & np.isfinite(c)
-    res = analyze_heat(
-        t[ok],
-        c[ok] / moles,
-        window=w,
-        atoms_per_formula_unit=atoms,
-        gamma_n=None if gamma_n is None else gamma_n * 1e-3,
-    )
-    d = {"file": str(file), **res.to_dict(),
-         "sample": {k: {"value": v, "source": src} for k, (v, src) in sources.items()}}
-    print_table(
-        f"Specific heat of {file.name}",
-        [
-            ("sample mass", f"{mass_mg:.4g} mg ({sources['mass_kg'][1]})"),
-            ("molar mass", f"{molar_mass:.4g} g/mol ({sources['molar_mass_kg_per_mol'][1]})"),
-            ("atoms per formula unit", f"{atoms:g} ({sources['atoms_per_formula_unit'][1]})"),
-            ("γ (window fit)", f"{res.fit.gamma * 1e3:.4g} ± {res.fit.gamma_err * 1e3:.2g} "
-                               "mJ/mol K²"),
-            ("β (window fit)", f"{res.fit.beta * 1e3:.4g} ± {res.fit.beta_err * 1e3:.2g} "
-                               "mJ/mol K⁴"),
-            ("γn", _num(res.gamma_n * 1e3, "mJ/mol K²")),
-            ("Tc / ΔC/γnTc", f"{d['Tc_K']:.2f} K / {d['jump_ratio']:.2f}" if res.jump else "n/a"),
-        ]
-        + ([
-            ("α-model: γ0", f"{res.alpha.gamma0 * 1e3:.4g} ± {res.alpha.gamma0_err * 1e3:.2g} "
-                            "mJ/mol K²"),
-            ("α-model: Δ0 / α", f"{res.alpha.delta0_eV * 1e3:.3g} meV / "
-                                f"{res.alpha.alpha:.3g} ± {res.alpha.alpha_err:.2g}"),
-            ("α-model: Tc / spread σ", f"{res.alpha.Tc_K:.3f} ± {res.alpha.Tc_err_K:.2g} K / "
-                                       f"{res.alpha.Tc_spread_K:.2g} K"),
-        ] if res.alpha is not None else [])
-        + [
-            ("γ0 / β used (" + ("α-model + normal state" if res.source == "alpha-model"
-                                else "window") + ")",
-             f"{res.gamma0 * 1e3:.4g} mJ/mol K² / {res.beta * 1e3:.4g} mJ/mol K⁴"),
-            ("θ_D", _num(res.theta_D_K, "K", ".1f")),
-            ("superconducting volume fraction 1 − γ0/γn", _pct(res.sc_volume_fraction)),
-        ],
-    )
-    emit_warnings(res, _comment_rows(ds))
-    write_json(json_path, d)
-    if report is not None:
-        from supramap.report import bulk as fig
-
-        rep = new_report(f"Specific heat — {file.name}", report)
-        fig.table_section(rep, "Specific heat", d)
-        f1, f2 = fig.heat_figures(t[ok], c[ok] / moles, res)
-        rep.figure(f1, "C/T vs T² with the fit", name="heat_fit.png")
-        rep.figure(f2, "C_e/T vs T with the entropy-conserving jump", name="heat_jump.png")
-        console.print(f"Report: {rep.write()}")
+    present(call("bulk-heat", file, mass=mass, molar_mass=molar_mass, atoms=atoms,
+                 window=window, gamma_n=gamma_n, columns=columns), json_path, report)
 
 
 @app.command()

@@ -15,58 +15,26 @@ from supramap.cli.common import (
     SCARS_OPT,
     UsageError,
     busy,
+    call,
     console,
-    corrected,
     emit_warnings,
     load,
     new_report,
-    parse_threshold,
+    option,
+    present,
     print_table,
     progress_bar,
-    quantities,
-    quantity,
     write_json,
 )
-from supramap.errors import AnalysisError
 from supramap.units import si_prefix
 
 app = typer.Typer(help="Conductive-AFM heterogeneity analysis.", no_args_is_help=True)
 
-THRESHOLD_OPT = typer.Option(
-    "auto", "--threshold", help="'auto' or a current in A (e.g. 2e-6 or 2uA)."
-)
+THRESHOLD_OPT = option("cafm-analyze", "threshold")
 
 
 def _fmt(v: float, unit: str) -> str:
     return si_prefix(v, unit) if v == v else "n/a"
-
-
-def _parse_line(text: str) -> tuple[float, float, float, float]:
-    """'x0,y0,x1,y1' in metres, or each with its unit (0.5um,1um,2um,2um)."""
-    return tuple(quantities(text, "m", "--line", count=4))  # type: ignore[return-value]
-
-
-def _user_mask(path: Path, cur):
-    """A mask file: the ``conducting`` variable of a NetCDF, or any image (non-zero = True)."""
-    import numpy as np
-
-    if path.suffix.lower() in (".nc", ".nc4", ".h5"):
-        import xarray as xr
-
-        try:
-            with xr.open_dataset(path) as ds:
-                m = np.asarray(ds["conducting"].values)
-        except (OSError, ValueError, KeyError) as exc:
-            raise UsageError(f"{path}: not a mask NetCDF with a 'conducting' variable "
-                             f"({exc})") from None
-    else:
-        from supramap.io import read_image
-
-        m = np.asarray(read_image(path).values)
-    if m.shape != cur.shape:
-        raise UsageError(f"{path}: mask of {m.shape[0]} × {m.shape[1]} px for a map of "
-                         f"{cur.shape[0]} × {cur.shape[1]} px")
-    return np.nan_to_num(m) != 0
 
 
 @app.command()
@@ -80,17 +48,8 @@ def analyze(
     deflection_channel: str = typer.Option(
         None, "--deflection-channel", help="Deflection channel of the same file (default: none)."),
     threshold: str = THRESHOLD_OPT,
-    line: str = typer.Option(
-        None,
-        "--line",
-        help="Edge line 'x0,y0,x1,y1' in image coordinates, metres unless a unit is written "
-        "(0.5um,1um,2um,2um): also measure its 10–90 % width.",
-    ),
-    line_width: str = typer.Option(
-        "0", "--line-width", help="Box width of --line, metres unless a unit is written "
-                                  "(40nm); default 0 (a single profile).",
-        callback=quantity("--line-width", "m", 0.0, 1.0),
-    ),
+    line: str = option("cafm-analyze", "line"),
+    line_width: str = option("cafm-analyze", "line_width"),
     islands_out: Path = typer.Option(
         None, "--islands", help="Write the per-island table here (CSV; units in the column "
                                 "names: area_m2, equivalent_diameter_m, mean_current_A ...)."),
@@ -113,64 +72,13 @@ def analyze(
     report: Path = REPORT_OPT,
 ) -> None:
     """Noise floor, conducting fraction, islands, current levels, edge width, artefacts."""
-    from supramap.conduction import analyze as run
-
-    thr = parse_threshold(threshold)
-    cur = corrected(load(current, channel, "A"), level, align, scars, clip)
-    if cur.attrs.get("units") != "A":
-        raise UsageError(
-            f"{current}: channel {cur.name!r} is in {cur.attrs.get('units')!r}, "
-            "not a current (A); choose one with --channel"
-        )
-    if not ignore_feedback:
-        from supramap.conduction.analysis import check_not_feedback
-
-        try:
-            check_not_feedback(cur)
-        except AnalysisError as exc:
-            raise AnalysisError(f"{current}: {exc}") from None
-    topo = load(topography, topography_channel, "m") if topography else None
-    defl = load(deflection, deflection_channel, "V") if deflection else None
-    with busy(f"analysing {cur.shape[0]} × {cur.shape[1]} px"):
-        result = run(cur, topography=topo, deflection=defl, threshold=thr,
-                     mask=_user_mask(mask_in, cur) if mask_in is not None else None,
-                     check_feedback=False)
-    d = result.to_dict()
-    d["file"] = str(current)
-    if line is not None:
-        from supramap.conduction import line_edge_width
-
-        pts = _parse_line(line)
-        d["line_edge_width_m"] = line_edge_width(
-            cur.copy(data=result.oriented_current), pts[:2], pts[2:], width=line_width
-        )
-        d["line_m"] = list(pts)
-    print_table(
-        f"cAFM analysis of {current}",
-        [
-            ("noise floor", _fmt(d["noise_floor_A"], "A")),
-            ("threshold", f"{_fmt(d['threshold_A'], 'A')} ({d['threshold_source']})"),
-            (
-                "conducting fraction",
-                f"{d['conducting_fraction']:.4f} "
-                f"[{d['conducting_fraction_interval'][0]:.4f}, "
-                f"{d['conducting_fraction_interval'][1]:.4f}]",
-            ),
-            ("islands / stripes", f"{d['n_islands']} / {d['n_stripes']}"),
-            ("current levels", ", ".join(_fmt(v, "A") for v in d["levels_A"]) or "none"),
-            ("level fractions", ", ".join(f"{f:.2f}" for f in d["level_fractions"]) or "-"),
-            ("edge width (10–90 %)", _fmt(d["edge_width_m"], "m")),
-            ("dynamic range", f"{d['dynamic_range_decades']:.2f} decades"),
-            *(
-                [("edge width on --line", _fmt(d["line_edge_width_m"], "m"))]
-                if "line_edge_width_m" in d
-                else []
-            ),
-        ],
-    )
-    if result.artefacts is not None:
-        console.print(result.artefacts.verdict)
-    emit_warnings(result)
+    with busy("analysing the current map"):
+        out = call("cafm-analyze", current, topography=topography, deflection=deflection,
+                   channel=channel, topography_channel=topography_channel,
+                   deflection_channel=deflection_channel, threshold=threshold, line=line,
+                   line_width=line_width, level=level, align_rows=align, remove_scars=scars,
+                   clip=clip, mask=mask_in, ignore_feedback=ignore_feedback)
+    result = out.result
     if islands_out is not None:
         from supramap.conduction import islands_csv
         from supramap.fileutil import atomic_write_text
@@ -189,16 +97,10 @@ def analyze(
             tifffile.imwrite(buf, result.labels.astype("uint32"))
             atomic_write_bytes(masks_out, buf.getvalue())
         else:
-            atomic_write_bytes(masks_out, mask_dataset(cur, result.mask, result.labels)
+            atomic_write_bytes(masks_out, mask_dataset(out.data["current"], result.mask,
+                                                       result.labels)
                                .to_netcdf())
-    d["processing"] = [str(x) for x in cur.attrs.get("provenance", [])]
-    write_json(json_path, d)
-    if report is not None:
-        from supramap.report.cafm import analysis_section
-
-        rep = new_report(f"cAFM analysis — {current.name}", report, tables=False)
-        analysis_section(rep, str(current.name), cur, result, topography=topo, deflection=defl)
-        console.print(f"Report: {rep.write()}")
+    present(out, json_path, report)
 
 
 @app.command()
@@ -217,7 +119,7 @@ def compare(
     """Overlap of conducting areas in two maps (forward/backward or two temperatures)."""
     from supramap.conduction import compare as run
 
-    thr = parse_threshold(threshold)
+    thr = threshold
     if (topography_a is None) != (topography_b is None):
         raise UsageError("give both --topography-a and --topography-b, or neither")
     ma, mb = load(a, channel, "A"), load(b, channel, "A")
@@ -263,10 +165,7 @@ def compare(
 @app.command()
 def series(
     files: list[Path] = typer.Argument(..., help="Current maps of one area, in order."),
-    temperatures: list[str] = typer.Option(
-        ..., "--temperatures", "-t", help="One temperature per map, in order, K unless a unit "
-                                          "is written: a comma list (-t 8,20,30) or repeated."
-    ),
+    temperatures: list[str] = option("cafm-series", "temperatures", required=True),
     topographies: list[Path] = typer.Option(
         None, "--topography", help="Topography per map (repeat), for registration."
     ),
@@ -279,8 +178,7 @@ def series(
     """Conducting fraction versus temperature, vanishing temperature, returning islands."""
     from supramap.conduction import temperature_series
 
-    thr = parse_threshold(threshold)
-    temperatures = quantities(temperatures, "K", "--temperatures")
+    thr = threshold
     if len(files) != len(temperatures):
         raise UsageError(f"{len(files)} files but {len(temperatures)} temperatures")
     if topographies and len(topographies) != len(files):

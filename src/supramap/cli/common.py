@@ -73,6 +73,29 @@ def quantity(name: str, unit: str, lo: float, hi: float, *, lo_open: bool = Fals
     return parse
 
 
+def option(analysis: str, name: str, *, default=None, required: bool = False):
+    """The typer option of a declared parameter (:mod:`supramap.analyses.catalog`): its flags,
+    its ``--help`` with the unit, kind, bounds and default, and the grammar's conversion
+    (``4.2K``, ``300mK``, ``4.2``; a unit of another kind refused naming the option)."""
+    from supramap.analyses.catalog import REGISTRY
+    from supramap.analyses.registry import ParameterError, convert
+
+    p = REGISTRY[analysis].parameter(name)
+
+    def parse(value):
+        if value is None or (isinstance(value, (list, tuple)) and not value):
+            return None
+        try:
+            return convert(p, value)
+        except ParameterError as exc:
+            raise UsageError(str(exc)) from None
+
+    if default is None and p.default is not None:
+        default = p.default if p.kind in ("flag", "integer", "choice") else str(p.default)
+    return typer.Option(... if required else default, *p.flags or (p.flag,),
+                        help=p.help_text(), callback=parse)
+
+
 def parse_threshold(text: str) -> float | str:
     """``auto`` or a current in amperes (``2e-6``, ``2uA``, ``2 µA``)."""
     t = text.strip()
@@ -142,15 +165,89 @@ def emit_warnings(*sources: Any) -> list[QualityWarning]:
     return new
 
 
+#: The running command (set by ``supramap.cli.main``): argv, start time, the command path
+#: and its parameters as click resolved them (defaults included).
+RUN: dict[str, Any] = {}
+#: Options that name outputs (never inputs of the provenance block).
+OUTPUT_OPTIONS = ("--json", "--out", "--report", "--nexus", "--islands", "--masks")
+
+
+def cli_provenance() -> dict[str, Any] | None:
+    """The provenance block of the running command: supramap's version and commit, the
+    command line, every parameter as resolved (with the declared unit), each input file's
+    path, size and SHA-256, start time, duration, library versions."""
+    import time
+
+    if "argv" not in RUN:
+        return None
+    from supramap.analyses.catalog import REGISTRY
+    from supramap.provenance import block
+
+    path = RUN.get("path", ())
+    name = "-".join(path)
+    decl = REGISTRY.analyses.get(name)
+    params: dict[str, Any] = {}
+    inputs: list[Path] = []
+    for opts, key, value in RUN.get("params", []):
+        if any(o in OUTPUT_OPTIONS for o in opts):
+            continue
+        for v in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(v, Path) and v.is_file():
+                inputs.append(v)
+        declared = None
+        if decl is not None:
+            declared = next((p for p in decl.parameters
+                             if p.name == key or set(opts) & {p.flag, *p.flags}), None)
+        if isinstance(value, Path):
+            value = str(value)
+        elif isinstance(value, (list, tuple)):
+            value = [str(v) if isinstance(v, Path) else v for v in value]
+        key = declared.name if declared is not None else key
+        params[key] = ({"value": value, "unit": declared.unit}
+                       if declared is not None and declared.physical else value)
+    for extra in RUN.get("inputs", []):
+        if Path(extra).is_file() and Path(extra) not in inputs:
+            inputs.append(Path(extra))
+    return block(analysis=name if decl is not None else None,
+                 command=["supramap", *RUN["argv"]], parameters=params, inputs=inputs,
+                 started=RUN["started"], duration_s=time.time() - RUN["started"])
+
+
 def write_json(path: Path | None, payload: dict[str, Any]) -> None:
     """Write *payload* to *path* atomically when a path is given; ``"warnings"`` holds every
-    warning the command emitted (an empty list when there was none)."""
+    warning the command emitted (an empty list when there was none) and ``"provenance"`` how
+    the output was made (:func:`cli_provenance`)."""
     if path is not None:
         payload = dict(payload)
         merged = as_warnings([*EMITTED])
         payload["warnings"] = warnings_to_list(merged)
+        prov = cli_provenance()
+        if prov is not None:
+            payload["provenance"] = prov
         atomic_write_json(path, payload)
         console.print(f"JSON written to {path}")
+
+
+def present(out, json_path: Path | None, report: Path | None,
+            extra: dict[str, Any] | None = None) -> None:
+    """Show an analysis' :class:`~supramap.analyses.outcome.Outcome` as every command does:
+    its notes and table on the terminal, its warnings, ``--json`` (numbers + *extra* +
+    warnings + provenance) and ``--report``."""
+    for line in out.notes:
+        console.print(Text(line))
+    print_table(out.title, out.rows)
+    emit_warnings(out)
+    write_json(json_path, {**out.values, **(extra or {})})
+    if report is not None:
+        out.provenance = cli_provenance() or out.provenance
+        console.print(f"Report: {out.report(report, warnings=EMITTED)}")
+
+
+def call(analysis: str, *inputs, **params):
+    """Run a declared analysis from a command (:func:`supramap.analyses.outcome.run`)."""
+    from supramap.analyses.outcome import run
+
+    return run(analysis, *inputs, command=["supramap", *RUN.get("argv", [])], **params)
 
 
 def new_report(title: str, folder: Path, *, tables: bool = True):
@@ -159,7 +256,7 @@ def new_report(title: str, folder: Path, *, tables: bool = True):
     section has its own), the result tables the terminal showed."""
     from supramap.report.html import Report
 
-    rep = Report(title, folder, warnings=EMITTED)
+    rep = Report(title, folder, warnings=EMITTED, prov=cli_provenance())
     # The numbers the terminal showed, with their units.
     for table_title, rows in TABLES if tables else []:
         rep.heading(table_title)
@@ -241,6 +338,9 @@ def progress_bar(summary: str):
     from rich.progress import Progress
 
     class _Bar(Progress):
+        #: What the summary line says (a command may name the work once it knows its size).
+        summary_text = summary
+
         def __enter__(self):
             self._t0 = time.perf_counter()
             return super().__enter__()
@@ -248,7 +348,8 @@ def progress_bar(summary: str):
         def __exit__(self, exc_type, *exc):
             out = super().__exit__(exc_type, *exc)
             if exc_type is None and not console.is_terminal:
-                SUMMARIES.append(f"{summary}: done in {time.perf_counter() - self._t0:.1f} s")
+                SUMMARIES.append(f"{self.summary_text}: done in "
+                                 f"{time.perf_counter() - self._t0:.1f} s")
             return out
 
     return _Bar(console=console, transient=True)

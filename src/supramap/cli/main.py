@@ -17,6 +17,8 @@ from supramap.cli import apt, bulk, cafm, network, sts
 from supramap.cli import sample as sample_cli
 from supramap.cli.common import (
     EMITTED,
+    OUTPUT_OPTIONS,
+    RUN,
     STRICT,
     SUMMARIES,
     console,
@@ -143,9 +145,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None) -> int:
+    import time
+
     reset_warnings()
     STRICT["on"] = False
     SUMMARIES.clear()
+    RUN.clear()
+    RUN.update(argv=[str(a) for a in (sys.argv[1:] if argv is None else argv)],
+               started=time.time())
     clash = _output_over_input(list(sys.argv[1:] if argv is None else argv))
     if clash:
         _error_line(clash)
@@ -206,15 +213,23 @@ def _command():
                 return opt
 
             c.get_help_option = help_option
+            if not getattr(c, "commands", None):
+                # A leaf command: record its resolved parameters for the provenance block.
+                original_invoke = c.invoke
+
+                def invoke(ctx, _original=original_invoke):
+                    RUN["path"] = tuple(ctx.command_path.split()[1:])
+                    RUN["params"] = [(tuple(p.opts), p.name, ctx.params.get(p.name))
+                                     for p in ctx.command.params if p.name in ctx.params]
+                    return _original(ctx)
+
+                c.invoke = invoke
             for sub in getattr(c, "commands", {}).values():
                 walk(sub)
 
         walk(cmd)
         _COMMAND.append(cmd)
     return _COMMAND[0]
-
-
-OUTPUT_OPTIONS = ("--json", "--out", "--report", "--nexus", "--islands", "--masks")
 
 
 def _output_over_input(argv: list[str]) -> str | None:

@@ -11,16 +11,14 @@ from supramap.cli.common import (
     JSON_OPT,
     REPORT_OPT,
     UsageError,
-    bounded,
     busy,
     console,
     emit_warnings,
     load,
     new_report,
-    parse_threshold,
+    option,
     print_table,
     progress_bar,
-    quantities,
     write_json,
 )
 from supramap.quality import warn
@@ -34,8 +32,10 @@ def _parse_contacts(text: str, image, size: int):
     from supramap.network import Contact
 
     pts = []
-    for part in text.replace(" ", "").split(";"):
-        x, y = quantities(part, "m", "--contacts (each 'x,y')", count=2)
+    if len(text) % 2:
+        raise UsageError(f"--contacts needs x,y pairs ('x,y;x,y;...'), got {len(text)} numbers")
+    for x, y in zip(text[::2], text[1::2]):
+        part = f"{x:g},{y:g}"
         dx = float(image.x[1] - image.x[0])
         dy = float(image.y[1] - image.y[0])
         if not (np.isfinite(x) and np.isfinite(y)):
@@ -56,6 +56,9 @@ def _uniform(image) -> bool:
     return v.size > 0 and float(v.max()) == float(v.min())
 
 
+N = "network-fourprobe"
+
+
 @app.command()
 def fourprobe(
     map_file: Path = typer.Argument(
@@ -63,29 +66,14 @@ def fourprobe(
     ),
     channel: str = typer.Option(
         None, "--channel", help="Current (A) or sheet-conductance (S) channel (default: first)."),
-    threshold: str = typer.Option(
-        "auto", "--threshold", help="'auto' (the cAFM analysis' mask) or a current in A."
-    ),
-    rule: str = typer.Option(
-        "threshold",
-        "--rule",
-        help="threshold: superconducting above it, normal below; "
-        "proportional: conductance ∝ current.",
-    ),
-    normal_sheet_resistance: float = typer.Option(
-        1e3, "--normal-sheet-resistance",
-        help="Sheet resistance of the normal phase, Ω per square (1e-6 … 1e15; default 1000).",
-        callback=bounded("--normal-sheet-resistance", 1e-6, 1e15, unit="Ω/sq"),
-    ),
-    geometry: str = typer.Option("vdp", "--geometry", help="vdp, inline or twoprobe."),
-    contacts: str = typer.Option(
-        None, "--contacts", help="'x,y;x,y;...' in metres (default: per geometry)."
-    ),
-    contact_size: int = typer.Option(1, "--contact-size", help="Contact pad size in pixels."),
-    monte_carlo: int = typer.Option(0, "--monte-carlo", help="Random contact placements."),
-    vary_threshold: bool = typer.Option(
-        False, "--vary-threshold", help="Monte Carlo also over threshold ×0.5–2."
-    ),
+    threshold: str = option(N, "threshold"),
+    rule: str = option(N, "rule"),
+    normal_sheet_resistance: str = option(N, "normal_sheet_resistance"),
+    geometry: str = option(N, "geometry"),
+    contacts: str = option(N, "contacts"),
+    contact_size: int = option(N, "contact_size"),
+    monte_carlo: int = option(N, "monte_carlo"),
+    vary_threshold: bool = option(N, "vary_threshold"),
     json_path: Path = JSON_OPT,
     report: Path = REPORT_OPT,
 ) -> None:
@@ -116,7 +104,7 @@ def fourprobe(
     elif unit == "A" and _uniform(image):
         # A homogeneous sample, the reference case of van der Pauw: every pixel one phase —
         # superconducting when above a given threshold, otherwise the normal sheet.
-        thr = parse_threshold(threshold)
+        thr = threshold
         level = float(np.nanmax(image.values))
         net_in = from_current_map(image, rule="threshold",
                                   threshold=level if thr == "auto" else float(thr),
@@ -130,7 +118,7 @@ def fourprobe(
             current_A=level)])
         mask_for = None
     elif unit == "A":
-        thr = parse_threshold(threshold)
+        thr = threshold
         from supramap.conduction import analyze
 
         if thr == "auto":

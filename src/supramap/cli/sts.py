@@ -17,10 +17,13 @@ from supramap.cli.common import (
     UsageError,
     bounded,
     busy,
+    call,
     console,
     corrected,
     emit_warnings,
     figure_report,
+    option,
+    present,
     print_table,
     progress_bar,
     quantities,
@@ -47,31 +50,21 @@ def read_checked(*args, **kwargs):
 
 
 def _lockin(option: float | None, header: float | None) -> float:
-    """The lock-in modulation to model: the option when given, else the file's header (said
-    on the terminal), else none."""
-    if option is not None:
-        return float(option)
-    if header is not None:
-        console.print(f"Lock-in modulation from the file's header: {header * 1e3:.4g} mV rms "
-                      "(--lockin-rms overrides)")
-        return float(header)
-    return 0.0
+    """The lock-in modulation to model: the option, else the file's header (said on the
+    terminal), else none (:func:`supramap.analyses.library.lockin_from`)."""
+    from supramap.analyses.library import lockin_from
+
+    notes: list[str] = []
+    value = lockin_from(option, header, notes)
+    for line in notes:
+        console.print(line)
+    return value
 
 app = typer.Typer(help="Tunnelling spectroscopy.", no_args_is_help=True)
 
-def _temperature_opt(text: str):
-    return typer.Option("1", "--temperature", help=text + " A unit may be written (4.2K, "
-                                                          "300mK).",
-                        callback=quantity("--temperature", "K", 0.0, 1000.0, lo_open=True))
-
-
-TEMPERATURE_OPT = _temperature_opt("Temperature (K), in (0, 1000].")
-TEFF_OPT = _temperature_opt("Starting effective temperature (K), in (0, 1000].")
-LOCKIN_OPT = typer.Option(None, "--lockin-rms",
-                          help="Lock-in modulation (V rms, or with a unit: 1mV), in [0, 0.1] V; "
-                               "default: the file header's Lock-in>Amplitude / √2 when the "
-                               "lock-in modulated the bias, else 0.",
-                          callback=quantity("--lockin-rms", "V", 0.0, 0.1))
+TEMPERATURE_OPT = option("sts-fit", "temperature")
+TEFF_OPT = option("sts-calibrate-tip", "temperature")
+LOCKIN_OPT = option("sts-fit", "lockin_rms")
 
 CHANNEL_OPT = typer.Option(
     None, "--channel", help="Conductance column (default: lock-in X, else dI/dV of the current)."
@@ -91,74 +84,25 @@ def _gaps(text: str) -> list[float]:
     return vals
 
 
-def _param_text(name: str, value: float, err: float | None, varied: bool) -> str:
-    """A fitted value with its unit and uncertainty (energies in meV, T in K)."""
-    base = name.rstrip("0123456789")
-    unit, f = {"delta": ("meV", 1e3), "gamma": ("meV", 1e3), "tip_delta": ("meV", 1e3),
-               "tip_gamma": ("meV", 1e3), "temperature": ("K", 1.0)}.get(base, ("", 1.0))
-    if not varied:
-        return f"{value * f:.6g} {unit} (fixed)".replace("  ", " ")
-    if err is None:
-        return f"{value * f:.6g} {unit} ± n/a (no covariance)".replace("  ", " ")
-    return f"{value * f:.6g} ± {err * f:.2g} {unit}".rstrip()
-
-
 @app.command()
 def fit(
     file: Path = typer.Argument(..., help="Spectrum (.dat, .csv, .txt)."),
     channel: str = CHANNEL_OPT,
     bias_column: str = BIAS_OPT,
-    model: str = typer.Option("dynes", "--model", help="dynes (NIS) or sis."),
-    gaps: int = typer.Option(1, "--gaps", help="Number of gaps (1–4)."),
+    model: str = option("sts-fit", "model"),
+    gaps: int = option("sts-fit", "gaps"),
     temperature: str = TEMPERATURE_OPT,
-    vary_temperature: bool = typer.Option(
-        False, "--vary-temperature", help="Fit the effective temperature too (default: fixed)."),
+    vary_temperature: bool = option("sts-fit", "vary_temperature"),
     lockin_rms: str = LOCKIN_OPT,
     tip: Path = typer.Option(None, "--tip", help="Calibrated tip (JSON) for --model sis."),
     json_path: Path = JSON_OPT,
     report: Path = REPORT_OPT,
 ) -> None:
     """Fit a Dynes (NIS) or SIS model with uncertainties."""
-    from supramap.sts import TipModel, fit_spectrum
-
-    b, g, what, header_lockin = read_checked(file, channel, bias_column)
-    lockin_rms = _lockin(lockin_rms, header_lockin)
-    fixed = {}
-    if tip is not None:
-        if model != "sis":
-            raise UsageError("--tip goes with --model sis")
-        t = TipModel.load(tip)
-        fixed = {"tip_delta": t.delta_eV, "tip_gamma": t.gamma_eV}
-        temperature = t.temperature_K
-    res = fit_spectrum(
-        b,
-        g,
-        model=model,
-        n_gaps=gaps,
-        temperature=temperature,
-        vary_temperature=vary_temperature,
-        lockin_rms=lockin_rms,
-        fixed=fixed,
-        guesses={"tip_delta": fixed.get("tip_delta", 0.0)},
-    )
-    d = {"file": str(file), "channel": what, **res.to_dict()}
-    print_table(
-        f"{model} fit of {file.name} ({what})" + ("" if res.success else " — FIT FAILED"),
-        [(k, _param_text(k, v, e, res.vary.get(k, True))) for k, (v, e) in res.params.items()
-         if not k.startswith("frac")]
-        + [("reduced χ²", f"{res.redchi:.3g}"),
-           ("rms residual / noise", f"{res.residual_over_noise:.3g}"),
-           ("result", "fit succeeded" if res.success else "FIT FAILED (see warnings)")],
-    )
-    emit_warnings(res)
-    write_json(json_path, d)
-    from supramap.report.sts import fit_figure
-
-    figure_report(
-        report,
-        f"STS fit — {file.name}",
-        lambda: [(fit_figure(res), "Data, fit and residuals", "fit.png")],
-    )
+    present(call("sts-fit", file, tip=tip, channel=channel, bias_column=bias_column,
+                 model=model, gaps=gaps, temperature=temperature,
+                 vary_temperature=vary_temperature, lockin_rms=lockin_rms),
+            json_path, report)
 
 
 @app.command("calibrate-tip")
@@ -408,33 +352,15 @@ def series(
 
 
 def _grid(path: Path, channel: str | None, *, fitting: bool = False):
-    """The grid's conductance channel, after the measurement-kind checks: the sweep must be a
-    bias (a Z grid is refused); for *fitting* (gap and in-gap models) a KPFM grid is refused
-    and the sweep must reach zero bias.  A current chosen by default is differentiated."""
-    from supramap.io import read
-    from supramap.sts.kind import (
-        check_reaches_zero,
-        check_sweep_unit,
-        check_tunnelling,
-        header_warnings,
-    )
-    from supramap.sts.spectra import grid_conductance
+    """The grid and its conductance channel after the measurement-kind checks
+    (:func:`supramap.analyses.library.grid_checked`), its warnings printed and recorded."""
+    from supramap.analyses.library import grid_checked
 
-    ds = read(path)
-    if ds.attrs.get("format") != "3ds":
-        raise UsageError(f"{path}: a spectroscopy grid (.3ds) is needed")
-    where = f"{path}: "
-    check_sweep_unit(ds["bias"].attrs.get("units"), ds["bias"].attrs.get("long_name"),
-                     where=where)
-    header = ds.attrs.get("header")
-    if fitting:
-        emit_warnings(check_tunnelling(header, where=where))
-        check_reaches_zero(ds["bias"].values, where=where)
-    else:
-        emit_warnings(header_warnings(header))
-    g = grid_conductance(ds, channel, path=path)
-    g.attrs.setdefault("provenance", list(ds.attrs.get("provenance", [])))
-    return ds, g
+    found: list = []
+    try:
+        return grid_checked(path, channel, found, fitting=fitting)
+    finally:
+        emit_warnings(found)
 
 
 def _floats(text: str, what: str) -> list[float]:
@@ -805,66 +731,32 @@ def decompose(
 def gapmap(
     file: Path = typer.Argument(..., help="Nanonis grid (.3ds)."),
     out: Path = typer.Option(..., "--out", help="NetCDF file for the parameter maps."),
-    model: str = typer.Option("dynes", "--model", help="dynes (thermally broadened)."),
+    model: str = option("sts-gapmap", "model"),
     temperature: str = TEMPERATURE_OPT,
     lockin_rms: str = LOCKIN_OPT,
-    workers: int = typer.Option(0, "--workers",
-                                help="Local dask worker threads (0: in this process, the "
-                                     "default; 2 or more share the grid's chunks)."),
-    scheduler: str = typer.Option(None, "--scheduler", help="Address of a dask scheduler."),
+    workers: int = option("sts-gapmap", "workers"),
+    scheduler: str = option("sts-gapmap", "scheduler"),
     channel: str = GRID_CHANNEL_OPT,
     json_path: Path = JSON_OPT,
     report: Path = REPORT_OPT,
 ) -> None:
     """Fit every pixel (batched Levenberg–Marquardt), optionally on dask.distributed."""
-
     from supramap.fileutil import atomic_open
-    from supramap.sts.gapmap import gap_map
 
-    if model != "dynes":
-        raise UsageError("--model must be dynes")
-    if workers < 0 or not temperature > 0:
-        raise UsageError("--workers must be ≥ 0 and --temperature > 0")
-    from supramap.sts.grid import check_grid
-
-    ds_in, g = _grid(file, channel, fitting=True)
-    from supramap.sts.kind import header_lockin_rms
-
-    lockin_rms = _lockin(lockin_rms, header_lockin_rms(ds_in.attrs.get("header")))
-    check_grid(g)  # before the progress bar: a refused grid prints one line, nothing else
-    with progress_bar(f"gap map of {g.shape[0]} × {g.shape[1]} spectra") as progress:
+    with progress_bar("gap map") as progress:
         task = progress.add_task("fitting the grid", total=None)
-        res = gap_map(
-            g,
-            temperature=temperature,
-            lockin_rms=lockin_rms,
-            workers=workers,
-            scheduler=scheduler,
-            progress=lambda d, t: progress.update(task, completed=d, total=t),
-        )
-    ds = res.data.copy()
+        out_ = call("sts-gapmap", file, channel=channel, model=model, temperature=temperature,
+                    lockin_rms=lockin_rms, workers=workers, scheduler=scheduler,
+                    progress=lambda d, t: progress.update(task, completed=d, total=t))
+        ny, nx = out_.result.data["delta"].shape[:2]
+        progress.summary_text = f"gap map of {ny} × {nx} spectra"
+    ds = out_.result.data.copy()
     ds["converged"] = ds["converged"].astype("int8")
     if "gap_at_sweep_edge" in ds:
         ds["gap_at_sweep_edge"] = ds["gap_at_sweep_edge"].astype("int8")
     with atomic_open(out, "wb") as fh:
         fh.write(ds.to_netcdf())
-    d = {"file": str(file), "out": str(out), **res.to_dict()}
-    print_table(
-        f"Gap map of {file.name}",
-        [
-            ("median gap (converged pixels)",
-             f"{d['median_gap_eV'] * 1e3:.4f} meV" if d["median_gap_eV"] else "n/a"),
-            ("fraction converged", f"{d['fraction_converged']:.3f}"),
-            ("time", f"{d['seconds']:.2f} s on {d['workers']} worker(s)"),
-        ],
-    )
-    emit_warnings(res)
-    write_json(json_path, d)
-    from supramap.report.sts import gap_map_figure
-
-    figure_report(report, f"Gap map — {file.name}",
-                  lambda: [(gap_map_figure(res.data), "Gap and broadening per pixel",
-                            "gap_map.png")])
+    present(out_, json_path, report, extra={"out": str(out)})
 
 
 @app.command()

@@ -99,6 +99,9 @@ class Report:
     parts: list[str] = field(default_factory=list)
     #: Quality warnings shown at the top of the page (a list the caller may keep filling).
     warnings: list = field(default_factory=list)
+    #: The provenance block (:mod:`supramap.provenance`): shown at the foot of the page and
+    #: written beside it as ``provenance.json``.
+    prov: dict | None = None
     _n: int = 0
 
     def __post_init__(self) -> None:
@@ -175,7 +178,19 @@ class Report:
 
     def write(self) -> Path:
         """Write ``index.html`` and publish the folder; returns the page's path."""
-        body = "\n".join([warnings_html(self.warnings, title="Warnings"), *self.parts])
+        parts = list(self.parts)
+        if self.prov:
+            import json
+
+            from supramap.fileutil import atomic_write_json, to_jsonable
+
+            atomic_write_json(self._staging / "provenance.json", self.prov)
+            parts.append("<details class='provenance'><summary>Provenance: how this page was "
+                         "made (also in <a href='provenance.json'>provenance.json</a>)"
+                         "</summary><pre>" + html.escape(json.dumps(to_jsonable(self.prov),
+                                                                    indent=1))
+                         + "</pre></details>")
+        body = "\n".join([warnings_html(self.warnings, title="Warnings"), *parts])
         page = (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
                 f"<title>{html.escape(self.title)}</title><style>{CSS}</style></head>"
                 f"<body><h1>{html.escape(self.title)}</h1>\n{body}\n</body></html>\n")

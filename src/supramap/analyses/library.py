@@ -1,0 +1,475 @@
+"""The declared analyses as library calls on files: read, check, analyse → :class:`Outcome`.
+
+Each function is *the* analysis behind its CLI command: the command parses its options, calls
+it through :func:`supramap.analyses.run`, prints ``rows`` and writes ``to_dict()``.  Parameters
+arrive converted by the registry's grammar, in the declared units (lengths of bulk samples in
+mm, masses in mg, energies in eV, temperatures in K).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from supramap.analyses.outcome import Outcome
+from supramap.errors import AnalysisError
+from supramap.quality import QualityWarning
+from supramap.units import si_prefix
+
+# -- shared readers and checks (the CLI's other commands use them too) ----------------------
+
+
+def read_image_checked(path, channel: str | None, units: str):
+    """One image channel, preferring channels in *units*."""
+    from supramap.io import read_image
+
+    return read_image(path, channel, prefer_units=units)
+
+
+def preprocessed(image, level: str = "none", align: str = "none", scars: bool = False,
+                 clip=None):
+    """The image after the requested corrections (recorded in its provenance), carrying the
+    display range of --clip (percentiles LO, HI)."""
+    if clip is not None:
+        lo, hi = (float(v) for v in clip)
+        if not 0 <= lo < hi <= 100:
+            raise AnalysisError(f"--clip needs percentiles 0 ≤ LO < HI ≤ 100, got {lo:g},{hi:g}")
+        image = image.copy()
+        image.attrs["display_clip"] = (lo, hi)
+    if level == "none" and align == "none" and not scars:
+        return image
+    from supramap.spm.pipeline import preprocess
+
+    return preprocess(image, level=level, align=align, scars=scars)
+
+
+def lockin_from(option: float | None, header: float | None, notes: list[str]) -> float:
+    """The lock-in modulation to model: the option when given, else the file's header (said
+    in *notes*), else none."""
+    if option is not None:
+        return float(option)
+    if header is not None:
+        notes.append(f"Lock-in modulation from the file's header: {header * 1e3:.4g} mV rms "
+                     "(--lockin-rms overrides)")
+        return float(header)
+    return 0.0
+
+
+def grid_checked(path: Path, channel: str | None, warnings: list, *, fitting: bool = False):
+    """The grid's conductance channel, after the measurement-kind checks: the sweep must be a
+    bias (a Z grid is refused); for *fitting* (gap and in-gap models) a KPFM grid is refused
+    and the sweep must reach zero bias.  A current chosen by default is differentiated."""
+    from supramap.io import read
+    from supramap.sts.kind import (
+        check_reaches_zero,
+        check_sweep_unit,
+        check_tunnelling,
+        header_warnings,
+    )
+    from supramap.sts.spectra import grid_conductance
+
+    ds = read(path)
+    if ds.attrs.get("format") != "3ds":
+        raise AnalysisError(f"{path}: a spectroscopy grid (.3ds) is needed")
+    where = f"{path}: "
+    check_sweep_unit(ds["bias"].attrs.get("units"), ds["bias"].attrs.get("long_name"),
+                     where=where)
+    header = ds.attrs.get("header")
+    if fitting:
+        warnings.extend(check_tunnelling(header, where=where))
+        check_reaches_zero(ds["bias"].values, where=where)
+    else:
+        warnings.extend(header_warnings(header))
+    g = grid_conductance(ds, channel, path=path)
+    g.attrs.setdefault("provenance", list(ds.attrs.get("provenance", [])))
+    return ds, g
+
+
+def needle(path: Path):
+    """An atom-probe file's ions."""
+    from supramap.io import read
+
+    ds = read(path)
+    if ds.attrs.get("format") not in ("pos", "epos", "apt"):
+        raise AnalysisError(f"{path}: an atom-probe file (.pos, .epos, .apt) is needed")
+    return ds
+
+
+def excluded_nm(ions, table, top: float | None, cap: str | None) -> tuple[float, str]:
+    """The depth (nm) excluded from the apex: a fixed depth in m, or the detected cap."""
+    from supramap.apt import detect_cap
+
+    if top is not None and cap is not None:
+        raise AnalysisError("give --exclude-top or --exclude-cap, not both")
+    if top is not None:
+        return float(top) * 1e9, "fixed"
+    if cap is not None:
+        el, _, thr = cap.partition(":")
+        try:
+            threshold = float(thr)
+        except ValueError:
+            raise AnalysisError(f"--exclude-cap must be ELEMENT:THRESHOLD, got {cap!r}") from None
+        if not (el and 0 < threshold < 1):
+            raise AnalysisError(f"--exclude-cap must be ELEMENT:THRESHOLD in (0, 1), got "
+                                f"{cap!r}")
+        return detect_cap(ions, table, element=el, threshold=threshold), f"{el} cap"
+    return 0.0, "none"
+
+
+def _fmt(v: float, unit: str) -> str:
+    return si_prefix(v, unit) if v == v else "n/a"
+
+
+# -- cAFM -------------------------------------------------------------------------------------
+
+
+def cafm_analyze(current, topography=None, deflection=None, *, channel=None,
+                 topography_channel=None, deflection_channel=None, threshold="auto",
+                 line=None, line_width=0.0, level="none", align_rows="none",
+                 remove_scars=False, clip=None, mask=None, ignore_feedback=False) -> Outcome:
+    """Noise floor, conducting fraction, islands, current levels, edge width and artefacts of
+    a conductive-AFM current map (``supramap cafm analyze``)."""
+    from supramap.conduction import analyze
+    from supramap.conduction.analysis import check_not_feedback
+
+    current = Path(current)
+    cur = preprocessed(read_image_checked(current, channel, "A"), level, align_rows,
+                       remove_scars, clip)
+    if cur.attrs.get("units") != "A":
+        raise AnalysisError(f"{current}: channel {cur.name!r} is in {cur.attrs.get('units')!r}, "
+                            "not a current (A); choose one with --channel")
+    if not ignore_feedback:
+        try:
+            check_not_feedback(cur)
+        except AnalysisError as exc:
+            raise AnalysisError(f"{current}: {exc}") from None
+    topo = read_image_checked(topography, topography_channel, "m") if topography else None
+    defl = read_image_checked(deflection, deflection_channel, "V") if deflection else None
+    user_mask = _user_mask(Path(mask), cur) if mask is not None else None
+    result = analyze(cur, topography=topo, deflection=defl, threshold=threshold,
+                     mask=user_mask, check_feedback=False)
+    d = result.to_dict()
+    d["file"] = str(current)
+    if line is not None:
+        from supramap.conduction import line_edge_width
+
+        pts = tuple(float(v) for v in line)
+        d["line_edge_width_m"] = line_edge_width(cur.copy(data=result.oriented_current),
+                                                 pts[:2], pts[2:], width=line_width)
+        d["line_m"] = list(pts)
+    d["processing"] = [str(x) for x in cur.attrs.get("provenance", [])]
+    lo, hi = d["conducting_fraction_interval"]
+    rows = [
+        ("noise floor", _fmt(d["noise_floor_A"], "A")),
+        ("threshold", f"{_fmt(d['threshold_A'], 'A')} ({d['threshold_source']})"),
+        ("conducting fraction", f"{d['conducting_fraction']:.4f} [{lo:.4f}, {hi:.4f}]"),
+        ("islands / stripes", f"{d['n_islands']} / {d['n_stripes']}"),
+        ("current levels", ", ".join(_fmt(v, "A") for v in d["levels_A"]) or "none"),
+        ("level fractions", ", ".join(f"{f:.2f}" for f in d["level_fractions"]) or "-"),
+        ("edge width (10–90 %)", _fmt(d["edge_width_m"], "m")),
+        ("dynamic range", f"{d['dynamic_range_decades']:.2f} decades"),
+    ]
+    if "line_edge_width_m" in d:
+        rows.append(("edge width on --line", _fmt(d["line_edge_width_m"], "m")))
+
+    def section(rep):
+        from supramap.report.cafm import analysis_section
+
+        analysis_section(rep, current.name, cur, result, topography=topo, deflection=defl)
+
+    def figures():
+        from supramap.report import figures as fig
+
+        return [(fig.maps_figure(cur, result, None, defl), "Maps", "maps.png"),
+                (fig.histogram_figure(result), "log-current histogram", "histogram.png")]
+
+    notes = [result.artefacts.verdict] if result.artefacts is not None else []
+    return Outcome("cafm-analyze", f"cAFM analysis of {current}", d, rows, result,
+                   list(result.warnings), figures=figures, section=section, notes=notes,
+                   data={"current": cur})
+
+
+def _user_mask(path: Path, cur):
+    """A mask file: the ``conducting`` variable of a NetCDF, or any image (non-zero = True)."""
+    if path.suffix.lower() in (".nc", ".nc4", ".h5"):
+        import xarray as xr
+
+        try:
+            with xr.open_dataset(path) as ds:
+                m = np.asarray(ds["conducting"].values)
+        except (OSError, ValueError, KeyError) as exc:
+            raise AnalysisError(f"{path}: not a mask NetCDF with a 'conducting' variable "
+                                f"({exc})") from None
+    else:
+        from supramap.io import read_image
+
+        m = np.asarray(read_image(path).values)
+    if m.shape != cur.shape:
+        raise AnalysisError(f"{path}: mask of {m.shape[0]} × {m.shape[1]} px for a map of "
+                            f"{cur.shape[0]} × {cur.shape[1]} px")
+    return np.nan_to_num(m) != 0
+
+
+# -- STS --------------------------------------------------------------------------------------
+
+
+def _param_text(name: str, value: float, err: float | None, varied: bool) -> str:
+    """A fitted value with its unit and uncertainty (energies in meV, T in K)."""
+    base = name.rstrip("0123456789")
+    unit, f = {"delta": ("meV", 1e3), "gamma": ("meV", 1e3), "tip_delta": ("meV", 1e3),
+               "tip_gamma": ("meV", 1e3), "temperature": ("K", 1.0)}.get(base, ("", 1.0))
+    if not varied:
+        return f"{value * f:.6g} {unit} (fixed)".replace("  ", " ")
+    if err is None:
+        return f"{value * f:.6g} {unit} ± n/a (no covariance)".replace("  ", " ")
+    return f"{value * f:.6g} ± {err * f:.2g} {unit}".rstrip()
+
+
+def sts_fit(file, tip=None, *, channel=None, bias_column=None, model="dynes", gaps=1,
+            temperature=1.0, vary_temperature=False, lockin_rms=None) -> Outcome:
+    """Fit a Dynes (NIS) or SIS model to one spectrum (``supramap sts fit``)."""
+    from supramap.sts import TipModel, fit_spectrum
+    from supramap.sts.spectra import read_spectrum
+
+    file = Path(file)
+    s = read_spectrum(file, channel, bias_column)
+    warnings: list[QualityWarning] = list(s.warnings)
+    notes: list[str] = []
+    lockin = lockin_from(lockin_rms, s.lockin_rms_V, notes)
+    fixed = {}
+    if tip is not None:
+        if model != "sis":
+            raise AnalysisError("--tip goes with --model sis")
+        t = TipModel.load(tip)
+        fixed = {"tip_delta": t.delta_eV, "tip_gamma": t.gamma_eV}
+        temperature = t.temperature_K
+    res = fit_spectrum(s.bias, s.conductance, model=model, n_gaps=gaps,
+                       temperature=temperature, vary_temperature=vary_temperature,
+                       lockin_rms=lockin, fixed=fixed,
+                       guesses={"tip_delta": fixed.get("tip_delta", 0.0)})
+    d = {"file": str(file), "channel": s.what, **res.to_dict()}
+    rows = ([(k, _param_text(k, v, e, res.vary.get(k, True)))
+             for k, (v, e) in res.params.items() if not k.startswith("frac")]
+            + [("reduced χ²", f"{res.redchi:.3g}"),
+               ("rms residual / noise", f"{res.residual_over_noise:.3g}"),
+               ("result", "fit succeeded" if res.success else "FIT FAILED (see warnings)")])
+
+    def figures():
+        from supramap.report.sts import fit_figure
+
+        return [(fit_figure(res), "Data, fit and residuals", "fit.png")]
+
+    return Outcome("sts-fit", f"{model} fit of {file.name} ({s.what})"
+                   + ("" if res.success else " — FIT FAILED"), d, rows, res,
+                   warnings + list(res.warnings), figures=figures, notes=notes)
+
+
+def sts_gapmap(file, *, channel=None, model="dynes", temperature=1.0, lockin_rms=None,
+               workers=0, scheduler=None, progress=None) -> Outcome:
+    """Fit every pixel of a grid (``supramap sts gapmap``); ``result.data`` holds the maps."""
+    from supramap.sts.gapmap import gap_map
+    from supramap.sts.grid import check_grid
+    from supramap.sts.kind import header_lockin_rms
+
+    file = Path(file)
+    warnings: list[QualityWarning] = []
+    notes: list[str] = []
+    ds_in, g = grid_checked(file, channel, warnings, fitting=True)
+    lockin = lockin_from(lockin_rms, header_lockin_rms(ds_in.attrs.get("header")), notes)
+    check_grid(g)
+    res = gap_map(g, temperature=temperature, lockin_rms=lockin, workers=workers,
+                  scheduler=scheduler, progress=progress)
+    d = {"file": str(file), **res.to_dict()}
+    rows = [("median gap (converged pixels)",
+             f"{d['median_gap_eV'] * 1e3:.4f} meV" if d["median_gap_eV"] else "n/a"),
+            ("fraction converged", f"{d['fraction_converged']:.3f}"),
+            ("time", f"{d['seconds']:.2f} s on {d['workers']} worker(s)")]
+
+    def figures():
+        from supramap.report.sts import gap_map_figure
+
+        return [(gap_map_figure(res.data), "Gap and broadening per pixel", "gap_map.png")]
+
+    return Outcome("sts-gapmap", f"Gap map of {file.name}", d, rows, res,
+                   warnings + list(res.warnings), figures=figures, notes=notes)
+
+
+# -- bulk -------------------------------------------------------------------------------------
+
+
+def qd_table(path: Path, mapping: str | None = None):
+    """A Quantum Design .dat, or a CSV/TXT table whose columns *mapping* renames
+    ('Temperature=T (K),Moment=m (emu)'; units in the header are converted to SI)."""
+    from supramap.io import read
+
+    if path.suffix.lower() in (".csv", ".txt", ".tsv"):
+        from supramap.io.text import read_table
+
+        ds = read_table(path)
+        for pair in filter(None, (mapping or "").split(",")):
+            new, _, old = pair.partition("=")
+            if old.strip() not in ds:
+                raise AnalysisError(f"{path}: no column {old.strip()!r}; columns are "
+                                    f"{', '.join(map(str, ds.data_vars))}")
+            ds = ds.rename({old.strip(): new.strip()})
+        ds.attrs["format"] = "qd"
+        return ds
+    ds = read(path)
+    if ds.attrs.get("format") != "qd":
+        raise AnalysisError(
+            f"{path}: a Quantum Design .dat file is needed, got {ds.attrs.get('format')!r}")
+    return ds
+
+
+def qd_column(ds, path: Path, names: tuple[str, ...], units: tuple[str, ...], what: str,
+              chosen: str | None = None) -> np.ndarray:
+    """A column by name (*chosen*) or the first of *names* in one of *units*."""
+    if chosen is not None:
+        if chosen not in ds:
+            raise AnalysisError(f"{path}: no column {chosen!r}")
+        return np.asarray(ds[chosen].values, dtype=float)
+    from supramap.io.qd import pick_column
+
+    name = pick_column(ds, names, units)
+    if name is None:
+        raise AnalysisError(f"{path}: no {what} column (looked for {', '.join(names)})")
+    return np.asarray(ds[name].values, dtype=float)
+
+
+def comment_rows(ds) -> list[QualityWarning]:
+    """A warning quoting the file's own comment rows (MultiVu writes them between the data:
+    addenda measured at another field, a calibration file, an operator's note), which are not
+    data and would otherwise go unseen."""
+    from supramap.quality import warn
+
+    rows = ds.attrs.get("comments") or []
+    if not rows:
+        return []
+    texts = [str(r.get("text", "")) for r in rows]
+    shown = "; ".join(repr(t) for t in texts[:5]) + (f" and {len(texts) - 5} more"
+                                                      if len(texts) > 5 else "")
+    return [warn("file.comments", f"the file has {len(texts)} comment row(s), not used as data "
+                                  f"— read them: {shown}", comments=texts[:20])]
+
+
+def _num(value: float, unit: str, fmt: str = ".4g") -> str:
+    return "n/a (see warnings)" if not np.isfinite(value) else f"{value:{fmt}} {unit}"
+
+
+def bulk_heat(file, *, mass=None, molar_mass=None, atoms=None, window=(3.0, 5.0),
+              gamma_n=None, columns=None) -> Outcome:
+    """γ, β, θ_D, the superconducting volume fraction and the specific-heat jump of a PPMS
+    heat-capacity file (``supramap bulk heat``); *mass* in mg, *molar_mass* in g/mol,
+    *window* (T1, T2) in K, *gamma_n* in mJ/(mol K²)."""
+    from supramap.bulk import analyze_heat
+    from supramap.io.qd import sample_properties
+
+    file = Path(file)
+    w = tuple(float(v) for v in window)
+    if len(w) != 2 or not w[0] < w[1]:
+        raise AnalysisError(f"--window must be 'T1,T2' with T1 < T2, got {window!r}")
+    ds = qd_table(file, columns)
+    header = sample_properties(ds)
+    sources: dict[str, tuple[float, str]] = {}
+    for key, opt, scale, name in (("mass_kg", mass, 1e-6, "--mass"),
+                                  ("molar_mass_kg_per_mol", molar_mass, 1e-3, "--molar-mass"),
+                                  ("atoms_per_formula_unit", atoms, 1.0, "--atoms")):
+        if opt is not None:
+            sources[key] = (float(opt) * scale, f"option {name}")
+        elif key in header:
+            sources[key] = (header[key]["value"], header[key]["source"])
+        elif key == "atoms_per_formula_unit":
+            sources[key] = (2.0, "default (2)")
+        else:
+            raise AnalysisError(f"{file}: the header states no "
+                                f"{key.split('_kg')[0].replace('_', ' ')}; give {name}")
+    mass_mg = sources["mass_kg"][0] * 1e6
+    molar = sources["molar_mass_kg_per_mol"][0] * 1e3
+    n_atoms = sources["atoms_per_formula_unit"][0]
+    t = qd_column(ds, file, ("Sample Temp", "Temperature"), ("K",), "temperature")
+    c = qd_column(ds, file, ("Samp HC", "Heat Capacity"), ("J/K",), "heat capacity")
+    moles = (mass_mg * 1e-6) / (molar * 1e-3)
+    ok = np.isfinite(t) & np.isfinite(c)
+    t, c_mol = t[ok], c[ok] / moles
+    res = analyze_heat(t, c_mol, window=w, atoms_per_formula_unit=n_atoms,
+                       gamma_n=None if gamma_n is None else gamma_n * 1e-3)
+    d = {"file": str(file), **res.to_dict(),
+         "sample": {k: {"value": v, "source": src} for k, (v, src) in sources.items()}}
+    rows = [
+        ("sample mass", f"{mass_mg:.4g} mg ({sources['mass_kg'][1]})"),
+        ("molar mass", f"{molar:.4g} g/mol ({sources['molar_mass_kg_per_mol'][1]})"),
+        ("atoms per formula unit", f"{n_atoms:g} ({sources['atoms_per_formula_unit'][1]})"),
+        ("γ (window fit)", f"{res.fit.gamma * 1e3:.4g} ± {res.fit.gamma_err * 1e3:.2g} "
+                           "mJ/mol K²"),
+        ("β (window fit)", f"{res.fit.beta * 1e3:.4g} ± {res.fit.beta_err * 1e3:.2g} "
+                           "mJ/mol K⁴"),
+        ("γn", _num(res.gamma_n * 1e3, "mJ/mol K²")),
+        ("Tc / ΔC/γnTc", f"{d['Tc_K']:.2f} K / {d['jump_ratio']:.2f}" if res.jump else "n/a"),
+    ]
+    if res.alpha is not None:
+        a = res.alpha
+        rows += [("α-model: γ0", f"{a.gamma0 * 1e3:.4g} ± {a.gamma0_err * 1e3:.2g} mJ/mol K²"),
+                 ("α-model: Δ0 / α", f"{a.delta0_eV * 1e3:.3g} meV / {a.alpha:.3g} ± "
+                                     f"{a.alpha_err:.2g}"),
+                 ("α-model: Tc / spread σ", f"{a.Tc_K:.3f} ± {a.Tc_err_K:.2g} K / "
+                                            f"{a.Tc_spread_K:.2g} K")]
+    rows += [
+        ("γ0 / β used (" + ("α-model + normal state" if res.source == "alpha-model"
+                            else "window") + ")",
+         f"{res.gamma0 * 1e3:.4g} mJ/mol K² / {res.beta * 1e3:.4g} mJ/mol K⁴"),
+        ("θ_D", _num(res.theta_D_K, "K", ".1f")),
+        ("superconducting volume fraction 1 − γ0/γn",
+         "n/a (see warnings)" if not np.isfinite(res.sc_volume_fraction)
+         else f"{100 * res.sc_volume_fraction:.1f} %"),
+    ]
+
+    def figures():
+        from supramap.report import bulk as fig
+
+        f1, f2 = fig.heat_figures(t, c_mol, res)
+        return [(f1, "C/T vs T² with the fit", "heat_fit.png"),
+                (f2, "C_e/T vs T with the entropy-conserving jump", "heat_jump.png")]
+
+    def section(rep):
+        from supramap.report import bulk as fig
+
+        rep.table(rows, header=["quantity", "value"])
+        fig.table_section(rep, "Specific heat", d)
+        for f, caption, name in figures():
+            rep.figure(f, caption, name=name)
+
+    return Outcome("bulk-heat", f"Specific heat of {file.name}", d, rows, res,
+                   list(res.warnings) + comment_rows(ds), figures=figures, section=section)
+
+
+# -- APT --------------------------------------------------------------------------------------
+
+
+def apt_composition(needle_file, range=None, *, exclude_top=None, exclude_cap=None,  # noqa: A002
+                    background=False) -> Outcome:
+    """Ionic and atomic composition with counting errors (``supramap apt composition``);
+    *exclude_top* in m."""
+    from supramap.apt import composition
+    from supramap.io.apt import read_ranges
+
+    needle_file = Path(needle_file)
+    ions, table = needle(needle_file), read_ranges(range)
+    depth, how = excluded_nm(ions, table, exclude_top, exclude_cap)
+    c = composition(ions, table, min_depth_nm=depth, background=background)
+    d = {"file": str(needle_file), "exclusion": how, **c.to_dict()}
+    rows = ([(el, f"{100 * v:.2f} ± {100 * s:.2f} at.%") for el, (v, s) in c.atomic.items()]
+            + [("ions / ranged", f"{c.n_ions} / {c.n_ranged}")]
+            + [("isotope overlap split", note) for note in c.overlaps_split])
+
+    def figures():
+        from supramap.apt import depth_profile
+        from supramap.report import apt as fig
+
+        return [(fig.atom_map_figure(ions, table), "Atom map", "atom_map.png"),
+                (fig.profile_figure(depth_profile(ions, table), depth or None),
+                 "Concentration profile", "profile.png")]
+
+    return Outcome("apt-composition", f"Composition of {needle_file.name} (excluding the top "
+                   f"{depth:.1f} nm, {how})", d, rows, c, list(c.warnings), figures=figures)
+
