@@ -247,7 +247,7 @@ _add("sts-explore", "A self-contained HTML page to explore a grid offline",
       Input("gapmap", "NetCDF from sts gapmap --out", "Fitted gaps shown too", optional=True,
             flag="--gapmap")),
      (P("out", "file", "Folder for the page", output=True), GRID_CHANNEL),
-     "page", batch=False)
+     "page", batch=False, report=False)
 _add("sts-decompose", "Unsupervised decomposition of the grid's spectra: k-means, PCA or NMF",
      (Input("file", GRID, "Grid"),
       Input("gapmap", "NetCDF from sts gapmap --out", "Fitted gap per cluster", optional=True,
@@ -264,7 +264,7 @@ _add("sts-decompose", "Unsupervised decomposition of the grid's spectra: k-means
 _add("sts-gapmap", "Fit every pixel (batched Levenberg–Marquardt), optionally on "
      "dask.distributed",
      (Input("file", GRID, "Grid"),),
-     (P("out", "file", "NetCDF file for the parameter maps", output=True),
+     (P("out", "file", "NetCDF file for the parameter maps", output=True, suffix=".nc"),
       P("model", "choice", "Model (thermally broadened)", default="dynes",
         choices=("dynes",)),
       TEMPERATURE, LOCKIN,
@@ -295,7 +295,7 @@ _add("sts-defects", "Point defects above the noise: positions, sizes, C2 elongat
      (Input("file", "topograph, map or " + GRID, "Topograph / map, or a grid with --energy"),),
      (P("energy", "energy", "Energy for a grid", unit="eV", lo=-10.0, hi=10.0),
       P("n_sigma", "number", "Detection threshold in units of the map's noise (robust σ "
-        "after levelling)", default=6.0, lo=0.0, hi=1e6, lo_open=True,
+        "after levelling)", default=6.0, lo=2.0, hi=100.0,
         flags=("--n-sigma", "--threshold")),
       P("depressions", "flag", "Find depressions instead of protrusions", default=False),
       P("groups", "integer", "Group by spectra (grids) into N groups", default=0, lo=0,
@@ -313,7 +313,8 @@ _add("apt-composition", "Ionic and atomic composition with counting errors",
 _add("apt-profile", "1-D concentration profile along the needle or a user cylinder",
      (Input("needle", NEEDLE, "Ions"), RANGE),
      (P("bin", "length", "Bin width", default="1e-9", unit="m", lo=1e-11, hi=1e-6),
-      P("ions_per_bin", "integer", "Fixed ranged ions per bin", lo=1, hi=10**9),
+      P("ions_per_bin", "integer", "Fixed ranged ions per bin (instead of --bin)", lo=1,
+        hi=10**9),
       P("cylinder", "length", "Cylinder 'cx,cy,cz,ux,uy,uz,radius,length' (the direction "
         "u in any length unit: only its direction counts)", unit="m", count=8)),
      "supramap.apt.Profile")
@@ -326,11 +327,85 @@ _add("apt-spectrum", "Mass spectrum; with ranges, the peaks no range covers",
      (Input("needle", NEEDLE, "Ions"),
       Input("range", ".rrng, .rng", "Range file to draw and check", optional=True,
             flag="--range")),
-     (P("bin_da", "mass-to-charge ratio", "Bin width", default=0.01, unit="Da", lo=1e-4,
-        hi=10.0, lo_open=True, flags=("--bin-da", "--bin")),),
+     (P("bin_da", "mass-to-charge ratio", "Bin width", default=0.01, unit="Da", lo=1e-5,
+        hi=100.0, flags=("--bin-da", "--bin")),),
      "supramap.apt.MassSpectrum")
 
 
 def names() -> list[str]:
     """The declared analyses' names, in declaration order."""
     return REGISTRY.names()
+
+
+#: Commands that are not analyses of files (their usage is written here).
+OTHER_COMMANDS = (
+    "supramap [--strict] COMMAND ...      # --strict: exit 3 on any quality warning",
+    "supramap info FILE [--json PATH]     # format, channels, size, units, metadata",
+    "supramap report SAMPLE.toml --out DIR             # every analysis, index.html + "
+    "summary.json",
+    "supramap export SAMPLE.toml --nexus FILE.nxs      # data and results as NeXus/HDF5",
+    "supramap batch 'GLOB' --analysis NAME --out DIR [--workers N | --scheduler ADDR] "
+    "[--timeout-s 600] [the analysis' options]",
+    "supramap rerun OUTPUT.json [--json PATH]          # repeat from the provenance block, "
+    "compare",
+    "supramap demo [--out DIR]",
+)
+
+
+def _value_text(p: Parameter) -> str:
+    if p.kind == "flag":
+        return ""
+    if p.choices:
+        return "|".join(p.choices)
+    if p.physical:
+        one = ("auto|" if p.auto else "") + p.unit
+        return one if p.count is None else ",".join([p.unit] * (p.count or 2)) + \
+            ("" if p.count else ",...")
+    if p.kind == "integer":
+        return ("auto|" if p.auto else "") + "N"
+    if p.kind == "file":
+        return "DIR" if p.name == "out" and not p.suffix and "older" in p.help else "FILE"
+    return "X,X" if p.count == 2 else ("X,..." if p.count == 0 else "X" if p.kind == "number"
+                                        else "TEXT")
+
+
+def usage(width: int = 100) -> str:
+    """The command list of the README, generated from the declarations: each analysis with
+    its inputs and every option with the unit a bare number is in."""
+    lines = list(OTHER_COMMANDS[:2])
+    for a in REGISTRY:
+        words = [f"supramap {' '.join(a.command)}"]
+        for i in a.inputs:
+            if i.flag is None:
+                words.append(f"{i.name.upper()} ..." if i.many else i.name.upper())
+        for i in a.inputs:
+            if i.flag is not None:
+                words.append(f"[{i.flag} FILE]" if i.optional else f"{i.flag} FILE")
+        for p in a.parameters:
+            value = _value_text(p)
+            text = f"{p.flag} {value}".rstrip()
+            words.append(text if (p.output and p.name == "out" and a.name != "sts-ingap")
+                         else f"[{text}]")
+        words.append("[--json PATH] [--report DIR]" if a.report else "[--json PATH]")
+        line = ""
+        for w in words:
+            if line and len(line) + 1 + len(w) > width:
+                lines.append(line)
+                line = " " * 6 + w
+            else:
+                line = f"{line} {w}" if line else w
+        lines.append(line)
+    lines += list(OTHER_COMMANDS[2:])
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # python -m supramap.analyses.catalog: rewrite the README's block
+    import sys
+    from pathlib import Path
+
+    readme = Path(sys.argv[1] if len(sys.argv) > 1 else "README.md")
+    text = readme.read_text()
+    head, rest = text.split("<!-- commands:start -->")
+    _, tail = rest.split("<!-- commands:end -->")
+    readme.write_text(f"{head}<!-- commands:start -->\n```\n{usage()}\n```\n"
+                      f"<!-- commands:end -->{tail}")

@@ -56,6 +56,7 @@ class Parameter:
     auto: bool = False
     flags: tuple[str, ...] = ()
     output: bool = False  # a file the analysis writes (not part of the result)
+    suffix: str = ""  # for a required output: what batch names it (beside each JSON)
 
     @property
     def flag(self) -> str:
@@ -110,6 +111,7 @@ class Analysis:
     function: str | None = None  # "module:function" of the file-level library call
     headline: tuple[str, ...] = ()  # keys of to_dict() shown first in the repr
     batch: bool = True  # whether `supramap batch --analysis` runs it (one file per run)
+    report: bool = True  # whether the command takes --report (every one takes --json)
 
     @property
     def command(self) -> tuple[str, ...]:
@@ -153,7 +155,7 @@ def _number(text: Any, p: Parameter) -> float:
         kind = KINDS.get(base, KINDS.get(p.unit, "number"))
         want = (f"a {kind} ({p.unit}, or with a unit of that kind)" if p.physical
                 else "a plain number")
-        raise ParameterError(f"{p.flag}: expected {want}, got {text!r} ({exc})") from None
+        raise ParameterError(f"{p.flag}: expected {want}, got {text!r}") from exc
 
 
 def _check_bounds(value: float, p: Parameter) -> float:

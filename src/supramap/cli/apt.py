@@ -17,7 +17,6 @@ from supramap.cli.common import (
     option,
     present,
     print_table,
-    quantity,
     write_json,
 )
 
@@ -65,13 +64,9 @@ def composition(
 def profile(
     needle: Path = typer.Argument(...),
     range_file: Path = RANGE_OPT,
-    bin_m: str = typer.Option("1e-9", "--bin",
-                              help="Bin width: m, or with a unit (0.5nm); 0.01 nm … 1 µm.",
-                              callback=quantity("--bin", "m", 1e-11, 1e-6)),
-    ions_per_bin: int = typer.Option(None, "--ions-per-bin", help="Fixed ranged ions per bin."),
-    cylinder: str = typer.Option(
-        None, "--cylinder", help="'cx,cy,cz,ux,uy,uz,radius,length' in metres."
-    ),
+    bin_m: str = option("apt-profile", "bin"),
+    ions_per_bin: int = option("apt-profile", "ions_per_bin"),
+    cylinder: str = option("apt-profile", "cylinder"),
     json_path: Path = JSON_OPT,
     report: Path = REPORT_OPT,
 ) -> None:
@@ -81,10 +76,7 @@ def profile(
     ions, table = _needle(needle), _ranges(range_file)
     cyl = None
     if cylinder is not None:
-        try:
-            v = [float(t) * 1e9 for t in cylinder.split(",")]
-        except ValueError:
-            v = []
+        v = [t * 1e9 for t in cylinder]  # nm
         if len(v) != 8 or not all(np.isfinite(v)) or v[6] <= 0 or v[7] <= 0 \
                 or not any(v[3:6]):
             raise UsageError(
@@ -155,15 +147,13 @@ def compare(
 def spectrum(
     needle: Path = typer.Argument(...),
     range_file: Path = typer.Option(None, "--range", help="Range file to draw and check."),
-    bin_da: float = typer.Option(0.01, "--bin-da", help="Bin width (Da)."),
+    bin_da: str = option("apt-spectrum", "bin_da"),
     json_path: Path = JSON_OPT,
     report: Path = REPORT_OPT,
 ) -> None:
     """Mass spectrum; with ranges, the peaks no range covers."""
     from supramap.apt import mass_spectrum
 
-    if not (np.isfinite(bin_da) and 1e-5 <= bin_da <= 100):
-        raise UsageError(f"--bin-da must be a bin width in [1e-05, 100] Da, got {bin_da}")
     ions = _needle(needle)
     table = _ranges(range_file) if range_file else None
     spec = mass_spectrum(ions, bin_width=bin_da, table=table)

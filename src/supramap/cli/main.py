@@ -14,6 +14,7 @@ import typer
 
 from supramap import __version__
 from supramap.cli import apt, bulk, cafm, network, sts
+from supramap.cli import rerun as rerun_cli
 from supramap.cli import sample as sample_cli
 from supramap.cli.common import (
     EMITTED,
@@ -43,7 +44,10 @@ app.add_typer(sts.app, name="sts")
 app.add_typer(apt.app, name="apt")
 app.command("report")(sample_cli.report)
 app.command("export")(sample_cli.export)
-app.command("batch")(sample_cli.batch)
+app.command("rerun")(rerun_cli.rerun)
+# Options after --analysis NAME that batch does not know are the analysis' own options.
+app.command("batch", context_settings={"allow_extra_args": True,
+                                       "ignore_unknown_options": True})(sample_cli.batch)
 
 
 def _version(value: bool) -> None:

@@ -12,7 +12,6 @@ from supramap.cli.common import (
     console,
     print_table,
     progress_bar,
-    write_json,
 )
 
 
@@ -74,67 +73,65 @@ def export(
         raise _Partial("; ".join(f"{k}: {v}" for k, v in res.errors.items()))
 
 
-ANALYSES = ("cafm", "sts-gapmap")
+ALIASES = {"cafm": "cafm-analyze"}
 
 
-def _analyse_one(path: str, analysis: str, temperature: float) -> dict:
-    """The analysis of one batch file (in the child process); errors are returned."""
-    try:
-        if analysis == "cafm":
-            from supramap.conduction import analyze
-            from supramap.io import read_image
+def _batchable() -> list[str]:
+    from supramap.analyses.catalog import REGISTRY
 
-            d = analyze(read_image(path, prefer_units="A")).to_dict()
-            d.pop("islands", None)
-        else:
-            from supramap.io import read
-            from supramap.sts.gapmap import gap_map
-
-            ds = read(path)
-            name = next(n for n in ds.data_vars if ds[n].dims == ("y", "x", "bias"))
-            d = gap_map(ds[name], temperature=temperature).to_dict()
-        return {"file": path, "ok": True, **d}
-    except Exception as exc:  # reported per file, the batch goes on
-        return {"file": path, "ok": False, "error": f"{type(exc).__name__}: {exc}"}
+    return [a.name for a in REGISTRY if a.batch]
 
 
-def _batch_child() -> None:
-    """Entry of the child process: ``ANALYSIS TEMPERATURE PATH`` → one JSON line on stdout."""
-    import json
-    import sys
-    import warnings
+def _analysis_argv(analysis: str, path: str, extra: list[str], json_out: str) -> list[str]:
+    """The command line one batch file runs: ``GROUP CMD FILE [options] --json OUT`` (and
+    the analysis' own required output, such as the gap map's NetCDF, beside the JSON)."""
+    from supramap.analyses.catalog import REGISTRY
 
-    warnings.simplefilter("ignore")
-    analysis, temperature, path = sys.argv[1], float(sys.argv[2]), sys.argv[3]
-    sys.stdout.write(json.dumps(_analyse_one(path, analysis, temperature), default=str) + "\n")
+    decl = REGISTRY[analysis]
+    argv = [*decl.command, path, *extra, "--json", json_out]
+    for p in decl.parameters:
+        if p.output and p.suffix and p.flag not in extra:
+            argv += [p.flag, json_out[: -len(".json")] + p.suffix]
+    return argv
 
 
-def _batch_one(path: str, analysis: str, temperature: float, timeout_s: float) -> dict:
-    """One file of a batch (runs on a dask worker), in its own child process.
+def _batch_one(path: str, analysis: str, extra: list[str], timeout_s: float,
+               json_out: str) -> dict:
+    """One file of a batch (runs on a dask worker): the analysis' own command, in a child
+    process, writing its ``--json`` (numbers, warnings, provenance) to *json_out*.
 
     A child process, not a thread: a file that hangs a C parser or exhausts memory can only be
     stopped by killing it, and the dask worker (a daemon process, which may not fork
     multiprocessing children) survives.  The cost is one interpreter start per file (~1 s),
-    small beside an analysis.  Errors are returned, not raised.
+    small beside an analysis.  The numbers are those of ``supramap GROUP CMD FILE --json``
+    by construction.  Errors are returned, not raised.
     """
     import json
+    import os
     import subprocess
     import sys
 
-    code = "from supramap.cli.sample import _batch_child; _batch_child()"
+    argv = _analysis_argv(analysis, path, extra, json_out)
     try:
-        run = subprocess.run([sys.executable, "-c", code, analysis, repr(temperature), path],
-                             capture_output=True, text=True, timeout=timeout_s)
+        run = subprocess.run([sys.executable, "-m", "supramap", *argv], capture_output=True,
+                             text=True, timeout=timeout_s,
+                             env={**os.environ, "COLUMNS": "200"})
     except subprocess.TimeoutExpired:
         return {"file": path, "ok": False,
                 "error": f"TimeoutError: {path}: no result within the {timeout_s:g} s limit "
                          "per file (--timeout-s)"}
-    lines = [ln for ln in run.stdout.splitlines() if ln.startswith("{")]
-    if run.returncode != 0 or not lines:
-        why = (run.stderr.strip().splitlines() or [f"exit code {run.returncode}"])[-1]
-        return {"file": path, "ok": False,
-                "error": f"ChildProcessError: {path}: the analysis died ({why[:200]})"}
-    return json.loads(lines[-1])
+    if run.returncode in (0, 3) and os.path.exists(json_out):
+        with open(json_out) as fh:
+            return {"file": path, "ok": True, **json.load(fh)}
+    lines = [ln for ln in run.stderr.strip().splitlines() if ln.strip()]
+    why = next((ln.removeprefix("supramap: error: ") for ln in reversed(lines)
+                if ln.startswith("supramap: error:")), None)
+    if why is None:
+        last = (lines or [f"exit code {run.returncode}"])[-1]
+        why = f"ChildProcessError: {path}: the analysis died ({last[:200]})"
+    elif path not in why:
+        why = f"{path}: {why}"
+    return {"file": path, "ok": False, "error": why}
 
 
 def _result_names(files: list[str]) -> dict[str, str]:
@@ -148,30 +145,42 @@ def _result_names(files: list[str]) -> dict[str, str]:
 
 
 def batch(
-    pattern: str = typer.Argument(..., metavar="GLOB", help="Files, e.g. 'data/*.bcrf'."),
-    analysis: str = typer.Option(..., "--analysis", help="cafm or sts-gapmap."),
+    ctx: typer.Context,
+    pattern: str = typer.Argument(..., metavar="GLOB", help="Files, e.g. 'data/*.bcrf' "
+                                                            "('**' reaches every sub-folder)."),
+    analysis: str = typer.Option(..., "--analysis", help="The analysis to run on each file: "
+                                 "its name as `supramap GROUP CMD` with a dash (cafm-analyze, "
+                                 "sts-gapmap, bulk-heat ...; see the README's table). Its "
+                                 "options follow (--threshold 2uA, --temperature 4.2K)."),
     out: Path = typer.Option(..., "--out", help="Folder for one JSON per file and a table."),
-    scheduler: str = typer.Option(None, "--scheduler", help="dask scheduler address."),
+    scheduler: str = typer.Option(None, "--scheduler", help="dask scheduler address "
+                                                            "(default: local processes)."),
     workers: int = typer.Option(2, "--workers",
                                 help="Local worker processes without --scheduler (1 or more: "
                                      "each file runs in its own process with --timeout-s)."),
-    temperature: float = typer.Option(1.0, "--temperature", help="For sts-gapmap (K)."),
     timeout_s: float = typer.Option(600.0, "--timeout-s",
                                     help="Time limit per file in seconds (default 600); a "
                                          "file that exceeds it is reported as failed."),
 ) -> None:
-    """Run one analysis over many files on dask.distributed; failures do not stop it."""
+    """Run one analysis over many files on dask.distributed; failures do not stop it.
+
+    Each file runs the analysis' own command (``supramap GROUP CMD FILE [options] --json``)
+    in a child process, so a batch gives the numbers of the single command."""
     import csv
     import io
     import logging
     import math
+    import os
+    import tempfile
 
-    from dask.distributed import Client, LocalCluster, as_completed
+    from supramap.analyses.catalog import REGISTRY
+    from supramap.fileutil import atomic_write_json, atomic_write_text
 
-    from supramap.fileutil import atomic_write_text
-
-    if analysis not in ANALYSES:
-        raise UsageError(f"--analysis must be one of {', '.join(ANALYSES)}")
+    extra = [str(a) for a in ctx.args]
+    name = ALIASES.get(analysis, analysis)
+    if name not in _batchable():
+        raise UsageError(f"--analysis must be one of {', '.join(_batchable())}, got "
+                         f"{analysis!r}")
     files = sorted(globmod.glob(pattern, recursive=True))  # `**` reaches every sub-folder
     if not files:
         raise UsageError(f"no file matches {pattern!r}")
@@ -181,9 +190,11 @@ def batch(
                          "mean in-process here")
     if not (math.isfinite(timeout_s) and timeout_s > 0):
         raise UsageError("--timeout-s must be a positive number of seconds")
-    if not (math.isfinite(temperature) and temperature > 0):
-        raise UsageError("--temperature must be a positive number of kelvin")
+    _check_options(name, files[0], extra)
     names = _result_names(files)
+    decl = REGISTRY[name]
+    from dask.distributed import Client, LocalCluster, as_completed
+
     cluster = (
         None
         if scheduler
@@ -193,38 +204,73 @@ def batch(
         )
     )
     client = Client(scheduler or cluster)
+    n_workers = len(client.scheduler_info().get("workers", {}))
+    console.print(f"{name} on {len(files)} file(s): "
+                  + (f"dask scheduler {scheduler}, {n_workers} worker(s)" if scheduler else
+                     f"local cluster of {n_workers} worker process(es)"))
     results = []
+    out.mkdir(parents=True, exist_ok=True)
+    scratch = tempfile.mkdtemp(prefix=".batch-", dir=out)
     try:
-        futs = [client.submit(_batch_one, f, analysis, temperature, timeout_s, pure=False)
+        futs = [client.submit(_batch_one, f, name, extra, timeout_s,
+                              os.path.join(scratch, names[f] + ".json"), pure=False)
                 for f in files]
-        with progress_bar(f"{analysis} on {len(files)} files") as progress:
-            task = progress.add_task(f"{analysis} on {len(files)} files", total=len(files))
+        with progress_bar(f"{name} on {len(files)} files") as progress:
+            task = progress.add_task(f"{name} on {len(files)} files", total=len(files))
             for fut in as_completed(futs):
                 r = fut.result()
                 results.append(r)
-                write_json(out / (names[r["file"]] + ".json"), r)
+                atomic_write_json(out / (names[r["file"]] + ".json"), r)
+                for side in Path(scratch).glob(names[r["file"]] + ".*"):
+                    if side.suffix != ".json":  # the analysis' own outputs (gap-map NetCDF)
+                        os.replace(side, out / side.name)
                 progress.advance(task)
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
+        import shutil
+
+        shutil.rmtree(scratch, ignore_errors=True)
     results.sort(key=lambda r: r["file"])
-    keys = ["file", "ok"] + (
-        ["conducting_fraction", "n_islands", "edge_width_m"]
-        if analysis == "cafm"
-        else ["median_gap_eV", "fraction_converged"]
-    ) + ["n_warnings", "error"]
+    keys = ["file", "ok", *decl.headline, "n_warnings", "error"]
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")  # quoting: paths and errors hold commas
     writer.writerow(keys)
     for r in results:
         row = {**r, "n_warnings": len(r.get("warnings") or [])}
-        writer.writerow(["" if row.get(k) is None else row.get(k, "") for k in keys])
+        writer.writerow(["" if row.get(k) is None else _cell(row.get(k, "")) for k in keys])
     atomic_write_text(out / "table.csv", buf.getvalue())
     failed = [r for r in results if not r["ok"]]
     print_table(
-        f"Batch {analysis}",
+        f"Batch {name}",
         [(Path(r["file"]).name, "ok" if r["ok"] else r["error"]) for r in results],
     )
     if failed:
         raise _Partial(f"{len(failed)} of {len(results)} files failed (see {out / 'table.csv'})")
+
+
+def _cell(v):
+    """A CSV cell: lists and dicts as JSON."""
+    import json
+
+    return json.dumps(v) if isinstance(v, (list, dict)) else v
+
+
+def _check_options(analysis: str, first: str, extra: list[str]) -> None:
+    """Parse the analysis' options once before any work, as its own command would: a bad
+    value or an option it does not have stops the batch with the command's one-line error."""
+    import typer
+
+    from supramap.analyses.catalog import REGISTRY
+    from supramap.cli.main import _command
+
+    group, cmd = REGISTRY[analysis].command
+    root = _command()
+    ctx_root = root.make_context("supramap", [group, cmd, "--help"], resilient_parsing=True)
+    command = root.get_command(ctx_root, group).get_command(ctx_root, cmd)
+    argv = _analysis_argv(analysis, first, extra, "check.json")[2:]
+    try:
+        command.make_context(f"supramap {group} {cmd}", argv)
+    except typer.Exit:
+        pass

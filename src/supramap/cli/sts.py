@@ -74,16 +74,6 @@ GRID_CHANNEL_OPT = typer.Option(
     None, "--channel", help="Grid/image channel as the header names it (default: lock-in X).")
 
 
-def _gaps(text: str) -> list[float]:
-    try:
-        vals = [float(v) for v in text.split(",")]
-    except ValueError:
-        vals = []
-    if not vals or not all(v > 0 for v in vals):
-        raise UsageError(f"gaps must be positive energies in eV 'a,b', got {text!r}")
-    return vals
-
-
 @app.command()
 def fit(
     file: Path = typer.Argument(..., help="Spectrum (.dat, .csv, .txt)."),
@@ -111,14 +101,9 @@ def calibrate_tip(
     out: Path = typer.Option(..., "--out", help="Tip model JSON to write."),
     channel: str = CHANNEL_OPT,
     bias_column: str = BIAS_OPT,
-    sample_gaps: str = typer.Option(
-        "1.26e-3,1.41e-3", "--sample-gaps", help="Reference gaps (eV)."
-    ),
-    sample_weights: str = typer.Option(
-        None, "--sample-weights",
-        help="Weights of the reference's gaps, e.g. 0.55,0.45 (default: equal)."),
-    vary_sample: bool = typer.Option(
-        False, "--vary-sample", help="Fit the reference's gaps too (default: fixed)."),
+    sample_gaps: str = option("sts-calibrate-tip", "sample_gaps"),
+    sample_weights: str = option("sts-calibrate-tip", "sample_weights"),
+    vary_sample: bool = option("sts-calibrate-tip", "vary_sample"),
     temperature: str = TEFF_OPT,
     lockin_rms: str = LOCKIN_OPT,
     json_path: Path = JSON_OPT,
@@ -127,13 +112,10 @@ def calibrate_tip(
     """Fit the tip gap, broadening and effective temperature on a known reference."""
     from supramap.sts import calibrate_tip as run
 
-    gaps = _gaps(sample_gaps)
+    gaps = list(sample_gaps)
     weights = None
     if sample_weights is not None:
-        try:
-            weights = [float(v) for v in sample_weights.split(",")]
-        except ValueError:
-            weights = []
+        weights = list(sample_weights)
         if len(weights) != len(gaps) or not all(np.isfinite(w) and w >= 0 for w in weights) \
                 or not sum(weights) > 0:
             raise UsageError(f"--sample-weights needs {len(gaps)} numbers ≥ 0 (one per "
@@ -233,17 +215,9 @@ def peaks(
     file: Path = typer.Argument(..., help="Spectrum."),
     channel: str = CHANNEL_OPT,
     bias_column: str = BIAS_OPT,
-    conductance_scale: float = typer.Option(
-        None, "--conductance-scale", help="Siemens per unit of the channel (for G0).",
-        callback=bounded("--conductance-scale", 0.0, 1e6, unit="S", lo_open=True),
-    ),
-    prominence: float = typer.Option(
-        0.1, "--prominence", help="Minimum peak prominence (share of the range)."
-    ),
-    smooth: str = typer.Option(
-        "0", "--smooth-ev", "--smooth", help="Gaussian smoothing width: eV unless a unit is "
-                                             "written (0.1meV); default 0 (none).",
-        callback=quantity("--smooth-ev", "eV", 0.0, 1.0)),
+    conductance_scale: str = option("sts-peaks", "conductance_scale"),
+    prominence: str = option("sts-peaks", "prominence"),
+    smooth: str = option("sts-peaks", "smooth"),
     tip: Path = typer.Option(
         None, "--tip", help="Calibrated superconducting tip (JSON): gaps = peak − Δ_tip."
     ),
@@ -363,17 +337,10 @@ def _grid(path: Path, channel: str | None, *, fitting: bool = False):
         emit_warnings(found)
 
 
-def _floats(text: str, what: str) -> list[float]:
-    """Energies: a comma list in eV, or each with its unit (``-2meV,0,2meV``)."""
-    return quantities(text, "eV", what)
-
-
 @app.command()
 def grid(
     file: Path = typer.Argument(..., help="Nanonis grid (.3ds)."),
-    energies: str = typer.Option(
-        ..., "--energies", help="Energies, comma list; eV unless a unit is written, e.g. "
-                                "-2meV,0,2meV or -2e-3,0,2e-3."),
+    energies: str = option("sts-grid", "energies", required=True),
     channel: str = GRID_CHANNEL_OPT,
     normalise: str = typer.Option("none", "--normalise", help="none, outer or iv."),
     json_path: Path = JSON_OPT,
@@ -390,7 +357,7 @@ def grid(
         g = norm(g, method="iv", current=ds.get("Current"))
     elif normalise != "none":
         raise UsageError("--normalise must be none, outer or iv")
-    maps = maps_at(g, _floats(energies, "--energies"))
+    maps = maps_at(g, list(energies))
     d = {
         "file": str(file),
         "channel": str(g.name),
@@ -762,23 +729,12 @@ def gapmap(
 @app.command()
 def qpi(
     file: Path = typer.Argument(..., help="Grid (.3ds) or map (.sxm, .gwy, .bcrf)."),
-    energy: str = typer.Option(
-        None, "--energy", help="Energy for a grid (eV unless a unit is written: 2meV); a "
-                               "comma list gives E(q)."
-    ),
-    symmetrize: str = typer.Option("none", "--symmetrize", help="none, mirror, c2 or c4."),
-    dispersion: str = typer.Option(
-        "auto", "--dispersion", help="E(q) model fitted over ≥ 3 energies: auto (lower "
-                                     "residual), parabolic (m*) or linear (velocity)."),
-    lattice: float = typer.Option(
-        None, "--lattice-m", help="Lattice constant a (m): q also in units of 2π/a."
-    ),
-    linecut: str = typer.Option(
-        None, "--linecut", help="Directions (degrees from qx, comma list) of E–q line cuts "
-                                "through q = 0 over the --energy list."),
-    bragg: bool = typer.Option(
-        False, "--bragg", help="Calibrate the reciprocal axes on the lattice's Bragg peaks "
-                               "(needs --lattice-m): q scaled so they sit at 2π/a."),
+    energy: str = option("sts-qpi", "energy"),
+    symmetrize: str = option("sts-qpi", "symmetrize"),
+    dispersion: str = option("sts-qpi", "dispersion"),
+    lattice: str = option("sts-qpi", "lattice"),
+    linecut: str = option("sts-qpi", "linecut"),
+    bragg: bool = option("sts-qpi", "bragg"),
     channel: str = GRID_CHANNEL_OPT,
     level: str = LEVEL_OPT,
     align: str = ALIGN_OPT,
@@ -794,16 +750,14 @@ def qpi(
 
     if symmetrize not in ("none", "mirror", "c2", "c4"):
         raise UsageError(f"--symmetrize must be none, mirror, c2 or c4, got {symmetrize!r}")
-    if lattice is not None and not (np.isfinite(lattice) and lattice > 0):
-        raise UsageError(f"--lattice-m must be a positive length, got {lattice}")
     energies: list[float | None] = [None]
     if energy is not None:
-        energies = quantities(energy, "eV", "--energy")
-    directions = quantities(linecut, "", "--linecut") if linecut else []
+        energies = list(energy)
+    directions = list(linecut) if linecut else []
     if directions and len(energies) < 2:
         raise UsageError("--linecut needs a grid and at least two --energy values")
     if bragg and lattice is None:
-        raise UsageError("--bragg needs --lattice-m (the lattice constant the peaks belong to)")
+        raise UsageError("--bragg needs --lattice (the lattice constant the peaks belong to)")
     rows, per_energy, ffts = [], [], []
     m = f = None
     maps_ffts = []
@@ -942,16 +896,10 @@ def _map(file: Path, channel: str | None, energy: float | None):
 @app.command()
 def defects(
     file: Path = typer.Argument(..., help="Topograph / map, or a grid with --energy."),
-    energy: float = typer.Option(None, "--energy", help="Energy (eV) for a grid.",
-                                 callback=bounded("--energy", -10.0, 10.0, unit="eV")),
-    n_sigma: float = typer.Option(
-        6.0, "--n-sigma", "--threshold",
-        help="Detection threshold in units of the map's noise (robust σ after levelling).",
-    ),
-    depressions: bool = typer.Option(
-        False, "--depressions", help="Find depressions instead of protrusions."
-    ),
-    groups: int = typer.Option(0, "--groups", help="Group by spectra (grids) into N groups."),
+    energy: str = option("sts-defects", "energy"),
+    n_sigma: str = option("sts-defects", "n_sigma"),
+    depressions: bool = option("sts-defects", "depressions"),
+    groups: int = option("sts-defects", "groups"),
     channel: str = GRID_CHANNEL_OPT,
     level: str = LEVEL_OPT,
     align: str = ALIGN_OPT,

@@ -1,0 +1,144 @@
+"""``supramap rerun OUTPUT.json``: repeat an analysis from its provenance block and say whether
+the numbers agree."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from supramap.cli.common import OUTPUT_OPTIONS, UsageError, console, print_table
+
+#: Keys that describe the run, not the sample (times, worker counts): not compared.
+RUN_KEYS = {"seconds", "workers", "startup_seconds", "time", "provenance", "duration_s"}
+
+
+def differences(a: Any, b: Any, where: str = "") -> list[str]:
+    """Where two JSON documents differ (numbers exactly, NaN equal to NaN; warnings by
+    code), leaving out the run's own bookkeeping (times, provenance)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for k in sorted(set(a) | set(b)):
+            if k in RUN_KEYS:
+                continue
+            if k not in a or k not in b:
+                out.append(f"{where}{k}: only in the {'new' if k in b else 'original'} run")
+                continue
+            if k == "warnings":
+                ca = sorted(w.get("code", "") for w in a[k] or [])
+                cb = sorted(w.get("code", "") for w in b[k] or [])
+                if ca != cb:
+                    out.append(f"{where}warnings: {ca} → {cb}")
+                continue
+            out += differences(a[k], b[k], f"{where}{k}.")
+        return out
+    if isinstance(a, list) and isinstance(b, list):
+        if len(a) != len(b):
+            return [f"{where.rstrip('.')}: {len(a)} → {len(b)} items"]
+        out = []
+        for i, (x, y) in enumerate(zip(a, b)):
+            out += differences(x, y, f"{where}{i}.")
+        return out
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return []
+    return [] if a == b else [f"{where.rstrip('.')}: {a!r} → {b!r}"]
+
+
+def count_numbers(d: Any) -> int:
+    if isinstance(d, dict):
+        return sum(count_numbers(v) for k, v in d.items() if k not in RUN_KEYS)
+    if isinstance(d, list):
+        return sum(count_numbers(v) for v in d)
+    return int(isinstance(d, (int, float)) and not isinstance(d, bool))
+
+
+def _replay_argv(command: list[str], scratch: Path) -> tuple[list[str], Path]:
+    """The recorded command with every output redirected into *scratch*; a --json there."""
+    argv = list(command[1:])
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        tok = argv[i]
+        name, eq, _ = tok.partition("=")
+        if name in OUTPUT_OPTIONS:
+            if not eq:
+                i += 1  # its value
+            if name not in ("--json", "--report"):
+                # The analysis needs somewhere to write (a gap map's NetCDF, a tip model).
+                suffix = Path(argv[i] if not eq else tok.split("=", 1)[1]).suffix
+                out += [name, str(scratch / f"out{len(out)}{suffix}")]
+            i += 1
+            continue
+        out.append(tok)
+        i += 1
+    target = scratch / "rerun.json"
+    return out + ["--json", str(target)], target
+
+
+def rerun(
+    output: Path = typer.Argument(..., help="A JSON written by --json (or a report's "
+                                            "provenance.json beside its JSON)."),
+    json_path: Path = typer.Option(None, "--json", help="Write the new run's JSON here."),
+) -> None:
+    """Repeat the analysis recorded in an output's provenance block and report whether the
+    numbers agree (exactly; times and worker counts left out)."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    from supramap.provenance import sha256
+
+    try:
+        original = json.loads(output.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UsageError(f"{output}: not a supramap JSON output ({exc})") from None
+    prov = original.get("provenance") if isinstance(original, dict) else None
+    if not isinstance(prov, dict) or not prov.get("command"):
+        raise UsageError(f"{output}: no provenance block with a command: it was not written by "
+                         "a supramap command's --json (or by a version before provenance)")
+    rows = []
+    for f in prov.get("inputs", []):
+        p = Path(f.get("path", ""))
+        if not p.is_file():
+            raise UsageError(f"{output}: the input {p} is gone; cannot repeat the analysis")
+        same = sha256(p) == f.get("sha256")
+        rows.append((f"input {p.name}", "unchanged (SHA-256 equal)" if same else
+                     "CHANGED since the original run (SHA-256 differs)"))
+    env = prov.get("environment", {})
+    from supramap.provenance import environment
+
+    now = environment()
+    rows.append(("supramap then / now", f"{env.get('supramap')} {env.get('commit') or ''} / "
+                                        f"{now['supramap']} {now['commit'] or ''}"))
+    scratch = Path(tempfile.mkdtemp(prefix="supramap-rerun-"))
+    try:
+        argv, target = _replay_argv(prov["command"], scratch)
+        cwd = prov.get("cwd") if os.path.isdir(prov.get("cwd") or "") else None
+        run = subprocess.run([sys.executable, "-m", "supramap", *argv], cwd=cwd,
+                             capture_output=True, text=True)
+        if not target.exists():
+            last = (run.stderr.strip().splitlines() or [f"exit code {run.returncode}"])[-1]
+            raise UsageError(f"{output}: the repeated command failed: {last}")
+        new = json.loads(target.read_text())
+        if json_path is not None:
+            from supramap.fileutil import atomic_write_json
+
+            atomic_write_json(json_path, new)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    diff = differences(original, new)
+    n = count_numbers(original)
+    rows.append(("command", " ".join(prov["command"])))
+    rows.append(("numbers compared", str(n)))
+    rows.append(("result", "all agree exactly" if not diff else f"{len(diff)} differ"))
+    print_table(f"Rerun of {output}", rows + [("differs", d) for d in diff[:20]])
+    if diff:
+        from supramap.cli.sample import _Partial
+
+        raise _Partial(f"{len(diff)} value(s) differ from {output}: " + "; ".join(diff[:3]))
+    console.print("The analysis reproduces its numbers.")
