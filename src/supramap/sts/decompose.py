@@ -253,7 +253,10 @@ def _choose_pca(x: np.ndarray, fixed: int | None, max_k: int):
     from sklearn.decomposition import PCA
 
     top = min(max_k, x.shape[1])
-    ratio = PCA(n_components=top).fit(x).explained_variance_ratio_
+    # The exact SVD: scikit-learn's default picks a randomised solver with a random start for
+    # such shapes, and the variance ratios then changed from run to run (found by `supramap
+    # rerun`); spectra × energies is small enough for the full one.
+    ratio = PCA(n_components=top, svd_solver="full").fit(x).explained_variance_ratio_
     cum = np.cumsum(ratio)
     scores = {i + 1: float(c) for i, c in enumerate(cum)}
     if fixed is not None:
