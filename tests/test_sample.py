@@ -6,6 +6,7 @@ import json
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -198,6 +199,12 @@ def test_report_with_broken_items_renders_rest_and_fails(full_sample, tmp_path, 
     assert "cafm_8K_maps.png" in page  # the rest rendered
     summary = json.loads((tmp_path / "rep" / "summary.json").read_text())
     assert set(summary["errors"]) >= {"heat", "loop", "susceptibility"}
+    # How it was made: the command and every file the description reads, with its SHA-256.
+    prov = summary["provenance"]
+    assert prov["command"][:2] == ["supramap", "report"]
+    paths = {Path(f["path"]).name for f in prov["inputs"]}
+    assert {"broken.toml", "01_8K_for_current.bcrf", "broken.dat"} <= paths
+    assert (tmp_path / "rep" / "provenance.json").exists() and "Provenance" in page
 
 
 def test_export_cli(full_sample, tmp_path, capsys):
@@ -205,6 +212,16 @@ def test_export_cli(full_sample, tmp_path, capsys):
     code = main(["export", str(folder / "sample.toml"), "--nexus", str(tmp_path / "x.nxs")])
     assert code == 0, capsys.readouterr().err
     assert "cafm_8K" in read_nexus(tmp_path / "x.nxs")
+    import h5py
+
+    with h5py.File(tmp_path / "x.nxs") as f:
+        proc = f["cafm_8K/process"]
+        assert proc.attrs["NX_class"] == "NXprocess"
+        assert proc["program"][()].decode() == "supramap"
+        block = json.loads(proc["provenance/data"][()])
+    assert block["command"][:2] == ["supramap", "export"]
+    assert any(i["path"].endswith("01_8K_for_current.bcrf") and len(i["sha256"]) == 64
+               for i in block["inputs"])
 
 
 def test_batch_reports_failures_per_file(full_sample, tmp_path, capsys):

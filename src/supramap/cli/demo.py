@@ -136,10 +136,14 @@ def run_demo(out: Path, *, seed: int = 0) -> Path:
             )
 
         progress.update(task, description="writing the report")
+        from supramap.cli.common import RUN, cli_provenance
+
+        RUN["inputs"] = sorted(p for p in data.rglob("*") if p.is_file())
         page = write_sample_report(
             res,
             out / "report",
             extra=extra,
+            provenance=cli_provenance(),
             extra_summary={
                 "forward_backward_20K": fb.to_dict(),
                 "recooling_8K": rc.to_dict(),

@@ -8,7 +8,9 @@ from pathlib import Path
 import typer
 
 from supramap.cli.common import (
+    RUN,
     UsageError,
+    cli_provenance,
     console,
     print_table,
     progress_bar,
@@ -25,6 +27,7 @@ def report(
     from supramap.report.sample import write_sample_report
 
     s = load_sample(sample)
+    RUN["inputs"] = _sample_inputs(s)
     with progress_bar(f"analysing {len(s.measurements)} measurements") as progress:
         task = progress.add_task("analysing", total=len(s.measurements) + 1)
 
@@ -33,13 +36,22 @@ def report(
             progress.advance(task)
 
         res = run_sample(s, progress=step)
-    page = write_sample_report(res, out)
+    page = write_sample_report(res, out, provenance=cli_provenance())
     for line in res.verdict:
         console.print(line)
     console.print(f"Report: {page}")
     if not res.ok:
         problems = list(res.errors.items()) + [("description", p) for p in s.problems]
         raise _Partial("; ".join(f"{k}: {v}" for k, v in problems))
+
+
+def _sample_inputs(s) -> list[Path]:
+    """Every file a sample description reads (for the provenance block and overwrite
+    checks)."""
+    reads = [f for m in s.measurements for f in m.input_files(s.base)]
+    if s.apt.get("ranges"):
+        reads.append((s.base / s.apt["ranges"]).resolve())
+    return reads
 
 
 class _Partial(Exception):
@@ -57,17 +69,15 @@ def export(
 
     s = load_sample(sample)
     target = nexus.resolve()
-    reads = [Path(sample).resolve(), *(f for m in s.measurements for f in
-                                       m.input_files(s.base))]
-    if s.apt.get("ranges"):
-        reads.append((s.base / s.apt["ranges"]).resolve())
+    reads = [Path(sample).resolve(), *_sample_inputs(s)]
+    RUN["inputs"] = reads
     if target in reads:
         raise UsageError(f"{nexus}: --nexus would overwrite a file the sample reads; choose "
                          "another path")
     with progress_bar(f"analysing {len(s.measurements)} measurements") as progress:
         progress.add_task("analysing", total=None)
         res = run_sample(s)
-    export_nexus(res, nexus)
+    export_nexus(res, nexus, provenance=cli_provenance())
     console.print(f"NeXus written to {nexus}")
     if not res.ok:
         raise _Partial("; ".join(f"{k}: {v}" for k, v in res.errors.items()))

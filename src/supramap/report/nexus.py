@@ -172,8 +172,29 @@ def _write_data(entry: h5py.Group, da: xr.DataArray) -> None:
     entry.attrs["default"] = "data"
 
 
-def export_nexus(res, path: str | os.PathLike[str]) -> Path:
-    """Write the analysed sample to a NeXus/HDF5 file (atomically); returns its path."""
+def _process(entry: h5py.Group, provenance: dict[str, Any]) -> None:
+    """An ``NXprocess`` saying how the entry's results were made: program, version, date and
+    the whole provenance block as a JSON ``NXnote`` (command, parameters with units, inputs
+    with SHA-256, library versions)."""
+    import json
+
+    from supramap.fileutil import to_jsonable
+
+    proc = _group(entry, "process", "NXprocess")
+    proc.create_dataset("program", data="supramap")
+    env = provenance.get("environment", {})
+    proc.create_dataset("version", data=str(env.get("supramap", __version__))
+                        + (f" ({env['commit']})" if env.get("commit") else ""))
+    proc.create_dataset("date", data=str(provenance.get("started", "")))
+    note = _group(proc, "provenance", "NXnote")
+    note.create_dataset("type", data="application/json")
+    note.create_dataset("data", data=json.dumps(to_jsonable(provenance)))
+
+
+def export_nexus(res, path: str | os.PathLike[str], *,
+                 provenance: dict[str, Any] | None = None) -> Path:
+    """Write the analysed sample to a NeXus/HDF5 file (atomically); returns its path. With
+    *provenance*, every entry holds an ``NXprocess`` with it."""
     out = Path(path)
     check_output_target(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -205,6 +226,8 @@ def export_nexus(res, path: str | os.PathLike[str]) -> Path:
                 _scalar_results(results, res.results[m.id])
                 _application_fields(entry, m.kind, res.sample.info, res.objects.get(m.id),
                                     res.objects.get(f"{m.id}:bias"))
+                if provenance:
+                    _process(entry, provenance)
                 da = _arrays(m.kind, res.objects.get(m.id))
                 if da is not None:
                     _write_data(entry, da)

@@ -12,11 +12,13 @@ from supramap.report.html import Report
 
 
 def write_sample_report(res, out_dir: str | Path, *, extra=None,
-                        extra_summary: dict | None = None) -> Path:
+                        extra_summary: dict | None = None,
+                        provenance: dict | None = None) -> Path:
     """Write ``index.html`` and ``summary.json`` for a :class:`SampleResult`.
 
     ``extra(report)`` may add sections after the verdict (the demo adds its truth table);
-    ``extra_summary`` is merged into ``summary.json``.
+    ``extra_summary`` is merged into ``summary.json``; *provenance* (the block of
+    :mod:`supramap.provenance`) goes into ``summary.json``, ``provenance.json`` and the page.
     """
     from supramap.report import apt as afig
     from supramap.report import bulk as bfig
@@ -24,7 +26,7 @@ def write_sample_report(res, out_dir: str | Path, *, extra=None,
     from supramap.report.network import network_section
 
     out = Path(out_dir)
-    rep = Report(f"supramap — {res.sample.name}", out)
+    rep = Report(f"supramap — {res.sample.name}", out, prov=provenance)
     rep.heading("Homogeneity verdict")
     for line in res.verdict or ["No analysis succeeded; see the problems below."]:
         rep.paragraph(line, css="verdict")
@@ -221,7 +223,9 @@ def write_sample_report(res, out_dir: str | Path, *, extra=None,
             rep.figure(afig.comparison_figure(cor["needle_comparison"],
                                               ("conducting", "insulating")),
                        "Needle ratios: conducting vs insulating region", name="apt_ratios.png")
-    atomic_write_json(rep.path("summary.json"), {**res.summary(), **(extra_summary or {})})
+    atomic_write_json(rep.path("summary.json"), {**res.summary(), **(extra_summary or {}),
+                                                 **({"provenance": provenance}
+                                                    if provenance else {})})
     return rep.write()
 
 
