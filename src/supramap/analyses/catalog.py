@@ -122,7 +122,8 @@ _add("network-fourprobe", "Simulate a four-probe / van der Pauw / two-probe meas
       P("contact_size", "integer", "Contact pad size in pixels", default=1, lo=1, hi=10000),
       P("monte_carlo", "integer", "Random contact placements", default=0, lo=0, hi=100000),
       P("vary_threshold", "flag", "Monte Carlo also over threshold ×0.5–2", default=False)),
-     "supramap.network.FourProbeResult", headline=("resistance_ohm",))
+     "supramap.network.FourProbeResult",
+     headline=("R_apparent_ohm", "resistance_ratio", "zero_resistance", "sc_fraction"))
 
 # bulk ---------------------------------------------------------------------------------------
 _add("bulk-transport", "Tc criteria, residual resistivity, RRR, normal state; critical fields "
@@ -130,14 +131,15 @@ _add("bulk-transport", "Tc criteria, residual resistivity, RRR, normal state; cr
      (Input("file", QD, "PPMS resistivity file"),),
      (P("column", "text", "Resistance column (default: Bridge 1)"),
       LENGTH, WIDTH, THICKNESS, COLUMNS),
-     "supramap.bulk.TransportResult", headline=("tc_onset_K", "tc_zero_K", "rrr"))
+     "supramap.bulk.TransportResult", headline=("Tc_onset_K", "Tc_zero_K", "RRR"))
 _add("bulk-susceptibility", "Volume susceptibility, demagnetisation correction, shielding and "
      "Meissner fractions",
      (Input("file", QD, "MPMS ZFC/FC file"),),
      (LENGTH, WIDTH, THICKNESS,
       P("shape", "choice", "prism or ellipsoid (semi-axes = half the dimensions)",
         default="prism", choices=("prism", "ellipsoid")), COLUMNS),
-     "supramap.bulk.SusceptibilityResult", headline=("shielding_fraction",))
+     "supramap.bulk.SusceptibilityResult",
+     headline=("shielding_fraction", "meissner_fraction", "Tc_onset_K"))
 _add("bulk-heat", "γ, β, θ_D, superconducting volume fraction and the specific-heat jump",
      (Input("file", QD, "PPMS heat-capacity file"),),
      (P("mass", "mass", "Sample mass; default: the file header's MASS", unit="mg", lo=0.0,
@@ -152,11 +154,12 @@ _add("bulk-heat", "γ, β, θ_D, superconducting volume fraction and the specifi
         unit="mJ/molK2", lo=0.0, hi=1e5),
       COLUMNS),
      "supramap.bulk.HeatCapacityResult", "supramap.analyses.library:bulk_heat",
-     headline=("gamma_mJ_molK2", "theta_D_K", "tc_K", "sc_fraction"))
+     headline=("gamma_J_per_mol_K2", "theta_D_K", "Tc_K", "jump_ratio",
+               "sc_volume_fraction"))
 _add("bulk-loop", "ΔM(H) and the Bean critical current of a rectangular slab",
      (Input("file", QD, "MPMS M(H) loop file"),),
      (LENGTH, WIDTH, THICKNESS, COLUMNS),
-     "supramap.bulk.LoopResult", headline=("jc_A_m2",))
+     "supramap.bulk.LoopResult", headline=("Jc_self_field_A_per_m2",))
 
 # STS ----------------------------------------------------------------------------------------
 _add("sts-fit", "Fit a Dynes (NIS) or SIS model with uncertainties",
@@ -169,7 +172,7 @@ _add("sts-fit", "Fit a Dynes (NIS) or SIS model with uncertainties",
       P("vary_temperature", "flag", "Fit the effective temperature too", default=False),
       LOCKIN),
      "supramap.sts.FitResult", "supramap.analyses.library:sts_fit",
-     headline=("gaps_eV", "gammas_eV", "temperature_K", "reduced_chi2"))
+     headline=("redchi", "success"))
 _add("sts-calibrate-tip", "Fit the tip gap, broadening and effective temperature on a known "
      "reference",
      (Input("file", SPECTRUM, "SIS spectrum on the reference (Pb(111))"),),
@@ -220,7 +223,7 @@ _add("sts-grid", "dI/dV maps at chosen energies (with optional normalisation)",
       GRID_CHANNEL,
       P("normalise", "choice", "Normalisation", default="none",
         choices=("none", "outer", "iv"))),
-     "supramap.sts.GridMaps")
+     "supramap.sts.GridMaps", headline=("energies_eV",))
 _add("sts-ingap", "Intrinsic energy, FWHM and weight of in-gap / zero-bias peaks through the "
      "thermal and lock-in broadening",
      (Input("files", SPECTRUM + " or " + GRID, "Spectra (one, or a series with -p)",
@@ -241,7 +244,7 @@ _add("sts-ingap", "Intrinsic energy, FWHM and weight of in-gap / zero-bias peaks
         default="field_T"),
       SPEC_CHANNEL, BIAS_COLUMN,
       P("out", "file", "For a grid: NetCDF of the per-pixel peak maps", output=True)),
-     "supramap.sts.InGapFit", headline=("energy_eV", "fwhm_eV"))
+     "supramap.sts.InGapFit", headline=("temperature_K",))
 _add("sts-explore", "A self-contained HTML page to explore a grid offline",
      (Input("file", GRID, "Grid"),
       Input("gapmap", "NetCDF from sts gapmap --out", "Fitted gaps shown too", optional=True,
@@ -260,7 +263,7 @@ _add("sts-decompose", "Unsupervised decomposition of the grid's spectra: k-means
       P("max_components", "integer", "Largest number tried by auto", default=8, lo=2, hi=32),
       P("compare_channel", "text", "Channel of --compare (default: the first)"),
       GRID_CHANNEL),
-     "supramap.sts.Decomposition", headline=("n_components",))
+     "supramap.sts.Decomposition", headline=("method", "n_components"))
 _add("sts-gapmap", "Fit every pixel (batched Levenberg–Marquardt), optionally on "
      "dask.distributed",
      (Input("file", GRID, "Grid"),),
@@ -289,7 +292,7 @@ _add("sts-qpi", "Fourier transform, q-vectors, E(q) over energies and the C4 →
       P("bragg", "flag", "Calibrate the reciprocal axes on the lattice's Bragg peaks (needs "
         "--lattice)", default=False),
       GRID_CHANNEL, LEVEL, ALIGN, SCARS, CLIP),
-     "supramap.sts.QPIResult", headline=("q_peaks",))
+     "supramap.sts.QPIResult", headline=("anisotropy",))
 _add("sts-defects", "Point defects above the noise: positions, sizes, C2 elongation, "
      "orientation statistics",
      (Input("file", "topograph, map or " + GRID, "Topograph / map, or a grid with --energy"),),
@@ -301,7 +304,7 @@ _add("sts-defects", "Point defects above the noise: positions, sizes, C2 elongat
       P("groups", "integer", "Group by spectra (grids) into N groups", default=0, lo=0,
         hi=64),
       GRID_CHANNEL, LEVEL, ALIGN, SCARS, CLIP),
-     "supramap.sts.DefectResult", headline=("n_defects",))
+     "supramap.sts.DefectResult", headline=("n_defects", "median_elongation"))
 
 # APT ----------------------------------------------------------------------------------------
 _add("apt-composition", "Ionic and atomic composition with counting errors",
@@ -309,7 +312,7 @@ _add("apt-composition", "Ionic and atomic composition with counting errors",
      (EXCLUDE_TOP, EXCLUDE_CAP,
       P("background", "flag", "Subtract a local background per range", default=False)),
      "supramap.apt.Composition", "supramap.analyses.library:apt_composition",
-     headline=("atomic", "n_ranged"))
+     headline=("composition", "n_ranged"))
 _add("apt-profile", "1-D concentration profile along the needle or a user cylinder",
      (Input("needle", NEEDLE, "Ions"), RANGE),
      (P("bin", "length", "Bin width", default="1e-9", unit="m", lo=1e-11, hi=1e-6),
@@ -329,7 +332,7 @@ _add("apt-spectrum", "Mass spectrum; with ranges, the peaks no range covers",
             flag="--range")),
      (P("bin_da", "mass-to-charge ratio", "Bin width", default=0.01, unit="Da", lo=1e-5,
         hi=100.0, flags=("--bin-da", "--bin")),),
-     "supramap.apt.MassSpectrum")
+     "supramap.apt.MassSpectrum", headline=("n_ions", "unranged_peaks_da"))
 
 
 def names() -> list[str]:

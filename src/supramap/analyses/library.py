@@ -260,9 +260,18 @@ def sts_fit(file, tip=None, *, channel=None, bias_column=None, model="dynes", ga
 
         return [(fit_figure(res), "Data, fit and residuals", "fit.png")]
 
+    heads = [f"{k.replace('delta', 'Δ').replace('gamma', 'Γ').replace('tip_', 'tip ')} = "
+             + _param_text(k, v, e, res.vary.get(k, True))
+             for k, (v, e) in res.params.items()
+             if k.rstrip("0123456789") in ("delta", "gamma", "tip_delta", "tip_gamma")]
+    summary = ", ".join(heads) + f", T = {res.params['temperature'][0]:.3g} K" \
+        if "temperature" in res.params else ", ".join(heads)
+    if not res.success:
+        summary += " (FIT FAILED)"
     return Outcome("sts-fit", f"{model} fit of {file.name} ({s.what})"
                    + ("" if res.success else " — FIT FAILED"), d, rows, res,
-                   warnings + list(res.warnings), figures=figures, notes=notes)
+                   warnings + list(res.warnings), figures=figures, notes=notes,
+                   summary=summary)
 
 
 def sts_gapmap(file, *, channel=None, model="dynes", temperature=1.0, lockin_rms=None,

@@ -38,6 +38,9 @@ class Outcome:
     notes: list[str] = field(default_factory=list)
     #: The data analysed, as read and corrected (``{"current": DataArray}`` ...).
     data: dict[str, Any] = field(default_factory=dict)
+    #: The headline numbers with units when the declared keys do not say it best (a fit's
+    #: Δ and Γ).
+    summary: str = ""
 
     # -- numbers ---------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -56,7 +59,8 @@ class Outcome:
         from supramap.analyses.catalog import REGISTRY
 
         keys = REGISTRY[self.analysis].headline if self.analysis in REGISTRY.analyses else ()
-        parts = [f"{k}={_short(self.values[k])}" for k in keys if k in self.values]
+        parts = [self.summary] if self.summary else \
+            [f"{k} = {with_unit(k, self.values[k])}" for k in keys if k in self.values]
         codes = sorted({w.code for w in as_warnings(self.warnings)})
         return (f"{self.analysis}: " + ", ".join(parts)
                 + (f"  warnings: {', '.join(codes)}" if codes else ""))
@@ -98,6 +102,28 @@ class Outcome:
                 rep.figure(fig, caption, name=name)
         rep.prov = self.provenance
         return rep.write()
+
+
+#: Key suffix → (unit shown, factor): numbers in a headline carry their unit.
+_SUFFIX_UNITS = (("_J_per_mol_K2", "mJ/mol K²", 1e3), ("_A_per_m2", "A/m²", 1.0),
+                 ("_ohm", "Ω", 1.0), ("_eV", "meV", 1e3), ("_K", "K", 1.0), ("_da", "Da", 1.0))
+
+
+def with_unit(key: str, v: Any) -> str:
+    """*v* of the result key *key* with the unit its name states (``levels_A`` → µA ...)."""
+    from supramap.units import si_prefix
+
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(with_unit(key, x) for x in list(v)[:4]) + (
+            ", …" if len(v) > 4 else "") + "]"
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        for suffix, unit, factor in _SUFFIX_UNITS:
+            if key.endswith(suffix):
+                return f"{v * factor:.4g} {unit}"
+        for suffix in ("_A", "_m", "_V", "_S"):
+            if key.endswith(suffix):
+                return si_prefix(float(v), suffix[1:])
+    return _short(v)
 
 
 def _short(v: Any) -> str:

@@ -6,9 +6,9 @@ caller's business.  The Agg backend is used so no display is needed.
 
 from __future__ import annotations
 
-import matplotlib
+from supramap.report._backend import headless  # noqa: E402
 
-matplotlib.use("Agg")
+headless()
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402

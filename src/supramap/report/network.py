@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import matplotlib
+from supramap.report._backend import headless  # noqa: E402
 
-matplotlib.use("Agg")
+headless()
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
