@@ -155,3 +155,46 @@ def test_readme_command_list_is_generated_from_the_declarations():
     lines = [ln for ln in usage().splitlines() if ln.startswith("supramap ")]
     commands = [" ".join(ln.split()[:3]) for ln in lines]
     assert len(commands) == len(set(commands)), "a command is listed twice"
+
+
+def test_sample_toml_uses_the_grammar_and_check_names_key_and_line(tmp_path, capsys):
+    """A description's parameters follow the declarations: `temperature = "300mK"` is
+    `temperature_K = 0.3`; a wrong kind, an out-of-bounds value, a wrong type or an unknown
+    key is reported with its line by `supramap report --check`, which runs nothing."""
+    from supramap.cli.main import main
+    from supramap.correlate import load_sample
+
+    (tmp_path / "a.dat").write_text("x")
+    good = """[sample]
+name = "s"
+mass = "0.2g"
+
+[[measurement]]
+id = "tip"
+kind = "sts-tip"
+file = "a.dat"
+temperature = "300mK"
+lockin_rms = "50uV"
+"""
+    (tmp_path / "good.toml").write_text(good)
+    s = load_sample(tmp_path / "good.toml")
+    assert s.problems == [] and s.measurements[0].problems == []
+    assert s.info["mass_mg"] == pytest.approx(200.0)
+    assert s.measurements[0].spec["temperature_K"] == pytest.approx(0.3)
+    assert s.measurements[0].spec["lockin_rms_V"] == pytest.approx(50e-6)
+    assert main(["report", str(tmp_path / "good.toml"), "--check"]) == 0
+    assert "valid" in capsys.readouterr().out
+    bad = good.replace('temperature = "300mK"', 'temperature = "3mV"') \
+        .replace('lockin_rms = "50uV"', 'lockin_rms_V = 2.0\ntemprature_K = 4') \
+        .replace('mass = "0.2g"', 'mass_mg = "heavy"')
+    (tmp_path / "bad.toml").write_text(bad)
+    assert main(["report", str(tmp_path / "bad.toml"), "--check"]) == 2
+    out = capsys.readouterr()
+    lines = out.out.splitlines()
+    assert any(ln.startswith(f"{tmp_path / 'bad.toml'}:9: ") and "'temperature'" in ln and
+               "temperature (K" in ln for ln in lines), lines
+    assert any(":10: " in ln and "'lockin_rms_V' must be in [0, 0.1] V" in ln for ln in lines)
+    assert any(":11: " in ln and "unknown key 'temprature_K'" in ln for ln in lines)
+    assert any(":3: " in ln and "'mass_mg'" in ln for ln in lines), lines
+    assert "4 problem(s)" in out.err
+    assert not (tmp_path / "report").exists()  # nothing ran

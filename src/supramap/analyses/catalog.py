@@ -131,14 +131,15 @@ _add("bulk-transport", "Tc criteria, residual resistivity, RRR, normal state; cr
      (Input("file", QD, "PPMS resistivity file"),),
      (P("column", "text", "Resistance column (default: Bridge 1)"),
       LENGTH, WIDTH, THICKNESS, COLUMNS),
-     "supramap.bulk.TransportResult", headline=("Tc_onset_K", "Tc_zero_K", "RRR"))
+     "supramap.bulk.TransportResult", "supramap.analyses.library:bulk_transport",
+     headline=("Tc_onset_K", "Tc_zero_K", "RRR"))
 _add("bulk-susceptibility", "Volume susceptibility, demagnetisation correction, shielding and "
      "Meissner fractions",
      (Input("file", QD, "MPMS ZFC/FC file"),),
      (LENGTH, WIDTH, THICKNESS,
       P("shape", "choice", "prism or ellipsoid (semi-axes = half the dimensions)",
         default="prism", choices=("prism", "ellipsoid")), COLUMNS),
-     "supramap.bulk.SusceptibilityResult",
+     "supramap.bulk.SusceptibilityResult", "supramap.analyses.library:bulk_susceptibility",
      headline=("shielding_fraction", "meissner_fraction", "Tc_onset_K"))
 _add("bulk-heat", "γ, β, θ_D, superconducting volume fraction and the specific-heat jump",
      (Input("file", QD, "PPMS heat-capacity file"),),
@@ -159,7 +160,8 @@ _add("bulk-heat", "γ, β, θ_D, superconducting volume fraction and the specifi
 _add("bulk-loop", "ΔM(H) and the Bean critical current of a rectangular slab",
      (Input("file", QD, "MPMS M(H) loop file"),),
      (LENGTH, WIDTH, THICKNESS, COLUMNS),
-     "supramap.bulk.LoopResult", headline=("Jc_self_field_A_per_m2",))
+     "supramap.bulk.LoopResult", "supramap.analyses.library:bulk_loop",
+     headline=("Jc_self_field_A_per_m2",))
 
 # STS ----------------------------------------------------------------------------------------
 _add("sts-fit", "Fit a Dynes (NIS) or SIS model with uncertainties",
@@ -344,8 +346,8 @@ def names() -> list[str]:
 OTHER_COMMANDS = (
     "supramap [--strict] COMMAND ...      # --strict: exit 3 on any quality warning",
     "supramap info FILE [--json PATH]     # format, channels, size, units, metadata",
-    "supramap report SAMPLE.toml --out DIR             # every analysis, index.html + "
-    "summary.json",
+    "supramap report SAMPLE.toml (--out DIR | --check)  # every analysis: index.html + "
+    "summary.json; --check: validate only",
     "supramap export SAMPLE.toml --nexus FILE.nxs      # data and results as NeXus/HDF5",
     "supramap batch 'GLOB' --analysis NAME --out DIR [--workers N | --scheduler ADDR] "
     "[--timeout-s 600] [the analysis' options]",

@@ -440,16 +440,9 @@ def bulk_heat(file, *, mass=None, molar_mass=None, atoms=None, window=(3.0, 5.0)
         return [(f1, "C/T vs T² with the fit", "heat_fit.png"),
                 (f2, "C_e/T vs T with the entropy-conserving jump", "heat_jump.png")]
 
-    def section(rep):
-        from supramap.report import bulk as fig
-
-        rep.table(rows, header=["quantity", "value"])
-        fig.table_section(rep, "Specific heat", d)
-        for f, caption, name in figures():
-            rep.figure(f, caption, name=name)
-
     return Outcome("bulk-heat", f"Specific heat of {file.name}", d, rows, res,
-                   list(res.warnings) + comment_rows(ds), figures=figures, section=section)
+                   list(res.warnings) + comment_rows(ds), figures=figures,
+                   section=_table_section("Specific heat", d, rows, figures))
 
 
 # -- APT --------------------------------------------------------------------------------------
@@ -482,3 +475,199 @@ def apt_composition(needle_file, range=None, *, exclude_top=None, exclude_cap=No
     return Outcome("apt-composition", f"Composition of {needle_file.name} (excluding the top "
                    f"{depth:.1f} nm, {how})", d, rows, c, list(c.warnings), figures=figures)
 
+
+
+def _metres(name: str, value_mm: float | None, need: str) -> float:
+    """A sample dimension given in mm, in m; a clear error naming the option when missing."""
+    if value_mm is None:
+        raise AnalysisError(f"--{name} is needed for {need} (mm unless a unit is written: "
+                            f"--{name} 2mm)")
+    return float(value_mm) * 1e-3
+
+
+def _pct(value: float) -> str:
+    return "n/a (see warnings)" if not np.isfinite(value) else f"{100 * value:.1f} %"
+
+
+def _table_section(title: str, d: dict, rows, figures):
+    def section(rep):
+        from supramap.report import bulk as fig
+
+        rep.table(rows, header=["quantity", "value"])
+        fig.table_section(rep, title, d)
+        for f, caption, name in figures():
+            rep.figure(f, caption, name=name)
+    return section
+
+
+def bulk_transport(file, *, column=None, length=None, width=None, thickness=None,
+                   columns=None) -> Outcome:
+    """Tc criteria, residual resistivity, RRR and the normal state of ρ(T), or the critical
+    fields of ρ(H) sweeps (``supramap bulk transport``); dimensions in mm."""
+    from supramap.bulk import analyze_field_sweeps, analyze_transport, resistivity
+    from supramap.io.qd import pick_column
+
+    file = Path(file)
+    ds = qd_table(file, columns)
+    t = qd_column(ds, file, ("Temperature", "Sample Temp"), ("K",), "temperature")
+    names = ("Bridge 1 Resistivity", "Resistance", "Resistivity")
+    r = qd_column(ds, file, names, ("ohm", "ohm m"), "resistance", column)
+    picked = column if column is not None else pick_column(ds, names, ("ohm", "ohm m"))
+    # The column's unit says what it is: Ω·m (from Ohm-cm or Ohm-m) is already a
+    # resistivity, whatever the name; Ω is a resistance that needs the geometry for ρ.
+    column_unit = ds[picked].attrs.get("units", "") if picked in ds else ""
+    is_resistivity = column_unit == "ohm m"
+    h = ds["Magnetic Field"].values if "Magnetic Field" in ds else np.zeros_like(t)
+    ok = np.isfinite(t) & np.isfinite(r)
+    sweep = np.nanmax(np.abs(h[ok])) - np.nanmin(np.abs(h[ok])) > 0.05 and np.ptp(t[ok]) < 2.0
+    d: dict = {"file": str(file)}
+    notes: list[str] = []
+    warnings: list[QualityWarning] = []
+    if sweep:
+        res = analyze_field_sweeps(h, r, t)
+        d.update({"sweep": "field", **res.to_dict()})
+        title = f"Critical fields from {file.name}"
+        rows = [(f"{tk:.2f} K", f"Hc 90/50/10/zero = {a:.3f} / {b:.3f} / {c:.3f} / {z:.3f} T")
+                for tk, a, b, c, z in zip(res.temperatures_K, res.hc_90_T, res.hc_50_T,
+                                          res.hc_10_T, res.hc_zero_T)]
+        units = "ohm m"
+    else:
+        units = "ohm m" if is_resistivity else "ohm"
+        geometry_given = any(v is not None for v in (length, width, thickness))
+        if is_resistivity and geometry_given:
+            notes.append(f"Column {picked!r} is a resistivity ({ds[picked].attrs.get('column')}):"
+                         " the sample geometry is not used.")
+        if not is_resistivity and geometry_given:
+            r = resistivity(r, length=_metres("length", length, "ρ"),
+                            width=_metres("width", width, "ρ"),
+                            thickness=_metres("thickness", thickness, "ρ"))
+            units = "ohm m"
+        res = analyze_transport(t, r, units=units)
+        d.update({"sweep": "temperature", **res.to_dict(),
+                  "column": picked, "column_quantity": "resistivity" if is_resistivity
+                  else "resistance", "column_unit": column_unit})
+        d.setdefault("rho0_ohm_m", None)
+        title = f"Transport of {file.name}"
+        rows = [
+            ("input", f"{picked} ({'resistivity' if is_resistivity else 'resistance'}"
+                      f", {ds[picked].attrs.get('raw_unit') or column_unit})"
+             if picked in ds else str(picked)),
+            ("Tc onset / 90 / 50 / 10 / zero (K)",
+             " / ".join(f"{d[k]:.3f}" for k in ("Tc_onset_K", "Tc_90_K", "Tc_mid_K", "Tc_10_K",
+                                                 "Tc_zero_K"))
+             if res.has_transition else "no superconducting transition"),
+            ("width 10–90 % (K)", _num(d["transition_width_K"], "K", ".3f")),
+            ("ρ0" if units == "ohm m" else "R0",
+             f"{res.rho0 * (1e8 if units == 'ohm m' else 1):.4g} "
+             f"{'µΩ cm' if units == 'ohm m' else 'Ω'}"),
+            ("RRR", f"{d['RRR']:.3g}"),
+            ("normal state", d["normal_state"]),
+        ]
+        if units == "ohm" and not geometry_given:
+            notes.append("No sample geometry given: resistance analysed; give --length, "
+                         "--width and --thickness for ρ.")
+        warnings = list(res.warnings) + comment_rows(ds)
+
+    def figures():
+        from supramap.report import bulk as fig
+
+        if sweep:
+            return [(fig.field_sweep_figure(h, r, t, res), "ρ(µ0H) and critical fields",
+                     "field_sweeps.png")]
+        return [(fig.transport_figure(t[ok], r[ok], res, units), "ρ(T)", "transport.png")]
+
+    return Outcome("bulk-transport", title, d, rows, res, warnings, figures=figures,
+                   section=_table_section("Transport", d, rows, figures), notes=notes)
+
+
+def bulk_susceptibility(file, *, length=None, width=None, thickness=None, shape="prism",
+                        columns=None) -> Outcome:
+    """Volume susceptibility, demagnetisation correction, shielding and Meissner fractions of
+    ZFC/FC data (``supramap bulk susceptibility``; field along the thickness; mm)."""
+    from supramap.bulk import (
+        analyze_susceptibility,
+        demag_ellipsoid,
+        demag_prism,
+        identify_branches,
+    )
+    from supramap.bulk import volume_susceptibility as chi_of
+    from supramap.io.qd import MOMENT_COLUMNS
+
+    file = Path(file)
+    need = "the sample volume and demagnetisation"
+    a, b, c = (_metres(n, v, need) for n, v in (("length", length), ("width", width),
+                                                ("thickness", thickness)))
+    n = demag_prism(a, b, c) if shape == "prism" else demag_ellipsoid(a / 2, b / 2, c / 2)
+    volume = a * b * c if shape == "prism" else 4 / 3 * np.pi * a * b * c / 8
+    ds = qd_table(file, columns)
+    t = qd_column(ds, file, ("Temperature",), ("K",), "temperature")
+    m = qd_column(ds, file, MOMENT_COLUMNS, ("A m2",), "moment")
+    h = qd_column(ds, file, ("Magnetic Field",), ("T",), "field")
+    chi = chi_of(m, h, volume)
+    br = identify_branches(t, h, ds.attrs.get("comments"))
+    zfc, fc = br.zfc, br.fc
+    res = analyze_susceptibility(
+        None if zfc is None else t[zfc], None if zfc is None else chi[zfc],
+        None if fc is None else t[fc], None if fc is None else chi[fc],
+        demag_factor=n, notes=br.warnings)
+    d = {"file": str(file), "shape": shape, "volume_m3": volume,
+         "branches": {"how": br.how, "fc_measured_on": br.fc_mode,
+                      "zfc_rows": 0 if zfc is None else len(zfc),
+                      "fc_rows": 0 if fc is None else len(fc)},
+         **res.to_dict()}
+    rows = [
+        ("demagnetisation factor", f"{res.demag_factor:.4f}"),
+        ("shielding fraction (ZFC)", _pct(res.shielding_fraction)),
+        (f"Meissner fraction (FC{', cooling' if br.fc_mode == 'cooling' else ''})",
+         _pct(res.meissner_fraction)),
+        ("Tc onset (2 % of the corrected drop)", _num(res.Tc_onset_K, "K", ".3f")),
+        ("branches", f"{br.how}; ZFC {0 if zfc is None else len(zfc)} rows, FC "
+                     f"{0 if fc is None else len(fc)} rows"),
+    ]
+
+    def figures():
+        from supramap.report import bulk as fig
+
+        main = zfc if zfc is not None else fc
+        both = fc is not None and zfc is not None
+        return [(fig.susceptibility_figure(t[main], chi[main], t[fc] if both else None,
+                                           chi[fc] if both else None, n),
+                 "ZFC / FC susceptibility", "susceptibility.png")]
+
+    return Outcome("bulk-susceptibility", f"Susceptibility of {file.name}", d, rows, res,
+                   list(res.warnings) + comment_rows(ds), figures=figures,
+                   section=_table_section("Susceptibility", d, rows, figures))
+
+
+def bulk_loop(file, *, length=None, width=None, thickness=None, columns=None) -> Outcome:
+    """ΔM(H) and the Bean critical current of a rectangular slab (``supramap bulk loop``;
+    field along the thickness; mm)."""
+    from supramap.bulk import analyze_loop
+    from supramap.io.qd import MOMENT_COLUMNS
+
+    file = Path(file)
+    a = _metres("length", length, "the Bean critical current")
+    b = _metres("width", width, "the Bean critical current")
+    c = _metres("thickness", thickness, "the sample volume")
+    ds = qd_table(file, columns)
+    h = qd_column(ds, file, ("Magnetic Field",), ("T",), "field")
+    m = qd_column(ds, file, MOMENT_COLUMNS, ("A m2",), "moment")
+    ok = np.isfinite(h) & np.isfinite(m)
+    res = analyze_loop(h[ok], m[ok], volume=a * b * c, a=a, b=b)
+    d = {"file": str(file), **res.to_dict()}
+    rows = [
+        ("self-field Jc", f"{res.jc_self_field:.4g} A/m² = {res.jc_self_field * 1e-4:.4g} A/cm²"
+         if np.isfinite(res.jc_self_field) else "n/a (see warnings)"),
+        ("branches", str(res.n_branches)),
+        ("median ΔM / noise", f"{res.hysteresis_over_noise:.3g}"),
+    ]
+
+    def figures():
+        from supramap.report import bulk as fig
+
+        return [(fig.loop_figure(h[ok], m[ok], a * b * c, res), "M(H) and Jc(µ0H)",
+                 "loop.png")]
+
+    return Outcome("bulk-loop", f"M(H) loop of {file.name}", d, rows, res,
+                   list(res.warnings) + comment_rows(ds), figures=figures,
+                   section=_table_section("Critical current", d, rows, figures))

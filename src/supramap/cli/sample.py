@@ -6,6 +6,7 @@ import glob as globmod
 from pathlib import Path
 
 import typer
+from rich.text import Text
 
 from supramap.cli.common import (
     RUN,
@@ -19,13 +20,20 @@ from supramap.cli.common import (
 
 def report(
     sample: Path = typer.Argument(..., help="Sample description (TOML)."),
-    out: Path = typer.Option(..., "--out", help="Report folder (index.html, summary.json)."),
+    out: Path = typer.Option(None, "--out", help="Report folder (index.html, summary.json)."),
+    check: bool = typer.Option(False, "--check", help="Only validate the description (keys, "
+                               "types, units and bounds of the analyses' parameters, files) "
+                               "and say where each problem is; run nothing."),
 ) -> None:
     """Run every analysis the description calls for and write the sample report."""
     from supramap.correlate import load_sample
     from supramap.correlate.workflow import run_sample
     from supramap.report.sample import write_sample_report
 
+    if check:
+        return _check(sample)
+    if out is None:
+        raise UsageError("give --out DIR for the report (or --check to validate only)")
     s = load_sample(sample)
     RUN["inputs"] = _sample_inputs(s)
     with progress_bar(f"analysing {len(s.measurements)} measurements") as progress:
@@ -43,6 +51,26 @@ def report(
     if not res.ok:
         problems = list(res.errors.items()) + [("description", p) for p in s.problems]
         raise _Partial("; ".join(f"{k}: {v}" for k, v in problems))
+
+
+def _check(sample: Path) -> None:
+    """``report --check``: every problem of the description with its line, one per line."""
+    from supramap.correlate import load_sample
+    from supramap.correlate.sample import locate
+
+    s = load_sample(sample)
+    text = sample.read_text(encoding="utf-8")
+    found = list(s.problems) + [p if p.startswith("measurement ") else
+                                f"measurement {m.id}: {p}" for m in s.measurements
+                                for p in m.problems]
+    for problem in found:
+        line = locate(text, problem)
+        console.print(Text(f"{sample}:{line}: {problem}" if line else f"{sample}: {problem}"),
+                      soft_wrap=True)
+    if found:
+        raise UsageError(f"{sample}: {len(found)} problem(s) in the description (listed above)")
+    console.print(f"{sample}: {len(s.measurements)} measurement(s), {len(s.sites)} site(s); "
+                  "keys, units, bounds and files are valid", soft_wrap=True)
 
 
 def _sample_inputs(s) -> list[Path]:

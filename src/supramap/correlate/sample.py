@@ -50,6 +50,92 @@ LIST_KEYS = ("currents", "topographies", "temperatures_K", "control_points_map_m
              "control_points_image_m", "files", "fields_T", "energies_eV")
 
 
+#: Keys of the description that are parameters of a declared analysis
+#: (:mod:`supramap.analyses.catalog`): their values follow the same grammar as the command
+#: line — a number in the unit the key's name ends with, or text with any unit of the kind
+#: (``temperature = "300mK"`` is ``temperature_K = 0.3``) — and the same bounds.
+DECLARED: dict[str, tuple[str, str]] = {
+    "temperature_K": ("sts-fit", "temperature"),
+    "temperatures_K": ("cafm-series", "temperatures"),
+    "lockin_rms_V": ("sts-fit", "lockin_rms"),
+    "energies_eV": ("sts-grid", "energies"),
+    "lattice_m": ("sts-qpi", "lattice"),
+    "linecut_deg": ("sts-qpi", "linecut"),
+    "normal_sheet_resistance_ohm": ("network-fourprobe", "normal_sheet_resistance"),
+    "mass_mg": ("bulk-heat", "mass"),
+    "molar_mass_g_per_mol": ("bulk-heat", "molar_mass"),
+    "length_mm": ("bulk-transport", "length"),
+    "width_mm": ("bulk-transport", "width"),
+    "thickness_mm": ("bulk-transport", "thickness"),
+    "workers": ("sts-gapmap", "workers"),
+    "groups": ("sts-defects", "groups"),
+}
+
+
+def _declared(where: str, table: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """*table* with declared parameters converted by the analyses' grammar: a unit-free key
+    with a unit-bearing value (``temperature = "4.2K"``) becomes its unit-suffixed key; values
+    out of bounds or of the wrong kind are problems naming the key."""
+    from supramap.analyses.catalog import REGISTRY
+    from supramap.analyses.registry import ParameterError, convert
+
+    out: dict[str, Any] = {}
+    problems: list[str] = []
+    plain = {k.rsplit("_", 1)[0] if not k.endswith(("_per_mol", "_ohm")) else
+             k.removesuffix("_g_per_mol").removesuffix("_ohm"): k for k in DECLARED}
+    for k, v in table.items():
+        key = plain.get(k, k) if k not in DECLARED and isinstance(v, (str, list)) else k
+        if key not in DECLARED:
+            out[k] = v
+            continue
+        analysis, name = DECLARED[key]
+        p = REGISTRY[analysis].parameter(name)
+        if isinstance(v, bool) or (isinstance(v, list) and p.count is None):
+            problems.append(f"{where}: '{k}' must be one {p.kind} in {p.unit}, got {v!r}")
+            out[key] = v
+            continue
+        try:
+            value = convert(p, v)
+        except ParameterError as exc:
+            detail = str(exc).split(": ", 1)[-1] if str(exc).startswith(p.flag + ":") \
+                else str(exc).replace(p.flag, "").strip()
+            problems.append(f"{where}: '{k}' {detail}")
+            out[key] = v
+            continue
+        out[key] = value
+    return out, problems
+
+
+def locate(text: str, problem: str) -> int | None:
+    """The line of the description a problem is about: the quoted key inside the named
+    measurement's (or table's) block, else the block itself."""
+    lines = text.splitlines()
+    m = re.match(r"(?:measurement (\S+?)|\[([\w.]+)\]|site (\d+))\s*:", problem)
+    start, end = 0, len(lines)
+    if m and m.group(1):
+        ids = [i for i, ln in enumerate(lines)
+               if re.match(rf"""\s*id\s*=\s*["']{re.escape(m.group(1))}["']""", ln)]
+        if ids:
+            start = max((i for i in range(ids[0], -1, -1) if lines[i].strip().startswith(
+                "[[measurement]]")), default=ids[0])
+    elif m and m.group(2):
+        hits = [i for i, ln in enumerate(lines) if ln.strip() == f"[{m.group(2)}]"]
+        start = hits[0] if hits else 0
+    if start:
+        end = next((i for i in range(start + 1, len(lines))
+                    if lines[i].strip().startswith("[")), len(lines))
+    key = re.search(r"'([^']+)'", problem)
+    if key:
+        for i in range(start, end):
+            if re.match(rf"\s*{re.escape(key.group(1))}\s*=", lines[i]):
+                return i + 1
+        if "needs" not in problem:
+            for i in range(len(lines)):  # outside the block (a file named twice ...)
+                if re.match(rf"\s*{re.escape(key.group(1))}\s*=", lines[i]) and not start:
+                    return i + 1
+    return start + 1 if (m and start) else None
+
+
 def _unknown_keys(where: str, table: dict[str, Any], known: set[str]) -> list[str]:
     import difflib
 
@@ -67,7 +153,7 @@ def _type_problems(where: str, table: dict[str, Any]) -> list[str]:
     """Numbers where numbers belong, one file where one file belongs, lists where lists do."""
     out = []
     for k, v in table.items():
-        if k in LIST_KEYS:
+        if k in LIST_KEYS or k in DECLARED:  # declared ones: checked by the grammar
             continue
         if k.endswith(UNIT_SUFFIXES) and (isinstance(v, bool) or not isinstance(v, (int,
                                                                                       float))):
@@ -183,6 +269,12 @@ def load_sample(path: str | Path) -> Sample:
     if not isinstance(info, dict):
         raise SampleError(f"{p}: [sample] must be a table")
     problems: list[str] = []
+    info, found = _declared("[sample]", info)
+    problems += found
+    if isinstance(info.get("geometry"), dict):
+        geometry, found = _declared("[sample.geometry]", info["geometry"])
+        info = {**info, "geometry": geometry}
+        problems += found
     problems += _unknown_keys("top level", doc, KNOWN[""])
     problems += _unknown_keys("[sample]", info, KNOWN["sample"])
     problems += _unit_problems("[sample]", info, {"atoms_per_formula_unit", "geometry"})
@@ -211,6 +303,7 @@ def load_sample(path: str | Path) -> Sample:
     measurements = []
     seen: set[str] = set()
     for i, m in enumerate(raw):
+        m, declared_problems = _declared(f"measurement {m.get('id', i + 1)}", m)
         kind = str(m.get("kind", ""))
         mid = str(m.get("id", f"{kind or 'measurement'}_{i + 1}"))
         id_problem = None
@@ -220,6 +313,7 @@ def load_sample(path: str | Path) -> Sample:
                           "starting with '.')")
             mid = f"measurement_{i + 1}"
         meas = Measurement(mid, kind, dict(m))
+        meas.problems += [pr.split(": ", 1)[1] for pr in declared_problems]
         if id_problem:
             meas.problems.append(id_problem)
         if mid in seen:
