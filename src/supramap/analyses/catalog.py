@@ -322,19 +322,22 @@ _add("apt-profile", "1-D concentration profile along the needle or a user cylind
         hi=10**9),
       P("cylinder", "length", "Cylinder 'cx,cy,cz,ux,uy,uz,radius,length' (the direction "
         "u in any length unit: only its direction counts)", unit="m", count=8)),
-     "supramap.apt.Profile")
+     "supramap.apt.Profile", "supramap.analyses.library:apt_profile",
+     headline=("fractions",))
 _add("apt-compare", "Compositions and ratios (Fe/Te, Se/Te, Fe/(Se+Te)) of two needles with "
      "significance",
      (Input("a", NEEDLE, "Needle A"), Input("b", NEEDLE, "Needle B"), RANGE),
      (EXCLUDE_TOP, EXCLUDE_CAP),
-     "supramap.apt.NeedleComparison", batch=False)
+     "supramap.apt.NeedleComparison", "supramap.analyses.library:apt_compare",
+     headline=("ratios",), batch=False)
 _add("apt-spectrum", "Mass spectrum; with ranges, the peaks no range covers",
      (Input("needle", NEEDLE, "Ions"),
       Input("range", ".rrng, .rng", "Range file to draw and check", optional=True,
             flag="--range")),
      (P("bin_da", "mass-to-charge ratio", "Bin width", default=0.01, unit="Da", lo=1e-5,
         hi=100.0, flags=("--bin-da", "--bin")),),
-     "supramap.apt.MassSpectrum", headline=("n_ions", "unranged_peaks_da"))
+     "supramap.apt.MassSpectrum", "supramap.analyses.library:apt_spectrum",
+     headline=("n_ions", "unranged_peaks_da"))
 
 
 def names() -> list[str]:

@@ -671,3 +671,92 @@ def bulk_loop(file, *, length=None, width=None, thickness=None, columns=None) ->
     return Outcome("bulk-loop", f"M(H) loop of {file.name}", d, rows, res,
                    list(res.warnings) + comment_rows(ds), figures=figures,
                    section=_table_section("Critical current", d, rows, figures))
+
+
+def apt_profile(needle_file, range=None, *, bin=1e-9, ions_per_bin=None,  # noqa: A002
+                cylinder=None) -> Outcome:
+    """1-D concentration profile along the needle or a user cylinder (``supramap apt
+    profile``): *bin* in m; *cylinder* 'cx,cy,cz,ux,uy,uz,radius,length' in m."""
+    from supramap.apt import depth_profile
+    from supramap.io.apt import read_ranges
+
+    needle_file = Path(needle_file)
+    ions, table = needle(needle_file), read_ranges(range)
+    cyl = None
+    if cylinder is not None:
+        v = [float(t) * 1e9 for t in cylinder]  # nm
+        if len(v) != 8 or not all(np.isfinite(v)) or v[6] <= 0 or v[7] <= 0 \
+                or not any(v[3:6]):
+            raise AnalysisError("--cylinder must be 8 numbers 'cx,cy,cz,ux,uy,uz,radius,length'"
+                                " (m) with a non-zero axis and positive radius and length")
+        cyl = {"centre": v[:3], "axis": v[3:6], "radius": v[6], "length": v[7]}
+    prof = depth_profile(ions, table, bin_nm=float(bin) * 1e9, ions_per_bin=ions_per_bin,
+                         cylinder=cyl)
+    d = {"file": str(needle_file), **prof.to_dict()}
+    rows = [("bins", str(prof.depth_nm.size)), ("elements", ", ".join(prof.fractions))]
+
+    def figures():
+        from supramap.report import apt as fig
+
+        return [(fig.profile_figure(prof), "Concentration profile", "profile.png")]
+
+    return Outcome("apt-profile", f"Profile of {needle_file.name}", d, rows, prof,
+                   list(getattr(prof, "warnings", []) or []), figures=figures)
+
+
+def apt_compare(a, b, range=None, *, exclude_top=None, exclude_cap=None  # noqa: A002
+                ) -> Outcome:
+    """Compositions and ratios (Fe/Te, Se/Te, Fe/(Se+Te)) of two needles with their
+    significance (``supramap apt compare``); *exclude_top* in m."""
+    from supramap.apt import compare_compositions, composition
+    from supramap.io.apt import read_ranges
+
+    a, b = Path(a), Path(b)
+    table = read_ranges(range)
+    comps = []
+    for p in (a, b):
+        ions = needle(p)
+        depth, _ = excluded_nm(ions, table, exclude_top, exclude_cap)
+        comps.append(composition(ions, table, min_depth_nm=depth))
+    d = {"file_a": str(a), "file_b": str(b), **compare_compositions(*comps)}
+    rows = [(k, f"{v['a']:.4f} ± {v['a_sigma']:.4f} vs {v['b']:.4f} ± {v['b_sigma']:.4f} "
+                f"(z = {v['z']:.1f})") for k, v in d["ratios"].items()]
+
+    def figures():
+        from supramap.report import apt as fig
+
+        return [(fig.comparison_figure(d, (a.stem, b.stem)), "Ratios", "ratios.png")]
+
+    return Outcome("apt-compare", f"{a.name} vs {b.name}", d, rows, comps,
+                   [w for c in comps for w in c.warnings], figures=figures)
+
+
+def apt_spectrum(needle_file, range=None, *, bin_da=0.01) -> Outcome:  # noqa: A002
+    """Mass spectrum; with ranges, the peaks no range covers (``supramap apt spectrum``)."""
+    from supramap.apt import mass_spectrum
+    from supramap.io.apt import read_ranges
+    from supramap.quality import warn
+
+    needle_file = Path(needle_file)
+    ions = needle(needle_file)
+    table = read_ranges(range) if range else None
+    spec = mass_spectrum(ions, bin_width=bin_da, table=table)
+    d = {"file": str(needle_file), "bin_da": bin_da, "n_ions": int(spec.counts.sum()),
+         "n_ions_not_binned": spec.n_outside, "unranged_peaks_da": spec.unranged_peaks}
+    warnings = []
+    if spec.n_outside:
+        warnings.append(warn("apt.invalid_mq",
+                             f"{spec.n_outside} ions have a non-finite, negative or > 1000 Da "
+                             "m/q (corrupt values) and are not in the spectrum",
+                             n_ions=spec.n_outside))
+    rows = [("ions", str(d["n_ions"])),
+            ("unranged peaks (Da)", ", ".join(f"{p:.2f}" for p in spec.unranged_peaks)
+             or "none")]
+
+    def figures():
+        from supramap.report import apt as fig
+
+        return [(fig.spectrum_figure(spec, table), "Mass spectrum", "spectrum.png")]
+
+    return Outcome("apt-spectrum", f"Mass spectrum of {needle_file.name}", d, rows, spec,
+                   warnings, figures=figures)
