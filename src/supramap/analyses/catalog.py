@@ -122,7 +122,7 @@ _add("network-fourprobe", "Simulate a four-probe / van der Pauw / two-probe meas
       P("contact_size", "integer", "Contact pad size in pixels", default=1, lo=1, hi=10000),
       P("monte_carlo", "integer", "Random contact placements", default=0, lo=0, hi=100000),
       P("vary_threshold", "flag", "Monte Carlo also over threshold ×0.5–2", default=False)),
-     "supramap.network.FourProbeResult",
+     "supramap.network.FourProbeResult", "supramap.analyses.library:network_fourprobe",
      headline=("R_apparent_ohm", "resistance_ratio", "zero_resistance", "sc_fraction"))
 
 # bulk ---------------------------------------------------------------------------------------

@@ -184,9 +184,9 @@ def cafm_analyze(current, topography=None, deflection=None, *, channel=None,
         return [(fig.maps_figure(cur, result, None, defl), "Maps", "maps.png"),
                 (fig.histogram_figure(result), "log-current histogram", "histogram.png")]
 
-    notes = [result.artefacts.verdict] if result.artefacts is not None else []
+    after = [result.artefacts.verdict] if result.artefacts is not None else []
     return Outcome("cafm-analyze", f"cAFM analysis of {current}", d, rows, result,
-                   list(result.warnings), figures=figures, section=section, notes=notes,
+                   list(result.warnings), figures=figures, section=section, epilogue=after,
                    data={"current": cur})
 
 
@@ -760,3 +760,142 @@ def apt_spectrum(needle_file, range=None, *, bin_da=0.01) -> Outcome:  # noqa: A
 
     return Outcome("apt-spectrum", f"Mass spectrum of {needle_file.name}", d, rows, spec,
                    warnings, figures=figures)
+
+
+# -- four-probe -------------------------------------------------------------------------------
+
+
+def _contacts(points_m, image, size: int):
+    """Contact pads at the given (x, y) pairs in metres (``--contacts 'x,y;x,y;...'``)."""
+    from supramap.network import Contact
+
+    pts = []
+    if len(points_m) % 2:
+        raise AnalysisError(f"--contacts needs x,y pairs ('x,y;x,y;...'), got "
+                            f"{len(points_m)} numbers")
+    dx = float(image.x[1] - image.x[0])
+    dy = float(image.y[1] - image.y[0])
+    for x, y in zip(points_m[::2], points_m[1::2]):
+        col = int(round((x - float(image.x[0])) / dx))
+        row = int(round((y - float(image.y[0])) / dy))
+        if not (0 <= row < image.shape[0] and 0 <= col < image.shape[1]):
+            raise AnalysisError(
+                f"--contacts point ({x:.4g}, {y:.4g}) m lies outside the map "
+                f"(x {float(image.x.min()):.4g}…{float(image.x.max()):.4g} m, "
+                f"y {float(image.y.min()):.4g}…{float(image.y.max()):.4g} m)")
+        pts.append(Contact.point(row, col, size, name=str(len(pts) + 1)))
+    return pts
+
+
+def network_fourprobe(map_file, *, channel=None, threshold="auto", rule="threshold",
+                      normal_sheet_resistance=1e3, geometry="vdp", contacts=None,
+                      contact_size=1, monte_carlo=0, vary_threshold=False,
+                      progress=None) -> Outcome:
+    """Simulate a four-probe / van der Pauw / two-probe measurement on a resistor network
+    built from a measured current (A) or sheet-conductance (S) map (``supramap network
+    fourprobe``); *progress(i, n)* follows the Monte Carlo."""
+    from supramap.network import (
+        fourprobe,
+        from_conductance_map,
+        from_current_map,
+        percolation_stats,
+    )
+    from supramap.network import monte_carlo as run_mc
+    from supramap.quality import warn
+
+    map_file = Path(map_file)
+    image = read_image_checked(map_file, channel, "A")
+    unit = image.attrs.get("units")
+    warnings: list[QualityWarning] = []
+    mask_for = None
+    values = np.asarray(image.values, dtype=float)
+    finite = values[np.isfinite(values)]
+    uniform = finite.size > 0 and float(finite.max()) == float(finite.min())
+    if unit == "S":
+        net_in = from_conductance_map(image)
+    elif unit == "A" and uniform:
+        # A homogeneous sample, the reference case of van der Pauw: every pixel one phase —
+        # superconducting when above a given threshold, otherwise the normal sheet.
+        level = float(finite.max())
+        net_in = from_current_map(image, rule="threshold",
+                                  threshold=level if threshold == "auto" else float(threshold),
+                                  normal_sheet_resistance=normal_sheet_resistance)
+        warnings.append(warn(
+            "network.uniform_map",
+            f"the map is uniform ({level:.3g} A at every pixel): analysed as a homogeneous "
+            + ("superconductor" if net_in.sc_mask.any() else
+               f"normal sheet of {normal_sheet_resistance:g} Ω/sq")
+            + ("" if threshold != "auto" else " (give --threshold to call it superconducting)"),
+            current_A=level))
+    elif unit == "A":
+        from supramap.conduction import analyze
+
+        if threshold == "auto":
+            cafm = analyze(image, threshold=threshold)
+            oriented, thr_a = cafm.oriented_current, cafm.threshold_A
+        else:
+            # A given threshold needs only the conducting sign, not the whole analysis (its
+            # noise, levels, islands and edges took 4.7 s of a 2048² four-probe run).
+            from supramap.conduction.analysis import orient
+
+            oriented, polarity_warning = orient(image)
+            warnings += [polarity_warning] if polarity_warning else []
+            thr_a = float(threshold)
+        net_in = from_current_map(image.copy(data=oriented), rule=rule, threshold=thr_a,
+                                  normal_sheet_resistance=normal_sheet_resistance)
+        if rule == "threshold" and threshold == "auto":
+            # The analysis' own mask: each island cut at half of its level.
+            net_in = type(net_in)(net_in.conductance, cafm.mask.copy(), net_in.dx, net_in.dy,
+                                  net_in.rule, net_in.normal_sheet_resistance, cafm.threshold_A)
+
+        def mask_for(factor: float, _c=oriented, _t=thr_a):
+            return np.isfinite(_c) & (_c > factor * _t)
+    else:
+        raise AnalysisError(f"{map_file}: channel {image.name!r} is in {unit!r}; a network "
+                            "needs a current (A) or sheet-conductance (S) map")
+    cts = _contacts(contacts, image, contact_size) if contacts else None
+    reference = net_in.normal_sheet_resistance if net_in.sc_mask.any() or unit == "A" else None
+    shared = {"geometry": geometry, "contact_size": contact_size, "dx": net_in.dx,
+              "dy": net_in.dy, "reference_sheet_resistance": reference}
+    result = fourprobe(net_in.conductance, net_in.sc_mask, contacts=cts, **shared)
+    perc = percolation_stats(net_in.sc_mask)
+    d = result.to_dict()
+    d.update({"file": str(map_file), "rule": net_in.rule, "threshold_A": net_in.threshold_A,
+              "percolation": perc.to_dict()})
+    mc = None
+    if monte_carlo:
+        vary = vary_threshold and mask_for is not None and rule == "threshold"
+        mc = run_mc(net_in.conductance, mask_for if vary else net_in.sc_mask, n=monte_carlo,
+                    **shared, threshold_range=(0.5, 2.0) if vary else None,
+                    progress=(lambda i: progress(i, monte_carlo)) if progress else None)
+        d["monte_carlo"] = mc.to_dict()
+    rows = [(k, f"{v:.6g} Ω") for k, v in d["resistances_ohm"].items()]
+    rows += [
+        ("homogeneous reference", f"{d['R_homogeneous_ohm']:.6g} Ω"),
+        ("apparent sheet resistance", f"{d['sheet_resistance_apparent_ohm']:.6g} Ω/sq"),
+        ("superconducting fraction", f"{d['sc_fraction']:.4f}"),
+        ("percolates (current / voltage)", f"{d['sc_percolates']} / {d['sc_percolates_voltage']}"),
+        ("zero resistance", str(d["zero_resistance"])),
+        ("current fraction in superconductor", f"{d['current_fraction_in_sc']:.3f}"),
+        ("residual", f"{d['residual']:.1e}"),
+    ]
+    if mc is not None:
+        m = d["monte_carlo"]
+        rows.append(("Monte Carlo: reads zero", f"{m['fraction_zero']}" if m["fraction_zero"]
+                     is None else f"{100 * m['fraction_zero']:.0f} %"))
+    from supramap.report.network import verdict
+
+    def section(rep):
+        from supramap.report.network import network_section
+
+        network_section(rep, result, image, mc=mc, percolation=perc)
+
+    def figures():
+        from supramap.report.network import current_figure, potential_figure
+
+        return [(potential_figure(result, image), "Potential map", "potential.png"),
+                (current_figure(result, image), "Current density", "current.png")]
+
+    return Outcome("network-fourprobe", f"Four-probe simulation of {map_file}", d, rows, result,
+                   warnings + list(getattr(result, "warnings", []) or []), section=section,
+                   figures=figures, epilogue=[verdict(result)], data={"map": image})

@@ -34,8 +34,10 @@ class Outcome:
     figures: Callable[[], list[tuple[Any, str, str]]] | None = None
     #: ``(report) -> None``: a richer report section than figures (maps, tables ...).
     section: Callable[[Any], None] | None = None
-    #: Lines said on the terminal besides the table (where a default came from ...).
+    #: Lines said on the terminal before the table (where a default came from ...).
     notes: list[str] = field(default_factory=list)
+    #: Lines said after the table (a verdict).
+    epilogue: list[str] = field(default_factory=list)
     #: The data analysed, as read and corrected (``{"current": DataArray}`` ...).
     data: dict[str, Any] = field(default_factory=dict)
     #: The headline numbers with units when the declared keys do not say it best (a fit's

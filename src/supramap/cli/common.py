@@ -236,6 +236,8 @@ def present(out, json_path: Path | None, report: Path | None,
     for line in out.notes:
         console.print(Text(line))
     print_table(out.title, out.rows)
+    for line in out.epilogue:
+        console.print(Text(line))
     emit_warnings(out)
     write_json(json_path, {**out.values, **(extra or {})})
     if report is not None:
