@@ -188,14 +188,15 @@ _add("sts-calibrate-tip", "Fit the tip gap, broadening and effective temperature
       P("temperature", "temperature", "Starting effective temperature", default="1",
         unit="K", lo=0.0, hi=1000.0, lo_open=True),
       LOCKIN),
-     "supramap.sts.TipModel", headline=("tip_gap_eV", "temperature_K"), batch=False)
+     "supramap.sts.TipModel", "supramap.analyses.sts:sts_calibrate_tip", batch=False)
 _add("sts-deconvolve", "Recover the sample DOS by regularised inversion of the SIS kernel",
      (Input("file", SPECTRUM, "SIS spectrum on the unknown sample"),
       Input("tip", "tip JSON", "Tip model JSON from calibrate-tip", flag="--tip")),
      (SPEC_CHANNEL, BIAS_COLUMN,
       P("lambda", "number", "Regularisation weight (default: chosen by GCV)", lo=1e-12,
         hi=1e6)),
-     "supramap.sts.Deconvolution", headline=("lambda",), batch=False)
+     "supramap.sts.Deconvolution", "supramap.analyses.sts:sts_deconvolve",
+     headline=("gaps_eV",), batch=False)
 _add("sts-peaks", "Coherence-peak pairs, gaps, asymmetry and the zero-bias peak",
      (Input("file", SPECTRUM, "Spectrum"),
       Input("tip", "tip JSON", "Calibrated superconducting tip: gaps = peak − Δ_tip",
@@ -207,7 +208,7 @@ _add("sts-peaks", "Coherence-peak pairs, gaps, asymmetry and the zero-bias peak"
         lo=0.0, hi=1.0),
       P("smooth", "energy", "Gaussian smoothing width (0: none)", default="0", unit="eV",
         lo=0.0, hi=1.0, flags=("--smooth", "--smooth-ev"))),
-     "supramap.sts.PeakResult", headline=("gaps_eV",))
+     "supramap.sts.PeakResult", "supramap.analyses.sts:sts_peaks", headline=("gaps_eV",))
 _add("sts-series", "Zero-bias peak position, FWHM and height per spectrum; where it splits",
      (Input("files", SPECTRUM, "Spectra of the series", many=True),),
      (P("parameter", "text", "Field or GN per spectrum, in the unit --parameter-name ends with "
@@ -217,7 +218,7 @@ _add("sts-series", "Zero-bias peak position, FWHM and height per spectrum; where
       P("window", "energy", "Half-width around zero", default="1e-3", unit="eV", lo=0.0,
         hi=1.0, lo_open=True),
       SPEC_CHANNEL, BIAS_COLUMN),
-     "supramap.sts.ZBPSeries", batch=False)
+     "supramap.sts.ZBPSeries", "supramap.analyses.sts:sts_series", batch=False)
 _add("sts-grid", "dI/dV maps at chosen energies (with optional normalisation)",
      (Input("file", GRID, "Grid"),),
      (P("energies", "energy", "Energies, a comma list", unit="eV", count=0, lo=-10.0,

@@ -15,7 +15,6 @@ from supramap.cli.common import (
     REPORT_OPT,
     SCARS_OPT,
     UsageError,
-    bounded,
     busy,
     call,
     console,
@@ -110,58 +109,13 @@ def calibrate_tip(
     report: Path = REPORT_OPT,
 ) -> None:
     """Fit the tip gap, broadening and effective temperature on a known reference."""
-    from supramap.sts import calibrate_tip as run
-
-    gaps = list(sample_gaps)
-    weights = None
-    if sample_weights is not None:
-        weights = list(sample_weights)
-        if len(weights) != len(gaps) or not all(np.isfinite(w) and w >= 0 for w in weights) \
-                or not sum(weights) > 0:
-            raise UsageError(f"--sample-weights needs {len(gaps)} numbers ≥ 0 (one per "
-                             f"--sample-gaps), got {sample_weights!r}")
-    b, g, what, header_lockin = read_checked(file, channel, bias_column)
-    lockin_rms = _lockin(lockin_rms, header_lockin)
     with busy("fitting the tip on the reference (SIS model)"):
-        tip, res = run(
-            b,
-            g,
-            sample_gaps=gaps,
-            sample_weights=weights,
-            vary_sample=vary_sample,
-            temperature=temperature,
-            lockin_rms=lockin_rms,
-        )
-    emit_warnings(res)
-    if not res.success:
-        from supramap.errors import AnalysisError as _AE
-
-        raise _AE(f"{file}: the tip calibration failed ("
-                  + "; ".join(w.code for w in res.warnings)
-                  + f"; fitted tip gap {tip.delta_eV * 1e3:.4g} meV): no tip model written")
-    tip.save(out)
-    print_table(
-        f"Tip calibration on {file.name}",
-        [
-            ("tip gap", f"{tip.delta_eV * 1e3:.4f} ± {tip.delta_err_eV * 1e3:.2g} meV"),
-            ("tip Γ", f"{tip.gamma_eV * 1e6:.2f} µeV"),
-            ("T_eff", f"{tip.temperature_K:.3f} ± {tip.temperature_err_K:.2g} K"
-             if tip.extra.get("temperature_determined", True) else
-             f"{tip.temperature_K:.3f} K (fixed: not determined by the data)"),
-            ("reference gap weights", ", ".join(f"{w:.3f}" for w in
-                                                tip.extra.get("sample_weights", []))),
-            ("reduced χ²", f"{res.redchi:.3g}"),
-        ],
-    )
-    console.print(f"Tip model written to {out}")
-    write_json(json_path, {"file": str(file), "tip": out.name, **res.to_dict()})
-    from supramap.report.sts import fit_figure
-
-    figure_report(
-        report,
-        f"Tip calibration — {file.name}",
-        lambda: [(fit_figure(res), "SIS data and fit", "calibration.png")],
-    )
+        res = call("sts-calibrate-tip", file, channel=channel, bias_column=bias_column,
+                   sample_gaps=sample_gaps, sample_weights=sample_weights,
+                   vary_sample=vary_sample, temperature=temperature, lockin_rms=lockin_rms)
+    res.result.save(out)
+    res.epilogue.append(f"Tip model written to {out}")
+    present(res, json_path, report, extra={"tip": out.name})
 
 
 @app.command()
@@ -170,44 +124,15 @@ def deconvolve(
     tip: Path = typer.Option(..., "--tip", help="Tip model JSON from calibrate-tip."),
     channel: str = CHANNEL_OPT,
     bias_column: str = BIAS_OPT,
-    lam: float = typer.Option(
-        None, "--lambda", help="Regularisation weight in [1e-12, 1e6] (default: chosen by "
-                               "GCV).",
-        callback=bounded("--lambda", 1e-12, 1e6),
-    ),
+    lam: str = option("sts-deconvolve", "lambda"),
     json_path: Path = JSON_OPT,
     report: Path = REPORT_OPT,
 ) -> None:
     """Recover the sample DOS by regularised inversion of the SIS kernel."""
-    from supramap.sts import TipModel
-    from supramap.sts import deconvolve as run
-
-    t = TipModel.load(tip)
-    b, g, what = load_spectrum(file, channel, bias_column)
     with busy("deconvolving (regularised inversion of the SIS kernel)"):
-        res = run(b, g, t, lam=lam)
-    d = {"file": str(file), **res.to_dict()}
-    print_table(
-        f"Deconvolution of {file.name}",
-        [
-            ("gaps (meV)", ", ".join(f"{x * 1e3:.3f}" for x in res.gaps_eV) or "none found"),
-            ("λ", f"{res.regularisation['lambda']:.2g} ({res.regularisation['method']})"),
-            ("rms residual", f"{d['rms_residual']:.3g}"),
-            ("trusted energies", f"|E| ≤ {res.regularisation['trusted_range_eV'] * 1e3:.3g} meV "
-                                 "(DOS masked beyond)"),
-        ],
-    )
-    emit_warnings(res)
-    write_json(json_path, d)
-    from supramap.report.sts import deconvolution_figure
-
-    figure_report(
-        report,
-        f"Deconvolution — {file.name}",
-        lambda: [
-            (deconvolution_figure(res), "Recovered DOS and re-convolved fit", "deconvolution.png")
-        ],
-    )
+        out = call("sts-deconvolve", file, tip=tip, channel=channel, bias_column=bias_column,
+                   **{"lambda": lam})
+    present(out, json_path, report)
 
 
 @app.command()
@@ -225,104 +150,25 @@ def peaks(
     report: Path = REPORT_OPT,
 ) -> None:
     """Coherence-peak pairs (above 7× the noise), gaps, asymmetry and the zero-bias peak."""
-    from supramap.sts import TipModel, coherence_peaks, zero_bias_peak
-
-    b, g, what = load_spectrum(file, channel, bias_column)
-    if not 0 < prominence < 1 or not 0 <= smooth < 1:
-        raise UsageError("--prominence must lie in (0, 1) and --smooth-ev in [0, 1) eV")
-    tip_delta = TipModel.load(tip).delta_eV if tip is not None else 0.0
-    cp = coherence_peaks(b, g, prominence=prominence, smooth_eV=smooth, tip_delta_eV=tip_delta)
-    zb = zero_bias_peak(b, g, conductance_scale=conductance_scale)
-    d = {
-        "file": str(file),
-        "channel": what,
-        "coherence_peaks_eV": cp.positions_eV,
-        "pairs": cp.pairs,
-        "gaps_eV": cp.gaps_eV,
-        "tip_delta_eV": tip_delta,
-        "noise": cp.noise,
-        "zbcp": zb.to_dict(),
-    }
-    print_table(
-        f"Peaks of {file.name}",
-        [
-            ("significant peaks (mV)",
-             ", ".join(f"{x * 1e3:.3f}" for x in cp.positions_eV) or "none above 7× noise"),
-            ("sample gaps (meV)" + (" = peak − Δ_tip" if tip_delta else ""),
-             ", ".join(f"{x * 1e3:.3f}" for x in cp.gaps_eV) or "-"),
-            (
-                "zero-bias peak",
-                "absent"
-                if not zb.present
-                else f"at {zb.position_eV * 1e3:.3f} meV, FWHM {zb.fwhm_eV * 1e3:.3f} meV",
-            ),
-        ],
-    )
-    emit_warnings(cp)
-    write_json(json_path, d)
-    from supramap.report.sts import peaks_figure
-
-    figure_report(
-        report,
-        f"Peaks — {file.name}",
-        lambda: [(peaks_figure(b, g, cp, zb), "Spectrum with peaks", "peaks.png")],
-    )
+    present(call("sts-peaks", file, tip=tip, channel=channel, bias_column=bias_column,
+                 conductance_scale=conductance_scale, prominence=prominence, smooth=smooth),
+            json_path, report)
 
 
 @app.command()
 def series(
     files: list[Path] = typer.Argument(..., help="Spectra of the series."),
-    parameter: list[str] = typer.Option(
-        ..., "--parameter", "-p", help="Field (T) or GN per spectrum, in order: a comma list "
-                                       "(-p 0,1,2) or repeated (-p 0 -p 1)."
-    ),
-    parameter_name: str = typer.Option(
-        "field_T", "--parameter-name", help="Name of --parameter with its unit (field_T, GN_S)."),
-    window: str = typer.Option(
-        "1e-3", "--window", help="Half-width around zero: eV unless a unit is written "
-                                 "(1meV); default 1 meV.",
-        callback=quantity("--window", "eV", 0.0, 1.0, lo_open=True)),
+    parameter: list[str] = option("sts-series", "parameter", required=True),
+    parameter_name: str = option("sts-series", "parameter_name"),
+    window: str = option("sts-series", "window"),
     channel: str = CHANNEL_OPT,
     bias_column: str = BIAS_OPT,
     json_path: Path = JSON_OPT,
     report: Path = REPORT_OPT,
 ) -> None:
     """Zero-bias peak position, FWHM and height per spectrum; where it splits."""
-    from supramap.sts import track_low_energy_peaks
-
-    unit = parameter_name.rsplit("_", 1)[-1] if "_" in parameter_name else ""
-    parameter = quantities(parameter, unit, "--parameter")
-    if len(files) != len(parameter):
-        raise UsageError(f"{len(files)} files but {len(parameter)} --parameter values")
-    spectra = [load_spectrum(f, channel, bias_column)[:2] for f in files]
-    res = track_low_energy_peaks(
-        spectra, parameter, window_eV=window, parameter_name=parameter_name
-    )
-    d = {"files": [str(f) for f in files], **res.to_dict()}
-    print_table(
-        "Series",
-        [
-            (
-                f"{parameter_name} = {p:g}",
-                f"peaks {', '.join(f'{x * 1e3:.3f}' for x in br) or '-'} meV, "
-                f"FWHM {w * 1e3:.3f} meV"
-                if w
-                else "no peak",
-            )
-            for p, br, w in zip(res.parameter, res.branches, res.fwhm_eV)
-        ],
-    )
-    write_json(json_path, d)
-    from supramap.report.sts import colour_map_figure, waterfall_figure
-
-    figure_report(
-        report,
-        "STS series",
-        lambda: [
-            (waterfall_figure(spectra, parameter, parameter_name), "Waterfall", "waterfall.png"),
-            (colour_map_figure(spectra, parameter, parameter_name), "Colour map", "map.png"),
-        ],
-    )
+    present(call("sts-series", *files, parameter=parameter, parameter_name=parameter_name,
+                 window=window, channel=channel, bias_column=bias_column), json_path, report)
 
 
 def _grid(path: Path, channel: str | None, *, fitting: bool = False):

@@ -91,7 +91,8 @@ def _declared(where: str, table: dict[str, Any]) -> tuple[dict[str, Any], list[s
         analysis, name = DECLARED[key]
         p = REGISTRY[analysis].parameter(name)
         if isinstance(v, bool) or (isinstance(v, list) and p.count is None):
-            problems.append(f"{where}: '{k}' must be one {p.kind} in {p.unit}, got {v!r}")
+            problems.append(f"{where}: '{k}' must be a number (one {p.kind} in {p.unit}), "
+                            f"got {v!r}")
             out[key] = v
             continue
         try:
