@@ -226,7 +226,8 @@ _add("sts-grid", "dI/dV maps at chosen energies (with optional normalisation)",
       GRID_CHANNEL,
       P("normalise", "choice", "Normalisation", default="none",
         choices=("none", "outer", "iv"))),
-     "supramap.sts.GridMaps", headline=("energies_eV",))
+     "supramap.sts.GridMaps",
+     "supramap.analyses.sts:sts_grid", headline=("energies_eV",))
 _add("sts-ingap", "Intrinsic energy, FWHM and weight of in-gap / zero-bias peaks through the "
      "thermal and lock-in broadening",
      (Input("files", SPECTRUM + " or " + GRID, "Spectra (one, or a series with -p)",
@@ -247,13 +248,15 @@ _add("sts-ingap", "Intrinsic energy, FWHM and weight of in-gap / zero-bias peaks
         default="field_T"),
       SPEC_CHANNEL, BIAS_COLUMN,
       P("out", "file", "For a grid: NetCDF of the per-pixel peak maps", output=True)),
-     "supramap.sts.InGapFit", headline=("temperature_K",))
+     "supramap.sts.InGapFit",
+     "supramap.analyses.sts:sts_ingap", headline=("temperature_K",))
 _add("sts-explore", "A self-contained HTML page to explore a grid offline",
      (Input("file", GRID, "Grid"),
       Input("gapmap", "NetCDF from sts gapmap --out", "Fitted gaps shown too", optional=True,
             flag="--gapmap")),
      (P("out", "file", "Folder for the page", output=True), GRID_CHANNEL),
-     "page", batch=False, report=False)
+     "supramap.analyses.sts.ExplorerPage", "supramap.analyses.sts:sts_explore", batch=False,
+     report=False)
 _add("sts-decompose", "Unsupervised decomposition of the grid's spectra: k-means, PCA or NMF",
      (Input("file", GRID, "Grid"),
       Input("gapmap", "NetCDF from sts gapmap --out", "Fitted gap per cluster", optional=True,
@@ -266,7 +269,8 @@ _add("sts-decompose", "Unsupervised decomposition of the grid's spectra: k-means
       P("max_components", "integer", "Largest number tried by auto", default=8, lo=2, hi=32),
       P("compare_channel", "text", "Channel of --compare (default: the first)"),
       GRID_CHANNEL),
-     "supramap.sts.Decomposition", headline=("method", "n_components"))
+     "supramap.sts.Decomposition",
+     "supramap.analyses.sts:sts_decompose", headline=("method", "n_components"))
 _add("sts-gapmap", "Fit every pixel (batched Levenberg–Marquardt), optionally on "
      "dask.distributed",
      (Input("file", GRID, "Grid"),),
@@ -295,7 +299,8 @@ _add("sts-qpi", "Fourier transform, q-vectors, E(q) over energies and the C4 →
       P("bragg", "flag", "Calibrate the reciprocal axes on the lattice's Bragg peaks (needs "
         "--lattice)", default=False),
       GRID_CHANNEL, LEVEL, ALIGN, SCARS, CLIP),
-     "supramap.sts.QPIResult", headline=("anisotropy",))
+     "supramap.sts.QPIResult",
+     "supramap.analyses.sts:sts_qpi", headline=("anisotropy",))
 _add("sts-defects", "Point defects above the noise: positions, sizes, C2 elongation, "
      "orientation statistics",
      (Input("file", "topograph, map or " + GRID, "Topograph / map, or a grid with --energy"),),
@@ -307,7 +312,8 @@ _add("sts-defects", "Point defects above the noise: positions, sizes, C2 elongat
       P("groups", "integer", "Group by spectra (grids) into N groups", default=0, lo=0,
         hi=64),
       GRID_CHANNEL, LEVEL, ALIGN, SCARS, CLIP),
-     "supramap.sts.DefectResult", headline=("n_defects", "median_elongation"))
+     "supramap.sts.DefectResult",
+     "supramap.analyses.sts:sts_defects", headline=("n_defects", "median_elongation"))
 
 # APT ----------------------------------------------------------------------------------------
 _add("apt-composition", "Ionic and atomic composition with counting errors",

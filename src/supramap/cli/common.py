@@ -96,6 +96,14 @@ def option(analysis: str, name: str, *, default=None, required: bool = False):
                         help=p.help_text(), callback=parse)
 
 
+def given(analysis: str, name: str, *, required: bool = False):
+    """The typer option of a declared input given by a flag (``--tip``, ``--gapmap`` ...)."""
+    from supramap.analyses.catalog import REGISTRY
+
+    i = next(i for i in REGISTRY[analysis].inputs if i.name == name)
+    return typer.Option(... if required else None, i.flag, help=f"{i.help} ({i.kinds}).")
+
+
 def parse_threshold(text: str) -> float | str:
     """``auto`` or a current in amperes (``2e-6``, ``2uA``, ``2 µA``)."""
     t = text.strip()
