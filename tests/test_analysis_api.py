@@ -173,3 +173,13 @@ def test_library_refuses_outputs_and_unknown_parameters(sample):
         run("sts-fit", sample / "sts" / "pb_reference.csv", temperature="3mV")
     with pytest.raises(ParameterError, match="reads 1 file"):
         run("bulk-heat")
+
+
+def test_rerun_compares_numbers_exactly_but_a_solver_residual_within_its_rounding():
+    a = {"R_ohm": 1.5, "residual": 8.297722038441547e-07, "fits": [{"delta_eV": 1e-3}]}
+    b = {"R_ohm": 1.5, "residual": 8.29772203648227e-07, "fits": [{"delta_eV": 1e-3}]}
+    assert differences(a, b) == []
+    b["fits"][0]["delta_eV"] = 1e-3 * (1 + 1e-15)
+    assert [d.split(":")[0] for d in differences(a, b)] == ["fits.0.delta_eV"]
+    b["residual"] = 2e-6  # a solve that converged elsewhere is a difference
+    assert len(differences(a, b)) == 2

@@ -92,7 +92,8 @@ _add("cafm-compare", "Overlap of conducting areas in two maps (forward/backward 
       Input("topography_b", "image in m", "Topography with map B", optional=True,
             flag="--topography-b")),
      (P("channel", "text", "Current channel in both files"), THRESHOLD),
-     "supramap.conduction.Comparison", headline=("iou", "shift_m"), batch=False)
+     "supramap.conduction.Comparison", "supramap.analyses.library:cafm_compare",
+     headline=("iou", "shift_m"), batch=False)
 _add("cafm-series", "Conducting fraction versus temperature, vanishing temperature, returning "
      "islands",
      (Input("files", CURRENT_MAP, "Current maps of one area, in order", many=True),
@@ -101,7 +102,8 @@ _add("cafm-series", "Conducting fraction versus temperature, vanishing temperatu
      (P("temperatures", "temperature", "One temperature per map, in order (a comma list or "
         "repeated)", unit="K", count=0, lo=0.0, lo_open=True, flags=("--temperatures", "-t")),
       P("channel", "text", "Current channel as the header names it"), THRESHOLD),
-     "supramap.conduction.TemperatureSeries", headline=("vanishing_temperature_K",),
+     "supramap.conduction.TemperatureSeries", "supramap.analyses.library:cafm_series",
+     headline=("vanishing_temperature_K",),
      batch=False)
 
 # four-probe ---------------------------------------------------------------------------------

@@ -190,6 +190,80 @@ def cafm_analyze(current, topography=None, deflection=None, *, channel=None,
                    data={"current": cur})
 
 
+def cafm_compare(a, b, topography_a=None, topography_b=None, *, channel=None,
+                 threshold="auto") -> Outcome:
+    """Overlap of the conducting areas of two maps of one area (forward/backward, or two
+    temperatures): B is registered onto A (on the topographies when given) — ``supramap cafm
+    compare``."""
+    from supramap.conduction import compare
+
+    a, b = Path(a), Path(b)
+    if (topography_a is None) != (topography_b is None):
+        raise AnalysisError("give both --topography-a and --topography-b, or neither")
+    ma, mb = read_image_checked(a, channel, "A"), read_image_checked(b, channel, "A")
+    ta = read_image_checked(topography_a, None, "m") if topography_a else None
+    tb = read_image_checked(topography_b, None, "m") if topography_b else None
+    result = compare(ma, mb, topography_a=ta, topography_b=tb, threshold=threshold)
+    d = {**result.to_dict(), "file_a": str(a), "file_b": str(b)}
+    num = lambda v: f"{v:.3f}" if v == v else "n/a"  # noqa: E731
+    rows = [("shift (y, x)", f"{_fmt(d['shift_m'][0], 'm')}, {_fmt(d['shift_m'][1], 'm')}"),
+            ("IoU", num(d["iou"])),
+            ("persistent / vanished / appeared", " / ".join(
+                num(d[k]) for k in ("persistent_fraction", "vanished_fraction",
+                                    "appeared_fraction"))),
+            ("spots A / B (only A / only B)", f"{d['n_spots_a']} / {d['n_spots_b']} "
+             f"({d['n_spots_only_a']} / {d['n_spots_only_b']})"),
+            ("median spot diameter", _fmt(d["spot_diameter_m"], "m"))]
+
+    def section(rep):
+        from supramap.report.cafm import comparison_section
+
+        comparison_section(rep, "Comparison", result, ma, (a.name, b.name))
+
+    return Outcome("cafm-compare", f"{a.name} vs {b.name}", d, rows, result,
+                   list(result.warnings), section=section, data={"a": ma, "b": mb})
+
+
+def cafm_series(*files, topography=None, temperatures=None, channel=None,
+                threshold="auto", progress=None) -> Outcome:
+    """Conducting fraction and islands versus temperature over maps of one area (registered
+    on each other), the temperature where conduction vanishes and the islands that return on
+    re-cooling — ``supramap cafm series``; *temperatures* in K, one per map."""
+    from supramap.conduction import temperature_series
+
+    files = [Path(f) for f in files]
+    topographies = list(topography or [])
+    if temperatures is None or len(files) != len(temperatures):
+        raise AnalysisError(f"{len(files)} files but {len(temperatures or [])} temperatures")
+    if topographies and len(topographies) != len(files):
+        raise AnalysisError(f"{len(topographies)} topographies for {len(files)} maps")
+    maps, topos = [], []
+    for i, f in enumerate(files):
+        maps.append(read_image_checked(f, channel, "A"))
+        if topographies:
+            topos.append(read_image_checked(topographies[i], None, "m"))
+        if progress is not None:
+            progress(i + 1, len(files))
+    result = temperature_series(maps, list(temperatures), topographies=topos or None,
+                                threshold=threshold)
+    d = {**result.to_dict(), "files": [str(f) for f in files]}
+    rows = [(f"#{i + 1} {t:g} K", f"{f:.4f} ({n} islands)") for i, (t, f, n) in enumerate(
+        zip(d["temperatures_K"], d["conducting_fraction"], d["n_islands"]))]
+    vt = d["vanishing_temperature_K"]
+    rows.append(("vanishing temperature", f"{vt:g} K" if vt is not None else "not reached"))
+    if "islands_returned" in d:
+        rows.append(("islands back after re-cooling",
+                     f"{len(d['islands_returned'])} of {d['n_islands_first']}"))
+
+    def section(rep):
+        from supramap.report.cafm import series_section
+
+        series_section(rep, result, maps[0])
+
+    return Outcome("cafm-series", "Temperature series", d, rows, result,
+                   list(getattr(result, "warnings", ())), section=section, data={"maps": maps})
+
+
 def _user_mask(path: Path, cur):
     """A mask file: the ``conducting`` variable of a NetCDF, or any image (non-zero = True)."""
     if path.suffix.lower() in (".nc", ".nc4", ".h5"):

@@ -180,7 +180,9 @@ def run(analysis: str, *inputs: str | Path, command: list[str] | None = None,
         if p.output:
             parameters.pop(p.name, None)
     values = resolve(decl, parameters)
-    files = [Path(p) for p in inputs] + [Path(p) for p in by_option.values() if p is not None]
+    files = [Path(p) for p in inputs] + [
+        Path(p) for v in by_option.values() if v is not None
+        for p in (v if isinstance(v, (list, tuple)) else [v])]  # a repeated input: a list
     for f in files:
         check_input_file(f)
     started = time.time()
