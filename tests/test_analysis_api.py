@@ -68,7 +68,7 @@ def test_every_batch_analysis_has_a_case():
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_library_cli_and_batch_give_the_same_numbers(name, sample, tmp_path, capsys):
-    from supramap.cli.sample import _batch_one
+    from supramap.analyses.batch import run_one
 
     cli_json = tmp_path / "cli.json"
     argv = _cli_argv(name, sample, cli_json, tmp_path)
@@ -96,7 +96,7 @@ def test_library_cli_and_batch_give_the_same_numbers(name, sample, tmp_path, cap
         extra = [a for a in extra if a not in ("--out", str(tmp_path / "maps.nc"))]
     batch_json = tmp_path / "scratch" / "one.json"
     batch_json.parent.mkdir()
-    got = _batch_one(str(sample / inputs[0]), name, extra, 600.0, str(batch_json))
+    got = run_one(str(sample / inputs[0]), name, extra, 600.0, str(batch_json))
     assert got["ok"], got
     # The batch's own bookkeeping (which file, its ok flag, where the gap maps went) aside,
     # the numbers are the command's — to the last digit but for BLAS summation order in

@@ -57,6 +57,10 @@ def test_pca_and_nmf_recover_a_two_phase_mixture():
     g += np.random.default_rng(1).normal(0, 0.01, g.shape)
     pca = decompose_grid(_grid(g), method="pca")
     assert pca.n_components == 1 and pca.explained[0] > 0.95  # centred: one direction
+    # A PCA score map has zero mean by construction: its share is the variance it explains
+    # (it was once the mean score, 1e-25, which differed between runs in its first digit).
+    assert abs(float(pca.maps.values[0].mean())) < 1e-12 * float(np.abs(pca.maps.values).max())
+    assert pca.to_dict()["component_share"] == pca.explained
     nmf = decompose_grid(_grid(g), method="nmf")
     assert nmf.n_components == 2
     corr = [abs(np.corrcoef(nmf.maps.values[i].ravel(), w.ravel())[0, 1]) for i in range(2)]

@@ -471,8 +471,9 @@ def sts_decompose(file, gapmap=None, compare=None, *, method="kmeans", component
     rows = [("method", res.method), ("components", f"{res.n_components} ({res.criterion})")]
     for i, share in enumerate(d["component_share"]):
         rows.append((f"{'cluster' if res.method == 'kmeans' else 'component'} {i}",
-                     f"{100 * share:.1f} % of the pixels" if res.method == "kmeans"
-                     else f"mean weight {share:.3g}"))
+                     {"kmeans": f"{100 * share:.1f} % of the pixels",
+                      "pca": f"{100 * share:.1f} % of the variance"}.get(
+                         res.method, f"mean weight {share:.3g}")))
     if res.scores:
         rows.append(("criterion values", ", ".join(f"{k}: {v:.3f}"
                                                    for k, v in res.scores.items())))

@@ -7,12 +7,8 @@ from pathlib import Path
 import typer
 
 from supramap.cli.common import (
-    ALIGN_OPT,
-    CLIP_OPT,
     JSON_OPT,
-    LEVEL_OPT,
     REPORT_OPT,
-    SCARS_OPT,
     busy,
     call,
     given,
@@ -43,10 +39,10 @@ def analyze(
     masks_out: Path = typer.Option(
         None, "--masks", help="Write the conducting mask and island labels here (NetCDF with "
                               "x, y in m; a .tif gets the labels as a 32-bit TIFF)."),
-    level: str = LEVEL_OPT,
-    align: str = ALIGN_OPT,
-    scars: bool = SCARS_OPT,
-    clip: str = CLIP_OPT,
+    level: str = option("cafm-analyze", "level"),
+    align: str = option("cafm-analyze", "align_rows"),
+    scars: bool = option("cafm-analyze", "remove_scars"),
+    clip: str = option("cafm-analyze", "clip"),
     mask_in: Path = typer.Option(
         None, "--mask", help="Conducting pixels given instead of the threshold: a NetCDF "
                              "written by --masks, or an image of the map's size (non-zero = "

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -26,51 +25,6 @@ REPORT_OPT = typer.Option(None, "--report", help="Write an HTML report into this
 
 class UsageError(SupramapError):
     """Bad command-line values (a clear one-line message, exit code 2)."""
-
-
-def bounded(name: str, lo: float, hi: float, *, unit: str = "", lo_open: bool = False,
-            hi_open: bool = False):
-    """A typer option callback that refuses non-finite values and values outside [lo, hi]
-    (open ends where asked), with the option's name and unit in the message."""
-    def check(value):
-        if value is None:
-            return value
-        v = float(value)
-        low_bad = v <= lo if lo_open else v < lo
-        high_bad = v >= hi if hi_open else v > hi
-        if not np.isfinite(v) or low_bad or high_bad:
-            span = f"{'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
-            raise UsageError(f"{name} must be a finite number in {span}"
-                             f"{' ' + unit if unit else ''}, got {value!r}")
-        return value
-    return check
-
-
-def quantities(text, unit: str, name: str, *, count: int | None = None) -> list[float]:
-    """Comma lists (and repeated options) of numbers in *unit* or with a unit of its kind
-    (``-2meV,0,2meV``; ``0.5um,1um``); a clear UsageError otherwise."""
-    from supramap.units import parse_quantities
-
-    try:
-        vals = parse_quantities(text, unit)
-    except ValueError as exc:
-        raise UsageError(f"{name}: {exc}") from None
-    if not vals or (count is not None and len(vals) != count):
-        want = f"{count} values" if count else "at least one value"
-        raise UsageError(f"{name} needs {want} in {unit} (or with a unit), got {text!r}")
-    return vals
-
-
-def quantity(name: str, unit: str, lo: float, hi: float, *, lo_open: bool = False):
-    """A typer callback: the option's text as a number in *unit* (a unit may be written,
-    ``20nm``), finite and inside [lo, hi]."""
-    check = bounded(name, lo, hi, unit=unit, lo_open=lo_open)
-
-    def parse(value):
-        if value is None:
-            return None
-        return check(quantities(str(value), unit, name, count=1)[0])
-    return parse
 
 
 def option(analysis: str, name: str, *, default=None, required: bool = False):
@@ -104,51 +58,16 @@ def given(analysis: str, name: str, *, required: bool = False):
     return typer.Option(... if required else None, i.flag, help=f"{i.help} ({i.kinds}).")
 
 
-def parse_threshold(text: str) -> float | str:
-    """``auto`` or a current in amperes (``2e-6``, ``2uA``, ``2 µA``)."""
-    t = text.strip()
-    if t.lower() == "auto":
-        return "auto"
-    from supramap.units import parse_unit
-
-    num = t.rstrip("afpnuµμmkAV ")
-    unit_text = t[len(num) :].strip()
-    try:
-        value = float(num)
-    except ValueError:
-        raise UsageError(
-            f"--threshold must be 'auto' or a current such as 2e-6 or 2uA, got {text!r}"
-        ) from None
-    if unit_text:
-        unit, factor = parse_unit(unit_text)
-        if unit != "A":
-            raise UsageError(f"--threshold unit must be a current (A), got {unit_text!r}")
-        value *= factor
-    return value
-
-
-def load(path: Path, channel: str | None, units: str):
-    """Read one image channel, preferring channels in *units*."""
-    from supramap.io import read_image  # lazily: `supramap --help` must not load xarray
-
-    return read_image(path, channel, prefer_units=units)
-
-
 #: Warnings emitted by the running command (for --json, --report and --strict).
 EMITTED: list[QualityWarning] = []
 #: Set by ``supramap --strict``: any warning makes the command exit with code 3.
 STRICT = {"on": False}
 
 
-#: Result tables printed by the running command; its --report page shows them too.
-TABLES: list[tuple[str, list[tuple[str, str]]]] = []
-
-
 def reset_warnings() -> None:
     """Forget the warnings and tables of a previous command (the CLI runs in-process in
     tests)."""
     EMITTED.clear()
-    TABLES.clear()
 
 
 def emit_warnings(*sources: Any) -> list[QualityWarning]:
@@ -260,53 +179,6 @@ def call(analysis: str, *inputs, **params):
     return run(analysis, *inputs, command=["supramap", *RUN.get("argv", [])], **params)
 
 
-def new_report(title: str, folder: Path, *, tables: bool = True):
-    """An HTML report that shows every warning the command emitted (up to when it is
-    written) at the top of the page and, unless *tables* is False (the command's report
-    section has its own), the result tables the terminal showed."""
-    from supramap.report.html import Report
-
-    rep = Report(title, folder, warnings=EMITTED, prov=cli_provenance())
-    # The numbers the terminal showed, with their units.
-    for table_title, rows in TABLES if tables else []:
-        rep.heading(table_title)
-        rep.table(rows, header=["quantity", "value"])
-    return rep
-
-
-LEVEL_OPT = typer.Option("none", "--level", help="Background subtraction before the analysis: "
-                                                 "none, plane, poly2 or poly3 (default none).")
-ALIGN_OPT = typer.Option("none", "--align-rows", help="Line-offset correction: none, median or "
-                                                      "poly (default none).")
-SCARS_OPT = typer.Option(False, "--remove-scars", help="Remove horizontal scars (Gwyddion's "
-                                                       "criteria) before the analysis.")
-
-
-CLIP_OPT = typer.Option(None, "--clip", help="Display range of the report's maps as "
-                                             "percentiles 'LO,HI' (default 0.5,99.5); the "
-                                             "analysis is not affected.")
-
-
-def corrected(image, level: str, align: str, scars: bool, clip: str | None = None):
-    """The image after the requested corrections (recorded in its provenance), carrying the
-    display range asked by --clip."""
-    if clip is not None:
-        vals = quantities(clip, "", "--clip", count=2)
-        if not 0 <= vals[0] < vals[1] <= 100:
-            raise UsageError(f"--clip needs percentiles 0 ≤ LO < HI ≤ 100, got {clip!r}")
-        image = image.copy()
-        image.attrs["display_clip"] = (vals[0], vals[1])
-    if level == "none" and align == "none" and not scars:
-        return image
-    from supramap.errors import AnalysisError
-    from supramap.spm.pipeline import preprocess
-
-    try:
-        return preprocess(image, level=level, align=align, scars=scars)
-    except AnalysisError as exc:
-        raise UsageError(str(exc)) from None
-
-
 #: "<step>: done in N s" lines of the steps a command ran while its output was not a terminal;
 #: printed to standard error when the command succeeds (a failing one prints its one error
 #: line only).
@@ -367,8 +239,6 @@ def progress_bar(summary: str):
 
 def print_table(title: str, rows: list[tuple[str, Any]]) -> None:
     """A two-column rich table."""
-    TABLES.append((title, [(str(k), v if isinstance(v, str) else json.dumps(to_jsonable(v)))
-                           for k, v in rows]))
     table = Table(title=escape(title), show_header=True, header_style="bold")
     table.add_column("quantity")
     table.add_column("value")
@@ -380,15 +250,3 @@ def print_table(title: str, rows: list[tuple[str, Any]]) -> None:
     console.print(table)
 
 
-def figure_report(folder: Path | None, title: str, make_figures) -> None:
-    """Write a small HTML report of figures when ``--report`` was given.
-
-    *make_figures* returns ``[(figure, caption, file name), ...]``; it is only called when a
-    report is wanted, so no figure is drawn otherwise.
-    """
-    if folder is None:
-        return
-    rep = new_report(title, folder)
-    for fig, caption, name in make_figures():
-        rep.figure(fig, caption, name=name)
-    console.print(f"Report: {rep.write()}")

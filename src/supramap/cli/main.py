@@ -24,6 +24,7 @@ from supramap.cli.common import (
     SUMMARIES,
     console,
     print_table,
+    progress_bar,
     reset_warnings,
     write_json,
 )
@@ -122,9 +123,13 @@ def demo(
     seed: int = typer.Option(0, min=0, max=2**32 - 1, help="Seed of the virtual sample (≥ 0)."),
 ) -> None:
     """Generate the virtual sample, analyse it through the readers, write the HTML report."""
-    from supramap.cli.demo import run_demo
+    from supramap.report.demo import run_demo
 
-    report = run_demo(out, seed=seed)
+    with progress_bar("demo") as progress:
+        task = progress.add_task("demo", total=None)
+        report = run_demo(out, seed=seed, command=["supramap", *RUN["argv"]],
+                          progress=lambda what, done, total: progress.update(
+                              task, description=what, completed=done, total=total or None))
     console.print(f"Report: {report.resolve()}")
 
 

@@ -8,12 +8,8 @@ from pathlib import Path
 import typer
 
 from supramap.cli.common import (
-    ALIGN_OPT,
-    CLIP_OPT,
     JSON_OPT,
-    LEVEL_OPT,
     REPORT_OPT,
-    SCARS_OPT,
     UsageError,
     busy,
     call,
@@ -269,10 +265,10 @@ def qpi(
     linecut: str = option("sts-qpi", "linecut"),
     bragg: bool = option("sts-qpi", "bragg"),
     channel: str = GRID_CHANNEL_OPT,
-    level: str = LEVEL_OPT,
-    align: str = ALIGN_OPT,
-    scars: bool = SCARS_OPT,
-    clip: str = CLIP_OPT,
+    level: str = option("sts-qpi", "level"),
+    align: str = option("sts-qpi", "align_rows"),
+    scars: bool = option("sts-qpi", "remove_scars"),
+    clip: str = option("sts-qpi", "clip"),
     json_path: Path = JSON_OPT,
     report: Path = REPORT_OPT,
 ) -> None:
@@ -294,10 +290,10 @@ def defects(
     depressions: bool = option("sts-defects", "depressions"),
     groups: int = option("sts-defects", "groups"),
     channel: str = GRID_CHANNEL_OPT,
-    level: str = LEVEL_OPT,
-    align: str = ALIGN_OPT,
-    scars: bool = SCARS_OPT,
-    clip: str = CLIP_OPT,
+    level: str = option("sts-defects", "level"),
+    align: str = option("sts-defects", "align_rows"),
+    scars: bool = option("sts-defects", "remove_scars"),
+    clip: str = option("sts-defects", "clip"),
     json_path: Path = JSON_OPT,
     report: Path = REPORT_OPT,
 ) -> None:

@@ -50,8 +50,14 @@ class Decomposition:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (``supramap sts decompose --json``)."""
         maps = self.maps.values
-        share = [float(np.nanmean(maps[i] > 0.5)) if self.method == "kmeans"
-                 else float(np.nanmean(maps[i])) for i in range(maps.shape[0])]
+        # k-means: the share of the pixels in each cluster; PCA: of the variance (a PCA
+        # score map has zero mean by construction, so its mean says nothing); NMF: the mean
+        # weight of each non-negative part.
+        if self.method == "pca" and len(self.explained) == maps.shape[0]:
+            share = [float(v) for v in self.explained]
+        else:
+            share = [float(np.nanmean(maps[i] > 0.5)) if self.method == "kmeans"
+                     else float(np.nanmean(maps[i])) for i in range(maps.shape[0])]
         return {"method": self.method, "n_components": self.n_components,
                 "criterion": self.criterion,
                 "scores": {str(k): v for k, v in self.scores.items()},
