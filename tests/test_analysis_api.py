@@ -183,3 +183,66 @@ def test_rerun_compares_numbers_exactly_but_a_solver_residual_within_its_roundin
     assert [d.split(":")[0] for d in differences(a, b)] == ["fits.0.delta_eV"]
     b["residual"] = 2e-6  # a solve that converged elsewhere is a difference
     assert len(differences(a, b)) == 2
+
+
+#: The analyses that read several files (no batch): (CLI arguments after the command, the
+#: library call's inputs and parameters), on the virtual sample; {tip} is a calibrated tip.
+MULTI = {
+    "cafm-compare": (["cafm/02_20K_for_current.bcrf", "cafm/02_20K_bac_current.bcrf",
+                      "--topography-a", "cafm/02_20K_for_topography.bcrf",
+                      "--topography-b", "cafm/02_20K_bac_topography.bcrf"],
+                     ["cafm/02_20K_for_current.bcrf", "cafm/02_20K_bac_current.bcrf"],
+                     {"topography_a": "cafm/02_20K_for_topography.bcrf",
+                      "topography_b": "cafm/02_20K_bac_topography.bcrf"}),
+    "cafm-series": (["cafm/01_8K_for_current.bcrf", "cafm/03_30K_for_current.bcrf",
+                     "cafm/04_8K_recooled_for_current.bcrf", "-t", "8K,30K,8000mK"],
+                    ["cafm/01_8K_for_current.bcrf", "cafm/03_30K_for_current.bcrf",
+                     "cafm/04_8K_recooled_for_current.bcrf"],
+                    {"temperatures": [8, 30, 8]}),
+    "sts-calibrate-tip": (["sts/pb_reference.csv", "--temperature", "1.2K"],
+                          ["sts/pb_reference.csv"], {"temperature": 1.2}),
+    "sts-deconvolve": (["sts/sample_sis.csv", "--tip", "{tip}"], ["sts/sample_sis.csv"],
+                       {"tip": "{tip}"}),
+    "sts-series": (["sts/zbp_0T.csv", "sts/zbp_0.5T.csv", "sts/zbp_1T.csv", "sts/zbp_2T.csv",
+                    "-p", "0,500mT,1,2"],
+                   ["sts/zbp_0T.csv", "sts/zbp_0.5T.csv", "sts/zbp_1T.csv", "sts/zbp_2T.csv"],
+                   {"parameter": "0,0.5,1,2T"}),
+    "sts-explore": (["sts/grid.3ds"], ["sts/grid.3ds"], {}),
+    "apt-compare": (["apt/needle_conducting.pos", "apt/needle_insulating.pos", "--range",
+                     "apt/ranges.rrng"], ["apt/needle_conducting.pos",
+                                          "apt/needle_insulating.pos"],
+                    {"range": "apt/ranges.rrng"}),
+}
+
+
+def test_every_analysis_is_a_library_call_and_every_one_is_tested():
+    assert all(a.function is not None for a in REGISTRY)
+    assert {a.name for a in REGISTRY if not a.batch} == set(MULTI)
+
+
+@pytest.mark.parametrize("name", sorted(MULTI))
+def test_library_and_cli_give_the_same_numbers_on_several_files(name, sample, tmp_path,
+                                                                 capsys):
+    from supramap.analyses import run
+
+    tip = tmp_path / "tip.json"
+    run("sts-calibrate-tip", sample / "sts/pb_reference.csv", temperature=1.2).result.save(tip)
+
+    def path(a):
+        a = str(a).replace("{tip}", str(tip))
+        return str(sample / a) if (sample / a).exists() else a
+
+    cli_args, inputs, params = MULTI[name]
+    out = tmp_path / "cli.json"
+    extra = {"sts-calibrate-tip": ["--out", str(tmp_path / "t2.json")],
+             "sts-explore": ["--out", str(tmp_path / "page")]}.get(name, [])
+    argv = [*REGISTRY[name].command, *map(path, cli_args), *extra, "--json", str(out)]
+    assert main(argv) in (0, 3), capsys.readouterr().err
+    cli = json.loads(out.read_text())
+    assert cli["provenance"]["analysis"] == name
+    lib = run(name, *(sample / i for i in inputs),
+              **{k: path(v) if isinstance(v, str) else v for k, v in params.items()})
+    lib_d = json.loads(json.dumps(lib.to_dict(), default=str))
+    lib_d.pop("provenance")
+    assert differences({k: cli[k] for k in lib_d}, lib_d, rtol=1e-12) == []
+    assert repr(lib).splitlines()[0] == lib.headline()
