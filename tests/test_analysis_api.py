@@ -12,7 +12,7 @@ import pytest
 
 from supramap.analyses import REGISTRY
 from supramap.cli.main import main
-from supramap.cli.rerun import differences
+from supramap.provenance import differences
 
 #: For each declared analysis: (positional inputs, options given as input files, CLI options)
 #: on the embedded virtual sample.

@@ -130,3 +130,71 @@ def to_jsonable(obj: Any) -> Any:
 def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> None:
     """Write *obj* as indented strict JSON to *path* atomically."""
     atomic_write_text(path, json.dumps(to_jsonable(obj), indent=2, allow_nan=False) + "\n")
+
+
+def path_kind(p: str | os.PathLike[str]) -> str:
+    """"file", "dir", "special" (FIFO, socket, device), or "none" (absent or unusable as a
+    path: too long, bad characters) — without following into a FIFO."""
+    import stat
+
+    try:
+        mode = os.stat(p).st_mode
+    except (OSError, ValueError):
+        return "none"
+    if stat.S_ISREG(mode):
+        return "file"
+    if stat.S_ISDIR(mode):
+        return "dir"
+    return "special"
+
+
+def _writable(folder: Path) -> bool:
+    """Whether a file can be created in *folder*: tried (and removed at once), because
+    permission bits say nothing to root and nothing about read-only or virtual file systems
+    (/proc), where the write would otherwise fail only after the whole analysis."""
+    import tempfile
+
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".supramap-probe-", dir=folder)
+    except OSError:
+        return False
+    os.close(fd)
+    try:
+        os.unlink(probe)
+    except OSError:
+        pass
+    return True
+
+
+def _existing_parent(p: Path) -> Path | None:
+    """The nearest existing ancestor folder of *p* (where the output's folder would be made)."""
+    try:
+        for parent in [p.parent, *p.parent.parents]:
+            if parent.is_dir():
+                return parent
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def output_problem(value: str, inputs: list[Path], name: str = "the output") -> str | None:
+    """Why writing the output *value* (given as option *name*) must be refused before any
+    work — it is one of the *inputs*, an existing device, FIFO or socket, a name too long for
+    the file system, or in a folder that cannot be written — or None."""
+    out = Path(value)
+    for inp in inputs:
+        try:
+            same = out.exists() and out.resolve() == Path(inp).resolve()
+        except OSError:
+            same = False
+        if same:
+            return f"{value}: {name} would overwrite the input file {inp}; choose another path"
+    if path_kind(out) == "special":
+        return (f"{value}: {name} exists and is not a regular file (a device, FIFO or "
+                "socket); supramap writes only regular files")
+    if len(os.fsencode(out.name)) > 255 or len(os.fsencode(value)) > 4000:
+        return f"{value[:60]}…: {name} is longer than a file name may be"
+    parent = _existing_parent(out)
+    if parent is not None and not _writable(parent):
+        return f"{value}: {name} cannot be written (the folder {parent} is not writable)"
+    return None

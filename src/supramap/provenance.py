@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import math
 import os
 import platform
 import subprocess
@@ -141,3 +142,59 @@ def block(*, analysis: str | None, command: list[str] | None, parameters: dict[s
         "environment": environment(),
         "executable": sys.executable,
     }
+
+
+# -- comparing two results (supramap rerun, the three-ways test) -----------------------------
+
+#: Keys that describe the run, not the sample (times, worker counts): not compared.
+#: Relative differences this small are floating-point summation order, not a new result.
+FLOAT_NOISE = 1e-12
+RUN_KEYS = {"seconds", "workers", "startup_seconds", "time", "provenance", "duration_s"}
+#: Diagnostics that are rounding error themselves (an iterative solve's relative residual,
+#: ~1e-7, changes in its 9th digit with the BLAS thread count): compared within this
+#: relative tolerance, not to the last digit.
+DIAGNOSTIC_RTOL = {"residual": 1e-3}
+
+
+def differences(a: Any, b: Any, where: str = "", *, rtol: float = 0.0) -> list[str]:
+    """Where two JSON documents differ (numbers exactly, or within the relative tolerance
+    *rtol*; NaN equal to NaN; warnings by code), leaving out the run's own bookkeeping
+    (times, provenance)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for k in sorted(set(a) | set(b)):
+            if k in RUN_KEYS:
+                continue
+            if k not in a or k not in b:
+                out.append(f"{where}{k}: only in the {'new' if k in b else 'original'} run")
+                continue
+            if k == "warnings":
+                ca = sorted(w.get("code", "") for w in a[k] or [])
+                cb = sorted(w.get("code", "") for w in b[k] or [])
+                if ca != cb:
+                    out.append(f"{where}warnings: {ca} → {cb}")
+                continue
+            out += differences(a[k], b[k], f"{where}{k}.",
+                               rtol=max(rtol, DIAGNOSTIC_RTOL.get(k, 0.0)))
+        return out
+    if isinstance(a, list) and isinstance(b, list):
+        if len(a) != len(b):
+            return [f"{where.rstrip('.')}: {len(a)} → {len(b)} items"]
+        out = []
+        for i, (x, y) in enumerate(zip(a, b)):
+            out += differences(x, y, f"{where}{i}.", rtol=rtol)
+        return out
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return []
+    if rtol and isinstance(a, (int, float)) and isinstance(b, (int, float)) \
+            and not isinstance(a, bool) and math.isclose(a, b, rel_tol=rtol, abs_tol=0.0):
+        return []
+    return [] if a == b else [f"{where.rstrip('.')}: {a!r} → {b!r}"]
+
+
+def count_numbers(d: Any) -> int:
+    if isinstance(d, dict):
+        return sum(count_numbers(v) for k, v in d.items() if k not in RUN_KEYS)
+    if isinstance(d, list):
+        return sum(count_numbers(v) for v in d)
+    return int(isinstance(d, (int, float)) and not isinstance(d, bool))

@@ -6,7 +6,6 @@ with exit code 2; tracebacks are kept for genuine bugs.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from supramap.cli.common import (
     write_json,
 )
 from supramap.errors import SupramapError
+from supramap.fileutil import output_problem, path_kind
 
 app = typer.Typer(
     name="supramap",
@@ -259,29 +259,16 @@ def _output_over_input(argv: list[str]) -> str | None:
                 skip = True
             continue
         p = Path(value if eq else tok)
-        kind = _kind(p)
+        kind = path_kind(p)
         if kind == "file":
             inputs.append(p)
         elif kind == "special" and not tok.startswith("-"):
             return (f"{p}: not a regular file (a FIFO, socket or device): supramap reads "
                     "regular files only")
     for name, value in outputs:
-        out = Path(value)
-        for inp in inputs:
-            try:
-                same = out.exists() and out.resolve() == inp.resolve()
-            except OSError:
-                same = False
-            if same:
-                return f"{value}: {name} would overwrite the input file {inp}; choose another path"
-        if _kind(out) == "special":
-            return (f"{value}: {name} exists and is not a regular file (a device, FIFO or "
-                    "socket); supramap writes only regular files")
-        if len(os.fsencode(out.name)) > 255 or len(os.fsencode(value)) > 4000:
-            return f"{value[:60]}…: {name} is longer than a file name may be"
-        parent = _existing_parent(out)
-        if parent is not None and not _writable(parent):
-            return f"{value}: {name} cannot be written (the folder {parent} is not writable)"
+        problem = output_problem(value, inputs, name)
+        if problem:
+            return problem
     from supramap.errors import OutputError
     from supramap.report.html import check_report_folder
 
@@ -297,55 +284,10 @@ def _output_over_input(argv: list[str]) -> str | None:
     return None
 
 
-def _kind(p: Path) -> str:
-    """"file", "dir", "special" (FIFO, socket, device), or "none" (absent or unusable as a
-    path: too long, bad characters) — without following into a FIFO."""
-    import stat
-
-    try:
-        mode = os.stat(p).st_mode
-    except (OSError, ValueError):
-        return "none"
-    if stat.S_ISREG(mode):
-        return "file"
-    if stat.S_ISDIR(mode):
-        return "dir"
-    return "special"
-
-
-def _writable(folder: Path) -> bool:
-    """Whether a file can be created in *folder*: tried (and removed at once), because
-    permission bits say nothing to root and nothing about read-only or virtual file systems
-    (/proc), where the write would otherwise fail only after the whole analysis."""
-    import tempfile
-
-    try:
-        fd, probe = tempfile.mkstemp(prefix=".supramap-probe-", dir=folder)
-    except OSError:
-        return False
-    os.close(fd)
-    try:
-        os.unlink(probe)
-    except OSError:
-        pass
-    return True
-
-
-def _existing_parent(p: Path) -> Path | None:
-    """The nearest existing ancestor folder of *p* (where the output's folder would be made)."""
-    try:
-        for parent in [p.parent, *p.parent.parents]:
-            if parent.is_dir():
-                return parent
-    except (OSError, ValueError):
-        return None
-    return None
-
-
 def _with_file(message: str, argv: list) -> str:
     """Prefix an error with the input file(s) of the command when it names none, so every
     error line says which file it concerns (analysis errors often know only the data)."""
-    inputs = [str(a) for a in argv if not str(a).startswith("-") and _kind(Path(str(a)))
+    inputs = [str(a) for a in argv if not str(a).startswith("-") and path_kind(Path(str(a)))
               == "file"]
     if not inputs or any(i in message for i in inputs):
         return message
