@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.special import logsumexp
 
 from supramap.errors import AnalysisError
 
@@ -70,9 +69,13 @@ def fit_mixture_hist(centers: np.ndarray, counts: np.ndarray, k: int, *, iters: 
     for _ in range(iters):
         logp = (-0.5 * np.log(2 * np.pi * var) - (x[:, None] - means) ** 2 / (2 * var)
                 + np.log(np.maximum(w, 1e-300)))
-        lse = logsumexp(logp, axis=1)
-        ll = float((c * lse).sum())
-        r = np.exp(logp - lse[:, None]) * c[:, None]
+        # log-sum-exp by hand: logp is finite (var > 0, w ≥ 1e-300), and scipy's
+        # logsumexp costs 0.3 ms of array-API dispatch per call — 0.35 s of a 512² analysis.
+        m = logp.max(axis=1)
+        e = np.exp(logp - m[:, None])
+        s = e.sum(axis=1)
+        ll = float((c * (m + np.log(s))).sum())
+        r = e * (c / s)[:, None]
         nk = r.sum(axis=0) + 1e-300
         w = nk / total
         means = (r * x[:, None]).sum(axis=0) / nk
