@@ -21,6 +21,7 @@ from supramap.cli.common import (
     RUN,
     STRICT,
     SUMMARIES,
+    UsageError,
     console,
     print_table,
     progress_bar,
@@ -65,6 +66,11 @@ def _root(
     strict: bool = typer.Option(
         False, "--strict", help="Exit with code 3 when the analysis raised any quality warning."
     ),
+    figures: str = typer.Option(
+        "png", "--figures", help="Report figures as png, svg (text kept as text) or pdf; "
+                                 "accepted after any command too."),
+    dpi: int = typer.Option(110, "--dpi", min=50, max=1200,
+                            help="Resolution of PNG report figures (50…1200)."),
 ) -> None:
     """supramap command-line tool.
 
@@ -72,6 +78,12 @@ def _root(
     'supramap: error: ...'); 3 with --strict, the result carries quality warnings.
     """
     STRICT["on"] = strict
+    from supramap.report.html import FIGURE_FORMATS, set_figures
+
+    if figures not in FIGURE_FORMATS:
+        raise UsageError(f"--figures must be one of {', '.join(FIGURE_FORMATS)}, got "
+                         f"{figures!r}")
+    set_figures(figures, dpi)
 
 
 @app.command()
@@ -158,6 +170,7 @@ def _main(argv: list[str] | None) -> int:
 
     reset_warnings()
     STRICT["on"] = False
+    argv = _hoist_root_options(list(sys.argv[1:] if argv is None else argv))
     SUMMARIES.clear()
     RUN.clear()
     RUN.update(argv=[str(a) for a in (sys.argv[1:] if argv is None else argv)],
@@ -239,6 +252,26 @@ def _command():
         walk(cmd)
         _COMMAND.append(cmd)
     return _COMMAND[0]
+
+
+#: Root options a user may also write after the command (``cafm analyze F --report R
+#: --figures svg``): moved in front of it before parsing.
+ROOT_VALUE_OPTIONS = ("--figures", "--dpi")
+
+
+def _hoist_root_options(argv: list[str]) -> list[str]:
+    """*argv* with ``--figures X`` / ``--dpi N`` (or ``--figures=X``) moved to the front."""
+    front, rest, i = [], [], 0
+    while i < len(argv):
+        tok = str(argv[i])
+        if tok.partition("=")[0] in ROOT_VALUE_OPTIONS:
+            take = 1 if "=" in tok else 2
+            front += [str(a) for a in argv[i:i + take]]
+            i += take
+            continue
+        rest.append(argv[i])
+        i += 1
+    return front + rest
 
 
 def _output_over_input(argv: list[str]) -> str | None:

@@ -27,6 +27,22 @@ img{max-width:100%;border:1px solid #eee}figcaption{font-size:.85em;color:#555}
 #: Written into every report folder: a folder holding it may be replaced by a new report.
 MARKER = ".supramap-report"
 
+#: How report figures are saved: ``png`` (at ``dpi``), ``svg`` (text kept as text, so labels
+#: can be edited and searched) or ``pdf``.  Set for a whole command by :func:`set_figures`
+#: (``supramap ... --figures svg --dpi 300``), as matplotlib's rcParams are.
+FIGURES: dict[str, Any] = {"format": "png", "dpi": 110}
+FIGURE_FORMATS = ("png", "svg", "pdf")
+
+
+def set_figures(format: str = "png", dpi: int = 110) -> None:  # noqa: A002
+    """Save the figures of every following report as *format* at *dpi* (raster parts)."""
+    if format not in FIGURE_FORMATS:
+        raise ValueError(f"figure format must be one of {', '.join(FIGURE_FORMATS)}, got "
+                         f"{format!r}")
+    if not 50 <= int(dpi) <= 1200:
+        raise ValueError(f"dpi must lie in [50, 1200], got {dpi}")
+    FIGURES.update(format=format, dpi=int(dpi))
+
 
 def _is_report(folder: Path) -> bool:
     """A folder supramap wrote: the marker, or (reports written before the marker existed) an
@@ -162,18 +178,22 @@ class Report:
             self.parts.append(html_)
 
     def figure(self, fig, caption: str, *, name: str | None = None) -> str:
-        """Save a matplotlib figure as PNG beside the page and include it."""
+        """Save a matplotlib figure beside the page (PNG, SVG or PDF: :data:`FIGURES`) and
+        include it."""
         import matplotlib.pyplot as plt
 
         self._n += 1
-        fname = name or f"figure_{self._n:02d}.png"
-        with atomic_open(self._staging / fname, "wb") as fh:
-            fig.savefig(fh, format="png", dpi=110)
+        fmt, dpi = FIGURES["format"], FIGURES["dpi"]
+        fname = str(Path(name or f"figure_{self._n:02d}").with_suffix(f".{fmt}"))
+        with plt.rc_context({"svg.fonttype": "none", "pdf.fonttype": 42}), \
+                atomic_open(self._staging / fname, "wb") as fh:
+            fig.savefig(fh, format=fmt, dpi=dpi)
         plt.close(fig)
-        self.parts.append(
-            f'<figure><img src="{html.escape(fname)}" alt="{html.escape(caption)}">'
-            f"<figcaption>{html.escape(caption)}</figcaption></figure>"
-        )
+        src, alt = html.escape(fname), html.escape(caption)
+        shown = (f'<object data="{src}" type="application/pdf" width="100%" height="520">'
+                 f'<a href="{src}">{alt}</a></object>' if fmt == "pdf"
+                 else f'<img src="{src}" alt="{alt}">')
+        self.parts.append(f"<figure>{shown}<figcaption>{alt}</figcaption></figure>")
         return fname
 
     def write(self) -> Path:
