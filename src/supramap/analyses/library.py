@@ -220,8 +220,15 @@ def cafm_compare(a, b, topography_a=None, topography_b=None, *, channel=None,
 
         comparison_section(rep, "Comparison", result, ma, (a.name, b.name))
 
+    def figures():
+        from supramap.report.figures import comparison_figure
+
+        return [(comparison_figure(result, ma, (a.name, b.name)), "Persistent, vanished and "
+                 "appeared conducting areas", "overlay.png")]
+
     return Outcome("cafm-compare", f"{a.name} vs {b.name}", d, rows, result,
-                   list(result.warnings), section=section, data={"a": ma, "b": mb})
+                   list(result.warnings), figures=figures, section=section,
+                   data={"a": ma, "b": mb})
 
 
 def cafm_series(*files, topography=None, temperatures=None, channel=None,
@@ -260,8 +267,15 @@ def cafm_series(*files, topography=None, temperatures=None, channel=None,
 
         series_section(rep, result, maps[0])
 
+    def figures():
+        from supramap.report.figures import series_figure
+
+        return [(series_figure(result), "Conducting fraction against temperature",
+                 "fraction.png")]
+
     return Outcome("cafm-series", "Temperature series", d, rows, result,
-                   list(getattr(result, "warnings", ())), section=section, data={"maps": maps})
+                   list(getattr(result, "warnings", ())), figures=figures, section=section,
+                   data={"maps": maps})
 
 
 def _user_mask(path: Path, cur):

@@ -91,7 +91,8 @@ def series_section(report: Report, series, first_image, prefix: str = "series_")
                  f"the first map return ({100 * c.persistent_fraction:.0f} % of its "
                  "conducting area).")
     report.paragraph(text, css="verdict")
-    report.figure(figures.series_figure(series), "Conducting fraction per map",
+    report.figure(figures.series_figure(series), "Conducting fraction against temperature; "
+                  "arrows follow the acquisition order (#1, #2 ...)",
                   name=f"{prefix}fraction.png")
     if series.return_comparison is not None:
         report.figure(figures.comparison_figure(series.return_comparison, first_image,

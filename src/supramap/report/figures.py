@@ -62,6 +62,7 @@ def island_sizes_figure(result) -> Figure:
     a.set_xlabel("equivalent diameter (nm)")
     a.set_ylabel("islands")
     b.set_xlabel("elongation (major / minor axis)")
+    b.set_ylabel("islands")
     a.set_title(f"{d.size} islands", fontsize=9)
     return fig
 
@@ -234,20 +235,25 @@ def comparison_figure(comparison, image_a: xr.DataArray, labels: tuple[str, str]
 
 
 def series_figure(series) -> Figure:
-    """Conducting fraction versus temperature in acquisition order."""
-    fig, ax = plt.subplots(figsize=(5.5, 3.4), constrained_layout=True)
-    t = series.temperatures_K
+    """Conducting fraction against temperature, the maps joined by arrows in acquisition
+    order (a re-cooled map at an earlier temperature is a second point there, labelled with
+    its place in the sequence)."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.6), constrained_layout=True)
+    t = np.asarray(series.temperatures_K, dtype=float)
     f = np.asarray(series.conducting_fraction) * 100
-    ax.plot(range(len(t)), f, "o-", color="tab:red")
+    ax.plot(t, f, "o", color="tab:red", zorder=3)
+    for i in range(len(t) - 1):
+        ax.annotate("", xy=(t[i + 1], f[i + 1]), xytext=(t[i], f[i]),
+                    arrowprops={"arrowstyle": "->", "color": "0.45", "lw": 1.0,
+                                "shrinkA": 5, "shrinkB": 5,
+                                "connectionstyle": "arc3,rad=0.15"})
     for i, (ti, fi) in enumerate(zip(t, f)):
-        ax.annotate(f"{ti:g} K", (i, fi), textcoords="offset points", xytext=(0, 6),
-                    ha="center", fontsize=8)
-    ax.set_xticks(range(len(t)))
-    ax.set_xticklabels([f"#{i + 1}" for i in range(len(t))])
-    ax.set_xlabel("map (acquisition order)")
+        ax.annotate(f"#{i + 1}", (ti, fi), textcoords="offset points", xytext=(6, 4),
+                    fontsize=9)
+    ax.set_xlabel("T (K)")
     ax.set_ylabel("conducting fraction (%)")
     title = "Conduction vs temperature"
     if series.vanishing_temperature_K is not None:
-        title += f" — vanishes at {series.vanishing_temperature_K:g} K"
-    ax.set_title(title, fontsize=9)
+        title += f": vanishes at {series.vanishing_temperature_K:g} K"
+    ax.set_title(title, fontsize=10)
     return fig

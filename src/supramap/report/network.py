@@ -80,9 +80,8 @@ def potential_figure(result, image: xr.DataArray) -> Figure:
     ax.set_xticks([])
     ax.set_yticks([])
     fig.colorbar(im, ax=ax, fraction=0.046).set_label(
-        "potential / voltage across the current contacts", fontsize=8)
-    ax.set_title(f"Potential (lines at the deciles; colours 2–98 %; {hi - lo:.3g} V at 1 A)",
-                 fontsize=9)
+        "potential (fraction of the contact voltage)", fontsize=9)
+    ax.set_title(f"Potential: {hi - lo:.3g} V across the contacts at 1 A", fontsize=10)
     return fig
 
 
@@ -179,7 +178,8 @@ def network_section(report: Report, result, image: xr.DataArray, *, mc=None,
     report.figure(clusters_figure(result, image), "Clusters by role and contacts",
                   name=f"{prefix}clusters.png")
     if result.potential_V is not None:
-        report.figure(potential_figure(result, image), "Potential map",
+        report.figure(potential_figure(result, image), "Potential map: black lines at its "
+                      "deciles, colours spanning its 2–98 % range",
                       name=f"{prefix}potential.png")
         report.figure(current_figure(result, image), "Current density with streamlines",
                       name=f"{prefix}current.png")

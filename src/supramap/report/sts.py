@@ -55,7 +55,7 @@ def deconvolution_figure(res) -> Figure:
     if len(res.gaps_eV):
         a.legend(fontsize=7)
     a.set_xlabel("E (meV)")
-    a.set_ylabel("sample DOS")
+    a.set_ylabel("sample DOS N(E)/N₀")
     b.plot(res.bias * 1e3, res.data, ".", ms=2, color="k", label="data")
     b.plot(res.bias * 1e3, res.reconvolved, "-", color="tab:red", label="re-convolved")
     b.set_xlabel("bias (mV)")
@@ -166,6 +166,10 @@ def decomposition_figure(dec) -> Figure:
         ax = axes[0, i]
         ax.plot(bias_mv, dec.components.values[i], color=f"C{i}")
         ax.set_xlabel("bias (mV)")
+        # A cluster's spectrum is a mean of measured ones; a PCA loading or an NMF part has
+        # an arbitrary scale.
+        ax.set_ylabel(conductance_label(dec.components.attrs.get("units", ""))
+                      if dec.method == "kmeans" else f"{what} spectrum (arb. u.)")
         ax.set_title(f"{what} {i}", fontsize=9)
         m = axes[1, i]
         im = m.imshow(dec.maps.values[i], cmap="viridis", extent=extent,
@@ -174,7 +178,6 @@ def decomposition_figure(dec) -> Figure:
         m.set_ylabel("y (nm)")
         fig.colorbar(im, ax=m, fraction=0.046,
                      label="member (1) / not (0)" if dec.method == "kmeans" else "weight")
-    axes[0, 0].set_ylabel(conductance_label(dec.components.attrs.get("units", "")))
     return fig
 
 
@@ -290,6 +293,15 @@ def ingap_maps_figure(ds, peaks: int) -> Figure:
 AXIS_NAMES = {"field_T": "µ0H (T)", "GN_S": "G_N = I_t/V_b (S)", "temperature_K": "T (K)"}
 
 
+def axis_name(name: str) -> str:
+    """The axis label of a series parameter named with its unit: ``field_T`` → ``µ0H (T)``,
+    ``gate_V`` → ``gate (V)``."""
+    if name in AXIS_NAMES:
+        return AXIS_NAMES[name]
+    base, _, unit = name.rpartition("_")
+    return f"{base} ({unit})" if base and unit else name
+
+
 def ingap_figure(fits, parameter_name) -> Figure:
     """Intrinsic FWHM (with errors) beside the apparent one, and the peak energies, against
     the series parameter (or the file index)."""
@@ -308,7 +320,7 @@ def ingap_figure(fits, parameter_name) -> Figure:
     a.set_ylabel("FWHM (µeV)")
     b.set_ylabel("peak energy (µeV)")
     for ax in (a, b):
-        ax.set_xlabel(AXIS_NAMES.get(parameter_name, parameter_name) if parameter_name
+        ax.set_xlabel(axis_name(parameter_name) if parameter_name
                       else "spectrum")
     a.legend(fontsize=7)
     return fig
@@ -370,6 +382,6 @@ def colour_map_figure(spectra, parameter, name: str) -> Figure:
     ax.set_yticks(range(len(order)))
     ax.set_yticklabels([f"{parameter[i]:g}" for i in order])
     ax.set_xlabel("bias (mV)")
-    ax.set_ylabel(name)
+    ax.set_ylabel(axis_name(name))
     fig.colorbar(im, ax=ax).set_label(conductance_label())
     return fig
