@@ -250,6 +250,7 @@ def series_figure(series) -> Figure:
     for i, (ti, fi) in enumerate(zip(t, f)):
         ax.annotate(f"#{i + 1}", (ti, fi), textcoords="offset points", xytext=(6, 4),
                     fontsize=9)
+    ax.margins(x=0.1, y=0.12)  # room for the labels at the extremes
     ax.set_xlabel("T (K)")
     ax.set_ylabel("conducting fraction (%)")
     title = "Conduction vs temperature"
