@@ -1,4 +1,4 @@
-"""Every figure of every report says what its axes are, with units.
+"""Every figure of every report says what its axes are, with units, in legible text.
 
 Every report figure passes through ``Report.figure``; this test intercepts it while each
 declared analysis writes its report on the virtual sample (plus the cases that reach the
@@ -24,6 +24,9 @@ DIMENSIONLESS = ("pixels", "counts", "islands", "profiles", "placements", "weigh
                  "spectrum", "cluster", "atomic ratio", "at. %", "normalised current")
 #: A unit: "(…)" or "/ unit" (``log10 |current / A|``).
 UNIT = re.compile(r"\([^()]+\)|\s/\s*[A-Za-zµΩ]")
+
+#: The smallest text a figure may hold (legible on a slide and in print at the report's size).
+MIN_FONT_PT = 9
 
 #: Figure functions this test does not reach, and why.
 NOT_REACHED = {
@@ -83,6 +86,13 @@ def test_every_report_figure_labels_its_axes_with_units(sample, tmp_path, monkey
 
     def check(self, fig, caption, *, name=None):
         seen.append(name)
+        from matplotlib.text import Text
+
+        small = sorted({t.get_text()[:20] for t in fig.findobj(Text)
+                        if t.get_visible() and t.get_text().strip()
+                        and t.get_fontsize() < MIN_FONT_PT})
+        if small:
+            problems.append(f"{name}: text below {MIN_FONT_PT} pt: {small[:4]}")
         for ax in fig.axes:
             for which in "xy":
                 why = label_problem(ax, which)

@@ -37,7 +37,7 @@ def spectrum_figure(spec, table=None) -> Figure:
                     except AnalysisError:  # an element periodictable does not know
                         label = r.ion
                 ax.text(mid, top * 1.6, label, rotation=90, ha="center", va="bottom",
-                        fontsize=7, color=COLOURS.get(el, "0.3"))
+                        fontsize=9, color=COLOURS.get(el, "0.3"))
                 last_x = mid
         ax.set_ylim(0.5, top * 30)
     for p in spec.unranged_peaks:
@@ -74,7 +74,7 @@ def atom_map_figure(ions, table, *, max_points: int = 40_000, seed: int = 0) -> 
     ax3.set_xlabel("x (nm)")
     ax3.set_ylabel("y (nm)")
     ax3.set_zlabel("−depth (nm)")
-    ax3.legend(markerscale=15, fontsize=7)
+    ax3.legend(markerscale=15, fontsize=9)
     axs[0].set_xlabel("x (nm)")
     axs[0].set_ylabel("−depth (nm)")
     axs[1].set_xlabel("x (nm)")
@@ -94,7 +94,7 @@ def profile_figure(prof, cap_nm: float | None = None, label: str = "") -> Figure
         ax.axvspan(0, cap_nm, color="0.85", label="excluded cap")
     ax.set_xlabel("depth from apex (nm)")
     ax.set_ylabel("at. %")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=9)
     ax.set_title(f"1-D concentration profile {label}", fontsize=9)
     return fig
 
@@ -111,5 +111,5 @@ def comparison_figure(cmp: dict, labels: tuple[str, str]) -> Figure:
     ax.set_xticks(xs)
     ax.set_xticklabels(names)
     ax.set_ylabel("atomic ratio")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=9)
     return fig

@@ -34,7 +34,7 @@ def transport_figure(t, rho, result, units: str) -> Figure:
             b.axvline(x, color=c, lw=0.8, label=f"{name} {x:.2f} K")
     b.set_xlabel("T (K)")
     b.set_ylabel(label)
-    b.legend(fontsize=7)
+    b.legend(fontsize=9)
     b.set_title("Transition", fontsize=9)
     return fig
 
@@ -48,13 +48,13 @@ def field_sweep_figure(field, rho, temperature, result) -> Figure:
         a.plot(field[sel], rho[sel], ".", ms=2, label=f"{k:.2f} K")
     a.set_xlabel("µ0H (T)")
     a.set_ylabel("R (Ω)")
-    a.legend(fontsize=7)
+    a.legend(fontsize=9)
     for name, vals in (("90 %", result.hc_90_T), ("50 %", result.hc_50_T),
                        ("10 %", result.hc_10_T), ("zero", result.hc_zero_T)):
         b.plot(result.temperatures_K, vals, "o-", label=name)
     b.set_xlabel("T (K)")
     b.set_ylabel("µ0Hc (T)")
-    b.legend(fontsize=7)
+    b.legend(fontsize=9)
     return fig
 
 
@@ -70,7 +70,7 @@ def susceptibility_figure(tz, cz, tf, cf, n: float) -> Figure:
     ax.set_xlabel("T (K)")
     ax.set_ylabel("χ_v (SI, demagnetisation-corrected)")
     ax.set_title(f"Susceptibility, N = {n:.3f}", fontsize=9)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=9)
     return fig
 
 
@@ -92,7 +92,7 @@ def heat_figures(t, c, result) -> tuple[Figure, Figure]:
     ax.axvspan(fit.window_K[0] ** 2, fit.window_K[1] ** 2, color="0.9")
     ax.set_xlabel("T² (K²)")
     ax.set_ylabel("C/T (mJ/mol K²)")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=9)
     f2, bx = plt.subplots(figsize=(5.5, 3.6), constrained_layout=True)
     beta = result.beta if np.isfinite(result.beta) else fit.beta
     ce = c / t - beta * t**2
@@ -114,7 +114,7 @@ def heat_figures(t, c, result) -> tuple[Figure, Figure]:
                   color="tab:red", label=f"Tc {j.Tc_K:.2f} K, ΔC/γnTc {j.jump_ratio:.2f}")
     bx.set_xlabel("T (K)")
     bx.set_ylabel("$C_e/T$ (mJ/mol K²)")
-    bx.legend(fontsize=7)
+    bx.legend(fontsize=9)
     return f1, f2
 
 

@@ -40,7 +40,7 @@ def add_scale_bar(ax, image: xr.DataArray, color: str = "white") -> None:
     length = nice_length(width)
     bar = AnchoredSizeBar(ax.transData, length / dx, si_prefix(length, "m"), "lower right",
                           pad=0.4, color=color, frameon=True, size_vertical=max(
-                              image.sizes["y"] / 150, 1), fontproperties={"size": 8})
+                              image.sizes["y"] / 150, 1), fontproperties={"size": 9})
     # A translucent dark box behind the bar: readable on bright and dark maps alike.
     bar.patch.set(facecolor="black", alpha=0.45, edgecolor="none")
     ax.add_artist(bar)
@@ -58,7 +58,7 @@ def island_sizes_figure(result) -> Figure:
         a.set_xscale("log")
         b.hist(el, bins=min(30, max(5, el.size // 3)), color="C1")
         b.axvline(3, color="0.4", ls="--", lw=1, label="stripe ≥ 3")
-        b.legend(fontsize=8)
+        b.legend(fontsize=9)
     a.set_xlabel("equivalent diameter (nm)")
     a.set_ylabel("islands")
     b.set_xlabel("elongation (major / minor axis)")
@@ -115,8 +115,8 @@ def show_map(ax, image: xr.DataArray, *, title: str, cmap: str = "afmhot", log: 
     add_scale_bar(ax, image)
     cb = ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.03)
     cb.set_label(label or (f"|{image.name or 'value'}| ({unit})" if log
-                           else f"{image.name or 'value'} ({unit})"), fontsize=8)
-    cb.ax.tick_params(labelsize=7)
+                           else f"{image.name or 'value'} ({unit})"), fontsize=9)
+    cb.ax.tick_params(labelsize=9)
 
 
 def maps_figure(current: xr.DataArray, result, topography: xr.DataArray | None = None,
@@ -160,7 +160,7 @@ def histogram_figure(result) -> Figure:
     ax.set_ylabel("pixels")
     ax.set_title(f"Current histogram — conducting fraction "
                  f"{100 * result.conducting_fraction:.2f} %", fontsize=9)
-    ax.legend(fontsize=7, loc="upper center")
+    ax.legend(fontsize=9, loc="upper center")
     return fig
 
 
@@ -183,7 +183,7 @@ def islands_figure(current: xr.DataArray, result) -> Figure:
             col = (isl.centroid_x_m - float(current.x[0])) / result.pixel_size_m[1]
             row = (isl.centroid_y_m - float(current.y[0])) / result.pixel_size_m[0]
             # Yellow on a black outline: readable on the bright islands and the dark matrix.
-            ax.text(col, row, str(isl.label), color="yellow", fontsize=7, ha="center",
+            ax.text(col, row, str(isl.label), color="yellow", fontsize=9, ha="center",
                     va="center", fontweight="bold",
                     path_effects=[patheffects.withStroke(linewidth=2, foreground="black")])
     return fig
@@ -200,14 +200,14 @@ def edges_figure(result) -> Figure:
         a.plot(t_nm, np.median(e.profiles, axis=0), color="tab:red", lw=2, label="median")
         a.axhline(0.9, color="k", ls=":", lw=0.8)
         a.axhline(0.1, color="k", ls=":", lw=0.8)
-        a.legend(fontsize=8)
+        a.legend(fontsize=9)
     a.set_xlabel("distance along outward normal (nm)")
     a.set_ylabel("normalised current")
     a.set_title("Edge profiles", fontsize=9)
     if e.widths_m.size:
         b.hist(e.widths_m * 1e9, bins=40, color="0.4")
         b.axvline(e.median_m * 1e9, color="tab:red", label=f"median {e.median_m * 1e9:.1f} nm")
-        b.legend(fontsize=8)
+        b.legend(fontsize=9)
     b.set_xlabel("10–90 % width (nm)")
     b.set_ylabel("profiles")
     b.set_title(f"Edge width ({e.widths_m.size} of {e.n_profiles} profiles)", fontsize=9)
@@ -230,7 +230,7 @@ def comparison_figure(comparison, image_a: xr.DataArray, labels: tuple[str, str]
     add_scale_bar(ax, image_a)
     a, b = labels
     ax.set_title(f"{a} vs {b}: IoU {comparison.iou:.2f}; white both, red only {a}, "
-                 f"blue only {b}", fontsize=8)
+                 f"blue only {b}", fontsize=9)
     return fig
 
 

@@ -28,7 +28,7 @@ def _contacts(ax, result) -> None:
     for c in result.contacts:
         ax.add_patch(Rectangle((c.c0 - 0.5, c.r0 - 0.5), c.c1 - c.c0, c.r1 - c.r0,
                                facecolor="gold", edgecolor="black", lw=0.8, zorder=5))
-        ax.annotate(c.name, (c.c0, c.r0), color="black", fontsize=7, zorder=6,
+        ax.annotate(c.name, (c.c0, c.r0), color="black", fontsize=9, zorder=6,
                     bbox=dict(boxstyle="round,pad=0.1", fc="gold", lw=0))
 
 
@@ -52,7 +52,7 @@ def clusters_figure(result, image: xr.DataArray) -> Figure:
     ax.set_yticks([])
     present = sorted(set(roles.values()), key=names.index)
     ax.legend(handles=[Patch(color=ROLE_COLOURS[r], label=r) for r in present]
-              + [Patch(color="gold", label="contact")], fontsize=7, loc="lower left")
+              + [Patch(color="gold", label="contact")], fontsize=9, loc="lower left")
     ax.set_title(f"Superconducting clusters ({100 * result.sc_fraction:.1f} % of the area)",
                  fontsize=9)
     return fig
@@ -94,7 +94,7 @@ def current_figure(result, image: xr.DataArray) -> Figure:
         lo = max(np.percentile(finite, 1), finite.max() * 1e-6)
         im = ax.imshow(np.where(np.isfinite(j), np.clip(j, lo, None), np.nan), cmap="magma",
                        norm=LogNorm(vmin=lo, vmax=finite.max()), interpolation="nearest")
-        fig.colorbar(im, ax=ax, fraction=0.046).set_label("|J| at 1 A (A/m)", fontsize=8)
+        fig.colorbar(im, ax=ax, fraction=0.046).set_label("|J| at 1 A (A/m)", fontsize=9)
     sc = np.where(np.isnan(j), 1.0, np.nan)
     ax.imshow(sc, cmap=ListedColormap(["#9e9e9e"]), interpolation="nearest")
     ny, nx = j.shape
@@ -129,7 +129,7 @@ def monte_carlo_figure(mc, reference: float) -> Figure:
     ax.set_title(f"{d['n']} random placements: zero in "
                  f"{100 * fz:.0f} %" if fz is not None else "no connected placement",
                  fontsize=9)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=9)
     return fig
 
 

@@ -37,7 +37,7 @@ def fit_figure(res) -> Figure:
                     color="tab:red")
     a.set_ylabel(conductance_label())
     a.ticklabel_format(axis="y", useOffset=False)
-    a.legend(fontsize=8)
+    a.legend(fontsize=9)
     b.plot(res.bias * 1e3, res.residual, ".", ms=2, color="0.3")
     b.set_xlabel("bias (mV)")
     b.set_ylabel("residual (arb. u.)")
@@ -53,14 +53,14 @@ def deconvolution_figure(res) -> Figure:
         a.axvline(gp * 1e3, color=f"C{i + 3}", lw=0.8, ls="--",
                   label=f"gap Δ{i + 1} = {gp * 1e3:.3g} meV")
     if len(res.gaps_eV):
-        a.legend(fontsize=7)
+        a.legend(fontsize=9)
     a.set_xlabel("E (meV)")
     a.set_ylabel("sample DOS N(E)/N₀")
     b.plot(res.bias * 1e3, res.data, ".", ms=2, color="k", label="data")
     b.plot(res.bias * 1e3, res.reconvolved, "-", color="tab:red", label="re-convolved")
     b.set_xlabel("bias (mV)")
     b.set_ylabel(conductance_label())
-    b.legend(fontsize=8)
+    b.legend(fontsize=9)
     return fig
 
 
@@ -83,7 +83,7 @@ def peaks_figure(bias, g, cp, zb) -> Figure:
     if zb.present:
         ax.axvline(zb.position_eV * 1e3, color="tab:green", lw=1.0, label="ZBCP")
     if cp.pairs or cp.positions_eV or zb.present:
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=9)
     ax.set_xlabel("bias (mV)")
     ax.set_ylabel(conductance_label())
     return fig
@@ -100,7 +100,7 @@ def waterfall_figure(spectra, parameter, name: str) -> Figure:
                 label=f"{name} = {parameter[i]:g}")
     ax.set_xlabel("bias (mV)")
     ax.set_ylabel(conductance_label() + ", offset")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=9)
     return fig
 
 
@@ -205,7 +205,7 @@ def dispersion_figure(points, fit) -> Figure:
     ax.plot(qq, model * 1e3, "-", label=label)
     ax.set_xlabel("q (nm⁻¹)")
     ax.set_ylabel("E (meV)")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=9)
     return fig
 
 
@@ -229,7 +229,7 @@ def linecut_figure(cuts, branch=None) -> Figure:
                     < 10)]
             if pts:
                 ax.plot(*zip(*pts), "o", mfc="none", mec="c", ms=6, label="tracked branch")
-                ax.legend(fontsize=7, loc="lower right")
+                ax.legend(fontsize=9, loc="lower right")
         ax.set_xlabel("q (nm⁻¹)")
         ax.set_ylabel("E (meV)")
         ax.set_title(f"cut at {cut.attrs['direction_deg']:.1f}° from qx", fontsize=9)
@@ -264,7 +264,7 @@ def clusters_vs_gap_figure(dec, gap_data) -> Figure:
         c.plot(bias, dec.components.values[i], color=f"C{i}", label=f"cluster {i}")
     c.set_xlabel("bias (mV)")
     c.set_ylabel(conductance_label(dec.components.attrs.get("units", ""), what="mean dI/dV"))
-    c.legend(fontsize=7)
+    c.legend(fontsize=9)
     return fig
 
 
@@ -322,7 +322,7 @@ def ingap_figure(fits, parameter_name) -> Figure:
     for ax in (a, b):
         ax.set_xlabel(axis_name(parameter_name) if parameter_name
                       else "spectrum")
-    a.legend(fontsize=7)
+    a.legend(fontsize=9)
     return fig
 
 
