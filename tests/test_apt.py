@@ -330,3 +330,33 @@ def test_cross_check_with_ifes(needles, tmp_path, monkeypatch):
                                   read(folder / "needle_conducting.apt")["z"].values)
     rr = ReadRrngFileFormat(str(folder / "ranges.rrng"))
     assert len(rr.rrng["molecular_ions"]) == len(table.ranges)
+
+
+def test_mass_spectrum_labels_one_ion_and_charge_state_per_isotope_group(tmp_path):
+    """Isotopes of one ion and charge state share one horizontal label over their ranges
+    (they were labelled one by one, vertically, overlapping)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from types import SimpleNamespace
+
+    from supramap.io.apt import read_rrng
+    from supramap.report.apt import _label_groups, spectrum_figure
+
+    lines = ["[Ions]", "Number=2", "Ion1=Fe", "Ion2=Se", "[Ranges]", "Number=8"]
+    windows = [(26.85, 27.10, "Fe"), (27.84, 28.09, "Fe"), (28.34, 28.59, "Fe"),
+               (28.84, 29.09, "Fe"), (37.83, 38.08, "Se"), (39.83, 40.08, "Se"),
+               (53.69, 54.19, "Fe"), (55.68, 56.18, "Fe")]
+    lines += [f"Range{i + 1}={lo:.4f} {hi:.4f} Vol:0.01 {el}:1 Color:FF00FF"
+              for i, (lo, hi, el) in enumerate(windows)]
+    (tmp_path / "r.rrng").write_text("\n".join(lines) + "\n")
+    table = read_rrng(tmp_path / "r.rrng")
+    groups = _label_groups(table.ranges)
+    assert [g[0] for g in groups] == ["Fe²⁺", "Se²⁺", "Fe⁺"]
+    assert groups[0][1:3] == pytest.approx((26.85, 29.09))
+    centres = np.linspace(0.5, 80, 1600)
+    spec = SimpleNamespace(centres=centres, counts=np.ones_like(centres), unranged_peaks=[])
+    fig = spectrum_figure(spec, table)
+    texts = [t for t in fig.axes[0].texts if t.get_text()]
+    assert [t.get_text() for t in texts] == ["Fe²⁺", "Se²⁺", "Fe⁺"]
+    assert all(t.get_rotation() == 0 and t.get_fontsize() >= 9 for t in texts)

@@ -16,30 +16,50 @@ from supramap.errors import AnalysisError  # noqa: E402
 COLOURS = {"Fe": "#c51b7d", "Se": "#1a9641", "Te": "#2c7bb6", "O": "#d7191c"}
 
 
+_SUPERSCRIPT_DIGITS = "⁰¹²³⁴⁵⁶⁷⁸⁹"
+
+
+def _label_groups(ranges) -> list[tuple[str, float, float, str]]:
+    """(label, low, high, colour) per run of ranges of one ion and charge state (isotopes
+    within 3 Da of each other), in order of mass-to-charge."""
+    out: list[list] = []
+    for r in sorted(ranges, key=lambda r: r.low):
+        label = r.ion
+        if r.composition:
+            try:
+                label = ion_label(r.composition, r.low, r.high) or r.ion
+            except AnalysisError:  # an element periodictable does not know
+                label = r.ion
+        key = label.lstrip(_SUPERSCRIPT_DIGITS)
+        colour = COLOURS.get(next(iter(r.composition), ""), "0.3")
+        if out and out[-1][0] == key and r.low - out[-1][2] < 3.0:
+            out[-1][2] = max(out[-1][2], r.high)
+        else:
+            out.append([key, r.low, r.high, colour])
+    return [tuple(g) for g in out]
+
+
 def spectrum_figure(spec, table=None) -> Figure:
     """Mass spectrum (log counts) with ranges shaded and unranged peaks marked."""
     fig, ax = plt.subplots(figsize=(9, 3.4), constrained_layout=True)
     ax.semilogy(spec.centres, np.maximum(spec.counts, 0.5), lw=0.6, color="k")
     if table is not None:
         top = float(np.max(spec.counts)) if np.size(spec.counts) else 1.0
-        last_x = -np.inf
         for r in table.ranges:
             el = next(iter(r.composition), "")
             ax.axvspan(r.low, r.high, color=COLOURS.get(el, "0.6"), alpha=0.35, lw=0)
-            mid = 0.5 * (r.low + r.high)
-            # The ion's name above its range; neighbours closer than 1.5 Da are not labelled
-            # twice on top of each other.
-            if mid - last_x >= 1.5:
-                label = r.ion
-                if r.composition:
-                    try:
-                        label = ion_label(r.composition, r.low, r.high) or r.ion
-                    except AnalysisError:  # an element periodictable does not know
-                        label = r.ion
-                ax.text(mid, top * 1.6, label, rotation=90, ha="center", va="bottom",
-                        fontsize=9, color=COLOURS.get(el, "0.3"))
-                last_x = mid
-        ax.set_ylim(0.5, top * 30)
+        # One horizontal label per ion and charge state over its isotopes (⁵⁴,⁵⁶,⁵⁷,⁵⁸Fe²⁺
+        # → "Fe²⁺" over 27–29 Da): per-isotope labels were vertical, small and overlapping.
+        # Labels closer than 6 Da to the previous one go one row higher.
+        last_mid, row = -np.inf, 0
+        for key, low, high, colour in _label_groups(table.ranges):
+            mid = 0.5 * (low + high)
+            row = (row + 1) % 2 if mid - last_mid < 6 else 0
+            ax.text(mid, top * 1.6 * 5**row, key, ha="center", va="bottom", fontsize=10,
+                    color=colour, bbox={"facecolor": "white", "edgecolor": "none",
+                                        "alpha": 0.8, "pad": 1})
+            last_mid = mid
+        ax.set_ylim(0.5, top * 60)
     for p in spec.unranged_peaks:
         ax.axvline(p, color="orange", ls=":", lw=1)
     ax.set_xlabel("mass-to-charge (Da)")
