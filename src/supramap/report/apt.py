@@ -21,7 +21,8 @@ _SUPERSCRIPT_DIGITS = "⁰¹²³⁴⁵⁶⁷⁸⁹"
 
 def _label_groups(ranges) -> list[tuple[str, float, float, str]]:
     """(label, low, high, colour) per run of ranges of one ion and charge state (isotopes
-    within 3 Da of each other), in order of mass-to-charge."""
+    within 3 Da of each other), in order of mass-to-charge; the label names the ion and
+    charge (``Fe²⁺``), or the isotope too when the run is one range (``⁵⁶Fe²⁺``)."""
     out: list[list] = []
     for r in sorted(ranges, key=lambda r: r.low):
         label = r.ion
@@ -34,9 +35,11 @@ def _label_groups(ranges) -> list[tuple[str, float, float, str]]:
         colour = COLOURS.get(next(iter(r.composition), ""), "0.3")
         if out and out[-1][0] == key and r.low - out[-1][2] < 3.0:
             out[-1][2] = max(out[-1][2], r.high)
+            out[-1][4] += 1
         else:
-            out.append([key, r.low, r.high, colour])
-    return [tuple(g) for g in out]
+            out.append([key, r.low, r.high, colour, 1, label])
+    # A lone isotope keeps its mass number (⁵⁶Fe²⁺): it names that peak exactly.
+    return [(g[5] if g[4] == 1 else g[0], g[1], g[2], g[3]) for g in out]
 
 
 def spectrum_figure(spec, table=None) -> Figure:

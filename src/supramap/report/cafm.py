@@ -71,7 +71,9 @@ def comparison_section(report: Report, title: str, comparison, image_a,
         ("Islands of A found again in B", f"{len(d['islands_returned'])} of {d['n_islands_a']}"),
     ], header=["quantity", "value"])
     report.figure(figures.comparison_figure(comparison, image_a, labels),
-                  f"Comparison overlay {labels[0]} vs {labels[1]}", name=f"{prefix}overlay.png")
+                  f"{labels[0]} vs {labels[1]} (B registered onto A): conducting in both, "
+                  "only in A, only in B; small spots are ringed (markers, not to scale)",
+                  name=f"{prefix}overlay.png")
 
 
 def series_section(report: Report, series, first_image, prefix: str = "series_") -> None:

@@ -46,23 +46,46 @@ def add_scale_bar(ax, image: xr.DataArray, color: str = "white") -> None:
     ax.add_artist(bar)
 
 
+#: Below this many islands the size figure shows each island (a cumulative count), not bins.
+FEW_ISLANDS = 40
+
+
 def island_sizes_figure(result) -> Figure:
-    """Distributions of the islands' equivalent diameter (log bins, nm) and elongation."""
+    """Distributions of the islands' equivalent diameter (nm, log axis) and elongation:
+    histograms, or with fewer than :data:`FEW_ISLANDS` islands every island as a step of the
+    count of islands at least that large."""
     fig, (a, b) = plt.subplots(1, 2, figsize=(8.4, 3.2), constrained_layout=True)
     d = np.array([i.equivalent_diameter_m for i in result.islands]) * 1e9
     el = np.array([i.elongation for i in result.islands])
-    if d.size:
+    few = d.size < FEW_ISLANDS
+    if few and d.size:
+        # A handful of islands: every one shown (a count of islands at least this large),
+        # not a histogram of three bins.
+        for ax, v, colour in ((a, np.sort(d), "C0"), (b, np.sort(el), "C1")):
+            ax.step(v, np.arange(v.size, 0, -1), where="post", color=colour)
+            ax.plot(v, np.arange(v.size, 0, -1), "o", ms=4, color=colour)
+        a.set_xscale("log")
+    elif d.size:
         bins = np.logspace(np.log10(max(d.min(), 1e-3)), np.log10(d.max() * 1.01),
                            min(30, max(5, d.size // 3)))
         a.hist(d, bins=bins, color="C0")
         a.set_xscale("log")
         b.hist(el, bins=min(30, max(5, el.size // 3)), color="C1")
+    if d.size:
         b.axvline(3, color="0.4", ls="--", lw=1, label="stripe ≥ 3")
         b.legend(fontsize=9)
+        from matplotlib.ticker import LogFormatter, MaxNLocator
+
+        # Plain numbers on the log axis (not 4×10²), whole islands on the counts.
+        a.xaxis.set_major_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.3)))
+        a.xaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False,
+                                                 minor_thresholds=(2, 0.3)))
+        for ax in (a, b):
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     a.set_xlabel("equivalent diameter (nm)")
-    a.set_ylabel("islands")
+    a.set_ylabel("islands at least this large" if few else "islands")
     b.set_xlabel("elongation (major / minor axis)")
-    b.set_ylabel("islands")
+    b.set_ylabel("islands at least this elongated" if few else "islands")
     a.set_title(f"{d.size} islands", fontsize=9)
     return fig
 
@@ -216,22 +239,49 @@ def edges_figure(result) -> Figure:
 
 def comparison_figure(comparison, image_a: xr.DataArray, labels: tuple[str, str] = ("A", "B"),
                       ) -> Figure:
-    """Persistent (white), vanished (red, only in A) and appeared (blue, only in B) areas."""
+    """Conducting in both maps (black), only in A (red) and only in B (blue) on white, with a
+    legend that names the maps; spots too small to see at the page's size (median under 60
+    pixels) are also ringed in their colour."""
+    from matplotlib.patches import Patch
+    from scipy import ndimage as ndi
+
     ma, mb = comparison.mask_a, comparison.mask_b
     code = np.zeros(ma.shape, dtype=int)
     code[ma & mb] = 1
     code[ma & ~mb] = 2
     code[~ma & mb] = 3
-    cmap = ListedColormap(["#111111", "#f0f0f0", "#e0403a", "#3a7de0"])
-    fig, ax = plt.subplots(figsize=(5.6, 4.6), constrained_layout=True)
-    ax.imshow(code, cmap=cmap, vmin=-0.5, vmax=3.5, interpolation="nearest")
+    colours = ["#ffffff", "#222222", "#d62728", "#1f5fd6"]
+    fig, ax = plt.subplots(figsize=(5.8, 5.0), constrained_layout=True)
+    ax.imshow(code, cmap=ListedColormap(colours), vmin=-0.5, vmax=3.5,
+              interpolation="nearest")
+    lab, n = ndi.label(code > 0)
+    if n:
+        sizes = np.bincount(lab.ravel())[1:]
+        if np.median(sizes) < 60:
+            centres = ndi.center_of_mass(code > 0, lab, range(1, n + 1))
+            idx = range(1, n + 1)
+            # A spot seen in both maps (even if shifted a little) is ringed as persistent.
+            kind = np.where(ndi.maximum(code == 1, lab, idx), 1, ndi.maximum(code, lab, idx))
+            for (cy, cx), k in zip(centres, kind):
+                ax.plot(cx, cy, "o", ms=9, mfc="none", mec=colours[int(k)], mew=1.2)
+    for side in ax.spines.values():
+        side.set_color("0.6")
     ax.set_xticks([])
     ax.set_yticks([])
     add_scale_bar(ax, image_a)
-    a, b = labels
-    ax.set_title(f"{a} vs {b}: IoU {comparison.iou:.2f}; white both, red only {a}, "
-                 f"blue only {b}", fontsize=9)
+    a, b = (_short(x) for x in labels)
+    ax.legend(handles=[Patch(color=colours[1], label="both"),
+                       Patch(color=colours[2], label=f"only {a}"),
+                       Patch(color=colours[3], label=f"only {b}")],
+              loc="upper center", bbox_to_anchor=(0.5, -0.01), ncol=3, fontsize=9,
+              frameon=False)
+    ax.set_title(f"Conducting areas: IoU {comparison.iou:.2f}", fontsize=10)
     return fig
+
+
+def _short(name: str, n: int = 28) -> str:
+    """A file name short enough for a legend."""
+    return name if len(name) <= n else name[: n - 1] + "…"
 
 
 def series_figure(series) -> Figure:

@@ -90,17 +90,25 @@ def peaks_figure(bias, g, cp, zb) -> Figure:
 
 
 def waterfall_figure(spectra, parameter, name: str) -> Figure:
-    """Spectra offset by their parameter."""
+    """Spectra offset by their parameter, each named at its right end (``0.5 T``); the
+    offsets make the vertical scale meaningless, so it carries no tick values."""
     fig, ax = plt.subplots(figsize=(5.5, 5), constrained_layout=True)
     order = np.argsort(parameter)
     span = max(float(np.ptp(s[1])) for s in spectra) or 1.0
+    label = axis_name(name)
+    symbol, _, unit = label.rpartition(" (")
+    unit = unit.rstrip(")")
     for k, i in enumerate(order):
-        b, g = spectra[i]
-        ax.plot(np.asarray(b) * 1e3, np.asarray(g) + 0.6 * span * k, lw=0.8,
-                label=f"{name} = {parameter[i]:g}")
+        b, g = np.asarray(spectra[i][0]) * 1e3, np.asarray(spectra[i][1])
+        line, = ax.plot(b, g + 0.6 * span * k, lw=0.9)
+        ax.annotate(f"{parameter[i]:g} {unit}".strip(), (b[-1], g[-1] + 0.6 * span * k),
+                    xytext=(4, 0), textcoords="offset points", va="center", fontsize=9,
+                    color=line.get_color())
     ax.set_xlabel("bias (mV)")
-    ax.set_ylabel(conductance_label() + ", offset")
-    ax.legend(fontsize=9)
+    ax.set_ylabel(conductance_label() + ", offset for clarity")
+    ax.set_yticks([])
+    ax.margins(x=0.12)
+    ax.set_title(f"Spectra by {symbol or label}, bottom to top", fontsize=10)
     return fig
 
 
