@@ -32,6 +32,7 @@ lint: $(VENV)/.installed-test
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/cafm.py
 	$(BIN)/python benchmarks/islands.py
+	$(BIN)/python benchmarks/explorer.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) build *.egg-info src/*.egg-info

@@ -400,13 +400,32 @@ class ExplorerPage:
     gap_eV: Any
     fit: Any
     title: str
+    angle_deg: float = 0.0
+    positions: Any = None  # the scanner X, Y (m) the file recorded with each point
+
+    def html(self) -> str:
+        """The page itself (Bokeh's JavaScript inlined: it works offline)."""
+        from supramap.report.explorer import explorer_html
+
+        return explorer_html(self.grid, gap_eV=self.gap_eV, maps=self.layers, fit=self.fit,
+                             title=self.title, angle_deg=self.angle_deg,
+                             positions=self.positions)[0]
 
     def write(self, folder) -> Path:
         """Write ``index.html`` (and nothing else) into *folder*; its path."""
         from supramap.report.explorer import write_explorer
 
         return write_explorer(self.grid, Path(folder), gap_eV=self.gap_eV, maps=self.layers,
-                              fit=self.fit, title=self.title)
+                              fit=self.fit, title=self.title, angle_deg=self.angle_deg,
+                              positions=self.positions)
+
+    def _repr_html_(self) -> str:
+        """The same page inline in Jupyter (an iframe holding it: no notebook extension, and
+        the page's script cannot clash with the notebook's)."""
+        import html as _html
+
+        return (f'<iframe srcdoc="{_html.escape(self.html(), quote=True)}" width="100%" '
+                'height="1000" style="border:0" title="grid explorer"></iframe>')
 
 
 def sts_explore(file, gapmap=None, *, channel=None) -> Outcome:
@@ -444,13 +463,20 @@ def sts_explore(file, gapmap=None, *, channel=None) -> Outcome:
             if key in fit:
                 layers[label] = (np.where(conv, fit[key].values * scale, np.nan), unit)
     names = list(layers) + (["Δ (fitted gap)"] if gap is not None else [])
+    positions = None
+    if "param X" in ds and "param Y" in ds and ds["param X"].attrs.get("units") == "m":
+        positions = (np.asarray(ds["param X"].values, float),
+                     np.asarray(ds["param Y"].values, float))
     d = {"file": str(file), "shape": list(g.shape),
          "decimation": decimation(g.shape[0], g.shape[1]), "layers": names,
-         "fitted_spectra": fit is not None}
+         "fitted_spectra": fit is not None,
+         "grid_angle_deg": float(ds.attrs.get("grid_angle_deg", 0.0) or 0.0)}
     rows = [("grid (y, x, bias)", " × ".join(map(str, g.shape))),
             ("map layers", ", ".join(names) or "dI/dV only")]
     return Outcome("sts-explore", f"Explorer of {file.name}", d, rows,
-                   ExplorerPage(g, layers, gap, fit, f"Grid explorer — {file.name}"), found)
+                   ExplorerPage(g, layers, gap, fit, f"Grid explorer — {file.name}",
+                                float(ds.attrs.get("grid_angle_deg", 0.0) or 0.0), positions),
+                   found)
 
 
 def sts_decompose(file, gapmap=None, compare=None, *, method="kmeans", components="auto",

@@ -1,202 +1,30 @@
-"""A self-contained HTML page to explore a spectroscopic grid: a dI/dV map at the energy of a
-slider, the spectrum of the pixel clicked (with its fitted gap when a gap map is given) and the
-mean spectrum of a region (shift-click two corners).
+"""A self-contained HTML page to explore a spectroscopic grid: the dI/dV map at any bias (or a
+map layer: levelled topography, fitted Δ, Γ, ...), the spectrum of the pixel clicked (with its
+fitted model when a gap map is given), the mean spectrum of a region (shift-click two
+corners) and the spectra along a line (ctrl- or alt-click its two ends).
 
-Written without a plotting library on purpose: the page must work offline from the file
-system, and Bokeh's standalone output inlines ~1 MB of JavaScript per page, while this page is a
-few kB of script plus the data.  The data are embedded as base64 float32 (decimated by an
-integer factor when the grid is larger than ``max_pixels``, which the page states).
+Drawn with Bokeh (standalone output, its JavaScript inlined: the page works offline from the
+file system): every panel has axes with ticks and units, zoom, pan and a hover read-out; the
+clicked pixel, region and line are marked on the map; a range slider sets the colours; the
+shown spectrum exports as CSV.  The click logic is ``explorer_js.LIBRARY``.
+
+Size: the grid is embedded quantised per spectrum (``lo + q·step``, 16 bits when the page
+stays within :data:`DATA_BUDGET` bytes, else 8 bits: at most 1/510 of each spectrum's own range
+off), decimated in x/y beyond ``max_pixels`` spectra and along the bias beyond the budget —
+the page states each.  A 128² × 401 grid makes a ~10 MB page (``benchmarks/explorer.py``).
 """
 
 from __future__ import annotations
 
-import base64
 import html
-import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
-PAGE = """<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>
-<style>body{{font-family:system-ui,sans-serif;margin:1.5em;color:#222}}
-#wrap{{display:flex;gap:2em;flex-wrap:wrap}}#wrap>div{{max-width:490px}}
-pre{{white-space:pre-wrap;word-break:break-all;font-size:.75em;color:#555}}
-#cbar-label{{display:block}}canvas{{image-rendering:pixelated;cursor:crosshair;
-border:1px solid #999}}svg{{border:1px solid #999;background:#fff}}.note{{color:#555;
-font-size:.9em}}</style></head><body><h1>{title}</h1>
-<p class="note">{note}</p>
-<div id="wrap"><div><label>map <select id="layer"></select></label>
-<label>energy <input id="energy" type="range" min="0" max="{nb1}" value="{mid}"></label>
-<span id="elabel"></span><br><canvas id="map" width="{cw}" height="{ch}"></canvas>
-<canvas id="cbar" width="16" height="{ch}"></canvas><span id="cbar-label" class="note"></span>
-<br><span class="note">x {x0:.3g} … {x1:.3g} nm (left → right), y {y0:.3g} … {y1:.3g} nm
-(top → bottom).<br>Click a pixel for its spectrum; shift-click two corners for the mean
-spectrum of a region; ctrl-click (or alt-click) two points for the spectra along the line.
-</span></div>
-<div><svg id="spec" width="480" height="320"></svg><pre id="spectrum-data">{{}}</pre>
-<canvas id="cut" width="480" height="200"></canvas><div id="cut-label" class="note"></div>
-<pre id="cut-data">{{}}</pre></div>
-</div>
-<script>
-const D = {data};
-function f32(b64) {{ const s = atob(b64); const u = new Uint8Array(s.length);
-  for (let i = 0; i < s.length; i++) u[i] = s.charCodeAt(i); return new Float32Array(u.buffer); }}
-const G = f32(D.grid), NY = D.ny, NX = D.nx, NB = D.nb, S = D.scale;
-const gap = D.gap ? f32(D.gap) : null;
-const cv = document.getElementById('map'), ctx = cv.getContext('2d');
-function val(iy, ix, k) {{ return G[(iy * NX + ix) * NB + k]; }}
-const LAYERS = (D.layers || []).map(l => ({{name: l.name, units: l.units, v: f32(l.data)}}));
-const sel = document.getElementById('layer');
-for (const [i, name] of [['-1', 'dI/dV at the energy'], ...LAYERS.map((l, i) =>
-    [String(i), l.name])]) {{
-  const o = document.createElement('option'); o.value = i; o.textContent = name;
-  sel.appendChild(o); }}
-function colour(t) {{ return [68 + 185 * t, 1 + 230 * t, 84 + 30 * (1 - t)]; }}
-function paint(canvas, w, h, at) {{
-  let lo = Infinity, hi = -Infinity;
-  for (let i = 0; i < w * h; i++) {{ const v = at(i); if (isFinite(v)) {{
-    lo = Math.min(lo, v); hi = Math.max(hi, v); }} }}
-  const c2 = canvas.getContext('2d'), img = c2.createImageData(w, h);
-  for (let i = 0; i < w * h; i++) {{
-    const v = at(i), ok = isFinite(v), t = ok && hi > lo ? (v - lo) / (hi - lo) : 0;
-    const c = ok ? colour(t) : [170, 170, 170];
-    img.data[4 * i] = c[0]; img.data[4 * i + 1] = c[1]; img.data[4 * i + 2] = c[2];
-    img.data[4 * i + 3] = 255; }}
-  const off = document.createElement('canvas'); off.width = w; off.height = h;
-  off.getContext('2d').putImageData(img, 0, 0);
-  c2.imageSmoothingEnabled = false; c2.drawImage(off, 0, 0, canvas.width, canvas.height);
-  return [lo, hi];
-}}
-function drawMap(k) {{
-  const li = +sel.value, layer = li >= 0 ? LAYERS[li] : null;
-  const [lo, hi] = layer ? paint(cv, NX, NY, i => layer.v[i])
-                         : paint(cv, NX, NY, i => G[i * NB + k] * S);
-  const units = layer ? layer.units : D.units;
-  const cb = document.getElementById('cbar'), cc = cb.getContext('2d');
-  for (let y = 0; y < cb.height; y++) {{ const c = colour(1 - y / (cb.height - 1));
-    cc.fillStyle = 'rgb(' + c.map(Math.round).join(',') + ')'; cc.fillRect(0, y, cb.width, 1); }}
-  document.getElementById('cbar-label').textContent = hi.toPrecision(3) + ' (top) … ' +
-    lo.toPrecision(3) + ' (bottom) ' + units + (layer ? ' — ' + layer.name :
-    ' — dI/dV at ' + D.bias_mV[k].toFixed(3) + ' mV');
-  document.getElementById('elabel').textContent = (D.bias_mV[k]).toFixed(3) + ' meV';
-}}
-const FIT = D.fit ? {{p: f32(D.fit.params), k: D.fit.kernel, u0: D.fit.u0, du: D.fit.du,
-                     e0: D.fit.e0, de: D.fit.de, ne: D.fit.ne}} : null;
-function dynes(e, dl, g) {{  // Re[(E + iΓ)/√((E + iΓ)² − Δ²)], the branch of the gap map
-  const a = e * e - g * g - dl * dl, b = 2 * e * g, r = Math.hypot(a, b);
-  const p = Math.sqrt(Math.max((r + a) / 2, 0));
-  const q = (b < 0 ? -1 : 1) * Math.sqrt(Math.max((r - a) / 2, 0));
-  return r > 0 ? (e < 0 ? -1 : 1) * (e * p + g * q) / r : 1; }}
-function fitted(iy, ix) {{  // scale · ∫ N(E) k(E − V) dE + offset at every bias
-  if (!FIT) return null;
-  const o = 4 * (iy * NX + ix), dl = FIT.p[o], g = FIT.p[o + 1], sc = FIT.p[o + 2],
-    off = FIT.p[o + 3];
-  if (![dl, g, sc, off].every(isFinite)) return null;
-  const n = new Float64Array(FIT.ne);
-  for (let j = 0; j < FIT.ne; j++) n[j] = dynes(FIT.e0 + j * FIT.de, dl, g);
-  const out = [];
-  for (let i = 0; i < NB; i++) {{
-    const v = D.bias_mV[i] / 1e3; let acc = 0;
-    for (let j = 0; j < FIT.ne; j++) {{
-      const t = (FIT.e0 + j * FIT.de - v - FIT.u0) / FIT.du, m = Math.floor(t);
-      if (m < 0 || m + 1 >= FIT.k.length) continue;
-      acc += n[j] * (FIT.k[m] + (t - m) * (FIT.k[m + 1] - FIT.k[m])); }}
-    out.push(sc * acc * FIT.de + off); }}
-  return out; }}
-function showSpectrum(iy, ix) {{
-  const ys = []; for (let k = 0; k < NB; k++) ys.push(val(iy, ix, k));
-  const fin = ys.filter(isFinite), lo = Math.min(...fin), hi = Math.max(...fin);
-  const b0 = D.bias_mV[0], b1 = D.bias_mV[NB - 1];
-  const pts = ys.map((y, k) => [40 + 430 * (D.bias_mV[k] - b0) / (b1 - b0),
-    290 - 270 * (hi > lo ? (y - lo) / (hi - lo) : 0.5)]);
-  const d = pts.map((p, k) => (k ? 'L' : 'M') + p[0].toFixed(1) + ' ' + p[1].toFixed(1)).join('');
-  const g = gap ? gap[iy * NX + ix] : NaN;
-  const fit = fitted(iy, ix);  // in the grid's units; the drawn curve shares the data's scale
-  const fd = fit ? fit.map((y, k) => (k ? 'L' : 'M') + (40 + 430 * (D.bias_mV[k] - b0) /
-    (b1 - b0)).toFixed(1) + ' ' + (290 - 270 * (hi > lo ? (y / S - lo) / (hi - lo) : 0.5))
-    .toFixed(1)).join('') : '';
-  document.getElementById('spec').innerHTML =
-    '<path d="' + d + '" fill="none" stroke="#1f77b4" stroke-width="1.5"/>' +
-    (fit ? '<path d="' + fd + '" fill="none" stroke="#ff7f0e" stroke-width="1.2" ' +
-     'stroke-dasharray="4 3"/><text x="330" y="314" font-size="12" fill="#ff7f0e">' +
-     '-- fit, Γ = ' + (FIT.p[4 * (iy * NX + ix) + 1] * 1e3).toFixed(3) + ' meV</text>' : '') +
-    '<text x="40" y="314" font-size="12">bias ' + b0.toFixed(2) + ' … ' + b1.toFixed(2) +
-    ' mV</text><text x="40" y="14" font-size="12">x = ' + D.x_nm[ix].toFixed(2) +
-    ' nm, y = ' + D.y_nm[iy].toFixed(2) + ' nm' + (isFinite(g) ? ', Δ = ' +
-    g.toFixed(3) + ' meV' : '') + '; dI/dV ' + (lo * S).toPrecision(3) + ' … ' +
-    (hi * S).toPrecision(3) + ' ' + D.units + '</text>';
-  document.getElementById('spectrum-data').textContent = JSON.stringify(
-    {{iy: iy, ix: ix, first: ys.slice(0, 5).map(v => v * S), gap_meV: isFinite(g) ? g : null,
-      fit_first: fit ? fit.slice(0, 5) : null}});
-}}
-let corner = null, lineStart = null;
-function showCut(a, b) {{
-  // Pixels along the line a → b (one per pixel step, nearest pixel, repeats dropped).
-  const n = Math.max(Math.abs(b[0] - a[0]), Math.abs(b[1] - a[1])) + 1, pts = [];
-  for (let i = 0; i < n; i++) {{
-    const t = n > 1 ? i / (n - 1) : 0;
-    const p = [Math.round(a[0] + t * (b[0] - a[0])), Math.round(a[1] + t * (b[1] - a[1]))];
-    if (!pts.length || pts[pts.length - 1][0] !== p[0] || pts[pts.length - 1][1] !== p[1])
-      pts.push(p); }}
-  const cut = document.getElementById('cut');
-  // Rows: bias (top = highest); columns: position along the line.
-  const [lo, hi] = paint(cut, pts.length, NB,
-    i => {{ const col = i % pts.length, row = Math.floor(i / pts.length);
-           return val(pts[col][0], pts[col][1], NB - 1 - row) * S; }});
-  const dist = Math.hypot((D.x_nm[b[1]] - D.x_nm[a[1]]), (D.y_nm[b[0]] - D.y_nm[a[0]]));
-  document.getElementById('cut-label').textContent = 'spectra along the line: ' +
-    dist.toFixed(2) + ' nm (left → right), bias ' + D.bias_mV[NB - 1].toFixed(2) + ' (top) … ' +
-    D.bias_mV[0].toFixed(2) + ' mV (bottom); dI/dV ' + lo.toPrecision(3) + ' … ' +
-    hi.toPrecision(3) + ' ' + D.units;
-  document.getElementById('cut-data').textContent = JSON.stringify(
-    {{points: pts, length_nm: dist, first: pts.map(p => val(p[0], p[1], 0) * S)}});
-}}
-function showRegion(a, b) {{
-  const y0 = Math.min(a[0], b[0]), y1 = Math.max(a[0], b[0]);
-  const x0 = Math.min(a[1], b[1]), x1 = Math.max(a[1], b[1]);
-  const mean = new Array(NB).fill(0); let n = 0;
-  for (let iy = y0; iy <= y1; iy++) for (let ix = x0; ix <= x1; ix++) {{
-    let ok = true; for (let k = 0; k < NB; k++) if (!isFinite(val(iy, ix, k))) ok = false;
-    if (!ok) continue; n++; for (let k = 0; k < NB; k++) mean[k] += val(iy, ix, k); }}
-  for (let k = 0; k < NB; k++) mean[k] /= Math.max(n, 1);
-  const b0 = D.bias_mV[0], b1 = D.bias_mV[NB - 1];
-  const lo = Math.min(...mean), hi = Math.max(...mean);
-  const d = mean.map((y, k) => (k ? 'L' : 'M') + (40 + 430 * (D.bias_mV[k] - b0) /
-    (b1 - b0)).toFixed(1) + ' ' + (290 - 270 * (hi > lo ? (y - lo) / (hi - lo) : 0.5))
-    .toFixed(1)).join('');
-  document.getElementById('spec').innerHTML = '<path d="' + d +
-    '" fill="none" stroke="#d62728" stroke-width="1.5"/><text x="40" y="14" ' +
-    'font-size="12">mean of ' + n + ' spectra, x ' + D.x_nm[x0].toFixed(2) + '…' +
-    D.x_nm[x1].toFixed(2) + ' nm, y ' + D.y_nm[y0].toFixed(2) + '…' + D.y_nm[y1].toFixed(2) +
-    ' nm</text>';
-  document.getElementById('spectrum-data').textContent = JSON.stringify(
-    {{region: [y0, x0, y1, x1], n: n, first: mean.slice(0, 5).map(v => v * S)}});
-}}
-cv.addEventListener('click', (ev) => {{
-  const r = cv.getBoundingClientRect();
-  const ix = Math.min(NX - 1, Math.floor((ev.clientX - r.left) / r.width * NX));
-  const iy = Math.min(NY - 1, Math.floor((ev.clientY - r.top) / r.height * NY));
-  // Ctrl- or alt-click twice: the two ends of a line cut.
-  if (ev.ctrlKey || ev.altKey) {{
-    if (lineStart === null) {{ lineStart = [iy, ix]; return; }}
-    showCut(lineStart, [iy, ix]); lineStart = null; return;
-  }}
-  lineStart = null;
-  // Shift-click twice: the two corners of a region whose spectra are averaged.
-  if (ev.shiftKey) {{
-    if (corner === null) {{ corner = [iy, ix]; return; }}
-    showRegion(corner, [iy, ix]); corner = null; return;
-  }}
-  corner = null;
-  showSpectrum(iy, ix);
-}});
-const slider = document.getElementById('energy');
-slider.addEventListener('input', () => drawMap(+slider.value));
-sel.addEventListener('change', () => drawMap(+slider.value));
-drawMap(+slider.value);
-</script></body></html>
-"""
+#: Bytes of quantised grid data a page may hold (before base64, which adds a third).
+DATA_BUDGET = 7_000_000
 
 
 def decimation(ny: int, nx: int, max_pixels: int = 128 * 128) -> int:
@@ -204,75 +32,368 @@ def decimation(ny: int, nx: int, max_pixels: int = 128 * 128) -> int:
     return int(np.ceil(np.sqrt(ny * nx / max_pixels))) if ny * nx > max_pixels else 1
 
 
-def write_explorer(grid: xr.DataArray, out_dir: str | Path, *, gap_eV: np.ndarray | None = None,
-                   maps: dict[str, tuple[np.ndarray, str]] | None = None,
-                   fit: xr.Dataset | None = None,
-                   title: str = "Grid explorer", max_pixels: int = 128 * 128) -> Path:
-    """Write ``out_dir/index.html`` exploring a ``(y, x, bias)`` grid; returns its path.
+@dataclass
+class Quantised:
+    """A ``(ny, nx, nb)`` grid as ``lo[y, x] + q[y, x, k] · step[y, x]``."""
 
-    *maps* adds map layers of the same pixels, ``name → (array, units)``: the topography
-    recorded with the grid, fitted parameters (Δ, Γ, ...), a registered cAFM map.  A fitted
-    gap (*gap_eV*) becomes the layer "Δ (fitted gap)" in meV as well.  *fit*, a gap map
-    (:func:`supramap.sts.gapmap.gap_map` data: delta, gamma, scale, offset, converged and its
-    temperature and lock-in attrs), draws each clicked pixel's fitted spectrum over the data:
-    the page evaluates the thermally broadened Dynes model from the parameters."""
-    from supramap.fileutil import atomic_write_text
+    q: np.ndarray
+    lo: np.ndarray
+    step: np.ndarray
+    bits: int
+
+    def values(self) -> np.ndarray:
+        return self.lo[..., None] + self.q.astype(np.float64) * self.step[..., None]
+
+
+def quantise(g: np.ndarray, budget: int = DATA_BUDGET) -> Quantised:
+    """Quantise each spectrum to 16 bits when ``g.size`` 16-bit numbers fit *budget*, else to
+    8 bits: the error is at most half a step, 1/131070 or 1/510 of that spectrum's range.
+    A spectrum with a NaN keeps NaN for every point (``lo`` NaN)."""
+    g = np.asarray(g, dtype=np.float64)
+    bits = 16 if 2 * g.size <= budget else 8
+    top = 2 ** bits - 1
+    with np.errstate(invalid="ignore"):
+        lo = np.min(g, axis=-1)
+        span = np.max(g, axis=-1) - lo
+    # lo and step as the page stores them (float32), so that q is rounded against them
+    lo = lo.astype(np.float32)
+    step = np.where(span > 0, span / top, 1.0).astype(np.float32)
+    with np.errstate(invalid="ignore"):
+        q = np.rint((g - lo[..., None]) / step[..., None].astype(np.float64))
+    q = np.nan_to_num(q, nan=0.0).clip(0, top).astype(np.uint16 if bits == 16 else np.uint8)
+    return Quantised(q, lo, step, bits)
+
+
+def _level(values: np.ndarray) -> np.ndarray:
+    """A topography layer without its plane (the tilt of the sample dominates it otherwise)."""
+    from supramap.spm.level import polynomial_background
+
+    ok = np.isfinite(values)
+    if ok.sum() < 3 or min(values.shape) < 2:
+        return values - np.nanmedian(values) if ok.any() else values
+    return values - polynomial_background(np.where(ok, values, 0.0), 1, ok)
+
+
+def _display(name: str, values: np.ndarray, units: str) -> tuple[str, np.ndarray, str]:
+    """A layer as shown: topography levelled, lengths in nm, its name saying so."""
+    v = np.asarray(values, dtype=np.float64)
+    if name.lower().startswith("topography"):
+        v = _level(v)
+        name = f"{name}, plane levelled"
+    if units == "m":
+        return name, v * 1e9, "nm"
+    return name, v, units
+
+
+def explorer_document(grid: xr.DataArray, *, gap_eV: np.ndarray | None = None,
+                      maps: dict[str, tuple[np.ndarray, str]] | None = None,
+                      fit: xr.Dataset | None = None, title: str = "Grid explorer",
+                      angle_deg: float | None = None, positions=None,
+                      max_pixels: int = 128 * 128, budget: int = DATA_BUDGET):
+    """The explorer as a Bokeh layout (see :func:`write_explorer`): ``(layout, facts, ready)``;
+    facts holds the decimation, the quantisation and the angle; *ready* is the callback that
+    draws the first map when the document is ready."""
+    from bokeh.layouts import column, row
+    from bokeh.models import (
+        Button,
+        CheckboxGroup,
+        ColorBar,
+        ColumnDataSource,
+        CustomJS,
+        CustomJSHover,
+        CustomJSTickFormatter,
+        Div,
+        HoverTool,
+        Legend,
+        LegendItem,
+        LinearColorMapper,
+        RangeSlider,
+        Select,
+        Slider,
+    )
+    from bokeh.plotting import figure
+
+    from supramap.report.explorer_js import LIBRARY
     from supramap.sts.grid import check_grid
 
     check_grid(grid)
-    ny, nx, nb = grid.shape
-    step = decimation(ny, nx, max_pixels)
+    ny0, nx0, nb0 = grid.shape
+    step = decimation(ny0, nx0, max_pixels)
     g = np.asarray(grid.values[::step, ::step], dtype=np.float64)
-    scale = float(np.nanmax(np.abs(g))) or 1.0
-    data = (g / scale).astype(np.float32)
-    payload = {
-        "ny": int(data.shape[0]), "nx": int(data.shape[1]), "nb": int(nb), "scale": scale,
-        "units": str(grid.attrs.get("units", "")),
-        "bias_mV": (np.asarray(grid["bias"].values, dtype=float) * 1e3).tolist(),
-        "x_nm": (np.asarray(grid["x"].values[::step], dtype=float) * 1e9).tolist(),
-        "y_nm": (np.asarray(grid["y"].values[::step], dtype=float) * 1e9).tolist(),
-        "grid": base64.b64encode(np.ascontiguousarray(data).tobytes()).decode(),
-    }
-    layers = dict(maps or {})
+    ny, nx = g.shape[:2]
+    bias = np.asarray(grid["bias"].values, dtype=float)
+    bstep = max(1, int(np.ceil(ny * nx * nb0 / budget)))  # 8-bit data beyond the budget
+    if bstep > 1:
+        g, bias = g[..., ::bstep], bias[::bstep]
+    nb = bias.size
+    qd = quantise(g, budget)
+    units = str(grid.attrs.get("units", ""))
+    value_label = _value_label(units)
+    if angle_deg is None:
+        angle_deg = float(grid.attrs.get("grid_angle_deg", 0.0) or 0.0)
+    x = np.asarray(grid["x"].values[::step], dtype=float) * 1e9
+    y = np.asarray(grid["y"].values[::step], dtype=float) * 1e9
+    dx = float(x[1] - x[0]) if nx > 1 else float(step)
+    dy = float(y[1] - y[0]) if ny > 1 else float(step)
+    cx, cy = float(np.mean(grid["x"].values)) * 1e9, float(np.mean(grid["y"].values)) * 1e9
+    rotated = abs(angle_deg) > 1e-9
+    if rotated:  # shown in the grid's own frame, centred: the scanner's x, y would be wrong
+        x, y = x - cx, y - cy
+    ox, oy = (0.0, 0.0) if rotated else (cx, cy)
+    # The scanner's X, Y of a point shown at (x, y): X = ax + bx·x + cx·y, Y likewise — from
+    # the positions the instrument recorded with each point when given (a real 45° Nanonis
+    # grid's points lie 0.11 nm off its header's centre), else from the centre and angle.
+    th = np.deg2rad(angle_deg)
+    c, s = np.cos(th), np.sin(th)
+    affine = [[cx - ox * c - oy * s, c, s], [cy + ox * s - oy * c, -s, c]]
+    if positions is not None:
+        px, py = (np.asarray(v, dtype=float)[::step, ::step] * 1e9 for v in positions)
+        ok = np.isfinite(px) & np.isfinite(py)
+        if ok.sum() >= 3 and px.shape == (ny, nx):
+            yy, xx = np.meshgrid(y, x, indexing="ij")
+            a = np.stack([np.ones(ok.sum()), xx[ok], yy[ok]], axis=1)
+            fitted = [np.linalg.lstsq(a, v[ok], rcond=None)[0] for v in (px, py)]
+            if np.linalg.matrix_rank(a) == 3:
+                affine = [[float(t) for t in f] for f in fitted]
+
+    layers = []
+    cols: dict[str, np.ndarray] = {"lo": qd.lo.ravel(), "step": qd.step.ravel()}
+    for name, (arr, lunits) in dict(maps or {}).items():
+        a = np.asarray(arr, dtype=float)
+        if a.shape != (ny0, nx0):
+            raise ValueError(f"map layer {name!r} has shape {a.shape}, the grid {(ny0, nx0)}")
+        shown, vals, u = _display(str(name), a, str(lunits))
+        cols[f"L{len(layers)}"] = vals[::step, ::step].astype(np.float32).ravel()
+        layers.append({"name": shown, "units": u, "label": f"{shown} ({u})" if u else shown})
     if gap_eV is not None:
-        gm = (np.asarray(gap_eV, dtype=float)[::step, ::step] * 1e3).astype(np.float32)
-        payload["gap"] = base64.b64encode(np.ascontiguousarray(gm).tobytes()).decode()
-        layers.setdefault("Δ (fitted gap)", (np.asarray(gap_eV, dtype=float) * 1e3, "meV"))
+        gm = np.asarray(gap_eV, dtype=float)
+        if not any(la["name"].startswith("Δ") for la in layers):
+            cols[f"L{len(layers)}"] = (gm[::step, ::step] * 1e3).astype(np.float32).ravel()
+            layers.append({"name": "Δ (fitted gap)", "units": "meV",
+                           "label": "Δ (fitted gap) (meV)"})
+        cols["gap"] = (gm[::step, ::step] * 1e3).astype(np.float32).ravel()
+    fit_meta = None
     if fit is not None:
         from supramap.sts.gapmap import broadening_kernel
 
         conv = np.asarray(fit["converged"].values, bool)
-        par = np.stack([np.where(conv, np.asarray(fit[k].values, float), np.nan)
-                        for k in ("delta", "gamma", "scale", "offset")], axis=-1)
+        for key in ("delta", "gamma", "scale", "offset"):
+            v = np.where(conv, np.asarray(fit[key].values, float), np.nan)
+            cols[f"fit_{key}"] = v[::step, ::step].astype(np.float64).ravel()
         t_k = float(fit.attrs.get("temperature_K", 1.0))
-        bias = np.asarray(grid["bias"].values, dtype=float)
-        de = min(float(np.median(np.abs(np.diff(bias)))), 8.617e-5 * t_k / 2)
+        fb = np.asarray(grid["bias"].values, dtype=float)
+        de = min(float(np.median(np.abs(np.diff(fb)))), 8.617e-5 * t_k / 2)
         u, kern = broadening_kernel(t_k, float(fit.attrs.get("lockin_rms_V", 0.0)), de)
-        span = float(np.abs(bias).max()) + float(u[-1])
-        payload["fit"] = {
-            "params": base64.b64encode(np.ascontiguousarray(
-                par[::step, ::step], dtype=np.float32).tobytes()).decode(),
-            "kernel": kern.tolist(), "u0": float(u[0]), "du": de,
-            "e0": -span, "de": de, "ne": int(2 * span / de) + 1}
-    payload["layers"] = []
-    for name, (arr, units) in layers.items():
-        a = np.asarray(arr, dtype=float)
-        if a.shape != (ny, nx):
-            raise ValueError(f"map layer {name!r} has shape {a.shape}, the grid {(ny, nx)}")
-        a = np.ascontiguousarray(a[::step, ::step], dtype=np.float32)
-        payload["layers"].append({"name": str(name), "units": str(units),
-                                  "data": base64.b64encode(a.tobytes()).decode()})
-    note = (f"{ny} × {nx} pixels × {nb} bias points"
-            + (f"; shown decimated by {step} (every {step}th pixel)" if step > 1 else "")
-            + "; values are " + html.escape(_value_label(payload["units"]))
-            + (", Δ from the gap map" if gap_eV is not None else ""))
-    side = 384
-    cw = side if data.shape[1] >= data.shape[0] else int(side * data.shape[1] / data.shape[0])
-    ch = side if data.shape[0] >= data.shape[1] else int(side * data.shape[0] / data.shape[1])
-    page = PAGE.format(title=html.escape(title), note=note, cw=cw, ch=ch, nb1=nb - 1,
-                       mid=nb // 2, data=json.dumps(payload),
-                       x0=payload["x_nm"][0], x1=payload["x_nm"][-1],
-                       y0=payload["y_nm"][0], y1=payload["y_nm"][-1])
+        span = float(np.abs(fb).max()) + float(u[-1])
+        fit_meta = {"kernel": [float(k) for k in kern], "u0": float(u[0]), "du": de,
+                    "e0": -span, "de": de, "ne": int(2 * span / de) + 1}
+
+    what = "dI/dV"
+    facts = {"shape": [ny0, nx0, nb0], "decimation": step, "bias_decimation": bstep,
+             "bits": qd.bits, "angle_deg": angle_deg,
+             "max_error": f"≤ 1/{2 * (2 ** qd.bits - 1)} of each spectrum's range"}
+    quant = (f"stored with {qd.bits} bits per spectrum (values within "
+             f"1/{2 * (2 ** qd.bits - 1)} of each spectrum's range)")
+    meta = {"ny": ny, "nx": nx, "nb": nb, "bias_mV": (bias * 1e3).tolist(),
+            "x": x.tolist(), "y": y.tolist(), "dx": dx, "dy": dy, "cx": cx, "cy": cy,
+            "affine": affine, "rotated": rotated, "units": units,
+            "value_label": value_label, "what": what, "layers": layers, "fit": fit_meta,
+            "gap": gap_eV is not None, "cut_width": int(max(nx, ny)), "title": title,
+            "source": str(grid.attrs.get("source_file", grid.name or "")),
+            "quantisation": quant,
+            "csv_column": "dIdV_S" if units in ("S", "A/V") else
+            (f"lockin_{units}" if units else "value")}
+
+    qsrc = ColumnDataSource({"q": qd.q.ravel()}, name="grid")
+    psrc = ColumnDataSource(cols, name="pixels")
+    mid = nb // 2
+    vals = qd.values()
+    img = vals[:, :, mid].copy()  # the page redraws it when ready; drawn here for the ranges
+    imsrc = ColumnDataSource({"image": [img], "x": [x[0] - dx / 2], "y": [y[0] - dy / 2],
+                              "dw": [abs(dx) * nx], "dh": [abs(dy) * ny]}, name="map")
+    mapper = LinearColorMapper(palette="Viridis256", nan_color="#bbbbbb")
+    frame = "along the grid from its centre " if rotated else ""
+    side = 400
+    aspect = (ny * abs(dy)) / max(nx * abs(dx), 1e-30)
+    mw, mh = (side, max(160, int(side * aspect))) if aspect <= 1 else \
+        (max(160, int(side / aspect)), side)
+    mapfig = figure(frame_width=mw, frame_height=mh,  # the grid's own aspect
+                    tools="pan,wheel_zoom,box_zoom,reset,save",
+                    x_axis_label=f"x {frame}(nm)" if rotated else "x (nm)",
+                    y_axis_label=f"y {frame}(nm)" if rotated else "y (nm)",
+                    x_range=(float(x[0] - dx / 2), float(x[-1] + dx / 2)),
+                    y_range=(float(y[0] - dy / 2), float(y[-1] + dy / 2)), name="mapfig")
+    mapfig.toolbar.logo = None
+    ren = mapfig.image("image", x="x", y="y", dw="dw", dh="dh", source=imsrc,
+                       color_mapper=mapper)
+    cbar = ColorBar(color_mapper=mapper, title=value_label, title_text_font_size="11pt",
+                    major_label_text_font_size="10pt")
+    cbar.name = "cbar"
+    mapfig.add_layout(cbar, "right")
+    pending = ColumnDataSource({"x": [], "y": []}, name="pending")
+    pix = ColumnDataSource({"x": [], "y": []}, name="pixel")
+    region = ColumnDataSource({"left": [], "right": [], "bottom": [], "top": []}, name="region")
+    line = ColumnDataSource({"x0": [], "y0": [], "x1": [], "y1": []}, name="line")
+    mapfig.scatter("x", "y", source=pending, marker="circle", size=14, fill_alpha=0,
+                   line_color="white", line_width=2.5)
+    mapfig.scatter("x", "y", source=pix, marker="x", size=16, line_color="red", line_width=3)
+    mapfig.quad(left="left", right="right", bottom="bottom", top="top", source=region,
+                fill_alpha=0, line_color="red", line_width=2.5)
+    mapfig.segment("x0", "y0", "x1", "y1", source=line, line_color="red", line_width=3)
+    tips = [("x, y", "$x{0.00} nm, $y{0.00} nm"), ("value", "@image{custom}")]
+    fmt = {"@image": CustomJSHover(code="const u = window.SMX ? window.SMX.units : '';"
+                                        "return Number.isFinite(value) ? "
+                                        "Number(value.toPrecision(4)) + ' ' + u : '–';")}
+    if rotated:
+        tips.append(("scanner X, Y", "$sx{custom}"))
+        (a0, a1, a2), (b0, b1, b2) = affine
+        fmt["$sx"] = CustomJSHover(code=(
+            "const u = special_vars.x, v = special_vars.y;"
+            f"return ({a0!r} + {a1!r} * u + {a2!r} * v).toFixed(2) + ', ' + "
+            f"({b0!r} + {b1!r} * u + {b2!r} * v).toFixed(2) + ' nm';"))
+    mapfig.add_tools(HoverTool(renderers=[ren], tooltips=tips, formatters=fmt))
+
+    whole = np.isfinite(vals).all(axis=-1)
+    mean = vals[whole].mean(axis=0) if whole.any() else np.zeros(nb)
+    spec = ColumnDataSource({"bias_mV": bias * 1e3, "v": mean, "fit": np.full(nb, np.nan)},
+                            name="spectrum")
+    specfig = figure(width=520, height=370, tools="pan,wheel_zoom,box_zoom,reset,save",
+                     x_axis_label="bias (mV)", y_axis_label=value_label, name="specfig",
+                     title="mean of all spectra (click a pixel of the map)")
+    specfig.toolbar.logo = None
+    dataline = specfig.line("bias_mV", "v", source=spec, line_width=2, color="#1f77b4")
+    fitline = specfig.line("bias_mV", "fit", source=spec, line_width=2, color="#ff7f0e",
+                           line_dash="dashed", visible=False)
+    legend = Legend(items=[LegendItem(label=f"mean of {int(whole.sum())} spectra",
+                                      renderers=[dataline]),
+                           LegendItem(label="fit", renderers=[fitline], visible=False)],
+                    orientation="horizontal", label_text_font_size="10pt", name="legend")
+    specfig.add_layout(legend, "below")  # never over the curve
+    specfig.add_tools(HoverTool(renderers=[dataline], mode="vline", tooltips=[
+        ("bias", "@bias_mV{0.000} mV"), ("value", "@v{0.0000e} " + (units or "")),
+        ("fit", "@fit{0.0000e}")]))
+
+    cutw = int(max(nx, ny))
+    cutsrc = ColumnDataSource({"image": [np.full((nb, cutw), np.nan)], "x": [0.0],
+                               "y": [float(bias.min() * 1e3)], "dw": [1.0],
+                               "dh": [float(np.ptp(bias) * 1e3) or 1.0]}, name="cut")
+    cutmapper = LinearColorMapper(palette="Viridis256", nan_color="#ffffff")
+    cutfig = figure(width=520, height=260, tools="pan,wheel_zoom,box_zoom,reset,save",
+                    x_range=(0.0, 1.0), y_range=(float(bias.min() * 1e3),
+                                                 float(bias.max() * 1e3) + 1e-9),
+                    x_axis_label="distance along the line (nm)", y_axis_label="bias (mV)",
+                    visible=False, name="cutfig", title="spectra along the line")
+    cutfig.toolbar.logo = None
+    cutren = cutfig.image("image", x="x", y="y", dw="dw", dh="dh", source=cutsrc,
+                          color_mapper=cutmapper)
+    cutfig.add_layout(ColorBar(color_mapper=cutmapper, title=value_label,
+                               title_text_font_size="10pt"), "right")
+    cutfig.add_tools(HoverTool(renderers=[cutren], tooltips=[
+        ("distance", "$x{0.00} nm"), ("bias", "$y{0.000} mV"), ("value", "@image{0.000e}")]))
+
+    for f in (mapfig, specfig, cutfig):
+        for ax in (f.xaxis, f.yaxis):
+            ax.axis_label_text_font_size = "12pt"
+            ax.major_label_text_font_size = "10pt"
+        f.title.text_font_size = "12pt"
+
+    b_lo, b_hi = float(bias.min() * 1e3), float(bias.max() * 1e3)
+    db = (b_hi - b_lo) / max(nb - 1, 1) or 1.0
+    energy = Slider(start=b_lo, end=b_hi, step=db, value=float(bias[mid] * 1e3),
+                    title="bias (mV)", width=mw + 60, format="0[.]000", name="energy")
+    layer = Select(title="map", value=f"{what} at the bias",
+                   options=[f"{what} at the bias"] + [la["name"] for la in layers],
+                   name="layer", width=300)
+    crange = RangeSlider(start=0, end=1, value=(0, 1), step=0.01, title="colour range",
+                         width=mw + 60, name="crange",
+                         format=CustomJSTickFormatter(code="return Number.isFinite(tick) ? "
+                                                      "Number(tick.toPrecision(3)) + '' : '';"))
+    keep = CheckboxGroup(labels=["keep the colour range when the bias or map changes"],
+                         active=[], name="keep")
+    exportbtn = Button(label="Export the shown spectrum (CSV)", disabled=True, name="export",
+                    width=300)
+    status = Div(text="Click a pixel for its spectrum; shift-click two corners for the mean "
+                      "spectrum of a region; ctrl- or alt-click two points for the spectra "
+                      "along a line.", name="status", width=520)
+    args = dict(meta=meta, qsrc=qsrc, psrc=psrc, imsrc=imsrc, mapper=mapper, cbar=cbar,
+                mapfig=mapfig, spec=spec, specfig=specfig, dataline=dataline, fitline=fitline,
+                legend=legend, cutsrc=cutsrc, cutmapper=cutmapper, cutfig=cutfig,
+                pending=pending, pix=pix, region=region, line=line, energy=energy,
+                layer=layer, crange=crange, keep=keep, exportbtn=exportbtn, status=status)
+
+    def cb(code: str) -> CustomJS:
+        return CustomJS(args=args, code=LIBRARY + "\n" + code)
+
+    energy.js_on_change("value", cb("smx({meta, qsrc, psrc, imsrc, mapper, cbar, mapfig, "
+                                    "spec, specfig, dataline, fitline, legend, cutsrc, "
+                                    "cutmapper, cutfig, pending, pix, region, line, energy, "
+                                    "layer, crange, keep, exportbtn, status}).draw();"))
+    call = ("smx({meta, qsrc, psrc, imsrc, mapper, cbar, mapfig, spec, specfig, dataline, "
+            "fitline, legend, cutsrc, cutmapper, cutfig, pending, pix, region, line, energy, "
+            "layer, crange, keep, exportbtn, status})")
+    layer.js_on_change("value", cb(call + ".draw();"))
+    crange.js_on_change("value", cb(call + ".range();"))
+    exportbtn.js_on_event("button_click", cb(call + ".download();"))
+    mapfig.js_on_event("tap", cb(call + ".tap(cb_obj.x, cb_obj.y, cb_obj.modifiers);"))
+
+    note_bits = [f"{ny0} × {nx0} pixels × {nb0} bias points"]
+    if step > 1:
+        note_bits.append(f"shown decimated by {step} in x and y (every {step}th pixel)")
+    if bstep > 1:
+        note_bits.append(f"every {bstep}th bias point kept")
+    note_bits.append(quant)
+    note_bits.append("values are " + value_label)
+    if gap_eV is not None:
+        note_bits.append("Δ from the gap map")
+    if rotated:
+        note_bits.append(f"the grid is rotated by {angle_deg:g}° in the scanner frame: the map "
+                         "is drawn in the grid's own frame (x along the fast axis, from the "
+                         "grid's centre); the hover and the line under the spectrum give the "
+                         "scanner X, Y")
+    head = Div(text=f"<h2 style='margin:0'>{html.escape(title)}</h2><p style='color:#555;"
+                    f"max-width:1000px'>{html.escape('; '.join(note_bits))}.</p>",
+               name="note", width=1050)
+    layout = column(head, row(column(layer, energy, crange, keep, mapfig),
+                              column(specfig, row(exportbtn), status, cutfig)))
+    facts["layers"] = [la["name"] for la in layers]
+    return layout, facts, cb(call + ";")  # the last: draws the first map once the page is ready
+
+
+def explorer_html(grid: xr.DataArray, **kw) -> tuple[str, dict]:
+    """The explorer page as one HTML string (Bokeh's JavaScript inlined) and its facts."""
+    from bokeh.document import Document
+    from bokeh.embed import file_html
+    from bokeh.events import DocumentReady
+    from bokeh.resources import INLINE
+
+    layout, facts, ready = explorer_document(grid, **kw)
+    doc = Document()
+    doc.add_root(layout)
+    doc.js_on_event(DocumentReady, ready)
+    page = file_html(doc, INLINE, title=kw.get("title", "Grid explorer"))
+    return page, facts
+
+
+def write_explorer(grid: xr.DataArray, out_dir: str | Path, *, gap_eV: np.ndarray | None = None,
+                   maps: dict[str, tuple[np.ndarray, str]] | None = None,
+                   fit: xr.Dataset | None = None, title: str = "Grid explorer",
+                   max_pixels: int = 128 * 128, angle_deg: float | None = None,
+                   positions: tuple[np.ndarray, np.ndarray] | None = None) -> Path:
+    """Write ``out_dir/index.html`` exploring a ``(y, x, bias)`` grid; returns its path.
+
+    *maps* adds map layers of the same pixels, ``name → (array, units)``: the topography
+    recorded with the grid (shown plane-levelled, in nm), fitted parameters (Δ, Γ, ...), a
+    registered cAFM map.  A fitted gap (*gap_eV*) becomes the layer "Δ (fitted gap)" in meV
+    as well.  *fit*, a gap map (:func:`supramap.sts.gapmap.gap_map` data: delta, gamma, scale,
+    offset, converged and its temperature and lock-in attrs), draws each clicked pixel's
+    fitted spectrum over the data: the page evaluates the thermally broadened Dynes model from
+    the parameters.  *angle_deg* (default: the grid's ``grid_angle_deg``) is the grid's
+    rotation in the scanner frame; *positions*, the scanner X, Y (m) recorded with each point,
+    give the scanner position of a rotated grid's pixels (else the angle and centre do)."""
+    from supramap.fileutil import atomic_write_text
+
+    page, _ = explorer_html(grid, gap_eV=gap_eV, maps=maps, fit=fit, title=title,
+                            max_pixels=max_pixels, angle_deg=angle_deg, positions=positions)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "index.html"
