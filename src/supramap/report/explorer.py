@@ -324,13 +324,8 @@ def explorer_document(grid: xr.DataArray, *, gap_eV: np.ndarray | None = None,
     def cb(code: str) -> CustomJS:
         return CustomJS(args=args, code=LIBRARY + "\n" + code)
 
-    energy.js_on_change("value", cb("smx({meta, qsrc, psrc, imsrc, mapper, cbar, mapfig, "
-                                    "spec, specfig, dataline, fitline, legend, cutsrc, "
-                                    "cutmapper, cutfig, pending, pix, region, line, energy, "
-                                    "layer, crange, keep, exportbtn, status}).draw();"))
-    call = ("smx({meta, qsrc, psrc, imsrc, mapper, cbar, mapfig, spec, specfig, dataline, "
-            "fitline, legend, cutsrc, cutmapper, cutfig, pending, pix, region, line, energy, "
-            "layer, crange, keep, exportbtn, status})")
+    call = "smx({" + ", ".join(args) + "})"  # every callback hands the page's models over
+    energy.js_on_change("value", cb(call + ".draw();"))
     layer.js_on_change("value", cb(call + ".draw();"))
     crange.js_on_change("value", cb(call + ".range();"))
     exportbtn.js_on_event("button_click", cb(call + ".download();"))

@@ -168,12 +168,10 @@ function smx(a) {
     if (fin.length) { a.cutmapper.low = Math.min(...fin); a.cutmapper.high = Math.max(...fin); }
     a.cutfig.title.text = 'spectra along the line, ' + fmt(len) + ' nm';
     a.cutfig.visible = true;
-    clearMarks();
-    a.line.data = {x0: [X[p0[1]]], y0: [Y[p0[0]]], x1: [X[p1[1]]], y1: [Y[p1[0]]]};
     const mid = pts[Math.floor(pts.length / 2)];
     S.cutShown = {points: pts, length_nm: len,
                   first: pts.map(q => spectrum(q[0], q[1])[0])};
-    S.pixel(mid[0], mid[1]);
+    S.pixel(mid[0], mid[1]);  // clears the marks: the line is drawn after it
     a.line.data = {x0: [X[p0[1]]], y0: [Y[p0[0]]], x1: [X[p1[1]]], y1: [Y[p1[0]]]};
     status('Spectra along the line from ' + where(p0[0], p0[1]) + ' to ' +
            where(p1[0], p1[1]) + ': ' + pts.length + ' pixels, ' + fmt(len) +
