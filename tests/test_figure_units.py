@@ -55,6 +55,41 @@ def label_problem(ax, which: str) -> str | None:
     return f"{which} label {label!r} has no unit"
 
 
+def layout_problems(fig) -> list[str]:
+    """What a reader would see as broken once the figure is drawn: an axis offset label
+    ("1e−9" above the ticks: the unit belongs in the label, with a prefix) and a legend or
+    text running off the figure (cut in the saved image)."""
+    from matplotlib.legend import Legend
+    from matplotlib.text import Text
+
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    box = fig.bbox
+    out = []
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            off = axis.get_offset_text()
+            if off.get_visible() and off.get_text().strip():
+                out.append(f"[{ax.get_title()[:30]}] offset label {off.get_text()!r} on an axis")
+    tol = 2.0  # pixels
+    # Tick labels are placed by matplotlib, which leaves out of the picture those of ticks
+    # beyond the view; they are not checked.
+    axes = [a for ax in fig.axes for a in (ax.xaxis, ax.yaxis, getattr(ax, "zaxis", None)) if a]
+    ticks = {id(t) for axis in axes
+             for tick in axis.majorTicks + axis.minorTicks for t in (tick.label1, tick.label2)}
+    for artist in fig.findobj(lambda a: isinstance(a, (Legend, Text))):
+        if not artist.get_visible() or id(artist) in ticks or (isinstance(artist, Text) and
+                                        (not artist.get_text().strip() or artist.get_clip_on()
+                                         and artist.axes is not None)):
+            continue
+        b = artist.get_window_extent(renderer)
+        if b.x0 < box.x0 - tol or b.x1 > box.x1 + tol or b.y0 < box.y0 - tol or \
+                b.y1 > box.y1 + tol:
+            what = "legend" if isinstance(artist, Legend) else repr(artist.get_text()[:30])
+            out.append(f"{what} runs off the figure")
+    return out
+
+
 def _figure_functions():
     import importlib
 
@@ -98,6 +133,7 @@ def test_every_report_figure_labels_its_axes_with_units(sample, tmp_path, monkey
                 why = label_problem(ax, which)
                 if why:
                     problems.append(f"{name} [{ax.get_title()[:40]}]: {why}")
+        problems.extend(f"{name}: {why}" for why in layout_problems(fig))
         return original(self, fig, caption, name=name)
 
     monkeypatch.setattr(html.Report, "figure", check)
@@ -169,3 +205,20 @@ def test_the_label_rule_itself():
     assert label_problem(a, "y") == "y label 'dI/dV' has no unit"
     assert label_problem(b, "y") is None and label_problem(c, "x") is None
     plt.close(fig)
+
+
+def test_signal_scale_gives_plain_numbers_and_the_prefixed_unit():
+    import numpy as np
+
+    from supramap.report.sts import conductance_label, signal_scale
+
+    f, u = signal_scale(np.array([0.2e-9, 1.9e-9]), "A")
+    assert (u, f) == ("nA", 1e9)
+    assert conductance_label(u) == "dI/dV (arb. u.; lock-in signal in nA)"
+    f, u = signal_scale(np.array([3e-6, np.nan]), "S")
+    assert (u, round(f)) == ("µS", 1_000_000) and conductance_label(u) == "dI/dV (µS)"
+    f, u = signal_scale(np.array([-2e-10, 5e-11]), "")  # arbitrary units: a power of 1000
+    assert u == "" and 1 <= 2e-10 * f < 1000 and conductance_label(u) == "dI/dV (arb. u.)"
+    assert signal_scale(np.array([4e3]), "")[0] == 1e-3
+    assert signal_scale(np.array([1.0, 2.0]), "normalised") == (1.0, "normalised")
+    assert signal_scale(np.zeros(3), "V") == (1.0, "V")

@@ -68,7 +68,7 @@ def susceptibility_figure(tz, cz, tf, cf, n: float) -> Figure:
         ax.plot(tf, demag_correct(cf, n), "s", ms=3, label="FC")
     ax.axhline(-1, color="0.6", ls=":")
     ax.set_xlabel("T (K)")
-    ax.set_ylabel("χ_v (SI, demagnetisation-corrected)")
+    ax.set_ylabel(r"$\chi_v$ (SI, demagnetisation-corrected)")
     ax.set_title(f"Susceptibility, N = {n:.3f}", fontsize=9)
     ax.legend(fontsize=9)
     return fig
@@ -76,7 +76,7 @@ def susceptibility_figure(tz, cz, tf, cf, n: float) -> Figure:
 
 def heat_figures(t, c, result) -> tuple[Figure, Figure]:
     """C/T vs T² with the fit, and C_e/T vs T with the entropy-conserving construction."""
-    f1, ax = plt.subplots(figsize=(5.5, 3.6), constrained_layout=True)
+    f1, ax = plt.subplots(figsize=(5.5, 4.4), constrained_layout=True)
     fit = result.fit
     sel = t <= fit.window_K[1] * 1.6
     ax.plot(t[sel] ** 2, c[sel] / t[sel] * 1e3, "o", ms=3, color="k")
@@ -84,15 +84,16 @@ def heat_figures(t, c, result) -> tuple[Figure, Figure]:
     replaced = getattr(result, "source", "window") == "alpha-model"
     ax.plot(x, (fit.gamma + fit.beta * x) * 1e3, "r-" if not replaced else "r:",
             label=("window fit" + (" (contaminated, not used)" if replaced else "") +
-                   f": γ = {fit.gamma * 1e3:.3f} mJ/mol K², β = {fit.beta * 1e3:.3f} mJ/mol K⁴"))
+                   f"\nγ = {fit.gamma * 1e3:.3f} mJ/mol K², β = {fit.beta * 1e3:.3f} mJ/mol K⁴"))
     if replaced:
         ax.plot(x, (result.gamma0 + result.beta * x) * 1e3, "-", color="tab:blue",
-                label=f"used: γ0 = {result.gamma0 * 1e3:.3f} (α-model), β = "
-                      f"{result.beta * 1e3:.3f} (normal state)")
+                label=f"used: γ0 (α-model) = {result.gamma0 * 1e3:.3f} mJ/mol K²\n"
+                      f"β (normal state) = {result.beta * 1e3:.3f} mJ/mol K⁴")
     ax.axvspan(fit.window_K[0] ** 2, fit.window_K[1] ** 2, color="0.9")
     ax.set_xlabel("T² (K²)")
     ax.set_ylabel("C/T (mJ/mol K²)")
-    ax.legend(fontsize=9)
+    # Below the axes: the labels carry the fitted numbers and are wider than the plot.
+    f1.legend(*ax.get_legend_handles_labels(), loc="outside lower center", fontsize=9)
     f2, bx = plt.subplots(figsize=(5.5, 3.6), constrained_layout=True)
     beta = result.beta if np.isfinite(result.beta) else fit.beta
     ce = c / t - beta * t**2

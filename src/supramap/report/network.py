@@ -15,6 +15,7 @@ from matplotlib.patches import Patch, Rectangle  # noqa: E402
 
 from supramap.report.figures import add_scale_bar  # noqa: E402
 from supramap.report.html import Report  # noqa: E402
+from supramap.units import si_prefix  # noqa: E402
 
 ROLE_COLOURS = {
     "joins current contacts": "#d62728",
@@ -81,7 +82,7 @@ def potential_figure(result, image: xr.DataArray) -> Figure:
     ax.set_yticks([])
     fig.colorbar(im, ax=ax, fraction=0.046).set_label(
         "potential (fraction of the contact voltage)", fontsize=9)
-    ax.set_title(f"Potential: {hi - lo:.3g} V across the contacts at 1 A", fontsize=10)
+    ax.set_title(f"Potential: {si_prefix(hi - lo, 'V')} across the contacts at 1 A", fontsize=10)
     return fig
 
 

@@ -10,17 +10,51 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+_PREFIXES = (("", 0), ("m", -3), ("µ", -6), ("n", -9), ("p", -12), ("f", -15))
+
+
+def _base_unit(u: str) -> str:
+    """``"nA"`` → ``"A"``, ``"µS"`` → ``"S"``; the unit itself when it has no such prefix."""
+    if len(u) >= 2 and u[0] in "mµunpf" and u[1:] in ("A", "V", "S", "A/V"):
+        return u[1:]
+    return u
+
 
 def conductance_label(units: str | None = "", *, what: str = "dI/dV") -> str:
     """An axis label for a conductance in the unit it really has: S (or A/V) is a conductance;
     a lock-in signal in A or V, or no unit, is one only after a calibration, so it is
-    "arb. u." (with the channel's own unit said).  Never "dI/dV (A)"."""
+    "arb. u." (with the channel's own unit said).  Never "dI/dV (A)".  A prefixed unit
+    (``"nA"``, ``"µS"``, from :func:`signal_scale`) is kept as given."""
     u = (units or "").strip()
-    if u in ("S", "A/V"):
-        return f"{what} (S)"
-    if u in ("A", "V"):
+    base = _base_unit(u)
+    if base in ("S", "A/V"):
+        return f"{what} ({u if base == 'S' else 'S'})"
+    if base in ("A", "V"):
         return f"{what} (arb. u.; lock-in signal in {u})"
     return f"{what} (arb. u.)"
+
+
+def signal_scale(values, units: str | None) -> tuple[float, str]:
+    """The factor and prefixed unit that put a signal in A, V or S into [1, 1000) of its unit
+    (``1e-9 A`` → ``(1e9, "nA")``), so that an axis shows plain numbers and never an offset
+    label such as "1e−9".  A signal in arbitrary units (no unit) is scaled the same way, its
+    unit staying ``""``; any other unit is left as it is: ``(1.0, units)``."""
+    u = (units or "").strip()
+    base = "S" if u == "A/V" else u
+    if base not in ("A", "V", "S", ""):
+        return 1.0, u
+    v = np.abs(np.asarray(values, dtype=float))
+    v = v[np.isfinite(v)]
+    top = float(v.max()) if v.size else 0.0
+    if top == 0.0:
+        return 1.0, base
+    if not base:  # arbitrary units: any power of 1000 (values ≥ 1000 too)
+        k = int(np.floor(np.log10(top * 1.0005) / 3))
+        return 10.0 ** (-3 * k), ""
+    for prefix, exponent in _PREFIXES:
+        if top >= 10.0 ** exponent * 0.9995:
+            return 10.0 ** -exponent, prefix + base
+    return 10.0 ** -_PREFIXES[-1][1], _PREFIXES[-1][0] + base
 
 def fit_figure(res) -> Figure:
     """Data, best fit and residuals."""
@@ -67,6 +101,8 @@ def deconvolution_figure(res) -> Figure:
 def peaks_figure(bias, g, cp, zb) -> Figure:
     """Spectrum with coherence peaks and the zero-bias peak marked."""
     fig, ax = plt.subplots(figsize=(6.5, 3.6), constrained_layout=True)
+    factor, _ = signal_scale(g, "")  # arbitrary units: plain numbers, no "1e−9" label
+    g = np.asarray(g, dtype=float) * factor
     ax.plot(np.asarray(bias) * 1e3, g, "-", color="k", lw=0.8)
     # Only the ±E pairs that give the gaps are drawn (a spectrum with many small maxima must
     # not become a wall of lines); every other significant peak is a small tick on top.
@@ -130,12 +166,13 @@ def maps_figure(maps) -> Figure:
     unit = maps.attrs.get("units", "")
     for ax, e in zip(axes[0], maps["energy"].values):
         sl = maps.sel(energy=e)
-        im = ax.imshow(sl.values, cmap="viridis", extent=_extent_nm(sl),
+        factor, shown = signal_scale(sl.values, unit)
+        im = ax.imshow(sl.values * factor, cmap="viridis", extent=_extent_nm(sl),
                        interpolation="nearest")
         ax.set_title(f"{e * 1e3:g} meV", fontsize=9)
         ax.set_xlabel("x (nm)")
         ax.set_ylabel("y (nm)")
-        fig.colorbar(im, ax=ax, fraction=0.046, label=conductance_label(unit))
+        fig.colorbar(im, ax=ax, fraction=0.046, label=conductance_label(shown))
     return fig
 
 
@@ -170,17 +207,22 @@ def decomposition_figure(dec) -> Figure:
     y = dec.maps["y"].values * 1e9
     extent = [x[0], x[-1], y[-1], y[0]] if x.size > 1 and y.size > 1 else None
     what = "cluster" if dec.method == "kmeans" else "component"
+    # A cluster's spectrum is a mean of measured ones (its unit, prefixed); a PCA loading or an
+    # NMF part and its weights have an arbitrary scale (plain numbers, no "1e−9" label).
+    factor, shown = signal_scale(dec.components.values, dec.components.attrs.get("units", "")
+                                 if dec.method == "kmeans" else "")
+    weight = 1.0 if dec.method == "kmeans" else signal_scale(dec.maps.values, "")[0]
     for i in range(k):
         ax = axes[0, i]
-        ax.plot(bias_mv, dec.components.values[i], color=f"C{i}")
+        ax.plot(bias_mv, dec.components.values[i] * factor, color=f"C{i}")
         ax.set_xlabel("bias (mV)")
         # A cluster's spectrum is a mean of measured ones; a PCA loading or an NMF part has
         # an arbitrary scale.
-        ax.set_ylabel(conductance_label(dec.components.attrs.get("units", ""))
+        ax.set_ylabel(conductance_label(shown)
                       if dec.method == "kmeans" else f"{what} spectrum (arb. u.)")
         ax.set_title(f"{what} {i}", fontsize=9)
         m = axes[1, i]
-        im = m.imshow(dec.maps.values[i], cmap="viridis", extent=extent,
+        im = m.imshow(dec.maps.values[i] * weight, cmap="viridis", extent=extent,
                       interpolation="nearest")
         m.set_xlabel("x (nm)")
         m.set_ylabel("y (nm)")
@@ -268,10 +310,11 @@ def clusters_vs_gap_figure(dec, gap_data) -> Figure:
         ax.set_xlabel("x (nm)")
         ax.set_ylabel("y (nm)")
     bias = np.asarray(dec.components["bias"].values, float) * 1e3
+    factor, shown = signal_scale(dec.components.values, dec.components.attrs.get("units", ""))
     for i in range(k):
-        c.plot(bias, dec.components.values[i], color=f"C{i}", label=f"cluster {i}")
+        c.plot(bias, dec.components.values[i] * factor, color=f"C{i}", label=f"cluster {i}")
     c.set_xlabel("bias (mV)")
-    c.set_ylabel(conductance_label(dec.components.attrs.get("units", ""), what="mean dI/dV"))
+    c.set_ylabel(conductance_label(shown, what="mean dI/dV"))
     c.legend(fontsize=9)
     return fig
 
@@ -324,13 +367,14 @@ def ingap_figure(fits, parameter_name) -> Figure:
     a.plot([], [], "o", color="C0", label="intrinsic (fit through broadening)")
     a.plot([], [], "s", color="C1", mfc="none", label="apparent (read off the data)")
     a.axhline(fits[0][2].thermal_fwhm_eV * 1e6, color="0.6", ls="--", lw=1,
-              label="thermal 3.53 k_BT")
+              label="thermal $3.53\\,k_BT$")
     a.set_ylabel("FWHM (µeV)")
     b.set_ylabel("peak energy (µeV)")
     for ax in (a, b):
         ax.set_xlabel(axis_name(parameter_name) if parameter_name
                       else "spectrum")
-    a.legend(fontsize=9)
+    # Below the panels: inside, the legend hid points (the 1 T one) and the thermal line.
+    fig.legend(*a.get_legend_handles_labels(), loc="outside lower center", ncols=3, fontsize=9)
     return fig
 
 
@@ -384,6 +428,7 @@ def colour_map_figure(spectra, parameter, name: str) -> Figure:
     b = np.asarray(spectra[order[0]][0], dtype=float)
     rows = np.array([np.interp(b, np.asarray(spectra[i][0], float),
                                np.asarray(spectra[i][1], float)) for i in order])
+    rows = rows * signal_scale(rows, "")[0]  # arbitrary units: plain numbers on the bar
     fig, ax = plt.subplots(figsize=(5.5, 4), constrained_layout=True)
     im = ax.imshow(rows, aspect="auto", cmap="viridis", origin="lower",
                    extent=[b[0] * 1e3, b[-1] * 1e3, -0.5, len(order) - 0.5])
