@@ -241,7 +241,7 @@ def _command():
 
                 def invoke(ctx, _original=original_invoke):
                     RUN["path"] = tuple(ctx.command_path.split()[1:])
-                    RUN["params"] = [(tuple(p.opts), p.name, ctx.params.get(p.name))
+                    RUN["params"] = [(tuple(p.opts), p.name, _as_paths(p, ctx.params[p.name]))
                                      for p in ctx.command.params if p.name in ctx.params]
                     return _original(ctx)
 
@@ -252,6 +252,17 @@ def _command():
         walk(cmd)
         _COMMAND.append(cmd)
     return _COMMAND[0]
+
+
+def _as_paths(param, value):
+    """A path parameter's value as ``Path`` (lists element-wise): typer converts it only when
+    calling the command (before 0.29) or already when parsing (0.29), and the provenance
+    block tells input files by their type."""
+    if value is None or not type(getattr(param, "type", None)).__name__.endswith("Path"):
+        return value
+    if isinstance(value, (list, tuple)):
+        return type(value)(Path(v) for v in value)
+    return Path(value)
 
 
 #: Root options a user may also write after the command (``cafm analyze F --report R

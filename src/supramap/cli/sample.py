@@ -24,11 +24,14 @@ def report(
     check: bool = typer.Option(False, "--check", help="Only validate the description (keys, "
                                "types, units and bounds of the analyses' parameters, files) "
                                "and say where each problem is; run nothing."),
+    workers: int = typer.Option(2, "--workers", min=1, max=64,
+                                help="Processes for the analyses and the figures (1: all in "
+                                     "this one)."),
 ) -> None:
     """Run every analysis the description calls for and write the sample report."""
     from supramap.correlate import load_sample
     from supramap.correlate.workflow import run_sample
-    from supramap.report.sample import write_sample_report
+    from supramap.report.sample import preload, write_sample_report
 
     if check:
         return _check(sample)
@@ -43,8 +46,8 @@ def report(
             progress.update(task, description=what)
             progress.advance(task)
 
-        res = run_sample(s, progress=step)
-    page = write_sample_report(res, out, provenance=cli_provenance())
+        res = run_sample(s, progress=step, meanwhile=preload, workers=workers)
+    page = write_sample_report(res, out, provenance=cli_provenance(), workers=workers)
     for line in res.verdict:
         console.print(line)
     console.print(f"Report: {page}")

@@ -64,6 +64,10 @@ def fit_mixture_hist(centers: np.ndarray, counts: np.ndarray, k: int, *, iters: 
     var_all = float((c * (x - mean_all) ** 2).sum() / total) + floor
     var = np.full(k, var_all / k**2 + floor)
     w = np.full(k, 1.0 / k)
+    # Empty bins add nothing to the likelihood or to the updates: EM runs on the others only
+    # (the same fit; a 1024-bin histogram of two narrow levels has most bins empty).
+    keep = c > 0
+    x, c = x[keep], c[keep]
     prev = -np.inf
     ll = prev
     for _ in range(iters):

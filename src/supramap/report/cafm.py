@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from supramap.report import figures
 from supramap.report.html import Report
 from supramap.spm import align_rows, plane_level, remove_scars
@@ -37,18 +39,18 @@ def analysis_section(report: Report, title: str, current, result, *, topography=
     topo = None
     if topography is not None:
         topo = remove_scars(align_rows(plane_level(topography), "median"))
-    report.figure(figures.maps_figure(current, result, topo, deflection),
+    report.figure(partial(figures.maps_figure, current, result, topo, deflection),
                   "Topography, deflection and current maps with physical scale bars",
                   name=f"{prefix}maps.png")
-    report.figure(figures.histogram_figure(result),
+    report.figure(partial(figures.histogram_figure, result),
                   "log-current histogram: noise floor, threshold and current levels",
                   name=f"{prefix}histogram.png")
-    report.figure(figures.islands_figure(current, result), "Islands (lime) and stripes (cyan)",
-                  name=f"{prefix}islands.png")
-    report.figure(figures.edges_figure(result), "Current across island boundaries",
+    report.figure(partial(figures.islands_figure, current, result),
+                  "Islands (lime) and stripes (cyan)", name=f"{prefix}islands.png")
+    report.figure(partial(figures.edges_figure, result), "Current across island boundaries",
                   name=f"{prefix}edges.png")
     if result.islands:
-        report.figure(figures.island_sizes_figure(result),
+        report.figure(partial(figures.island_sizes_figure, result),
                       "Island sizes and shapes (the per-island table: --islands FILE.csv)",
                       name=f"{prefix}island_sizes.png")
 
@@ -70,7 +72,7 @@ def comparison_section(report: Report, title: str, comparison, image_a,
         ("Median spot diameter", _fmt_m(d["spot_diameter_m"])),
         ("Islands of A found again in B", f"{len(d['islands_returned'])} of {d['n_islands_a']}"),
     ], header=["quantity", "value"])
-    report.figure(figures.comparison_figure(comparison, image_a, labels),
+    report.figure(partial(figures.comparison_figure, comparison, image_a, labels),
                   f"{labels[0]} vs {labels[1]} (B registered onto A): conducting in both, "
                   "only in A, only in B; small spots are ringed (markers, not to scale)",
                   name=f"{prefix}overlay.png")
@@ -93,10 +95,11 @@ def series_section(report: Report, series, first_image, prefix: str = "series_")
                  f"the first map return ({100 * c.persistent_fraction:.0f} % of its "
                  "conducting area).")
     report.paragraph(text, css="verdict")
-    report.figure(figures.series_figure(series), "Conducting fraction against temperature; "
-                  "arrows follow the acquisition order (#1, #2 ...)",
+    report.figure(partial(figures.series_figure, series),
+                  "Conducting fraction against temperature; arrows follow the acquisition order "
+                  "(#1, #2 ...)",
                   name=f"{prefix}fraction.png")
     if series.return_comparison is not None:
-        report.figure(figures.comparison_figure(series.return_comparison, first_image,
+        report.figure(partial(figures.comparison_figure, series.return_comparison, first_image,
                                                 ("first", "re-cooled")),
                       "First map vs re-cooled map", name=f"{prefix}return.png")

@@ -24,7 +24,7 @@ def run_demo(out: Path, *, seed: int = 0, command: list[str] | None = None,
     from supramap.io import read_image
     from supramap.provenance import block
     from supramap.report.cafm import comparison_section
-    from supramap.report.sample import write_sample_report
+    from supramap.report.sample import preload, write_sample_report
     from supramap.synth.cafm import PROTOCOL
     from supramap.synth.full import write_full_sample
 
@@ -43,7 +43,7 @@ def run_demo(out: Path, *, seed: int = 0, command: list[str] | None = None,
     sample = load_sample(data / "sample.toml")
     state["total"] = len(sample.measurements) + 3
     say("simulated", 1)
-    res = run_sample(sample, progress=say)
+    res = run_sample(sample, progress=say, meanwhile=preload)
     say("forward/backward and re-cooling comparisons", 0)
 
     def img(label: str, direction: str, channel: str, units: str):

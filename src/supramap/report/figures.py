@@ -218,8 +218,13 @@ def edges_figure(result) -> Figure:
     e = result.edges
     if e.profiles.size:
         t_nm = e.distance_m * 1e9
-        for q in e.profiles[:100]:
-            a.plot(t_nm, q, color="0.6", lw=0.4)
+        from matplotlib.collections import LineCollection
+
+        # One artist for the 100 grey profiles (100 Line2D took 0.3 s to draw).
+        shown = e.profiles[:100]
+        a.add_collection(LineCollection(
+            np.stack([np.broadcast_to(t_nm, shown.shape), shown], axis=-1), colors="0.6",
+            linewidths=0.4))
         a.plot(t_nm, np.median(e.profiles, axis=0), color="tab:red", lw=2, label="median")
         a.axhline(0.9, color="k", ls=":", lw=0.8)
         a.axhline(0.1, color="k", ls=":", lw=0.8)

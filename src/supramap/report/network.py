@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from supramap.report._backend import headless  # noqa: E402
 
 headless()
@@ -176,14 +178,14 @@ def network_section(report: Report, result, image: xr.DataArray, *, mc=None,
                   f"{p['n_clusters']} ({p['spans_x']} / {p['spans_y']})"),
                  ("Bruggeman EMT sheet ratio for this fraction", f"{p['emt_sheet_ratio']:.3f}")]
     report.table(rows, header=["quantity", "value"])
-    report.figure(clusters_figure(result, image), "Clusters by role and contacts",
+    report.figure(partial(clusters_figure, result, image), "Clusters by role and contacts",
                   name=f"{prefix}clusters.png")
     if result.potential_V is not None:
-        report.figure(potential_figure(result, image), "Potential map: black lines at its "
+        report.figure(partial(potential_figure, result, image), "Potential map: black lines at its "
                       "deciles, colours spanning its 2–98 % range",
                       name=f"{prefix}potential.png")
-        report.figure(current_figure(result, image), "Current density with streamlines",
+        report.figure(partial(current_figure, result, image), "Current density with streamlines",
                       name=f"{prefix}current.png")
     if mc is not None:
-        report.figure(monte_carlo_figure(mc, result.reference_sheet_resistance_ohm),
+        report.figure(partial(monte_carlo_figure, mc, result.reference_sheet_resistance_ohm),
                       "Monte-Carlo over contact placements", name=f"{prefix}montecarlo.png")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -11,14 +12,33 @@ from supramap.fileutil import atomic_write_json
 from supramap.report.html import Report
 
 
+def preload() -> None:
+    """Import what writing the sample report needs (matplotlib, the figure modules, Bokeh for
+    the grid explorer, ~1 s cold): run it while the analyses work in other processes
+    (``run_sample(sample, meanwhile=preload)``)."""
+    import bokeh.document  # noqa: F401
+    import bokeh.embed  # noqa: F401
+    import bokeh.models  # noqa: F401
+    import bokeh.plotting  # noqa: F401
+    import bokeh.resources  # noqa: F401
+
+    import supramap.report.apt  # noqa: F401
+    import supramap.report.bulk  # noqa: F401
+    import supramap.report.explorer  # noqa: F401
+    import supramap.report.figures  # noqa: F401
+    import supramap.report.network  # noqa: F401
+    import supramap.report.sts  # noqa: F401
+
+
 def write_sample_report(res, out_dir: str | Path, *, extra=None,
                         extra_summary: dict | None = None,
-                        provenance: dict | None = None) -> Path:
+                        provenance: dict | None = None, workers: int = 2) -> Path:
     """Write ``index.html`` and ``summary.json`` for a :class:`SampleResult`.
 
     ``extra(report)`` may add sections after the verdict (the demo adds its truth table);
     ``extra_summary`` is merged into ``summary.json``; *provenance* (the block of
     :mod:`supramap.provenance`) goes into ``summary.json``, ``provenance.json`` and the page.
+    The figures are made and saved in *workers* processes (1: all in this one).
     """
     from supramap.report import apt as afig
     from supramap.report import bulk as bfig
@@ -26,7 +46,7 @@ def write_sample_report(res, out_dir: str | Path, *, extra=None,
     from supramap.report.network import network_section
 
     out = Path(out_dir)
-    rep = Report(f"supramap — {res.sample.name}", out, prov=provenance)
+    rep = Report(f"supramap — {res.sample.name}", out, prov=provenance, processes=workers)
     rep.heading("Homogeneity verdict")
     for line in res.verdict or ["No analysis succeeded; see the problems below."]:
         rep.paragraph(line, css="verdict")
@@ -57,11 +77,11 @@ def write_sample_report(res, out_dir: str | Path, *, extra=None,
                 rep.warning_box(item["warnings"], title=f"{m.id}: warnings")
             if m.kind == "transport":
                 t, r, result, units = obj
-                rep.figure(bfig.transport_figure(t, r, result, units), f"{m.id}: ρ(T)",
+                rep.figure(partial(bfig.transport_figure, t, r, result, units), f"{m.id}: ρ(T)",
                            name=f"{m.id}.png")
             elif m.kind == "susceptibility":
                 tz, cz, tf, cf, n, _ = obj
-                rep.figure(bfig.susceptibility_figure(tz, cz, tf, cf, n), f"{m.id}: χ(T)",
+                rep.figure(partial(bfig.susceptibility_figure, tz, cz, tf, cf, n), f"{m.id}: χ(T)",
                            name=f"{m.id}.png")
             elif m.kind == "heat":
                 t, c, result = obj
@@ -70,7 +90,7 @@ def write_sample_report(res, out_dir: str | Path, *, extra=None,
                 rep.figure(f2, f"{m.id}: electronic specific heat C_e/T", name=f"{m.id}_jump.png")
             elif m.kind == "loop":
                 h, mom, vol, result = obj
-                rep.figure(bfig.loop_figure(h, mom, vol, result), f"{m.id}: M(H) and Jc",
+                rep.figure(partial(bfig.loop_figure, h, mom, vol, result), f"{m.id}: M(H) and Jc",
                            name=f"{m.id}.png")
             elif m.kind == "cafm":
                 analysis_section(rep, f"cAFM {m.id} ({m.spec.get('temperature_K')} K)",
@@ -91,7 +111,7 @@ def write_sample_report(res, out_dir: str | Path, *, extra=None,
                 rep.heading(f"STS grid {m.id}")
                 rep.table([(k, v) for k, v in obj.to_dict().items()],
                           header=["quantity", "value"])
-                rep.figure(gap_map_figure(obj.data), f"{m.id}: gap and broadening maps",
+                rep.figure(partial(gap_map_figure, obj.data), f"{m.id}: gap and broadening maps",
                            name=f"{m.id}_gap.png")
                 clusters = res.objects.get(f"{m.id}:clusters")
                 if clusters is not None:
@@ -105,7 +125,7 @@ def write_sample_report(res, out_dir: str | Path, *, extra=None,
                         f"{dec.n_components} clusters of spectra ({dec.criterion}); "
                         f"η² = {cmp['eta_squared']:.2f} of the gap map's variance lies "
                         "between them (1: the clusters are the gap regions, 0: unrelated).")
-                    rep.figure(clusters_vs_gap_figure(dec, obj.data),
+                    rep.figure(partial(clusters_vs_gap_figure, dec, obj.data),
                                f"{m.id}: k-means clusters of the spectra beside the gap map",
                                name=f"{m.id}_clusters.png")
                 grid = res.objects.get(f"{m.id}:grid")
@@ -119,10 +139,11 @@ def write_sample_report(res, out_dir: str | Path, *, extra=None,
                         layers["k-means cluster"] = (
                             np.where(clusters[0].labels.values >= 0,
                                      clusters[0].labels.values, np.nan), "")
-                    write_explorer(grid, rep.path(f"{m.id}_explorer"),
-                                   gap_eV=np.where(conv, obj.data["delta"].values, np.nan),
-                                   maps=layers, fit=obj.data,
-                                   title=f"Grid explorer — {m.id}")
+                    # Written with the figures, shared over the cores (0.4–1.3 s: ~3 figures).
+                    rep.defer(partial(
+                        write_explorer, grid, rep.path(f"{m.id}_explorer"),
+                        gap_eV=np.where(conv, obj.data["delta"].values, np.nan),
+                        maps=layers, fit=obj.data, title=f"Grid explorer — {m.id}"), cost=3)
                     rep.link(f"{m.id}_explorer/index.html",
                              "Explore the grid: dI/dV map at any energy, click a pixel for "
                              "its spectrum and fitted gap")
@@ -147,9 +168,9 @@ def write_sample_report(res, out_dir: str | Path, *, extra=None,
                                              f"{fit['velocity_err_m_per_s']:.2g} m/s"))
                 rep.table(rows, header=["quantity", "value"])
                 if fit:
-                    rep.figure(dispersion_figure(d["dispersion"], fit),
+                    rep.figure(partial(dispersion_figure, d["dispersion"], fit),
                                f"{m.id}: E(q) of the tracked branch", name=f"{m.id}_eq.png")
-                rep.figure(linecut_figure([cut], d["dispersion"]),
+                rep.figure(partial(linecut_figure, [cut], d["dispersion"]),
                            f"{m.id}: E–q line cut at {d['linecut_deg']:.0f}° from qx",
                            name=f"{m.id}_linecut.png")
             elif m.kind == "sts-ingap":
@@ -164,7 +185,7 @@ def write_sample_report(res, out_dir: str | Path, *, extra=None,
                             f"{r.apparent_fwhm_eV * 1e6:.3g}"] for v, _, r in obj],
                           header=["field", "peaks (BIC)", "energy (µeV)",
                                   "intrinsic FWHM (µeV)", "apparent FWHM (µeV)"])
-                rep.figure(ingap_figure(obj, "field_T"), f"{m.id}: intrinsic and apparent "
+                rep.figure(partial(ingap_figure, obj, "field_T"), f"{m.id}: intrinsic and apparent "
                            "FWHM and peak energy against field", name=f"{m.id}.png")
             elif m.kind == "sts-tip":
                 from supramap.report.sts import fit_figure
@@ -179,13 +200,13 @@ def write_sample_report(res, out_dir: str | Path, *, extra=None,
                           header=["quantity", "value"])
                 fit = res.objects.get(f"{m.id}:fit")
                 if fit is not None:
-                    rep.figure(fit_figure(fit), f"{m.id}: SIS fit on the reference",
+                    rep.figure(partial(fit_figure, fit), f"{m.id}: SIS fit on the reference",
                                name=f"{m.id}_fit.png")
             elif m.kind == "sts-spectrum" and hasattr(obj, "dos"):
                 from supramap.report.sts import deconvolution_figure
 
                 rep.heading(f"STS spectrum {m.id}")
-                rep.figure(deconvolution_figure(obj), f"{m.id}: deconvolved DOS",
+                rep.figure(partial(deconvolution_figure, obj), f"{m.id}: deconvolved DOS",
                            name=f"{m.id}.png")
         except Exception as exc:  # a figure must not sink the report
             rep.paragraph(f"{m.id}: figure failed ({html.escape(str(exc))})")
@@ -199,8 +220,9 @@ def write_sample_report(res, out_dir: str | Path, *, extra=None,
         first = next((k for k, _ in apt_rows if f"{k}:spectrum" in res.objects), None)
         if first is not None:
             spec, table = res.objects[f"{first}:spectrum"]
-            rep.figure(afig.spectrum_figure(spec, table), f"Mass spectrum of {first} with its "
-                       "ranges (ion, isotope and charge state read off the range's m/q)",
+            rep.figure(partial(afig.spectrum_figure, spec, table),
+                       f"Mass spectrum of {first} with its ranges (ion, isotope and charge "
+                       "state read off the range's m/q)",
                        name="apt_spectrum.png")
     cor = res.correlation
     if cor.get("sites"):
@@ -215,12 +237,13 @@ def write_sample_report(res, out_dir: str | Path, *, extra=None,
         sem = next((m for m in res.sample.measurements if m.kind == "sem"), None)
         if sem is not None:
             try:
+                # Made here, not with the others: its failure is caught and reported here.
                 rep.figure(_sem_sites_figure(res, sem), "SEM image with the lift-out sites "
                            "(colour: cAFM class at the site)", name="sem_sites.png")
             except Exception as exc:  # noqa: BLE001 — a figure must not sink the report
                 rep.paragraph(f"SEM figure failed ({html.escape(str(exc))})")
         if cor.get("needle_comparison"):
-            rep.figure(afig.comparison_figure(cor["needle_comparison"],
+            rep.figure(partial(afig.comparison_figure, cor["needle_comparison"],
                                               ("conducting", "insulating")),
                        "Needle ratios: conducting vs insulating region", name="apt_ratios.png")
     atomic_write_json(rep.path("summary.json"), {**res.summary(), **(extra_summary or {}),

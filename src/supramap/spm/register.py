@@ -13,7 +13,7 @@ from skimage.registration import phase_cross_correlation
 from supramap.data import like, pixel_size, require_image
 from supramap.errors import RegistrationError
 from supramap.quality import QualityWarning, warn
-from supramap.spm.level import polynomial_background
+from supramap.spm.level import least_squares, polynomial_background
 from supramap.spm.smooth import nan_gaussian
 
 
@@ -119,8 +119,7 @@ def _overlap(reference: np.ndarray, moving: np.ndarray, shift_px: tuple[float, f
 
 def _deplane(v: np.ndarray, yy: np.ndarray, xx: np.ndarray) -> np.ndarray:
     a = np.stack([np.ones_like(v), yy, xx], axis=1)
-    coef, *_ = np.linalg.lstsq(a, v, rcond=None)
-    return v - a @ coef
+    return v - a @ least_squares(a, v)
 
 
 def overlap_correlation(reference: np.ndarray, moving: np.ndarray,
