@@ -394,3 +394,51 @@ def test_sample_report_links_a_grid_explorer(full_sample, tmp_path):
     # the gap layer and the fitted model's parameters are in the page (tests/test_explorer.py
     # clicks them)
     assert "Grid explorer" in explorer and "fit_delta" in explorer and "Bokeh" in explorer
+
+
+def test_analyses_in_processes_equal_one_process(full_sample):
+    """The default runs the analyses in forked worker processes; one worker runs them all in
+    this process: the results must be the same numbers (a fit's last digits may differ with
+    BLAS threading: those few diagnostics within their tolerance)."""
+    from supramap.provenance import DIAGNOSTIC_RTOL, differences
+
+    _, _, sample, res = full_sample  # workers=2 (the default)
+    one = run_sample(sample, workers=1)
+    assert set(one.results) == set(res.results) and one.errors == res.errors
+    assert set(one.objects) == set(res.objects)
+    diffs = [d for d in differences(one.results, res.results)
+             if not any(f"{k}:" in d or f".{k}" in d for k in DIAGNOSTIC_RTOL)]
+    assert diffs == []
+    assert one.verdict == res.verdict
+
+
+def test_report_jobs_in_two_processes(tmp_path):
+    """run_jobs: every job's file is written whichever process ran it; a job that fails in
+    the forked child is done again here; an error is raised here, by the job itself."""
+    import os
+
+    from supramap.report.html import run_jobs
+
+    parent = os.getpid()
+
+    def write(name, fail_in_child=False):
+        def job():
+            if fail_in_child and os.getpid() != parent:
+                raise RuntimeError("child only")
+            (tmp_path / name).write_text(str(os.getpid()))
+        return job
+
+    jobs = [(1.0, write(f"f{i}", fail_in_child=i == 3)) for i in range(6)]
+    run_jobs(jobs, processes=2)
+    written = {p.name: p.read_text() for p in tmp_path.iterdir()}
+    assert set(written) == {f"f{i}" for i in range(6)}
+    if (os.cpu_count() or 1) > 1 and os.name == "posix":
+        assert len(set(written.values())) == 2  # both processes wrote some
+    assert written["f3"] == str(parent)
+    run_jobs([(1.0, write("solo"))], processes=1)
+    assert (tmp_path / "solo").read_text() == str(parent)
+
+    def bad():
+        raise ValueError("bad figure")
+    with pytest.raises(ValueError, match="bad figure"):
+        run_jobs([(1.0, write("a")), (1.0, bad), (1.0, write("b"))], processes=2)

@@ -359,9 +359,12 @@ def _verdict(res: SampleResult) -> list[str]:
 
 
 def _start_methods() -> list[str]:
+    """Where analyses may run in forked processes: Linux only (on macOS, Python itself
+    avoids fork: system frameworks are not fork-safe)."""
     import multiprocessing
+    import sys
 
-    return multiprocessing.get_all_start_methods()
+    return multiprocessing.get_all_start_methods() if sys.platform.startswith("linux") else []
 
 
 #: What a forked analysis worker inherits: the analysis of one item, the shared result, the

@@ -77,11 +77,14 @@ def run_jobs(jobs: list[tuple[float, Any]], processes: int = 2) -> None:
 
     Rendering figures (constrained layout, Agg) is pure Python under the GIL, so threads do
     not help: the demo report's 25 figures took 7.9 s on one core.  A forked child inherits
-    the figures already made in memory — nothing is pickled.  Where ``fork`` is missing, on
-    one core, or if the child fails, everything is done here (the child's share again), so
-    the result never depends on the child; an error is raised here, by the job itself.
+    the figures already made in memory — nothing is pickled.  Off Linux (fork is unsafe on
+    macOS and missing on Windows) or on one core everything is done here; if the child
+    fails, the jobs of its share it did not finish are done here, so the result never
+    depends on the child, and an error is raised here, by the job itself.
     """
-    if len(jobs) < 2 or processes < 2 or _cores() < 2 or not hasattr(os, "fork"):
+    import sys
+
+    if len(jobs) < 2 or processes < 2 or _cores() < 2 or not sys.platform.startswith("linux"):
         for _, job in jobs:
             job()
         return
@@ -92,26 +95,30 @@ def run_jobs(jobs: list[tuple[float, Any]], processes: int = 2) -> None:
         shares[k].append(job)
         load[k] += cost
     ours, theirs = shares
-    import sys
-
     sys.stdout.flush()
     sys.stderr.flush()
+    done_r, done_w = os.pipe()  # the child writes a byte per job done
     pid = os.fork()
     if pid == 0:  # the child: its share, then leave at once (no atexit, no finalizers)
+        os.close(done_r)
         code = 0
         try:
             for job in theirs:
                 job()
-        except BaseException:  # noqa: BLE001 — the parent does the share again
+                os.write(done_w, b".")
+        except BaseException:  # noqa: BLE001 — the parent does the rest of the share
             code = 1
         os._exit(code)
+    os.close(done_w)
     try:
         for job in ours:
             job()
     finally:
         _, status = os.waitpid(pid, 0)
+        with os.fdopen(done_r, "rb") as fh:
+            finished = len(fh.read())
     if not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0):
-        for job in theirs:
+        for job in theirs[finished:]:
             job()
 
 
