@@ -29,10 +29,20 @@ test: $(VENV)/.installed-test browser
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests benchmarks examples
 
+# Every benchmark, each printing its figures beside a baseline measured in the same run
+# (several minutes; the APT one writes a 763 MB file in a temporary folder).
 bench: $(VENV)/.installed
+	$(BIN)/python benchmarks/startup.py
+	$(BIN)/python benchmarks/report.py
 	$(BIN)/python benchmarks/cafm.py
 	$(BIN)/python benchmarks/islands.py
+	$(BIN)/python benchmarks/network.py
+	$(BIN)/python benchmarks/gapmap.py
+	$(BIN)/python benchmarks/sts.py
+	$(BIN)/python benchmarks/deconvolve.py
 	$(BIN)/python benchmarks/explorer.py
+	$(BIN)/python benchmarks/readers.py
+	$(BIN)/python benchmarks/apt.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) build *.egg-info src/*.egg-info

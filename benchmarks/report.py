@@ -15,12 +15,11 @@ Goal (issue #27): < 10 s for the whole cold command on a 2-core machine.
 from __future__ import annotations
 
 import argparse
-import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _cold import cold_pairs, supramap_command
 
 from supramap.correlate.sample import load_sample
 from supramap.correlate.workflow import run_sample
@@ -47,29 +46,9 @@ def one(sample, out: Path, workers: int) -> tuple[float, float, dict[str, float]
 
 def cold_cli(toml: Path, out: Path, runs: int) -> None:
     """The command in new processes: default workers against --workers 1, pair by pair."""
-    script = Path(sys.executable).with_name("supramap")  # the command users type
-    exe = [str(script)] if script.exists() else [sys.executable, "-m", "supramap.cli.main"]
-
-    def once(extra: list[str]) -> float:
-        t = time.perf_counter()
-        subprocess.run([*exe, "report", str(toml), "--out", str(out), *extra], check=True,
-                       capture_output=True)
-        return time.perf_counter() - t
-
-    once([])  # warm the file cache (not counted)
-    two, one = [], []
-    for _ in range(runs):
-        two.append(once([]))
-        one.append(once(["--workers", "1"]))
-    ratios = [a / b for a, b in zip(two, one)]
-    m2 = statistics.median(two)
-    print(f"cold CLI `supramap report` ({runs} pairs, median [min–max]):")
-    print(f"  default (2 workers)   {m2:6.2f} s  [{min(two):.2f}–{max(two):.2f}]")
-    print(f"  --workers 1 baseline  {statistics.median(one):6.2f} s  "
-          f"[{min(one):.2f}–{max(one):.2f}]")
-    print(f"  ratio default / baseline: median {statistics.median(ratios):.2f} "
-          f"[{min(ratios):.2f}–{max(ratios):.2f}]")
-    print(f"  goal < 10 s -> {'met' if m2 < 10 else 'NOT met'} ({m2:.2f} s)", flush=True)
+    cmd = [*supramap_command(), "report", str(toml), "--out", str(out)]
+    cold_pairs("supramap report (2 workers)", cmd, "--workers 1 (baseline)",
+               [*cmd, "--workers", "1"], runs=runs, goal_s=10)
 
 
 def main() -> None:

@@ -182,6 +182,29 @@ def test_dask_workers_agree(tmp_path):
     np.testing.assert_allclose(b.data["delta"].values, a.data["delta"].values, rtol=1e-4)
 
 
+def test_in_process_threads_equal_one_thread(monkeypatch):
+    """In process, blocks of rows are fitted on a thread per core (two here): each block is
+    fitted alone, so the map is the same, bit for bit, as on one thread, and BLAS's thread
+    setting is given back."""
+    from threadpoolctl import threadpool_info
+
+    from supramap.sts import gapmap as gm
+
+    g, truth = dynes_grid(40, 16, n_bias=101)
+    monkeypatch.setattr(gm, "BLOCK_SPECTRA", 64)  # 10 blocks of 4 rows
+    before = [p["num_threads"] for p in threadpool_info()]
+    monkeypatch.setattr(gm, "_cores", lambda: 2)
+    two = gap_map(g, temperature=1.0)
+    assert two.workers == 2
+    assert [p["num_threads"] for p in threadpool_info()] == before
+    monkeypatch.setattr(gm, "_cores", lambda: 1)
+    one = gap_map(g, temperature=1.0)
+    assert one.workers == 1
+    for name in ("delta", "gamma", "converged"):
+        np.testing.assert_array_equal(two.data[name].values, one.data[name].values)
+    np.testing.assert_allclose(two.data["delta"].values, truth["gap_eV"], rtol=0.02)
+
+
 def test_gap_map_errors():
     g, _ = dynes_grid(4, 4, n_bias=40)
     with pytest.raises(AnalysisError):

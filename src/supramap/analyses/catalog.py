@@ -280,7 +280,8 @@ _add("sts-gapmap", "Fit every pixel (batched Levenberg–Marquardt), optionally 
       P("model", "choice", "Model (thermally broadened)", default="dynes",
         choices=("dynes",)),
       TEMPERATURE, LOCKIN,
-      P("workers", "integer", "Local dask worker threads (0: in this process)", default=0,
+      P("workers", "integer", "Local dask worker threads (0, the default and fastest on one "
+        "machine: in this process, a thread per core)", default=0,
         lo=0, hi=256),
       P("scheduler", "text", "Address of a dask scheduler"),
       GRID_CHANNEL),
