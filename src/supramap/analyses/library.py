@@ -971,7 +971,7 @@ def network_fourprobe(map_file, *, channel=None, threshold="auto", rule="thresho
         m = d["monte_carlo"]
         rows.append(("Monte Carlo: reads zero", f"{m['fraction_zero']}" if m["fraction_zero"]
                      is None else f"{100 * m['fraction_zero']:.0f} %"))
-    from supramap.report.network import verdict
+    from supramap.network.measure import verdict
 
     def section(rep):
         from supramap.report.network import network_section

@@ -63,13 +63,6 @@ def _make_and_save(make, path: Path, fmt: str, dpi: int) -> None:
         plt.close(fig)
 
 
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
 def run_jobs(jobs: list[tuple[float, Any]], processes: int = 2) -> None:
     """Run ``(cost, callable)`` jobs that write files — saving a figure, writing an explorer
     page — in two processes when *processes* ≥ 2 and there are two cores: a forked child
@@ -84,7 +77,9 @@ def run_jobs(jobs: list[tuple[float, Any]], processes: int = 2) -> None:
     """
     import sys
 
-    if len(jobs) < 2 or processes < 2 or _cores() < 2 or not sys.platform.startswith("linux"):
+    from supramap.parallel import can_fork
+
+    if len(jobs) < 2 or processes < 2 or not can_fork():
         for _, job in jobs:
             job()
         return

@@ -15,6 +15,7 @@ from matplotlib.colors import ListedColormap, LogNorm  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Patch, Rectangle  # noqa: E402
 
+from supramap.network.measure import verdict  # noqa: E402, F401 — re-exported
 from supramap.report.figures import add_scale_bar  # noqa: E402
 from supramap.report.html import Report  # noqa: E402
 from supramap.units import si_prefix  # noqa: E402
@@ -134,26 +135,6 @@ def monte_carlo_figure(mc, reference: float) -> Figure:
                  fontsize=9)
     ax.legend(fontsize=9)
     return fig
-
-
-def verdict(result) -> str:
-    """Plain-words reading of a four-probe simulation."""
-    d = result.to_dict()
-    f = 100 * d["sc_fraction"]
-    if d["zero_resistance"]:
-        why = ("a superconducting path joins the voltage contacts" if d["sc_percolates_voltage"]
-               else "a superconducting path joins the current contacts"
-               if d["sc_percolates"] else "superconducting paths short every configuration")
-        return (f"A {result.geometry} measurement on this texture reads exactly zero: {why}, "
-                f"although only {f:.1f} % of the area superconducts.")
-    ratio = d["resistance_ratio"]
-    return (f"A {result.geometry} measurement on this texture reads "
-            f"{d['R_apparent_ohm']:.4g} Ω — {100 * ratio:.0f} % of the homogeneous sample's "
-            f"{d['R_homogeneous_ohm']:.4g} Ω; apparent sheet resistance "
-            f"{d['sheet_resistance_apparent_ohm']:.4g} Ω/sq against "
-            f"{d['reference_sheet_resistance_ohm']:.4g} Ω/sq of the normal phase. "
-            f"{f:.1f} % of the area superconducts; the superconductor carries "
-            f"{100 * d['current_fraction_in_sc']:.0f} % of the current at the mid cut.")
 
 
 def network_section(report: Report, result, image: xr.DataArray, *, mc=None,

@@ -10,7 +10,6 @@ a general optimiser.  Each pixel keeps its own damping and stops on its own.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -439,10 +438,9 @@ def _fit_rows(bias, rows, temperature, lockin_rms, max_iter):
 
 
 def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+    from supramap.parallel import cores
+
+    return cores()
 
 
 #: Spectra fitted together in one in-process block of :func:`gap_map`.

@@ -1,0 +1,43 @@
+"""supramap.parallel.fork_map: the same results as a plain loop, whichever process computed
+them; a failing child never changes the outcome."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from supramap.parallel import can_fork, fork_map
+
+
+def test_fork_map_equals_the_loop_and_uses_a_child():
+    parent = os.getpid()
+    out = fork_map(lambda x: (x * x, os.getpid()), range(7))
+    assert [v for v, _ in out] == [x * x for x in range(7)]
+    pids = {pid for _, pid in out}
+    if can_fork():
+        assert pids - {parent}, "the odd items were computed by a child"
+        assert all(pid == parent for _, pid in out[0::2])
+    assert fork_map(lambda x: os.getpid(), [1, 2], processes=1) == [parent, parent]
+    assert fork_map(str, []) == [] and fork_map(str, [5]) == ["5"]
+
+
+def test_a_failing_child_is_redone_here_and_errors_are_raised_here():
+    parent = os.getpid()
+
+    def only_here(x):
+        if os.getpid() != parent:
+            raise RuntimeError("child")
+        return x + 1
+
+    assert fork_map(only_here, range(4)) == [1, 2, 3, 4]
+    unpicklable = fork_map(lambda x: (lambda: x) if os.getpid() != parent else x, range(4))
+    assert unpicklable == [0, 1, 2, 3]
+
+    def bad(x):
+        if x == 1:
+            raise ValueError("item 1")
+        return x
+
+    with pytest.raises(ValueError, match="item 1"):
+        fork_map(bad, range(3))
