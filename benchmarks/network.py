@@ -152,7 +152,43 @@ def main() -> None:
         print(f"time ∝ pixels^{slope:.2f} (1.00 = linear)")
     if 2048 in sizes:
         i = sizes.index(2048)
-        print(f"goal 2048² < 15 s and < 1.5 GB -> {times[i]:.1f} s, {rss[i] / 1024:.2f} GB")
+        print(f"library 2048²: {times[i]:.1f} s, {rss[i] / 1024:.2f} GB")
+        cold_cli(2048)
+
+
+def cold_cli(n: int) -> None:
+    """As users run it: ``supramap network fourprobe MAP.bcrf --threshold 1uA`` on an n² current
+    map, a new process each time, against the library call above in its fresh process."""
+    import tempfile
+    from pathlib import Path
+
+    import xarray as xr
+    from _cold import supramap_command
+
+    from supramap.io.bcr import write_bcr
+
+    sc = texture(n, seed=2)
+    cur = np.where(sc, 5e-6, 1e-11 * np.random.default_rng(0).random((n, n)))
+    x = (np.arange(n) + 0.5) * 10e-6 / n
+    da = xr.DataArray(cur.astype(np.float32), dims=("y", "x"), attrs={"units": "A"},
+                      coords={"y": ("y", x, {"units": "m"}), "x": ("x", x, {"units": "m"})})
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "map.bcrf"
+        write_bcr(path, da, zunit="A")
+        cmd = [*supramap_command(), "network", "fourprobe", str(path), "--threshold", "1uA",
+               "--json", str(Path(d) / "out.json")]
+        runs = []
+        for _ in range(3):
+            t = time.perf_counter()
+            out = subprocess.run(["/usr/bin/time", "-f", "%M", *cmd], capture_output=True,
+                                 text=True, check=True)
+            runs.append((time.perf_counter() - t, int(out.stderr.split()[-1]) / 1024 ** 2))
+    t_med = float(np.median([r[0] for r in runs]))
+    m_max = max(r[1] for r in runs)
+    print(f"cold CLI `supramap network fourprobe` {n}² (3 runs): median {t_med:.1f} s "
+          f"[{min(r[0] for r in runs):.1f}–{max(r[0] for r in runs):.1f}], peak RSS "
+          f"{m_max:.2f} GB; goal < 15 s and < 1.5 GB -> "
+          f"{'met' if t_med < 15 and m_max < 1.5 else 'NOT met'}")
 
 
 def peak_rss_mb() -> float:
