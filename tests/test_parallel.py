@@ -41,3 +41,36 @@ def test_a_failing_child_is_redone_here_and_errors_are_raised_here():
 
     with pytest.raises(ValueError, match="item 1"):
         fork_map(bad, range(3))
+
+
+def test_no_fork_beside_other_threads():
+    """A child forked while another thread holds a lock would wait for ever: with a second
+    Python thread alive, everything runs here."""
+    import threading
+
+    stop = threading.Event()
+    t = threading.Thread(target=stop.wait)
+    t.start()
+    try:
+        assert not can_fork()
+        parent = os.getpid()
+        assert fork_map(lambda x: os.getpid(), range(4)) == [parent] * 4
+    finally:
+        stop.set()
+        t.join()
+
+
+def test_fork_map_in_a_fresh_process():
+    """In a fresh interpreter (no other thread: this test process may have some by now) the
+    odd items are computed by a forked child, and the results equal the loop's."""
+    import subprocess
+    import sys
+
+    script = ("import os; from supramap.parallel import can_fork, fork_map; "
+              "assert can_fork(); p = os.getpid(); "
+              "r = fork_map(lambda x: (x * 3, os.getpid() != p), range(5)); "
+              "assert [v for v, _ in r] == [0, 3, 6, 9, 12], r; "
+              "assert [c for _, c in r] == [False, True, False, True, False], r; print('ok')")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]

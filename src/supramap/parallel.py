@@ -28,8 +28,14 @@ def cores() -> int:
 
 
 def can_fork() -> bool:
-    """Whether work may go to a forked child here (Linux, two or more cores)."""
-    return sys.platform.startswith("linux") and cores() >= 2
+    """Whether work may go to a forked child here: Linux, two or more cores, and no other
+    Python thread — a child forked while another thread holds a lock (logging, a console,
+    a scheduler) waits for it for ever (seen: a test process with a dask cluster's threads
+    left running).  Native BLAS threads do not count: OpenBLAS resets them at fork."""
+    import threading
+
+    return (sys.platform.startswith("linux") and cores() >= 2
+            and threading.active_count() == 1)
 
 
 def fork_map(fn: Callable[[T], Any], items: Sequence[T], *, processes: int = 2) -> list[Any]:

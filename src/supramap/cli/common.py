@@ -212,9 +212,12 @@ def busy(description: str):
     return _Busy()
 
 
-def progress_bar(summary: str):
+def progress_bar(summary: str, *, auto_refresh: bool = True):
     """rich's transient progress bar; when the output is not a terminal (nothing is drawn)
-    one line "<summary>: done in N s" goes to standard error when the command ends."""
+    one line "<summary>: done in N s" goes to standard error when the command ends.
+
+    ``auto_refresh=False``: no refresh thread (the caller calls ``refresh()``), for work that
+    forks processes — a fork while another thread holds a lock deadlocks the child."""
     import time
 
     from rich.progress import Progress
@@ -234,7 +237,7 @@ def progress_bar(summary: str):
                                  f"{time.perf_counter() - self._t0:.1f} s")
             return out
 
-    return _Bar(console=console, transient=True)
+    return _Bar(console=console, transient=True, auto_refresh=auto_refresh)
 
 
 def print_table(title: str, rows: list[tuple[str, Any]]) -> None:

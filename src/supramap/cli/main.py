@@ -137,11 +137,15 @@ def demo(
     """Generate the virtual sample, analyse it through the readers, write the HTML report."""
     from supramap.report.demo import run_demo
 
-    with progress_bar("demo") as progress:
+    # No refresh thread: the demo's analyses and figures run in forked processes.
+    with progress_bar("demo", auto_refresh=False) as progress:
         task = progress.add_task("demo", total=None)
-        report = run_demo(out, seed=seed, command=["supramap", *RUN["argv"]],
-                          progress=lambda what, done, total: progress.update(
-                              task, description=what, completed=done, total=total or None))
+
+        def step(what: str, done: int, total: int) -> None:
+            progress.update(task, description=what, completed=done, total=total or None)
+            progress.refresh()
+
+        report = run_demo(out, seed=seed, command=["supramap", *RUN["argv"]], progress=step)
     console.print(f"Report: {report.resolve()}")
 
 

@@ -39,12 +39,15 @@ def report(
         raise UsageError("give --out DIR for the report (or --check to validate only)")
     s = load_sample(sample)
     RUN["inputs"] = _sample_inputs(s)
-    with progress_bar(f"analysing {len(s.measurements)} measurements") as progress:
+    # No refresh thread: the analyses run in forked processes (supramap.parallel.can_fork).
+    with progress_bar(f"analysing {len(s.measurements)} measurements",
+                      auto_refresh=False) as progress:
         task = progress.add_task("analysing", total=len(s.measurements) + 1)
 
         def step(what: str) -> None:
             progress.update(task, description=what)
             progress.advance(task)
+            progress.refresh()
 
         res = run_sample(s, progress=step, meanwhile=preload, workers=workers)
     page = write_sample_report(res, out, provenance=cli_provenance(), workers=workers)

@@ -358,15 +358,6 @@ def _verdict(res: SampleResult) -> list[str]:
     return out
 
 
-def _start_methods() -> list[str]:
-    """Where analyses may run in forked processes: Linux only (on macOS, Python itself
-    avoids fork: system frameworks are not fork-safe)."""
-    import multiprocessing
-    import sys
-
-    return multiprocessing.get_all_start_methods() if sys.platform.startswith("linux") else []
-
-
 #: What a forked analysis worker inherits: the analysis of one item, the shared result, the
 #: items (a worker is given an index).
 _FORKED: tuple[Callable[[Measurement], None], SampleResult, list[Measurement]] | None = None
@@ -438,6 +429,8 @@ def run_sample(sample: Sample, *, progress: Callable[[str], None] | None = None,
 
     from threadpoolctl import threadpool_limits
 
+    from supramap.parallel import can_fork
+
     res = SampleResult(sample)
 
     def one(m: Measurement, report: bool = True) -> None:
@@ -465,7 +458,7 @@ def run_sample(sample: Sample, *, progress: Callable[[str], None] | None = None,
     with threadpool_limits(1):
         with ThreadPoolExecutor(max(1, workers)) as pool:
             list(pool.map(one, tips))
-        if workers > 1 and len(rest) > 1 and "fork" in _start_methods():
+        if workers > 1 and len(rest) > 1 and can_fork():
             _in_processes(rest, one, res, workers, progress, meanwhile)
         else:
             with ThreadPoolExecutor(max(1, workers)) as pool:
