@@ -17,6 +17,7 @@ peaks seen at ±(Δ_tip + E0) are fitted as sample states at E0.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -290,6 +291,32 @@ def fit_in_gap_fixed(bias, g, *, temperature: float, lockin_rms: float = 0.0,
             return k @ (dos + c0 + c1 * e)
         return k @ dos + c0 + c1 * b
 
+    def model_batch(pp, n):
+        """:func:`model` for many parameter vectors at once (rows of *pp*): one matrix
+        product with the kernel instead of one per vector."""
+        per = 4 if fano_q else 3
+        dos = np.zeros((e.size, pp.shape[0]))
+        for i in range(n):
+            e0, w, amp = pp[:, i * per], np.abs(pp[:, i * per + 1]), pp[:, i * per + 2]
+            dos += amp * (func(e[:, None], e0, w, pp[:, i * per + 3]) if fano_q
+                          else func(e[:, None], e0, w))
+        c0, c1 = pp[:, n * per], pp[:, n * per + 1]
+        if tip is not None:
+            return (k @ (dos + c0 + c1 * e[:, None])).T
+        return (k @ dos + c0 + c1 * b[:, None]).T
+
+    def jacobian(p, n, lo, hi):
+        """Forward differences as scipy's "2-point" takes them (relative step √ε·max(1, |p|),
+        turned back inside the bounds), all evaluated in one :func:`model_batch` call: the
+        fits spent 60 % of their time in the one-vector products of the per-parameter
+        evaluations."""
+        h = np.sqrt(np.finfo(float).eps) * np.where(p >= 0, 1.0, -1.0) * \
+            np.maximum(1.0, np.abs(p))
+        h = np.where((p + h < lo) | (p + h > hi), -h, h)
+        h = (p + h) - p
+        f = model_batch(np.vstack([p, p + np.diag(h)]), n)
+        return ((f[1:] - f[0]) / h[:, None]).T / scale
+
     def fit(n):
         imax = int(np.argmax(y_peak))
         width_start = apparent_fwhm(b, y_peak)
@@ -311,8 +338,12 @@ def fit_in_gap_fixed(bias, g, *, temperature: float, lockin_rms: float = 0.0,
         p0 += [base0, float(slope0)]
         lo += [-np.inf, -np.inf]
         hi += [np.inf, np.inf]
-        res = least_squares(lambda p: (model(p, n) - y) / scale, p0, bounds=(lo, hi),
-                            x_scale="jac", max_nfev=4000)
+        # The batched Jacobian for the built-in shapes (they broadcast); a user's callable
+        # keeps scipy's own differences.
+        jac = (functools.partial(jacobian, n=n, lo=np.array(lo), hi=np.array(hi))
+               if func in SHAPES.values() else "2-point")
+        res = least_squares(lambda p: (model(p, n) - y) / scale, p0, jac=jac,
+                            bounds=(lo, hi), x_scale="jac", max_nfev=4000)
         rss = float(np.sum((res.fun * scale) ** 2))
         dof = max(b.size - len(p0), 1)
         try:
