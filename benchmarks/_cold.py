@@ -44,3 +44,23 @@ def cold_pairs(label: str, cmd: list[str], baseline_label: str, baseline: list[s
         print(f"  goal < {goal_s:g} s -> {'met' if ma < goal_s else 'NOT met'} ({ma:.2f} s)",
               flush=True)
     return ma
+
+
+def cold_runs(cmd: list[str], runs: int = 3) -> tuple[float, float, float, float]:
+    """Run *cmd* *runs* times in new processes (after one untimed run); returns the median,
+    min and max wall time (s) and the largest peak RSS (GB) of the process, read by GNU time
+    (``/usr/bin/time -f %M``; NaN where it is missing)."""
+    import math
+    import shutil
+
+    gnu_time = shutil.which("time") or "/usr/bin/time"
+    have_time = Path(gnu_time).exists()
+    subprocess.run(cmd, check=True, capture_output=True)
+    walls, peaks = [], []
+    for _ in range(runs):
+        t = time.perf_counter()
+        full = [gnu_time, "-f", "%M", *cmd] if have_time else cmd
+        out = subprocess.run(full, capture_output=True, text=True, check=True)
+        walls.append(time.perf_counter() - t)
+        peaks.append(int(out.stderr.split()[-1]) / 1024**2 if have_time else math.nan)
+    return statistics.median(walls), min(walls), max(walls), max(peaks)

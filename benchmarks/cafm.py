@@ -143,7 +143,30 @@ def main() -> None:
         print(f"time ∝ pixels^{slope:.2f} over {sizes[0]}²…{sizes[-1]}² (1.00 = linear)")
     if 4096 in sizes:
         i = sizes.index(4096)
-        print(f"goal 4096²: < 8 s -> {times[i]:.1f} s")
+        print(f"library 4096²: {times[i]:.1f} s")
+        cold_cli(4096)
+
+
+def cold_cli(n: int) -> None:
+    """As users run it: ``supramap cafm analyze MAP.bcrf --json OUT`` on an n² current map (a
+    BCRF written here), new processes, beside the library time above."""
+    import tempfile
+    from pathlib import Path
+
+    from _cold import cold_runs, supramap_command
+
+    from supramap.io.bcr import write_bcr
+
+    cur, _ = make_map(n)
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "map.bcrf"
+        write_bcr(path, cur.astype(np.float32), zunit="A")
+        del cur
+        t_med, t_min, t_max, peak = cold_runs(
+            [*supramap_command(), "cafm", "analyze", str(path), "--json", str(Path(d) / "o.json")])
+    print(f"cold CLI `supramap cafm analyze` {n}² (3 runs): median {t_med:.1f} s "
+          f"[{t_min:.1f}–{t_max:.1f}], peak RSS {peak:.2f} GB; goal < 8 s and < 1 GB -> "
+          f"{'met' if t_med < 8 and peak < 1 else 'NOT met'}")
 
 
 if __name__ == "__main__":

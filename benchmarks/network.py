@@ -163,7 +163,7 @@ def cold_cli(n: int) -> None:
     from pathlib import Path
 
     import xarray as xr
-    from _cold import supramap_command
+    from _cold import cold_runs, supramap_command
 
     from supramap.io.bcr import write_bcr
 
@@ -177,17 +177,9 @@ def cold_cli(n: int) -> None:
         write_bcr(path, da, zunit="A")
         cmd = [*supramap_command(), "network", "fourprobe", str(path), "--threshold", "1uA",
                "--json", str(Path(d) / "out.json")]
-        runs = []
-        for _ in range(3):
-            t = time.perf_counter()
-            out = subprocess.run(["/usr/bin/time", "-f", "%M", *cmd], capture_output=True,
-                                 text=True, check=True)
-            runs.append((time.perf_counter() - t, int(out.stderr.split()[-1]) / 1024 ** 2))
-    t_med = float(np.median([r[0] for r in runs]))
-    m_max = max(r[1] for r in runs)
+        t_med, t_min, t_max, m_max = cold_runs(cmd, runs=3)
     print(f"cold CLI `supramap network fourprobe` {n}² (3 runs): median {t_med:.1f} s "
-          f"[{min(r[0] for r in runs):.1f}–{max(r[0] for r in runs):.1f}], peak RSS "
-          f"{m_max:.2f} GB; goal < 15 s and < 1.5 GB -> "
+          f"[{t_min:.1f}–{t_max:.1f}], peak RSS {m_max:.2f} GB; goal < 15 s and < 1.5 GB -> "
           f"{'met' if t_med < 15 and m_max < 1.5 else 'NOT met'}")
 
 
