@@ -191,10 +191,18 @@ def saturation_warning(raw: np.ndarray) -> QualityWarning | None:
 def plateau_pixels(values: np.ndarray, detect: float) -> np.ndarray:
     """Conducting pixels away from edges: the whole 3 × 3 neighbourhood is above *detect* and
     varies by less than ``PLATEAU_RANGE`` of the pixel's current."""
-    z = np.nan_to_num(values, nan=-np.inf)
+    # Two full-size work arrays reused in place (this was the peak memory of a 4096²
+    # analysis); copies of the map only where NaN must be replaced.
+    finite = bool(np.isfinite(values).all())
+    z = values if finite else np.nan_to_num(values, nan=-np.inf)
     lo = ndimage.minimum_filter(z, size=3, mode="nearest")
-    hi = ndimage.maximum_filter(np.nan_to_num(values, nan=np.inf), size=3, mode="nearest")
-    return (lo > detect) & (hi - lo < PLATEAU_RANGE * np.abs(z))
+    hi = ndimage.maximum_filter(values if finite else np.nan_to_num(values, nan=np.inf),
+                                size=3, mode="nearest")
+    above = lo > detect
+    np.subtract(hi, lo, out=hi)  # the 3 × 3 range
+    np.abs(z, out=lo)
+    lo *= PLATEAU_RANGE
+    return above & (hi < lo)
 
 
 def _level_samples(values: np.ndarray, detect: float) -> np.ndarray:
@@ -348,6 +356,7 @@ def analyze(current: xr.DataArray, *, topography: xr.DataArray | None = None,
             own[closer], best[closer] = level, d[closer]
         del near, best
         local_cut = np.maximum(HALF_MAXIMUM * own, thr)
+        del own
 
     def classify(scale: float) -> np.ndarray:
         """Conducting mask at *scale* × the threshold (local half maximum when automatic)."""
@@ -371,6 +380,9 @@ def analyze(current: xr.DataArray, *, topography: xr.DataArray | None = None,
         fraction = float(mask.sum() / valid)
         interval = (float(classify(1 + sensitivity).sum() / valid),
                     float(classify(1 - sensitivity).sum() / valid))
+    # The classification is done: its full-size map of local cuts is freed before the islands
+    # are measured (the peak memory of a 4096² analysis came after it).
+    local_cut = None  # noqa: F841 — read by classify(), which is not called again
     labels, islands = find_islands(mask, values, x=x, y=y, min_pixels=min_island_pixels,
                                    levels=levels.levels_A)
     edges, edge_warning = _edges(current.copy(data=values), labels > 0, thr,

@@ -106,7 +106,9 @@ def boundary_edge_widths(current: xr.DataArray, mask: np.ndarray, threshold: flo
     """
     require_image(current)
     dy, dx = pixel_size(current)
-    z = np.nan_to_num(np.asarray(current.values, dtype=float))
+    z = np.asarray(current.values, dtype=float)
+    if not np.isfinite(z).all():  # a copy only where there is something to replace
+        z = np.nan_to_num(z)
     m = np.asarray(mask, dtype=bool)
     boundary = m & ~ndimage.binary_erosion(m, border_value=1)
     rows, cols = np.nonzero(boundary)
