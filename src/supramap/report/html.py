@@ -65,56 +65,28 @@ def _make_and_save(make, path: Path, fmt: str, dpi: int) -> None:
 
 def run_jobs(jobs: list[tuple[float, Any]], processes: int = 2) -> None:
     """Run ``(cost, callable)`` jobs that write files — saving a figure, writing an explorer
-    page — in two processes when *processes* ≥ 2 and there are two cores: a forked child
-    takes a share (balanced by the costs, largest first), this process the rest.
+    page — as two shares balanced by their costs (largest first), one of them in a forked
+    child (:func:`supramap.parallel.fork_map`) when *processes* ≥ 2 and forking is safe.
 
     Rendering figures (constrained layout, Agg) is pure Python under the GIL, so threads do
     not help: the demo report's 25 figures took 7.9 s on one core.  A forked child inherits
-    the figures already made in memory — nothing is pickled.  Off Linux (fork is unsafe on
-    macOS and missing on Windows) or on one core everything is done here; if the child
-    fails, the jobs of its share it did not finish are done here, so the result never
-    depends on the child, and an error is raised here, by the job itself.
+    the figures already made in memory — nothing is pickled.  If the child fails, its share
+    is done here, so an error is raised here, by the job itself.
     """
-    import sys
+    from supramap.parallel import fork_map
 
-    from supramap.parallel import can_fork
-
-    if len(jobs) < 2 or processes < 2 or not can_fork():
-        for _, job in jobs:
-            job()
-        return
     shares: tuple[list, list] = ([], [])
     load = [0.0, 0.0]
     for cost, job in sorted(jobs, key=lambda j: -j[0]):
         k = 0 if load[0] <= load[1] else 1
         shares[k].append(job)
         load[k] += cost
-    ours, theirs = shares
-    sys.stdout.flush()
-    sys.stderr.flush()
-    done_r, done_w = os.pipe()  # the child writes a byte per job done
-    pid = os.fork()
-    if pid == 0:  # the child: its share, then leave at once (no atexit, no finalizers)
-        os.close(done_r)
-        code = 0
-        try:
-            for job in theirs:
-                job()
-                os.write(done_w, b".")
-        except BaseException:  # noqa: BLE001 — the parent does the rest of the share
-            code = 1
-        os._exit(code)
-    os.close(done_w)
-    try:
-        for job in ours:
+
+    def run(share: list) -> None:
+        for job in share:
             job()
-    finally:
-        _, status = os.waitpid(pid, 0)
-        with os.fdopen(done_r, "rb") as fh:
-            finished = len(fh.read())
-    if not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0):
-        for job in theirs[finished:]:
-            job()
+
+    fork_map(run, [share for share in shares if share], processes=processes)
 
 
 def _is_report(folder: Path) -> bool:
