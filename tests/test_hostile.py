@@ -326,17 +326,16 @@ def test_batch_same_names_commas_and_a_time_limit(tmp_path, capsys):
 
 
 def _small_report(folder, title, figures):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # Figures by matplotlib's object API: the writers below run in threads, and pyplot's
+    # figure registry is not thread-safe ("OrderedDict mutated during iteration" on CI).
+    from matplotlib.figure import Figure
 
     from supramap.report.html import Report
 
     rep = Report(title, folder)
     for name in figures:
-        fig, ax = plt.subplots()
-        ax.plot([0, 1], [0, 1])
+        fig = Figure()
+        fig.subplots().plot([0, 1], [0, 1])
         rep.figure(fig, name, name=name)
     return rep
 

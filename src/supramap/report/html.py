@@ -54,12 +54,19 @@ def _save_one(fig, path: Path, fmt: str, dpi: int) -> None:
 
 
 def _make_and_save(make, path: Path, fmt: str, dpi: int) -> None:
-    import matplotlib.pyplot as plt
-
     fig = make()
     try:
         _save_one(fig, path, fmt, dpi)
     finally:
+        _release(fig)
+
+
+def _release(fig) -> None:
+    """Take a figure out of pyplot's registry, if it is in it: a figure made with the object
+    API (``Figure()``) never entered it, and pyplot's registry is not thread-safe."""
+    if getattr(fig.canvas, "manager", None) is not None:
+        import matplotlib.pyplot as plt
+
         plt.close(fig)
 
 
@@ -230,16 +237,14 @@ class Report:
         include it.  *fig* may also be a callable making the figure (``partial(
         histogram_figure, result)``): it is then made, as well as saved, with the others when
         the page is written — in two processes on two cores (:func:`run_jobs`)."""
-        import matplotlib.pyplot as plt
-
         self._n += 1
         fmt, dpi = FIGURES["format"], FIGURES["dpi"]
         fname = str(Path(name or f"figure_{self._n:02d}").with_suffix(f".{fmt}"))
-        # Rendered when the page is written, on the available cores (:func:`save_figures`);
+        # Rendered when the page is written, on the available cores (:func:`run_jobs`);
         # closed in pyplot now (an Agg figure still saves), so many figures open no window
         # and raise no "too many figures" warning.
         if hasattr(fig, "savefig"):
-            plt.close(fig)
+            _release(fig)
             self.defer(functools.partial(_save_one, fig, self._staging / fname, fmt, dpi))
         else:
             self.defer(functools.partial(_make_and_save, fig, self._staging / fname, fmt, dpi))
