@@ -43,14 +43,14 @@ def main() -> None:
     b = grid["bias"].values
     print(f"grid {n} × {n} × {b.size}, T = {truth['temperature_K']} K, 4 free parameters")
 
-    from supramap.sts import gapmap as gm_module
+    from supramap import parallel
 
-    cores = gm_module._cores
-    gm_module._cores = lambda: 1  # one thread: the like-for-like figure against the loop
+    cores = parallel.cores
+    parallel.cores = lambda: 1  # one thread: the like-for-like figure against the loop
     t0 = time.perf_counter()
     res = gap_map(grid, temperature=truth["temperature_K"])
     t_grid = time.perf_counter() - t0
-    gm_module._cores = cores
+    parallel.cores = cores
     t0 = time.perf_counter()
     res2 = gap_map(grid, temperature=truth["temperature_K"])  # the default: a thread per core
     t_default = time.perf_counter() - t0

@@ -188,16 +188,17 @@ def test_in_process_threads_equal_one_thread(monkeypatch):
     setting is given back."""
     from threadpoolctl import threadpool_info
 
+    from supramap import parallel
     from supramap.sts import gapmap as gm
 
     g, truth = dynes_grid(40, 16, n_bias=101)
     monkeypatch.setattr(gm, "BLOCK_SPECTRA", 64)  # 10 blocks of 4 rows
     before = [p["num_threads"] for p in threadpool_info()]
-    monkeypatch.setattr(gm, "_cores", lambda: 2)
+    monkeypatch.setattr(parallel, "cores", lambda: 2)
     two = gap_map(g, temperature=1.0)
     assert two.workers == 2
     assert [p["num_threads"] for p in threadpool_info()] == before
-    monkeypatch.setattr(gm, "_cores", lambda: 1)
+    monkeypatch.setattr(parallel, "cores", lambda: 1)
     one = gap_map(g, temperature=1.0)
     assert one.workers == 1
     for name in ("delta", "gamma", "converged"):

@@ -437,12 +437,6 @@ def _fit_rows(bias, rows, temperature, lockin_rms, max_iter):
             res.redchi.reshape(ny, nx), res.converged.reshape(ny, nx))
 
 
-def _cores() -> int:
-    from supramap.parallel import cores
-
-    return cores()
-
-
 #: Spectra fitted together in one in-process block of :func:`gap_map`.
 BLOCK_SPECTRA = 2048
 
@@ -487,29 +481,24 @@ def gap_map(grid: xr.DataArray, *, temperature: float, lockin_rms: float = 0.0,
         # that release the GIL, so two threads scale like dask's two local workers without
         # their start-up (the CLI at 128² × 401: --workers 2 was only 1.07× in-process one
         # thread).  Each block is fitted alone, so the result does not depend on the threads.
-        used = min(2, _cores(), len(starts))
-        if used > 1:
-            from concurrent.futures import ThreadPoolExecutor, as_completed
+        from concurrent.futures import ThreadPoolExecutor, as_completed
 
-            from threadpoolctl import threadpool_limits
+        from threadpoolctl import threadpool_limits
 
-            _BLAS_HELD.set()
-            try:
-                with threadpool_limits(1), ThreadPoolExecutor(used) as pool:
-                    futures = [pool.submit(block, s0) for s0 in starts]
-                    results = []
-                    for done, fut in enumerate(as_completed(futures), start=1):
-                        results.append(fut.result())
-                        if progress is not None:
-                            progress(done, len(starts))
-            finally:
-                _BLAS_HELD.clear()
-        else:
-            results = []
-            for done, s0 in enumerate(starts, start=1):
-                results.append(block(s0))
-                if progress is not None:
-                    progress(done, len(starts))
+        from supramap.parallel import cores
+
+        used = min(2, cores(), len(starts))
+        results = []
+        _BLAS_HELD.set()
+        try:
+            with threadpool_limits(1), ThreadPoolExecutor(used) as pool:
+                futures = [pool.submit(block, s0) for s0 in starts]
+                for done, fut in enumerate(as_completed(futures), start=1):
+                    results.append(fut.result())
+                    if progress is not None:
+                        progress(done, len(starts))
+        finally:
+            _BLAS_HELD.clear()
         for s0, (pp, ee, rc, cv) in results:
             params[s0:s0 + pp.shape[0]], err[s0:s0 + pp.shape[0]] = pp, ee
             redchi[s0:s0 + pp.shape[0]], conv[s0:s0 + pp.shape[0]] = rc, cv
