@@ -246,7 +246,8 @@ def test_fitted_spectrum_equals_supramaps_model(browser, tmp_path):
                  "--gapmap", str(tmp_path / "g.nc"), "--json", str(tmp_path / "e.json")]) == 0
     info = json.loads((tmp_path / "e.json").read_text())
     assert info["fitted_spectra"] and info["decimation"] == 1 and info["shape"][:2] == [6, 6]
-    assert {"Δ (fitted gap)", "Γ (fitted)"} <= set(info["layers"])
+    assert {"Δ (fitted gap)", "Γ (fitted)", "Δ uncertainty (90 % half-width)"} <= \
+        set(info["layers"])
     pg = Page(browser, tmp_path / "ex" / "index.html", "fit")
     x, y = grid["x"].values * 1e9, grid["y"].values * 1e9
     pg.click(x[3], y[2])

@@ -284,6 +284,10 @@ _add("sts-gapmap", "Fit every pixel (batched Levenberg–Marquardt), optionally 
         "machine: in this process, a thread per core)", default=0,
         lo=0, hi=256),
       P("scheduler", "text", "Address of a dask scheduler"),
+      P("noise", "choice", "Noise model: auto estimates its growth with the signal from the "
+        "residuals and refits weighted (intervals that hold on lock-in data); constant "
+        "weighs every point the same (one pass)", default="auto",
+        choices=("auto", "constant")),
       GRID_CHANNEL),
      "supramap.sts.GapMap", "supramap.analyses.library:sts_gapmap",
      headline=("median_gap_eV", "fraction_converged"))

@@ -363,7 +363,7 @@ def sts_fit(file, tip=None, *, channel=None, bias_column=None, model="dynes", ga
 
 
 def sts_gapmap(file, *, channel=None, model="dynes", temperature=1.0, lockin_rms=None,
-               workers=0, scheduler=None, progress=None) -> Outcome:
+               workers=0, scheduler=None, progress=None, noise="auto") -> Outcome:
     """Fit every pixel of a grid (``supramap sts gapmap``); ``result.data`` holds the maps."""
     from supramap.sts.gapmap import gap_map
     from supramap.sts.grid import check_grid
@@ -376,10 +376,17 @@ def sts_gapmap(file, *, channel=None, model="dynes", temperature=1.0, lockin_rms
     lockin = lockin_from(lockin_rms, header_lockin_rms(ds_in.attrs.get("header")), notes)
     check_grid(g)
     res = gap_map(g, temperature=temperature, lockin_rms=lockin, workers=workers,
-                  scheduler=scheduler, progress=progress)
+                  scheduler=scheduler, progress=progress, noise=noise)
     d = {"file": str(file), **res.to_dict()}
-    rows = [("median gap (converged pixels)",
-             f"{d['median_gap_eV'] * 1e3:.4f} meV" if d["median_gap_eV"] else "n/a"),
+    lo, hi = d.get("median_gap_interval_90_eV") or (None, None)
+    med = f"{d['median_gap_eV'] * 1e3:.4f} meV" if d["median_gap_eV"] else "n/a"
+    if d["median_gap_eV"] and lo is not None:
+        med += f" (90 % interval {lo * 1e3:.4f}–{hi * 1e3:.4f} meV, from the pixels' errors)"
+    errs = res.data["delta_stderr"].values[res.data["converged"].values]
+    rows = [("median gap (converged pixels)", med),
+            ("per-pixel gap error (median 1σ)",
+             f"{float(np.median(errs)) * 1e6:.3g} µeV" if errs.size else "n/a"),
+            ("noise model", d["noise_model"]["description"]),
             ("fraction converged", f"{d['fraction_converged']:.3f}"),
             ("time", f"{d['seconds']:.2f} s on {d['workers']} worker(s)")]
 

@@ -458,7 +458,11 @@ def sts_explore(file, gapmap=None, *, channel=None) -> Outcome:
         if gap.shape != g.shape[:2]:
             raise AnalysisError(f"{gapmap}: gap map {gap.shape} does not match the grid "
                                 f"{g.shape[:2]}")
-        for key, label, scale, unit in (("gamma", "Γ (fitted)", 1e3, "meV"),
+        # The uncertainty layer: the 90 % half-width of each pixel's gap (1.645 standard
+        # errors, with the noise model the fit used), beside Γ and χ².
+        for key, label, scale, unit in (("delta_stderr", "Δ uncertainty (90 % half-width)",
+                                         1.6448536269514722e3, "meV"),
+                                        ("gamma", "Γ (fitted)", 1e3, "meV"),
                                         ("redchi", "reduced χ²", 1.0, "")):
             if key in fit:
                 layers[label] = (np.where(conv, fit[key].values * scale, np.nan), unit)

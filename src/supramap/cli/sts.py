@@ -233,6 +233,7 @@ def gapmap(
     lockin_rms: str = LOCKIN_OPT,
     workers: int = option("sts-gapmap", "workers"),
     scheduler: str = option("sts-gapmap", "scheduler"),
+    noise: str = option("sts-gapmap", "noise"),
     channel: str = GRID_CHANNEL_OPT,
     json_path: Path = JSON_OPT,
     report: Path = REPORT_OPT,
@@ -242,6 +243,7 @@ def gapmap(
         task = progress.add_task("fitting the grid", total=None)
         out_ = call("sts-gapmap", file, channel=channel, model=model, temperature=temperature,
                     lockin_rms=lockin_rms, workers=workers, scheduler=scheduler,
+                    noise=noise,
                     progress=lambda d, t: progress.update(task, completed=d, total=t))
         ny, nx = out_.result.data["delta"].shape[:2]
         progress.summary_text = f"gap map of {ny} × {nx} spectra"

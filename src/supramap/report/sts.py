@@ -177,16 +177,21 @@ def maps_figure(maps) -> Figure:
 
 
 def gap_map_figure(ds) -> Figure:
-    """Fitted gap Δ and broadening Γ per pixel (meV), axes in nm; pixels whose fit did not
-    converge to a resolved gap are shown grey, never as values."""
+    """Fitted gap Δ, its 90 % half-width (1.645 standard errors, when the map has them) and
+    broadening Γ per pixel (meV), axes in nm; pixels whose fit did not converge to a resolved
+    gap are shown grey, never as values."""
     x = ds["x"].values * 1e9
     y = ds["y"].values * 1e9
     extent = [x[0], x[-1], y[-1], y[0]] if x.size > 1 and y.size > 1 else None
     ok = ds["converged"].values.astype(bool)
-    fig, axes = plt.subplots(1, 2, figsize=(8.4, 3.6), constrained_layout=True)
-    for ax, name, label in ((axes[0], "delta", "gap Δ (meV)"), (axes[1], "gamma",
-                                                                 "broadening Γ (meV)")):
-        v = np.where(ok, ds[name].values * 1e3, np.nan)
+    panels = [("delta", "gap Δ (meV)", 1e3)]
+    if "delta_stderr" in ds:
+        panels.append(("delta_stderr", "Δ 90 % half-width (µeV)", 1.6448536269514722e6))
+    panels.append(("gamma", "broadening Γ (meV)", 1e3))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6),
+                             constrained_layout=True)
+    for ax, (name, label, factor) in zip(axes, panels):
+        v = np.where(ok, ds[name].values * factor, np.nan)
         cmap = plt.get_cmap("viridis").with_extremes(bad="0.8")
         im = ax.imshow(v, cmap=cmap, extent=extent, interpolation="nearest")
         ax.set_xlabel("x (nm)")

@@ -1,0 +1,114 @@
+"""Simulation-based calibration: do the 90 % intervals supramap reports hold the truth 85–95 %
+of the time, on data made here in numpy with known truth and realistic noise?
+
+The spectra are thermally broadened Dynes spectra computed on a 5 µV energy grid with the
+Fermi derivative written out (not supramap's model or simulator), with lock-in-like noise:
+1 % of the signal (strongest at the coherence peaks) on top of a constant floor.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+
+K_B = 8.617333262e-5  # eV/K
+Z90 = 1.6448536269514722
+
+
+def dynes_spectra(bias, deltas, gamma, temperature):
+    """Thermally broadened Dynes spectra (one per gap), plain numpy."""
+    e = np.linspace(-12e-3, 12e-3, 4801)
+    z = e[None, :] + 1j * gamma
+    dos = np.abs(np.real(z / np.sqrt(z ** 2 - np.asarray(deltas)[:, None] ** 2 + 0j)))
+    x = (e[None, :] - bias[:, None]) / (K_B * temperature)
+    kernel = (e[1] - e[0]) / (4 * K_B * temperature * np.cosh(x / 2) ** 2)
+    return dos @ kernel.T
+
+
+def lockin_noise(clean, rng, relative=0.01, floor=0.002):
+    return clean * (1 + relative * rng.standard_normal(clean.shape)) + \
+        floor * rng.standard_normal(clean.shape)
+
+
+def grid_of(spectra, ny, nx, bias):
+    return xr.DataArray(spectra.reshape(ny, nx, -1), dims=("y", "x", "bias"),
+                        coords={"y": np.arange(ny) * 1e-9, "x": np.arange(nx) * 1e-9,
+                                "bias": bias}, attrs={"units": "S"})
+
+
+BIAS = np.linspace(-5e-3, 5e-3, 201)
+
+
+def test_noise_model_is_recovered_from_residuals():
+    """Residuals with σ² = a² + (c·G)², pure floor and pure multiplicative, against a signal
+    spanning 0.05–2.5: the two numbers come back within 5 %, a constant noise as constant."""
+    from supramap.sts.noise import noise_from_residuals
+
+    rng = np.random.default_rng(0)
+    g = rng.uniform(0.05, 2.5, 200_000) * 3e-9  # siemens: tiny numbers on purpose
+    for floor, rel in ((0.02e-9, 0.01), (0.0, 0.02), (0.03e-9, 0.0)):
+        sigma = np.sqrt(floor ** 2 + (rel * g) ** 2)
+        m = noise_from_residuals(g, sigma * rng.standard_normal(g.size))
+        if rel == 0:
+            assert m.kind == "constant" and m.floor == pytest.approx(floor, rel=0.05)
+        else:
+            assert m.kind == "signal-dependent"
+            assert m.relative == pytest.approx(rel, rel=0.05)
+            assert m.floor == pytest.approx(floor, abs=0.05 * floor + 0.05 * rel * 3e-9)
+        assert np.median(m.sigma(g) / sigma) == pytest.approx(1, rel=0.05)
+
+
+def test_gap_map_intervals_hold_the_truth_per_pixel():
+    """Three 24 × 20 grids of known, varied gaps (1.0–1.6 meV) at 1 K with lock-in-like noise:
+    the per-pixel 90 % intervals (±1.645 standard errors) hold the true gap in 85–95 % of
+    the 1,440 pixels (the unweighted fit: ~84 %; the issue measured 77 %)."""
+    from supramap.sts.gapmap import gap_map
+
+    hits, weighted = [], []
+    for seed in range(3):
+        rng = np.random.default_rng(100 + seed)
+        truth = rng.uniform(1.0e-3, 1.6e-3, 480)
+        g = lockin_noise(dynes_spectra(BIAS, truth, 50e-6, 1.0), rng)
+        res = gap_map(grid_of(g, 20, 24, BIAS), temperature=1.0)
+        d = res.data["delta"].values.ravel()
+        err = res.data["delta_stderr"].values.ravel()
+        hits.append(np.abs(d - truth) <= Z90 * err)
+        weighted.append(res.info["noise_model"]["kind"])
+        nm = res.info["noise_model"]
+        assert nm["relative"] == pytest.approx(0.01, rel=0.1)
+        assert nm["floor"] == pytest.approx(0.002, rel=0.2)
+    assert weighted == ["signal-dependent"] * 3
+    coverage = float(np.mean(np.concatenate(hits)))
+    assert 0.85 <= coverage <= 0.95, coverage
+
+
+def test_gap_map_intervals_hold_with_constant_noise():
+    """The same with constant noise only: the model is found constant, no refit, and the
+    intervals still hold."""
+    from supramap.sts.gapmap import gap_map
+
+    rng = np.random.default_rng(7)
+    truth = rng.uniform(1.0e-3, 1.6e-3, 480)
+    g = dynes_spectra(BIAS, truth, 50e-6, 1.0) + 0.01 * rng.standard_normal((480, BIAS.size))
+    res = gap_map(grid_of(g, 20, 24, BIAS), temperature=1.0)
+    assert res.info["noise_model"]["kind"] == "constant"
+    err = res.data["delta_stderr"].values.ravel()
+    coverage = np.mean(np.abs(res.data["delta"].values.ravel() - truth) <= Z90 * err)
+    assert 0.85 <= coverage <= 0.95, coverage
+
+
+def test_gap_map_median_interval_holds_the_truth():
+    """120 small grids (8 × 6) with gaps spread 1.2–1.4 meV: the 90 % interval of the map's
+    median holds the median of the true gaps 85–95 % of the time."""
+    from supramap.sts.gapmap import gap_map
+
+    hits = []
+    for seed in range(120):
+        rng = np.random.default_rng(1000 + seed)
+        truth = rng.uniform(1.2e-3, 1.4e-3, 48)
+        g = lockin_noise(dynes_spectra(BIAS, truth, 50e-6, 1.0), rng, floor=0.01)
+        lo, hi = gap_map(grid_of(g, 6, 8, BIAS), temperature=1.0).info[
+            "median_gap_interval_90_eV"]
+        hits.append(lo <= np.median(truth) <= hi)
+    assert 0.85 <= np.mean(hits) <= 0.95, np.mean(hits)
