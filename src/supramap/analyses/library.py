@@ -59,7 +59,8 @@ def lockin_from(option: float | None, header: float | None, notes: list[str]) ->
 def grid_checked(path: Path, channel: str | None, warnings: list, *, fitting: bool = False):
     """The grid's conductance channel, after the measurement-kind checks: the sweep must be a
     bias (a Z grid is refused); for *fitting* (gap and in-gap models) a KPFM grid is refused
-    and the sweep must reach zero bias.  A current chosen by default is differentiated."""
+    and the sweep must reach zero bias.  A current chosen by default is differentiated.
+    Tip changes found in the spectra are added to *warnings* (``grid.tip_change``)."""
     from supramap.io import read
     from supramap.sts.kind import (
         check_reaches_zero,
@@ -83,6 +84,9 @@ def grid_checked(path: Path, channel: str | None, warnings: list, *, fitting: bo
         warnings.extend(header_warnings(header))
     g = grid_conductance(ds, channel, path=path)
     g.attrs.setdefault("provenance", list(ds.attrs.get("provenance", [])))
+    from supramap.sts.health import grid_health
+
+    warnings.extend(grid_health(g))  # a tip change half-way through the grid
     return ds, g
 
 

@@ -1,0 +1,154 @@
+"""Measurement health read from the data: tip changes inside a spectroscopic grid.
+
+Grids are made here in numpy: thermally broadened Dynes spectra whose gap varies smoothly over
+the area (a Gaussian random field) or with domains of gapless metal, 2 % noise.  A tip change
+at a random pixel multiplies every later spectrum by a new background slope (the tip's DOS)
+and a new level (the set-point), as a tip picking up an atom does.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+from scipy import ndimage as ndi
+
+K_B = 8.617333262e-5
+BIAS = np.linspace(-5e-3, 5e-3, 101)
+N = 24
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def dynes_spectra(deltas, gamma=50e-6, temperature=1.0):
+    e = np.linspace(-12e-3, 12e-3, 1201)
+    z = e[None, :] + 1j * gamma
+    dos = np.abs(np.real(z / np.sqrt(z ** 2 - np.asarray(deltas)[:, None] ** 2 + 0j)))
+    x = (e[None, :] - BIAS[:, None]) / (K_B * temperature)
+    return dos @ ((e[1] - e[0]) / (4 * K_B * temperature * np.cosh(x / 2) ** 2)).T
+
+
+def clean_grid(seed, domains=False):
+    rng = np.random.default_rng(seed)
+    field = ndi.gaussian_filter(rng.standard_normal((N, N)), rng.uniform(1.5, 4), mode="wrap")
+    g = dynes_spectra(1.3e-3 + 0.1e-3 * (field / field.std()).ravel())
+    g *= (1 + 0.3 * rng.uniform(-1, 1) * BIAS / 5e-3)[None]
+    g = g.reshape(N, N, -1)
+    if domains:  # patches of gapless metal covering 20–60 % of the area
+        blob = ndi.gaussian_filter(rng.standard_normal((N, N)), 3, mode="wrap")
+        mask = blob > np.percentile(blob, rng.uniform(40, 80))
+        metal = (1 + 0.2 * BIAS / 5e-3) * g[..., -5:].mean(axis=-1, keepdims=True)
+        g[mask] = metal[mask]
+    return g, rng
+
+
+def as_grid(g, rng):
+    g = g * (1 + 0.02 * rng.standard_normal(g.shape))
+    return xr.DataArray(g, dims=("y", "x", "bias"),
+                        coords={"y": np.arange(N) * 1e-9, "x": np.arange(N) * 1e-9,
+                                "bias": BIAS}, attrs={"units": "S"})
+
+
+def with_tip_change(g, rng, at, slope=0.05):
+    flat = g.reshape(N * N, -1).copy()
+    flat[at:] *= (1 + slope * rng.choice([-1, 1]) * BIAS / 5e-3)[None] * \
+        (1 + 0.05 * rng.standard_normal())
+    return flat.reshape(g.shape)
+
+
+def test_clean_grids_are_not_flagged():
+    """100 smoothly heterogeneous grids and 100 with metallic domains: < 2 % flagged."""
+    from supramap.sts.health import tip_changes
+
+    smooth = [bool(tip_changes(as_grid(*clean_grid(s)))) for s in range(100)]
+    domains = [bool(tip_changes(as_grid(*clean_grid(s, domains=True))))
+               for s in range(100)]
+    assert np.mean(smooth) < 0.02 and np.mean(domains) < 0.02, (np.mean(smooth),
+                                                                np.mean(domains))
+
+
+@pytest.mark.parametrize("slope", [0.05, 0.1])
+def test_injected_tip_changes_are_found_where_they_happened(slope):
+    """100 grids, each with one tip change at a random pixel of rows 2–21: recall and
+    precision ≥ 0.9, the change placed within 3 pixels of the acquisition order."""
+    from supramap.sts.health import tip_changes
+
+    found = wrong = 0
+    for s in range(100):
+        g, rng = clean_grid(500 + s)
+        at = int(rng.integers(2 * N, 22 * N))
+        events = tip_changes(as_grid(with_tip_change(g, rng, at, slope), rng))
+        hits = [e for e in events if abs(e.index - at) <= 3]
+        found += bool(hits)
+        wrong += len(events) - len(hits)
+        if hits:
+            assert (hits[0].row, hits[0].column) in {divmod(at + k, N) for k in range(-3, 4)}
+    recall, precision = found / 100, found / max(found + wrong, 1)
+    assert recall >= 0.9 and precision >= 0.9, (recall, precision)
+
+
+def test_two_tip_changes_and_the_warning_names_the_rows():
+    from supramap.sts.health import tip_change_warnings, tip_changes
+
+    g, rng = clean_grid(3)
+    g = with_tip_change(with_tip_change(g, rng, 6 * N + 5, 0.1), rng, 15 * N + 20, 0.1)
+    events = tip_changes(as_grid(g, rng))
+    assert [(e.row, e.column) for e in events] == [(6, 5), (15, 20)]
+    ws = tip_change_warnings(events, (N, N))
+    assert [w.code for w in ws] == ["grid.tip_change"] * 2
+    assert ws[0].values["rows_affected"] == "6–14" and ws[1].values["rows_affected"] == "15–23"
+
+
+def test_aborted_and_tiny_grids():
+    """NaN rows of an aborted grid are left out (no warning from numpy, no flag); a grid of
+    fewer than 4 rows cannot be tested and gives nothing."""
+    import warnings
+
+    from supramap.sts.health import tip_changes
+
+    g, rng = clean_grid(8)
+    grid = as_grid(g, rng)
+    vals = grid.values.copy()
+    vals[17:] = np.nan
+    vals[16, 9:] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert tip_changes(grid.copy(data=vals)) == []
+    assert tip_changes(grid.isel(y=slice(0, 3))) == []
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data (real instrument files) absent")
+@pytest.mark.parametrize("name", ["nanonis/NanonisReader_STS_grid_lockin.3ds",
+                                  "regress/Bias_spectroscopy.3ds"])
+def test_real_grids_have_no_tip_change(name):
+    """The public bias grids: no change flagged (largest scores 3.1 and 2.6, threshold 4)."""
+    from supramap.io import read
+    from supramap.sts.health import tip_changes
+    from supramap.sts.spectra import grid_conductance
+
+    path = SHARED / name
+    assert tip_changes(grid_conductance(read(path), None, path=path)) == []
+
+
+def test_the_commands_warn_of_a_tip_change(tmp_path):
+    """`sts gapmap --json` on a written .3ds grid with a tip change at row 9, column 4: the
+    warning names the rows; the same grid without it has none."""
+    import json
+
+    from supramap.cli.main import main
+    from supramap.synth.sts import write_grid
+
+    g, rng = clean_grid(11)
+    for name, vals in (("clean", g), ("changed", with_tip_change(g, rng, 9 * N + 4, 0.1))):
+        write_grid(tmp_path / f"{name}.3ds", as_grid(vals, rng))
+        assert main(["sts", "gapmap", str(tmp_path / f"{name}.3ds"), "--temperature", "1K",
+                     "--out", str(tmp_path / f"{name}.nc"), "--json",
+                     str(tmp_path / f"{name}.json")]) == 0
+        ws = json.loads((tmp_path / f"{name}.json").read_text())["warnings"]
+        tips = [w for w in ws if w["code"] == "grid.tip_change"]
+        if name == "clean":
+            assert tips == []
+        else:
+            assert len(tips) == 1 and tips[0]["values"]["row"] == 9 and \
+                tips[0]["values"]["rows_affected"] == "9–23"
