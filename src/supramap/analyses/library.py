@@ -164,10 +164,12 @@ def cafm_analyze(current, topography=None, deflection=None, *, channel=None,
         d["line_m"] = list(pts)
     d["processing"] = [str(x) for x in cur.attrs.get("provenance", [])]
     lo, hi = d["conducting_fraction_interval"]
+    a90, b90 = d["conducting_fraction_interval_90"]
     rows = [
         ("noise floor", _fmt(d["noise_floor_A"], "A")),
         ("threshold", f"{_fmt(d['threshold_A'], 'A')} ({d['threshold_source']})"),
-        ("conducting fraction", f"{d['conducting_fraction']:.4f} [{lo:.4f}, {hi:.4f}]"),
+        ("conducting fraction", f"{d['conducting_fraction']:.4f}; 90 % interval of the area "
+         f"[{a90:.4f}, {b90:.4f}]; cut × ½ and × 1.5: [{lo:.4f}, {hi:.4f}]"),
         ("islands / stripes", f"{d['n_islands']} / {d['n_stripes']}"),
         ("current levels", ", ".join(_fmt(v, "A") for v in d["levels_A"]) or "none"),
         ("level fractions", ", ".join(f"{f:.2f}" for f in d["level_fractions"]) or "-"),

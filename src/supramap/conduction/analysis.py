@@ -14,6 +14,11 @@ from supramap.conduction.edges import EdgeWidths, boundary_edge_widths
 from supramap.conduction.islands import Island, find_islands
 from supramap.conduction.levels import Levels, find_levels
 from supramap.conduction.noise import NoiseFloor, estimate_noise
+from supramap.conduction.uncertainty import (
+    WIDTH_10_90_PER_SIGMA,
+    flip_variance,
+    fraction_interval,
+)
 from supramap.data import pixel_size, require_image
 from supramap.display import displayable
 from supramap.errors import AnalysisError
@@ -46,7 +51,10 @@ class ConductionResult:
     conducting_fraction : float
         Share of valid pixels above the threshold.
     conducting_fraction_interval : (float, float)
-        The fraction at thresholds × (1 ∓ ``sensitivity``).
+        The fraction at thresholds × (1 ∓ ``sensitivity``): how much the cut matters.
+    conducting_fraction_interval_90 : (float, float)
+        90 % interval of the true conducting area fraction (edge pixels, noise at the cut and
+        the tip's rounding of islands; :mod:`supramap.conduction.uncertainty`).
     levels : Levels
     islands : list of Island
     edges : EdgeWidths
@@ -63,6 +71,7 @@ class ConductionResult:
     threshold_source: str
     conducting_fraction: float
     conducting_fraction_interval: tuple[float, float]
+    conducting_fraction_interval_90: tuple[float, float]
     levels: Levels
     islands: list[Island]
     edges: EdgeWidths
@@ -91,6 +100,7 @@ class ConductionResult:
             "polarity": self.polarity,
             "conducting_fraction": self.conducting_fraction,
             "conducting_fraction_interval": list(self.conducting_fraction_interval),
+            "conducting_fraction_interval_90": list(self.conducting_fraction_interval_90),
             "n_islands": self.n_islands,
             "n_stripes": sum(i.is_stripe for i in self.islands),
             "islands": [asdict(i) for i in self.islands],
@@ -292,6 +302,7 @@ def analyze(current: xr.DataArray, *, topography: xr.DataArray | None = None,
     # ~3.5×: levels down to ~5σ of the raw map are then resolved and cut at their half maximum
     # without a speckle of noise pixels.
     graded = values
+    sigma_graded = noise.sigma_A  # the noise of the map the classification is made on
     beyond5 = _share_above(values, noise.above(5.0))
     weakest = min(levels.levels_A) if levels.levels_A else np.inf
     if (not levels.levels_A and beyond5 > 0.002) or \
@@ -301,9 +312,14 @@ def analyze(current: xr.DataArray, *, topography: xr.DataArray | None = None,
         noise_s = estimate_noise(smooth)
         detect_s = noise_s.above(DETECT_SIGMA)
         levels_s = find_levels(_level_samples(smooth, detect_s), max_levels=max_levels)
+        # Adopted when it resolves more or weaker levels, or when the raw map's detection cut
+        # (10σ) lies above half the weakest level: cutting there would count only the
+        # islands' noisy tops (levels at 11σ: a third of the conducting area).
         if levels_s.levels_A and (len(levels_s.levels_A) > len(levels.levels_A) or
-                                  min(levels_s.levels_A) < 0.8 * weakest):
+                                  min(levels_s.levels_A) < 0.8 * weakest or
+                                  HALF_MAXIMUM * weakest < detect):
             graded, levels, detect = smooth, levels_s, detect_s
+            sigma_graded = noise_s.sigma_A
             ws.append(warn("cafm.weak_levels",
                            f"the weakest current level ({min(levels.levels_A):.3g} A) lies only "
                            f"{(min(levels.levels_A) - noise.offset_A) / noise.sigma_A:.1f}σ "
@@ -380,6 +396,7 @@ def analyze(current: xr.DataArray, *, topography: xr.DataArray | None = None,
         fraction = float(mask.sum() / valid)
         interval = (float(classify(1 + sensitivity).sum() / valid),
                     float(classify(1 - sensitivity).sum() / valid))
+        flips = flip_variance(graded, local_cut if local else thr, sigma_graded)
     # The classification is done: its full-size map of local cuts is freed before the islands
     # are measured (the peak memory of a 4096² analysis came after it).
     local_cut = None  # noqa: F841 — read by classify(), which is not called again
@@ -388,6 +405,19 @@ def analyze(current: xr.DataArray, *, topography: xr.DataArray | None = None,
     edges, edge_warning = _edges(current.copy(data=values), labels > 0, thr,
                                  max_edge_profiles)
     ws.append(edge_warning)
+    if source == "user mask":
+        interval_90 = (fraction, fraction)
+    else:
+        dy_, dx_ = pixel_size(current)
+        edge_px = edges.median_m / np.sqrt(abs(dx_ * dy_)) / WIDTH_10_90_PER_SIGMA
+        if graded is not values:
+            # Classified after the 1-px Gaussian: the edges are blurred more, and the noise
+            # of neighbouring pixels is correlated, so their flips at the cut come in runs
+            # along the edge of 2√π σ = 3.5 px.
+            edge_px = float(np.hypot(edge_px if np.isfinite(edge_px) else 0.0, 1.0))
+            flips *= 2 * np.sqrt(np.pi)
+        interval_90 = fraction_interval(mask, valid, flip_var=flips, edge_sigma_px=edge_px,
+                                        rounding=source.startswith("auto"))
     top = max(levels.levels_A) if levels.levels_A else float(np.nanpercentile(values, 99.9))
     floor = max(noise.floor_A, noise.sigma_A)
     dyn = float(np.log10(top / floor)) if top > 0 and floor > 0 else float("nan")
@@ -414,7 +444,8 @@ def analyze(current: xr.DataArray, *, topography: xr.DataArray | None = None,
                            noise_floor_A=noise.floor_A))
     return ConductionResult(
         polarity=polarity, noise=noise, threshold_A=float(thr), threshold_source=source,
-        conducting_fraction=fraction, conducting_fraction_interval=interval, levels=levels,
+        conducting_fraction=fraction, conducting_fraction_interval=interval,
+        conducting_fraction_interval_90=interval_90, levels=levels,
         islands=islands, edges=edges, dynamic_range_decades=dyn,
         pixel_size_m=pixel_size(current), shape=tuple(current.shape), artefacts=artefacts,
         mask=mask, labels=labels, oriented_current=values, warnings=as_warnings(ws),

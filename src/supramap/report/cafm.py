@@ -22,8 +22,11 @@ def analysis_section(report: Report, title: str, current, result, *, topography=
     rows = [
         ("Noise floor (offset + 3σ)", si_prefix(d["noise_floor_A"], "A")),
         ("Threshold", f"{si_prefix(d['threshold_A'], 'A')} ({d['threshold_source']})"),
-        ("Conducting fraction", f"{100 * d['conducting_fraction']:.2f} % "
-                                f"(interval {100 * d['conducting_fraction_interval'][0]:.2f}–"
+        ("Conducting fraction", f"{100 * d['conducting_fraction']:.2f} % (90 % interval of "
+                                f"the area {100 * d['conducting_fraction_interval_90'][0]:.2f}–"
+                                f"{100 * d['conducting_fraction_interval_90'][1]:.2f} %; "
+                                f"cut × ½ and × 1.5: "
+                                f"{100 * d['conducting_fraction_interval'][0]:.2f}–"
                                 f"{100 * d['conducting_fraction_interval'][1]:.2f} %)"),
         ("Islands (stripes)", f"{d['n_islands']} ({d['n_stripes']})"),
         ("Current levels", ", ".join(f"{si_prefix(v, 'A')} ({100 * f:.0f} %)" for v, f in
