@@ -166,3 +166,45 @@ def test_cafm_weak_levels_are_not_cut_at_the_detection_limit():
     res = analyze(da)
     assert res.conducting_fraction == pytest.approx(truth, abs=0.005)
     assert "cafm.weak_levels" in [w.code for w in res.warnings]
+
+
+@pytest.mark.parametrize("points, noise", [((300, 1200), 0.003), ((300, 1200), 0.01),
+                                           ((100, 300), 0.003)])
+def test_transport_tc_interval_holds_the_truth(points, noise):
+    """200 ρ(T) curves: a metal ρn = ρ0(1 + 0.01 T + 10⁻⁴ T²) × an erf step at Tc (8–14 K,
+    width 0.1–0.6 K), 300–1200 or 100–300 points over 2–60 K, noise 0.3 % or 1 % of ρ0.
+    The 90 % interval of Tc_mid holds the true Tc (where ρ = ρn/2) 85–95 % of the time
+    (measured 89.5 %, 89.5 %, 88 %; before the window and sampling fixes, 62 %)."""
+    from scipy.special import erf
+
+    from supramap.bulk.transport import analyze_transport
+
+    hits = []
+    for s in range(200):
+        rng = np.random.default_rng(s)
+        tc, w = rng.uniform(8, 14), rng.uniform(0.1, 0.6)
+        t = np.linspace(2, 60, int(rng.integers(*points)))
+        rho_n = 1e-6 * (1 + 0.01 * t + 1e-4 * t ** 2)
+        rho = rho_n * 0.5 * (1 + erf((t - tc) / w)) + noise * 1e-6 * rng.standard_normal(t.size)
+        lo, hi = analyze_transport(t, rho).to_dict()["Tc_mid_interval_90_K"]
+        hits.append(lo <= tc <= hi)
+    assert 0.85 <= np.mean(hits) <= 0.95, np.mean(hits)
+
+
+def test_heat_gamma_beta_intervals_hold_the_truth():
+    """300 normal-metal C(T) = γT + βT³ (γ = 5 mJ/mol K², β = 0.3–1 mJ/mol K⁴), 80 points at
+    random T in 2–10 K, 1 % relative noise: the 90 % intervals of γ and β from the 3–5 K
+    window hold the truth 85–95 % of the time (measured 92 % and 89 %)."""
+    from supramap.bulk.heat import analyze_heat
+
+    rng = np.random.default_rng(0)
+    hg, hb = [], []
+    for _ in range(300):
+        gamma, beta = 5e-3, 1e-3 * rng.uniform(0.3, 1)
+        t = np.sort(rng.uniform(2, 10, 80))
+        c = (gamma * t + beta * t ** 3) * (1 + 0.01 * rng.standard_normal(t.size))
+        d = analyze_heat(t, c, window=(3, 5)).to_dict()
+        hg.append(d["gamma_interval_90"][0] <= gamma <= d["gamma_interval_90"][1])
+        hb.append(d["beta_interval_90"][0] <= beta <= d["beta_interval_90"][1])
+    assert 0.85 <= np.mean(hg) <= 0.95 and 0.85 <= np.mean(hb) <= 0.95, (np.mean(hg),
+                                                                         np.mean(hb))

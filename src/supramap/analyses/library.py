@@ -527,8 +527,11 @@ def bulk_heat(file, *, mass=None, molar_mass=None, atoms=None, window=(3.0, 5.0)
     rows += [
         ("γ0 / β used (" + ("α-model + normal state" if res.source == "alpha-model"
                             else "window") + ")",
-         f"{res.gamma0 * 1e3:.4g} mJ/mol K² / {res.beta * 1e3:.4g} mJ/mol K⁴"),
-        ("θ_D", _num(res.theta_D_K, "K", ".1f")),
+         f"{res.gamma0 * 1e3:.4g} ± {res.gamma_err * 1e3:.2g} mJ/mol K² / "
+         f"{res.beta * 1e3:.4g} ± {res.beta_err * 1e3:.2g} mJ/mol K⁴ (1σ)"),
+        ("θ_D", _num(res.theta_D_K, "K", ".1f") + (
+            f" ± {d['theta_D_err_K']:.2g} K" if d.get("theta_D_err_K") is not None and
+            np.isfinite(d["theta_D_err_K"]) else "")),
         ("superconducting volume fraction 1 − γ0/γn",
          "n/a (see warnings)" if not np.isfinite(res.sc_volume_fraction)
          else f"{100 * res.sc_volume_fraction:.1f} %"),
@@ -657,6 +660,10 @@ def bulk_transport(file, *, column=None, length=None, width=None, thickness=None
              " / ".join(f"{d[k]:.3f}" for k in ("Tc_onset_K", "Tc_90_K", "Tc_mid_K", "Tc_10_K",
                                                  "Tc_zero_K"))
              if res.has_transition else "no superconducting transition"),
+            ("Tc mid (50 %), 90 % interval",
+             f"{d['Tc_mid_K']:.3f} K [{d['Tc_mid_interval_90_K'][0]:.3f}, "
+             f"{d['Tc_mid_interval_90_K'][1]:.3f}] (noise and sampling)"
+             if d.get("Tc_mid_interval_90_K") else "n/a"),
             ("width 10–90 % (K)", _num(d["transition_width_K"], "K", ".3f")),
             ("ρ0" if units == "ohm m" else "R0",
              f"{res.rho0 * (1e8 if units == 'ohm m' else 1):.4g} "

@@ -370,6 +370,13 @@ class HeatResult:
     gamma0: float = float("nan")
     beta: float = float("nan")
     source: str = "window"
+    beta_err: float = float("nan")
+
+    @property
+    def gamma_err(self) -> float:
+        """Standard error of :attr:`gamma0` (the α-model's when it supplied γ0)."""
+        return (self.alpha.gamma0_err if self.source == "alpha-model" and self.alpha
+                else self.fit.gamma_err)
 
     def to_dict(self) -> dict[str, Any]:
         """Keys of ``supramap bulk heat --json``."""
@@ -377,8 +384,13 @@ class HeatResult:
             "warnings": warnings_to_list(self.warnings),
             "source": self.source,
             "gamma_J_per_mol_K2": self.gamma0, "beta_J_per_mol_K4": self.beta,
-            "gamma_err": (self.alpha.gamma0_err if self.source == "alpha-model" and self.alpha
-                          else self.fit.gamma_err),
+            "gamma_err": self.gamma_err, "beta_err": self.beta_err,
+            "gamma_interval_90": _interval_90(self.gamma0, self.gamma_err),
+            "beta_interval_90": _interval_90(self.beta, self.beta_err),
+            "theta_D_err_K": self.theta_D_K * self.beta_err / (3 * self.beta)
+            if self.beta > 0 else None,
+            "errors": "standard errors of least squares with the residuals' variance (1σ); "
+                      "90 % intervals ±1.645σ (calibrated on C = γT + βT³ with 1 % noise)",
             "alpha_model": self.alpha.to_dict() if self.alpha else None,
             "window_fit": {"gamma_J_per_mol_K2": self.fit.gamma, "gamma_err": self.fit.gamma_err,
                            "beta_J_per_mol_K4": self.fit.beta, "beta_err": self.fit.beta_err,
@@ -386,11 +398,19 @@ class HeatResult:
             "theta_D_K": self.theta_D_K,
             "gamma_n_J_per_mol_K2": self.gamma_n, "sc_volume_fraction": self.sc_volume_fraction,
             "Tc_K": self.jump.Tc_K if self.jump else None,
+            "Tc_err_K": self.alpha.Tc_err_K if self.alpha and self.alpha.success else None,
             "jump_ratio": self.jump.jump_ratio if self.jump else None,
         }
         if self.jump:
             out["jump"] = asdict(self.jump)
         return out
+
+
+def _interval_90(value: float, err: float) -> list[float] | None:
+    """value ± 1.645 err, or None when either is not a number."""
+    if not (np.isfinite(value) and np.isfinite(err)):
+        return None
+    return [float(value - 1.6448536269514722 * err), float(value + 1.6448536269514722 * err)]
 
 
 #: Window warnings that mean the superconducting electronic part (or a transition) is inside.
@@ -415,12 +435,15 @@ def analyze_heat(t: np.ndarray, c_molar: np.ndarray, *, window: tuple[float, flo
         tc_guess = found.Tc_K
     # Phonons from the normal state (C/T = γn + βT² above Tc) when there are enough points:
     # the electronic part below Tc is then free of the low-temperature window's bias.
-    beta_e, gamma_ns = fit.beta, None
+    beta_e, beta_e_err, gamma_ns = fit.beta, fit.beta_err, None
     above = np.isfinite(t) & np.isfinite(c) & (t > tc_guess * 1.1) & (t < tc_guess * 1.1 + 15)
     if above.sum() >= 6:
-        coef = np.polyfit(t[above] ** 2, c[above] / t[above], 1)
+        coef, cov = np.polyfit(t[above] ** 2, c[above] / t[above], 1, cov="unscaled")
+        resid = c[above] / t[above] - np.polyval(coef, t[above] ** 2)
+        s2 = float(resid @ resid) / max(int(above.sum()) - 2, 1)
         if coef[0] > 0 and coef[1] > 0:
             beta_e, gamma_ns = float(coef[0]), float(coef[1])
+            beta_e_err = float(np.sqrt(cov[0, 0] * s2))
     ce_t = c / t - beta_e * t**2
     if gamma_n is None:
         if gamma_ns is not None:
@@ -453,8 +476,10 @@ def analyze_heat(t: np.ndarray, c_molar: np.ndarray, *, window: tuple[float, flo
                        gamma_J_per_mol_K2=fit.gamma,
                        alpha_model_gamma0=alpha.gamma0 if alpha else None))
     gamma0, beta, source = fit.gamma, fit.beta, "window"
+    beta_err = fit.beta_err
     if {w.code for w in ws} & CONTAMINATED and alpha is not None and alpha.success:
         gamma0, beta, source = alpha.gamma0, beta_e, "alpha-model"
+        beta_err = beta_e_err
         ws.append(warn("heat.window_replaced",
                        f"the {window[0]:g}–{window[1]:g} K window is contaminated, so γ0 = "
                        f"{gamma0 * 1e3:.3g} mJ/mol K² comes from the α-model fit and β = "
@@ -469,7 +494,7 @@ def analyze_heat(t: np.ndarray, c_molar: np.ndarray, *, window: tuple[float, flo
                        "outside [0, 100 %]: γ0 is wrong (see the other warnings) or γn is",
                        fraction=fraction))
     return HeatResult(fit, theta, float(gamma_n), fraction, jump, alpha, as_warnings(ws),
-                      float(gamma0), float(beta), source)
+                      float(gamma0), float(beta), source, float(beta_err))
 
 
 def _normal_state(t: np.ndarray, c: np.ndarray, fit: DebyeFit, atoms: float,
@@ -489,4 +514,5 @@ def _normal_state(t: np.ndarray, c: np.ndarray, fit: DebyeFit, atoms: float,
                        gamma_J_per_mol_K2=fit.gamma))
     theta = debye_temperature(fit.beta, atoms) if fit.beta > 0 else float("nan")
     return HeatResult(fit, theta, float("nan") if gamma_n is None else float(gamma_n),
-                      float("nan"), None, None, as_warnings(ws), fit.gamma, fit.beta, "window")
+                      float("nan"), None, None, as_warnings(ws), fit.gamma, fit.beta, "window",
+                      fit.beta_err)
