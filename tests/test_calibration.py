@@ -243,8 +243,8 @@ def test_ingap_intervals_with_a_calibrated_tip_hold_the_truth():
     for _ in range(80):
         w = rng.uniform(40e-6, 80e-6)
         e0 = rng.choice([0.0, rng.uniform(60e-6, 150e-6)])
-        b, g = sis_spectrum(lambda e: 1.0 + 2e-4 * (w / 2) / np.pi / ((e - e0) ** 2 +
-                                                                      (w / 2) ** 2))
+        b, g = sis_spectrum(lambda e, w=w, e0=e0: 1.0 + 2e-4 * (w / 2) / np.pi /
+                            ((e - e0) ** 2 + (w / 2) ** 2))
         g = g * (1 + 0.002 * rng.standard_normal(g.size))
         tip = TipModel(1.37e-3, 2e-5, 0.4 + 0.03 * rng.standard_normal(),
                        temperature_err_K=0.03)
