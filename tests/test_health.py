@@ -152,3 +152,64 @@ def test_the_commands_warn_of_a_tip_change(tmp_path):
         else:
             assert len(tips) == 1 and tips[0]["values"]["row"] == 9 and \
                 tips[0]["values"]["rows_affected"] == "9–23"
+
+
+def _rough_surface(rng, n):
+    """A self-affine surface (Hurst 0.7), unit rms, made in numpy."""
+    k2 = np.fft.fftfreq(n)[:, None] ** 2 + np.fft.fftfreq(n)[None, :] ** 2
+    k2[0, 0] = 1.0
+    amp = k2 ** (-0.85)
+    amp[0, 0] = 0.0
+    z = np.real(np.fft.ifft2(amp * np.exp(2j * np.pi * rng.random((n, n)))))
+    return ndi.gaussian_filter(z / z.std(), 0.8)
+
+
+def scan_pair(seed, lag, drift, n=256):
+    """Forward and backward topographies of one surface: the backward scan lags by *lag* px
+    along x plus *drift* px spread linearly over the scan lines; 5 % noise and line offsets."""
+    rng = np.random.default_rng(seed)
+    z = _rough_surface(rng, n + 128)
+    fwd = z[64:64 + n, 64:64 + n]
+    bwd = np.stack([ndi.shift(z[64 + r], -(lag + drift * r / n), order=3)[64:64 + n]
+                    for r in range(n)])
+
+    def noise():
+        return 0.05 * rng.standard_normal((n, n)) + 0.3 * rng.standard_normal((n, 1))
+
+    return fwd + noise(), bwd + noise()
+
+
+def test_scan_drift_is_measured_and_a_constant_lag_is_not_drift():
+    """40 pairs with a random constant lag (±3 px) and no drift: none reaches the 0.5 px
+    warning; 40 with 1 px of drift: all do, measured within 0.2 px."""
+    from supramap.conduction.compare import DRIFT_WARN_PX, scan_drift
+
+    still, drifting = [], []
+    for s in range(40):
+        lag = np.random.default_rng(s).uniform(-3, 3)
+        still.append(scan_drift(*scan_pair(s, lag, 0.0)))
+        drifting.append(scan_drift(*scan_pair(100 + s, lag, 1.0)))
+    assert np.mean(np.abs(still) >= DRIFT_WARN_PX) < 0.02
+    assert np.mean(np.abs(drifting) >= DRIFT_WARN_PX) >= 0.9
+    # bwd(x) = surface(x + lag + drift·row/n): the shift of bwd against fwd falls by 1 px.
+    np.testing.assert_allclose(drifting, -1.0, atol=0.2)
+
+
+def test_cafm_compare_warns_of_drift(tmp_path):
+    """Through `compare`: current maps of the same islands, topographies with 2 px of drift."""
+    from supramap.conduction.compare import compare
+
+    n = 256
+    coords = {"y": np.arange(n) * 10e-9, "x": np.arange(n) * 10e-9}
+    maps = {}
+    for name, drift in (("still", 0.0), ("drift", 2.0)):
+        ta, tb = scan_pair(3, 1.0, drift)
+        cur = [np.where(t > 1.0, 2e-6, 0.0) + 1e-9 * np.random.default_rng(1).standard_normal(
+            (n, n)) for t in (ta, tb)]
+        da = [xr.DataArray(v, dims=("y", "x"), coords=coords, attrs={"units": u, "bias_V": 1.0})
+              for v, u in ((cur[0], "A"), (cur[1], "A"), (ta, "m"), (tb, "m"))]
+        maps[name] = compare(da[0], da[1], topography_a=da[2], topography_b=da[3])
+    codes = {k: [w.code for w in v.warnings] for k, v in maps.items()}
+    assert "compare.scan_drift" not in codes["still"]
+    assert "compare.scan_drift" in codes["drift"]
+    assert maps["drift"].to_dict()["scan_drift_px"] == pytest.approx(-2.0, abs=0.3)
