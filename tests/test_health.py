@@ -213,3 +213,57 @@ def test_cafm_compare_warns_of_drift(tmp_path):
     assert "compare.scan_drift" not in codes["still"]
     assert "compare.scan_drift" in codes["drift"]
     assert maps["drift"].to_dict()["scan_drift_px"] == pytest.approx(-2.0, abs=0.3)
+
+
+def _sis_reference(temperature, seed, delta_t=1.37e-3, gaps=(1.26e-3, 1.41e-3)):
+    """A Pb tip on Pb(111) (two gaps, equal weights) at *temperature*: dI/dV from the current
+    by FFT correlations on a 1 µeV grid, every 20 µV over ±4 mV, 0.3 % noise."""
+    from scipy.signal import fftconvolve
+
+    de = 1e-6
+    e = np.arange(-9e-3, 9e-3, de)
+
+    def dynes(delta, gamma):
+        z = e + 1j * gamma
+        return np.abs(np.real(z / np.sqrt(z * z - delta ** 2)))
+
+    n_tip = dynes(delta_t, 2e-5)
+    ns = 0.5 * (dynes(gaps[0], 1e-5) + dynes(gaps[1], 1e-5))
+    fermi = 0.5 * (1 - np.tanh(e / (2 * K_B * temperature)))
+    v = np.arange(-4e-3, 4e-3 + 1e-9, de)
+    k = np.round(v / de).astype(int) + e.size - 1
+    cur = (fftconvolve(ns, (n_tip * fermi)[::-1])[k] -
+           fftconvolve(ns * fermi, n_tip[::-1])[k]) * de
+    g = np.gradient(cur, v)[::20]
+    return v[::20], g * (1 + 0.003 * np.random.default_rng(seed).standard_normal(g.size))
+
+
+def _write_dat(path, bias, g, header_temperature):
+    lines = ["Experiment\tbias spectroscopy\t", "Saved Date\t04.12.2026 10:00:00\t",
+             f"Temperature 1>Temperature 1 (K)\t{header_temperature:.5E}\t",
+             "Bias Spectroscopy>Num Pixel\t%d\t" % bias.size, "", "[DATA]",
+             "Bias calc (V)\tLI Demod 1 X (A)"]
+    lines += [f"{b:.7E}\t{x:.7E}" for b, x in zip(bias, g * 1e-9)]
+    path.write_text("\n".join(lines) + "\n")
+
+
+@pytest.mark.parametrize("header, code", [(0.8, None), (0.35, "sts.hotter_than_header"),
+                                          (2.0, "sts.colder_than_header")])
+def test_tip_calibration_compares_t_eff_with_the_header(tmp_path, header, code):
+    """References measured at 0.8 K: a header at 0.8 K draws no warning; one at 0.35 K (the
+    thermometer colder than the electrons) or 2 K (another stage) does, on every spectrum."""
+    import json
+
+    from supramap.cli.main import main
+
+    found = []
+    for seed in range(4):
+        b, g = _sis_reference(0.8, seed)
+        _write_dat(tmp_path / f"r{seed}.dat", b, g, header)
+        assert main(["sts", "calibrate-tip", str(tmp_path / f"r{seed}.dat"), "--temperature",
+                     "0.8K", "--out", str(tmp_path / f"t{seed}.json"), "--json",
+                     str(tmp_path / f"r{seed}.json")]) == 0
+        d = json.loads((tmp_path / f"r{seed}.json").read_text())
+        found.append({w["code"] for w in d["warnings"]} & {"sts.hotter_than_header",
+                                                           "sts.colder_than_header"})
+    assert found == [set() if code is None else {code}] * 4

@@ -68,8 +68,15 @@ def sts_calibrate_tip(file, *, channel=None, bias_column=None, sample_gaps=(1.26
 
         return [(fit_figure(res), "SIS data and fit", "calibration.png")]
 
+    from supramap.sts.health import temperature_warnings
+
+    health = temperature_warnings(tip.temperature_K, tip.temperature_err_K, s.temperature_K) \
+        if tip.extra.get("temperature_determined", True) else []
+    if s.temperature_K is not None:
+        rows.append(("header temperature", f"{s.temperature_K:.3g} K (thermometer)"))
     return Outcome("sts-calibrate-tip", f"Tip calibration on {file.name}", d, rows, tip,
-                   list(s.warnings) + list(res.warnings), figures=figures, notes=notes,
+                   list(s.warnings) + list(res.warnings) + health, figures=figures,
+                   notes=notes,
                    data={"fit": res},
                    summary=f"Δ_tip = {tip.delta_eV * 1e3:.4f} ± {tip.delta_err_eV * 1e3:.2g} "
                            f"meV, T_eff = {tip.temperature_K:.3f} K")

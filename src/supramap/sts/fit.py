@@ -13,7 +13,7 @@ from supramap.display import displayable
 from supramap.errors import AnalysisError
 from supramap.quality import QualityWarning, as_warnings, warn, warnings_to_list
 from supramap.sts.models import TipModel, check_bias, nis_model, sis_model
-from supramap.sts.peaks import coherence_peaks, spectrum_noise
+from supramap.sts.peaks import coherence_peaks, local_noise, spectrum_noise
 
 MODELS = ("dynes", "sis")
 
@@ -188,7 +188,14 @@ def _fit_checks(out, y_n: np.ndarray, resid_n: np.ndarray, sigma_n: float | None
     noise = sigma_n if sigma_n else spectrum_noise(y_n)
     noise = max(noise, 1e-6 * float(np.median(np.abs(y_n)) or 1.0))
     rms = float(np.sqrt(np.mean(resid_n**2)))
-    ratio = rms / noise
+    if sigma_n:
+        ratio = rms / noise
+    else:
+        # Against the noise where each residual is (it grows with the signal on lock-in
+        # data); the same as rms / noise when the noise is the same everywhere.
+        floor = 1e-6 * float(np.median(np.abs(y_n)) or 1.0)
+        local = np.maximum(local_noise(y_n), floor)
+        ratio = float(np.sqrt(np.mean((resid_n / local) ** 2)))
     if ratio > 5:
         ws.append(warn("fit.poor",
                        f"the residuals are {ratio:.3g}× the noise of the data: the model does "

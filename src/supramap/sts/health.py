@@ -183,3 +183,39 @@ def tip_change_warnings(events: list[TipChange], shape: tuple[int, int]) -> list
 def grid_health(grid) -> list[QualityWarning]:
     """The health warnings of a ``(y, x, bias)`` grid (tip changes)."""
     return tip_change_warnings(tip_changes(grid), tuple(grid.shape[:2]))
+
+
+#: T_eff against the header's thermometer: a difference this many standard errors and
+#: this factor apart draws a warning.
+TEMPERATURE_SIGMAS = 3.0
+TEMPERATURE_FACTOR = 1.3
+
+
+def temperature_warnings(t_eff: float, t_err: float, t_header: float | None,
+                         ) -> list[QualityWarning]:
+    """Compare the effective temperature a spectrum's sharpest features demand (a fit's T)
+    with the temperature its header records.  Hotter: the electrons are hotter than the
+    thermometer (RF noise, poor filtering) or a broadening (lock-in, noise) is unaccounted
+    for; colder: the header's temperature is not the junction's (another stage, a stale
+    reading) — a fit at the header's T would then be too broad."""
+    if t_header is None or not (np.isfinite(t_eff) and t_header > 0):
+        return []
+    err = t_err if np.isfinite(t_err) and t_err > 0 else 0.0
+    # A floor of 2 % of T: a spectrum's T_eff is never known better than its calibration.
+    sig = abs(t_eff - t_header) / max(err, 0.02 * t_header)
+    if sig < TEMPERATURE_SIGMAS:
+        return []
+    values = dict(T_eff_K=t_eff, T_eff_err_K=err, T_header_K=t_header)
+    if t_eff > TEMPERATURE_FACTOR * t_header:
+        return [warn("sts.hotter_than_header",
+                     f"the spectrum's sharpest features demand T_eff = {t_eff:.3g} ± {err:.2g} "
+                     f"K, the header's thermometer says {t_header:.3g} K: the electrons are "
+                     "hotter (RF noise, filtering) or a broadening is unaccounted for (lock-in, "
+                     "noise); use T_eff, not the header, in fits of this set-up", **values)]
+    if t_eff * TEMPERATURE_FACTOR < t_header:
+        return [warn("sts.colder_than_header",
+                     f"the spectrum's sharpest features are narrower than {t_header:.3g} K "
+                     f"allows (T_eff = {t_eff:.3g} ± {err:.2g} K): the header's temperature is "
+                     "not the junction's (another stage, a stale reading); fits at the header's "
+                     "T would be too broad", **values)]
+    return []

@@ -118,3 +118,18 @@ def header_lockin_rms(header: Mapping[str, Any] | None) -> float | None:
     except ValueError:
         return None
     return amp / np.sqrt(2) if np.isfinite(amp) and 0 < amp < 1 else None
+
+
+def header_temperature(header: Mapping[str, Any] | None) -> float | None:
+    """The sample temperature (K) the header records — Nanonis ``Temperature 1>Temperature 1
+    (K)`` or any key naming a temperature in K — when it is a number in 10 mK–400 K."""
+    for key, raw in (header or {}).items():
+        k = str(key).lower()
+        if "temperature" in k and k.rstrip().endswith("(k)"):
+            try:
+                t = float(str(raw).split()[0])
+            except (ValueError, IndexError):
+                continue
+            if np.isfinite(t) and 0.01 <= t <= 400:
+                return t
+    return None

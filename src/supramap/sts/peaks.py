@@ -43,6 +43,21 @@ def spectrum_noise(y: np.ndarray) -> float:
     return float(1.4826 * np.median(np.abs(d2 - np.median(d2))) / np.sqrt(6))
 
 
+def local_noise(y: np.ndarray, half: int = 15) -> np.ndarray:
+    """Point-to-point noise at each point: :func:`spectrum_noise` within ±*half* points (a
+    running median of |second differences|).  Lock-in noise grows with the signal: on an SIS
+    spectrum 0.3 % noise is 10× larger at the coherence peaks than in the gap, and one
+    number for the whole sweep (set by the quiet majority) called a perfect fit's residuals
+    22× the noise."""
+    from scipy.ndimage import median_filter
+
+    yy = np.asarray(y, dtype=float)
+    d2 = np.abs(np.diff(yy, 2))
+    d2 = np.concatenate([d2[:1], d2, d2[-1:]])
+    d2 = np.where(np.isfinite(d2), d2, np.nanmedian(d2))
+    return 1.4826 * median_filter(d2, size=2 * half + 1, mode="nearest") / np.sqrt(6)
+
+
 def _smooth(g: np.ndarray, bias: np.ndarray, width_eV: float) -> np.ndarray:
     db = float(np.median(np.diff(bias)))
     s = width_eV / db if db > 0 else 0

@@ -23,6 +23,8 @@ class Spectrum:
     warnings: tuple[QualityWarning, ...] = ()
     #: Bias modulation (V rms) from the file's header; None when it records none.
     lockin_rms_V: float | None = None
+    #: The temperature (K) the header records (its thermometer); None when it records none.
+    temperature_K: float | None = None
 
 
 def read_spectrum(path: Path, channel: str | None = None, bias_column: str | None = None,
@@ -34,20 +36,22 @@ def read_spectrum(path: Path, channel: str | None = None, bias_column: str | Non
         check_sweep_unit,
         check_tunnelling,
         header_lockin_rms,
+        header_temperature,
     )
 
     path = Path(path)
     where = f"{path}: "
     ds, b, g, what = _load(path, channel, bias_column)
     ws: list[QualityWarning] = []
-    lockin = None
+    lockin = temperature = None
     if ds is not None:
         check_sweep_unit(ds["bias"].attrs.get("units"), ds["bias"].attrs.get("long_name"),
                          where=where)
         ws = check_tunnelling(ds.attrs.get("header"), where=where)
         lockin = header_lockin_rms(ds.attrs.get("header"))
+        temperature = header_temperature(ds.attrs.get("header"))
     check_reaches_zero(b, where=where)
-    return Spectrum(np.asarray(b), np.asarray(g), what, as_warnings(ws), lockin)
+    return Spectrum(np.asarray(b), np.asarray(g), what, as_warnings(ws), lockin, temperature)
 
 
 def load_spectrum(path: Path, channel: str | None = None, bias_column: str | None = None,
