@@ -241,7 +241,7 @@ def _sis_reference(temperature, seed, delta_t=1.37e-3, gaps=(1.26e-3, 1.41e-3)):
 def _write_dat(path, bias, g, header_temperature):
     lines = ["Experiment\tbias spectroscopy\t", "Saved Date\t04.12.2026 10:00:00\t",
              f"Temperature 1>Temperature 1 (K)\t{header_temperature:.5E}\t",
-             "Bias Spectroscopy>Num Pixel\t%d\t" % bias.size, "", "[DATA]",
+             f"Bias Spectroscopy>Num Pixel\t{bias.size}\t", "", "[DATA]",
              "Bias calc (V)\tLI Demod 1 X (A)"]
     lines += [f"{b:.7E}\t{x:.7E}" for b, x in zip(bias, g * 1e-9)]
     path.write_text("\n".join(lines) + "\n")
