@@ -253,3 +253,28 @@ def test_ingap_intervals_with_a_calibrated_tip_hold_the_truth():
         energy_hits.append(abs(r.energies_eV[0] - e0) <= Z90 * r.energies_err_eV[0])
     assert 0.85 <= np.mean(width_hits) <= 0.95, np.mean(width_hits)
     assert 0.85 <= np.mean(energy_hits) <= 0.95, np.mean(energy_hits)
+
+
+def test_loop_self_field_jc_is_taken_at_the_cusp():
+    """A Kim loop ΔM(H) = ΔM0 / (1 + |H|/0.3 T) on 0.02 T steps that miss H = 0 by half a
+    step, with a diamagnetic slope and 0.2 % noise: the self-field Jc comes from the cusp's
+    extrapolation (linear interpolation between ±0.01 T read 3 % low) and its 90 % interval
+    holds the Bean value of ΔM0.  (Over 200 generated loops with Kim fields ≥ 10 steps the
+    interval held the truth 79–90 % of the time: not yet calibrated.)"""
+    from supramap.bulk.loops import analyze_loop, bean_jc_si
+
+    rng = np.random.default_rng(5)
+    a, b, vol, dm0 = 1e-3, 2e-3, 4e-10, 5e4
+    up = np.arange(-2.01, 2.0, 0.02)
+    dn = up[::-1]
+
+    def m(h, sign):
+        return sign * dm0 / (1 + np.abs(h) / 0.3) / 2 - 0.05 * dm0 * h + \
+            1e-3 * dm0 * rng.standard_normal(h.size)
+
+    res = analyze_loop(np.concatenate([dn, up]), np.concatenate([m(dn, 1), m(up, -1)]) * vol,
+                       volume=vol, a=a, b=b)
+    truth = float(bean_jc_si(np.array([dm0]), a, b)[0])
+    lo, hi = res.to_dict()["Jc_self_field_interval_90_A_per_m2"]
+    assert lo <= truth <= hi
+    assert res.jc_self_field == pytest.approx(truth, rel=0.01)

@@ -764,8 +764,9 @@ def bulk_loop(file, *, length=None, width=None, thickness=None, columns=None) ->
     res = analyze_loop(h[ok], m[ok], volume=a * b * c, a=a, b=b)
     d = {"file": str(file), **res.to_dict()}
     rows = [
-        ("self-field Jc", f"{res.jc_self_field:.4g} A/m² = {res.jc_self_field * 1e-4:.4g} A/cm²"
-         if np.isfinite(res.jc_self_field) else "n/a (see warnings)"),
+        ("self-field Jc", f"{res.jc_self_field:.4g} ± {res.jc_self_field_err:.2g} A/m² (1σ, "
+         f"noise and the cusp at H = 0; dimensions exact) = {res.jc_self_field * 1e-4:.4g} "
+         "A/cm²" if np.isfinite(res.jc_self_field) else "n/a (see warnings)"),
         ("branches", str(res.n_branches)),
         ("median ΔM / noise", f"{res.hysteresis_over_noise:.3g}"),
     ]

@@ -41,6 +41,9 @@ class LoopResult:
     hysteresis_over_noise: float = float("nan")
     low_field_slope: float = float("nan")
     warnings: tuple[QualityWarning, ...] = ()
+    #: Standard error of :attr:`jc_self_field` from the noise of the branches at H = 0 and
+    #: their interpolation there (the sample's dimensions taken as exact).
+    jc_self_field_err: float = float("nan")
 
     def to_dict(self) -> dict[str, Any]:
         """Keys of ``supramap bulk loop --json``."""
@@ -50,6 +53,12 @@ class LoopResult:
             "low_field_slope_dM_dH": self.low_field_slope,
             "Jc_self_field_A_per_m2": self.jc_self_field,
             "Jc_self_field_A_per_cm2": self.jc_self_field * 1e-4,
+            "Jc_self_field_err_A_per_m2": self.jc_self_field_err,
+            "Jc_self_field_interval_90_A_per_m2": (
+                [self.jc_self_field - 1.6448536269514722 * self.jc_self_field_err,
+                 self.jc_self_field + 1.6448536269514722 * self.jc_self_field_err]
+                if np.isfinite(self.jc_self_field_err) and np.isfinite(self.jc_self_field)
+                else None),
             "Jc_vs_field": {"mu0H_T": self.field_T.tolist(),
                             "Jc_A_per_m2": self.jc_A_per_m2.tolist()},
             "n_branches": self.n_branches,
@@ -148,9 +157,49 @@ def analyze_loop(field: np.ndarray, moment: np.ndarray, *, volume: float, a: flo
                        "Jc is given only where ΔM > 0"))
     jc = bean_jc_si(np.where(dm > 0, dm, np.nan), a, b) if valid else np.full(grid.shape,
                                                                              np.nan)
-    self_field = float(np.interp(0.0, grid, jc)) if lo <= 0 <= hi else float("nan")
+    self_field = self_err = float("nan")
+    if valid and lo <= 0 <= hi:
+        dm0, dm0_err = _peak_at_zero(grid, dm, noise * np.sqrt(2))
+        if np.isfinite(dm0) and dm0 > 0:
+            self_field = float(bean_jc_si(np.array([dm0]), a, b)[0])
+            self_err = self_field * dm0_err / dm0
     return LoopResult(grid, dm, jc, self_field, len(segs), float(ratio), slope,
-                      as_warnings(ws))
+                      as_warnings(ws), abs(self_err))
+
+
+def _peak_at_zero(h: np.ndarray, dm: np.ndarray, sigma: float) -> tuple[float, float]:
+    """ΔM at H = 0 and its standard error.  The Bean–Kim ΔM(H) peaks in a cusp at H = 0,
+    which a straight line between the two fields around 0 cuts (17 % low for a Kim field of
+    0.05 T on 0.02 T steps).  Each side's three nearest points are extrapolated to 0 by a
+    parabola (and by a line through the nearest two); when both sides rise above the
+    interpolation (a cusp), ΔM(0) is the mean of the parabolas, with the points' noise
+    (propagated through the extrapolation weights), half the sides' difference and the
+    parabola–line difference (the curvature the points do not pin down) as its error."""
+    j = int(np.searchsorted(h, 0.0))
+    inter = float(np.interp(0.0, h, dm))
+    if j < 3 or j + 2 >= h.size:
+        return inter, sigma
+    sides = []
+    for idx in (np.arange(j - 3, j), np.arange(j, j + 3)):
+        x, y = h[idx], dm[idx]
+        if np.ptp(x) <= 0 or np.unique(x).size < 3:
+            return inter, sigma
+        # Lagrange weights of the parabola through the three points, evaluated at 0.
+        w = np.array([np.prod([(0 - x[m]) / (x[k] - x[m]) for m in range(3) if m != k])
+                      for k in range(3)])
+        near = np.argsort(np.abs(x))[:2]
+        x1, x2 = x[near]
+        line = y[near[0]] + (y[near[1]] - y[near[0]]) * (0 - x1) / (x2 - x1)
+        sides.append((float(w @ y), float(line), float(sigma * np.sqrt(w @ w))))
+    (q_l, l_l, n_l), (q_r, l_r, n_r) = sides
+    if min(q_l, l_l) > inter and min(q_r, l_r) > inter:
+        value = 0.5 * (q_l + q_r)
+        err = np.sqrt(0.25 * (n_l ** 2 + n_r ** 2) + (0.5 * (q_l - q_r)) ** 2 +
+                      0.25 * ((q_l - l_l) ** 2 + (q_r - l_r) ** 2))
+        return float(value), float(err)
+    x2, x3 = h[j - 1], h[j]
+    t = (0 - x2) / (x3 - x2) if x3 != x2 else 0.0
+    return inter, float(sigma * np.hypot(1 - t, t))
 
 
 def _excess_low_field_slope(grid: np.ndarray, m_eq: np.ndarray,
