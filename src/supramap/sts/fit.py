@@ -193,8 +193,11 @@ def _fit_checks(out, y_n: np.ndarray, resid_n: np.ndarray, sigma_n: float | None
     else:
         # Against the noise where each residual is (it grows with the signal on lock-in
         # data); the same as rms / noise when the noise is the same everywhere.
+        # The local noise from the residuals' second differences: the model has taken the
+        # signal's own curvature out (sharp SIS peaks inflate those of the data), a smooth
+        # misfit has little, and what is left is the noise where it is.
         floor = 1e-6 * float(np.median(np.abs(y_n)) or 1.0)
-        local = np.maximum(local_noise(y_n), floor)
+        local = np.maximum(local_noise(resid_n), floor)
         ratio = float(np.sqrt(np.mean((resid_n / local) ** 2)))
     if ratio > 5:
         ws.append(warn("fit.poor",
