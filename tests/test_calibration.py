@@ -12,18 +12,9 @@ import numpy as np
 import pytest
 import xarray as xr
 
-K_B = 8.617333262e-5  # eV/K
+from generated import nis_spectra, sis_didv  # tests/generated.py
+
 Z90 = 1.6448536269514722
-
-
-def dynes_spectra(bias, deltas, gamma, temperature):
-    """Thermally broadened Dynes spectra (one per gap), plain numpy."""
-    e = np.linspace(-12e-3, 12e-3, 4801)
-    z = e[None, :] + 1j * gamma
-    dos = np.abs(np.real(z / np.sqrt(z ** 2 - np.asarray(deltas)[:, None] ** 2 + 0j)))
-    x = (e[None, :] - bias[:, None]) / (K_B * temperature)
-    kernel = (e[1] - e[0]) / (4 * K_B * temperature * np.cosh(x / 2) ** 2)
-    return dos @ kernel.T
 
 
 def lockin_noise(clean, rng, relative=0.01, floor=0.002):
@@ -69,7 +60,7 @@ def test_gap_map_intervals_hold_the_truth_per_pixel():
     for seed in range(3):
         rng = np.random.default_rng(100 + seed)
         truth = rng.uniform(1.0e-3, 1.6e-3, 480)
-        g = lockin_noise(dynes_spectra(BIAS, truth, 50e-6, 1.0), rng)
+        g = lockin_noise(nis_spectra(BIAS, truth, 50e-6, 1.0), rng)
         res = gap_map(grid_of(g, 20, 24, BIAS), temperature=1.0)
         d = res.data["delta"].values.ravel()
         err = res.data["delta_stderr"].values.ravel()
@@ -90,7 +81,7 @@ def test_gap_map_intervals_hold_with_constant_noise():
 
     rng = np.random.default_rng(7)
     truth = rng.uniform(1.0e-3, 1.6e-3, 480)
-    g = dynes_spectra(BIAS, truth, 50e-6, 1.0) + 0.01 * rng.standard_normal((480, BIAS.size))
+    g = nis_spectra(BIAS, truth, 50e-6, 1.0) + 0.01 * rng.standard_normal((480, BIAS.size))
     res = gap_map(grid_of(g, 20, 24, BIAS), temperature=1.0)
     assert res.info["noise_model"]["kind"] == "constant"
     err = res.data["delta_stderr"].values.ravel()
@@ -107,7 +98,7 @@ def test_gap_map_median_interval_holds_the_truth():
     for seed in range(120):
         rng = np.random.default_rng(1000 + seed)
         truth = rng.uniform(1.2e-3, 1.4e-3, 48)
-        g = lockin_noise(dynes_spectra(BIAS, truth, 50e-6, 1.0), rng, floor=0.01)
+        g = lockin_noise(nis_spectra(BIAS, truth, 50e-6, 1.0), rng, floor=0.01)
         lo, hi = gap_map(grid_of(g, 6, 8, BIAS), temperature=1.0).info[
             "median_gap_interval_90_eV"]
         hits.append(lo <= np.median(truth) <= hi)
@@ -210,25 +201,6 @@ def test_heat_gamma_beta_intervals_hold_the_truth():
                                                                          np.mean(hb))
 
 
-def sis_spectrum(sample_dos, delta_t=1.37e-3, gamma_t=2e-5, temperature=0.4):
-    """dI/dV through a Dynes tip, from the current I(V) = ∫ N_t(E − V) N_s(E) [f(E − V) −
-    f(E)] dE on a 1 µeV grid (two FFT correlations), differentiated on 1 µV steps and
-    sampled every 20 µV over ±3 mV."""
-    from scipy.signal import fftconvolve
-
-    de = 1e-6
-    e = np.arange(-8e-3, 8e-3, de)
-    z = e + 1j * gamma_t
-    n_tip = np.abs(np.real(z / np.sqrt(z * z - delta_t ** 2)))
-    fermi = 0.5 * (1 - np.tanh(e / (2 * K_B * temperature)))
-    ns = sample_dos(e)
-    v = np.arange(-3e-3, 3e-3 + 1e-9, de)
-    k = np.round(v / de).astype(int) + e.size - 1
-    cur = (fftconvolve(ns, (n_tip * fermi)[::-1])[k] -
-           fftconvolve(ns * fermi, n_tip[::-1])[k]) * de
-    return v[::20], np.gradient(cur, v)[::20]
-
-
 def test_ingap_intervals_with_a_calibrated_tip_hold_the_truth():
     """80 in-gap states (Lorentzian, FWHM 40–80 µeV, at 0 or 60–150 µeV) seen through a
     Pb-like tip at 0.4 K, 0.2 % noise; the tip model's temperature is the calibration's,
@@ -243,7 +215,7 @@ def test_ingap_intervals_with_a_calibrated_tip_hold_the_truth():
     for _ in range(80):
         w = rng.uniform(40e-6, 80e-6)
         e0 = rng.choice([0.0, rng.uniform(60e-6, 150e-6)])
-        b, g = sis_spectrum(lambda e, w=w, e0=e0: 1.0 + 2e-4 * (w / 2) / np.pi /
+        b, g = sis_didv(lambda e, w=w, e0=e0: 1.0 + 2e-4 * (w / 2) / np.pi /
                             ((e - e0) ** 2 + (w / 2) ** 2))
         g = g * (1 + 0.002 * rng.standard_normal(g.size))
         tip = TipModel(1.37e-3, 2e-5, 0.4 + 0.03 * rng.standard_normal(),
