@@ -171,7 +171,9 @@ def cafm_analyze(current, topography=None, deflection=None, *, channel=None,
         ("conducting fraction", f"{d['conducting_fraction']:.4f}; 90 % interval of the area "
          f"[{a90:.4f}, {b90:.4f}]; cut × ½ and × 1.5: [{lo:.4f}, {hi:.4f}]"),
         ("islands / stripes", f"{d['n_islands']} / {d['n_stripes']}"),
-        ("current levels", ", ".join(_fmt(v, "A") for v in d["levels_A"]) or "none"),
+        ("current levels (± 1σ)", ", ".join(
+            _fmt(v, "A") + (f" ± {_fmt(e, 'A')}" if e == e else "")
+            for v, e in zip(d["levels_A"], d["level_errors_A"])) or "none"),
         ("level fractions", ", ".join(f"{f:.2f}" for f in d["level_fractions"]) or "-"),
         ("edge width (10–90 %)", _fmt(d["edge_width_m"], "m")),
         ("dynamic range", f"{d['dynamic_range_decades']:.2f} decades"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -18,7 +18,10 @@ from supramap.conduction.uncertainty import (
     WIDTH_10_90_PER_SIGMA,
     flip_variance,
     fraction_interval,
+    level_errors,
 )
+
+Z90 = 1.6448536269514722
 from supramap.data import pixel_size, require_image
 from supramap.display import displayable
 from supramap.errors import AnalysisError
@@ -83,6 +86,9 @@ class ConductionResult:
     labels: np.ndarray = field(repr=False)
     oriented_current: np.ndarray = field(repr=False)
     warnings: tuple[QualityWarning, ...] = ()
+    #: Standard error of each level's mean (from scan-line means; see
+    #: :func:`supramap.conduction.uncertainty.level_errors`).
+    level_errors_A: tuple[float, ...] = ()
 
     @property
     def n_islands(self) -> int:
@@ -106,6 +112,9 @@ class ConductionResult:
             "islands": [asdict(i) for i in self.islands],
             "levels_A": list(self.levels.levels_A),
             "level_sigmas_A": list(self.levels.sigmas_A),
+            "level_errors_A": list(self.level_errors_A),
+            "level_intervals_90_A": [[v - Z90 * e, v + Z90 * e] for v, e in
+                                     zip(self.levels.levels_A, self.level_errors_A)],
             "level_fractions": list(self.levels.fractions),
             "level_bic": {str(k): v for k, v in self.levels.bic.items()},
             "edge_width_m": self.edges.median_m,
@@ -402,6 +411,13 @@ def analyze(current: xr.DataArray, *, topography: xr.DataArray | None = None,
     local_cut = None  # noqa: F841 — read by classify(), which is not called again
     labels, islands = find_islands(mask, values, x=x, y=y, min_pixels=min_island_pixels,
                                    levels=levels.levels_A)
+    if levels.levels_A:
+        refined, level_err = level_errors(graded, mask, levels.levels_A, levels.sigmas_A,
+                                          raw=values)
+        levels = replace(levels, levels_A=tuple(refined))
+        level_err = tuple(level_err)
+    else:
+        level_err = ()
     edges, edge_warning = _edges(current.copy(data=values), labels > 0, thr,
                                  max_edge_profiles)
     ws.append(edge_warning)
@@ -449,6 +465,7 @@ def analyze(current: xr.DataArray, *, topography: xr.DataArray | None = None,
         islands=islands, edges=edges, dynamic_range_decades=dyn,
         pixel_size_m=pixel_size(current), shape=tuple(current.shape), artefacts=artefacts,
         mask=mask, labels=labels, oriented_current=values, warnings=as_warnings(ws),
+        level_errors_A=level_err,
     )
 
 
