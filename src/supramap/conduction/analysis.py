@@ -20,14 +20,14 @@ from supramap.conduction.uncertainty import (
     fraction_interval,
     level_errors,
 )
-
-Z90 = 1.6448536269514722
 from supramap.data import pixel_size, require_image
 from supramap.display import displayable
 from supramap.errors import AnalysisError
 from supramap.quality import QualityWarning, as_warnings, warn, warnings_to_list
 from supramap.spm import nan_gaussian
 from supramap.spm.labels import label_max
+
+Z90 = 1.6448536269514722
 
 #: Candidate conducting pixels lie this many noise σ above the offset.
 DETECT_SIGMA = 10.0
