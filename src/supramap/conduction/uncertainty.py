@@ -98,14 +98,14 @@ def level_errors(values: np.ndarray, mask: np.ndarray, levels, sigmas,
     """Each current level re-measured on the map's plateaus and its standard error from the
     scan lines: the pixels of the conducting mask at least 3 px from its edge (8-connected)
     and within 3σ of the level (the mixture fit's σ), averaged per line; the level is the
-    mean of the line means and its error their scatter / √lines.  Line offsets and slow drift (1/f) are
-    shared by a line's pixels, so pixels are not independent samples of the level; whole
-    lines nearly are (the mixture's own mean, on a histogram of plateau pixels including the
-    blurred rims of small islands, sat 1–4 nA from the truth with errors of ~1 nA; 2 px and
-    2σ still let rims in: 76 % coverage, against 90–91 % now at 1.5 and 5 % noise).  With
-    fewer than *min_rows* lines: the mixture's level and σ/√pixels.  *values* select the
-    pixels (the map the levels were found on); *raw*, when given (the map before a
-    smoothing, whose noise is not shared between neighbouring lines), is averaged."""
+    mean of the line means and its error their scatter / √lines.  Line offsets and slow
+    drift (1/f) are shared by a line's pixels, so pixels are not independent samples of the
+    level; whole lines nearly are.  (The mixture's own mean, on a histogram of plateau pixels
+    including the blurred rims of small islands, sat 1–4 nA from the truth with errors of
+    ~1 nA; 2 px and 2σ still let rims in: 76 % coverage, against 90–91 % now at 1.5 and 5 %
+    noise.)  With fewer than *min_rows* lines: the mixture's level and σ/√pixels.  *values*
+    select the pixels (the map the levels were found on); *raw*, when given (the map before
+    a smoothing, whose noise is not shared between neighbouring lines), is averaged."""
     raw = values if raw is None else raw
     core = ndimage.binary_erosion(np.asarray(mask, bool), structure=np.ones((3, 3)),
                                   iterations=3)
