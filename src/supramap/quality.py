@@ -23,7 +23,19 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["QualityWarning", "warn", "as_warnings", "warnings_to_list", "codes"]
+__all__ = ["QualityWarning", "warn", "as_warnings", "warnings_to_list", "codes", "Z90",
+           "interval_90"]
+
+#: A 90 % two-sided interval of a normal estimate is ±Z90 standard errors.
+Z90 = 1.6448536269514722
+
+
+def interval_90(value: float, err: float) -> list[float] | None:
+    """[value − Z90·err, value + Z90·err], or None when either is not a finite number (for
+    the JSON: no interval rather than NaN bounds)."""
+    if not (math.isfinite(value) and math.isfinite(err)):
+        return None
+    return [float(value - Z90 * err), float(value + Z90 * err)]
 
 
 def _plain(v: Any) -> Any:

@@ -441,6 +441,7 @@ def sts_explore(file, gapmap=None, *, channel=None) -> Outcome:
     and χ²; ``result.write(folder)`` writes the page."""
     import numpy as np
 
+    from supramap.quality import Z90
     from supramap.report.explorer import decimation
 
     file = Path(file)
@@ -468,7 +469,7 @@ def sts_explore(file, gapmap=None, *, channel=None) -> Outcome:
         # The uncertainty layer: the 90 % half-width of each pixel's gap (1.645 standard
         # errors, with the noise model the fit used), beside Γ and χ².
         for key, label, scale, unit in (("delta_stderr", "Δ uncertainty (90 % half-width)",
-                                         1.6448536269514722e3, "meV"),
+                                         Z90 * 1e3, "meV"),
                                         ("gamma", "Γ (fitted)", 1e3, "meV"),
                                         ("redchi", "reduced χ²", 1.0, "")):
             if key in fit:

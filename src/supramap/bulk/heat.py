@@ -13,7 +13,13 @@ from scipy.optimize import brentq
 
 from supramap.display import displayable
 from supramap.errors import AnalysisError
-from supramap.quality import QualityWarning, as_warnings, warn, warnings_to_list
+from supramap.quality import (
+    QualityWarning,
+    as_warnings,
+    interval_90,
+    warn,
+    warnings_to_list,
+)
 
 R_GAS = 8.314462618  # J / (mol K)
 K_B_EV = 8.617333262e-5  # eV / K
@@ -385,8 +391,8 @@ class HeatResult:
             "source": self.source,
             "gamma_J_per_mol_K2": self.gamma0, "beta_J_per_mol_K4": self.beta,
             "gamma_err": self.gamma_err, "beta_err": self.beta_err,
-            "gamma_interval_90": _interval_90(self.gamma0, self.gamma_err),
-            "beta_interval_90": _interval_90(self.beta, self.beta_err),
+            "gamma_interval_90": interval_90(self.gamma0, self.gamma_err),
+            "beta_interval_90": interval_90(self.beta, self.beta_err),
             "theta_D_err_K": self.theta_D_K * self.beta_err / (3 * self.beta)
             if self.beta > 0 else None,
             "errors": "standard errors of least squares with the residuals' variance (1σ); "
@@ -404,13 +410,6 @@ class HeatResult:
         if self.jump:
             out["jump"] = asdict(self.jump)
         return out
-
-
-def _interval_90(value: float, err: float) -> list[float] | None:
-    """value ± 1.645 err, or None when either is not a number."""
-    if not (np.isfinite(value) and np.isfinite(err)):
-        return None
-    return [float(value - 1.6448536269514722 * err), float(value + 1.6448536269514722 * err)]
 
 
 #: Window warnings that mean the superconducting electronic part (or a transition) is inside.

@@ -10,7 +10,13 @@ import numpy as np
 from supramap.display import displayable
 from supramap.errors import AnalysisError
 from supramap.io.qd import split_segments
-from supramap.quality import QualityWarning, as_warnings, warn, warnings_to_list
+from supramap.quality import (
+    QualityWarning,
+    as_warnings,
+    interval_90,
+    warn,
+    warnings_to_list,
+)
 
 
 def bean_jc_si(delta_m: np.ndarray, a: float, b: float) -> np.ndarray:
@@ -54,11 +60,8 @@ class LoopResult:
             "Jc_self_field_A_per_m2": self.jc_self_field,
             "Jc_self_field_A_per_cm2": self.jc_self_field * 1e-4,
             "Jc_self_field_err_A_per_m2": self.jc_self_field_err,
-            "Jc_self_field_interval_90_A_per_m2": (
-                [self.jc_self_field - 1.6448536269514722 * self.jc_self_field_err,
-                 self.jc_self_field + 1.6448536269514722 * self.jc_self_field_err]
-                if np.isfinite(self.jc_self_field_err) and np.isfinite(self.jc_self_field)
-                else None),
+            "Jc_self_field_interval_90_A_per_m2": interval_90(self.jc_self_field,
+                                                              self.jc_self_field_err),
             "Jc_vs_field": {"mu0H_T": self.field_T.tolist(),
                             "Jc_A_per_m2": self.jc_A_per_m2.tolist()},
             "n_branches": self.n_branches,

@@ -11,7 +11,13 @@ from scipy.optimize import curve_fit
 
 from supramap.display import displayable
 from supramap.errors import AnalysisError
-from supramap.quality import QualityWarning, as_warnings, warn, warnings_to_list
+from supramap.quality import (
+    QualityWarning,
+    as_warnings,
+    interval_90,
+    warn,
+    warnings_to_list,
+)
 
 CRITERIA = (0.9, 0.5, 0.1)
 
@@ -258,7 +264,6 @@ def power_law(t: np.ndarray, rho0: float, a: float, n: float) -> np.ndarray:
 #: JSON name of each criterion's error.
 _ERR_KEYS = (("onset", "onset"), ("90", "x90"), ("mid", "x50"), ("10", "x10"),
              ("zero", "zero"))
-Z90 = 1.6448536269514722
 
 
 @displayable
@@ -293,9 +298,7 @@ class TransportResult:
             "Tc_onset_K": t.onset, "Tc_90_K": t.x90, "Tc_mid_K": t.x50, "Tc_10_K": t.x10,
             "Tc_zero_K": t.zero, "transition_width_K": t.width,
             **{f"Tc_{k}_err_K": self.errors.get(n) for k, n in _ERR_KEYS},
-            "Tc_mid_interval_90_K": (
-                [t.x50 - Z90 * self.errors["x50"], t.x50 + Z90 * self.errors["x50"]]
-                if "x50" in self.errors else None),
+            "Tc_mid_interval_90_K": interval_90(t.x50, self.errors.get("x50", float("nan"))),
             "Tc_errors": "parametric bootstrap, noise from the scatter about the normal-state "
                          "line (1σ); 90 % intervals ±1.645σ",
             "rho0_ohm_m" if self.units == "ohm m" else "R0_ohm": self.rho0,

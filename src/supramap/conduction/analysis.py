@@ -23,11 +23,15 @@ from supramap.conduction.uncertainty import (
 from supramap.data import pixel_size, require_image
 from supramap.display import displayable
 from supramap.errors import AnalysisError
-from supramap.quality import QualityWarning, as_warnings, warn, warnings_to_list
+from supramap.quality import (
+    QualityWarning,
+    as_warnings,
+    interval_90,
+    warn,
+    warnings_to_list,
+)
 from supramap.spm import nan_gaussian
 from supramap.spm.labels import label_max
-
-Z90 = 1.6448536269514722
 
 #: Candidate conducting pixels lie this many noise σ above the offset.
 DETECT_SIGMA = 10.0
@@ -113,7 +117,7 @@ class ConductionResult:
             "levels_A": list(self.levels.levels_A),
             "level_sigmas_A": list(self.levels.sigmas_A),
             "level_errors_A": list(self.level_errors_A),
-            "level_intervals_90_A": [[v - Z90 * e, v + Z90 * e] for v, e in
+            "level_intervals_90_A": [interval_90(v, e) for v, e in
                                      zip(self.levels.levels_A, self.level_errors_A)],
             "level_fractions": list(self.levels.fractions),
             "level_bic": {str(k): v for k, v in self.levels.bic.items()},

@@ -10,6 +10,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from supramap.quality import Z90  # noqa: E402
+
 _PREFIXES = (("", 0), ("m", -3), ("µ", -6), ("n", -9), ("p", -12), ("f", -15))
 
 
@@ -186,7 +188,7 @@ def gap_map_figure(ds) -> Figure:
     ok = ds["converged"].values.astype(bool)
     panels = [("delta", "gap Δ (meV)", 1e3)]
     if "delta_stderr" in ds:
-        panels.append(("delta_stderr", "Δ 90 % half-width (µeV)", 1.6448536269514722e6))
+        panels.append(("delta_stderr", "Δ 90 % half-width (µeV)", Z90 * 1e6))
     panels.append(("gamma", "broadening Γ (meV)", 1e3))
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6),
                              constrained_layout=True)

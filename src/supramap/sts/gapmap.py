@@ -470,10 +470,10 @@ def _fit_rows(bias, rows, temperature, lockin_rms, max_iter, noise="auto"):
         res = batched_lm(bias, flat, temperature, lockin_rms=lockin_rms, max_iter=max_iter)
         nm = None
         if noise == "auto":
-            nm = block_noise(bias, flat, res, temperature, lockin_rms)
+            e, kmat = fold(*broadening_matrix(np.asarray(bias, float), temperature,
+                                              lockin_rms=lockin_rms))
+            nm = block_noise(flat, res, e, kmat)
             if nm is not None and nm.kind != "constant":
-                e, kmat = fold(*broadening_matrix(np.asarray(bias, float), temperature,
-                                                  lockin_rms=lockin_rms))
                 p0 = np.where(np.isfinite(res.params), res.params, np.nan)
                 fitted = model(np.nan_to_num(p0), e, kmat)
                 res = batched_lm(bias, flat, temperature, lockin_rms=lockin_rms,
@@ -487,9 +487,9 @@ def _fit_rows(bias, rows, temperature, lockin_rms, max_iter, noise="auto"):
 NOISE_SPECTRA = 256
 
 
-def block_noise(bias, spectra, fit: BatchFit, temperature, lockin_rms):
+def block_noise(spectra, fit: BatchFit, e: np.ndarray, kmat: np.ndarray):
     """The noise model of a block from the residuals of its converged pixels (None when too
-    few converged)."""
+    few converged); *e*, *kmat*: the folded broadening of :func:`fold`."""
     from supramap.sts.noise import noise_from_residuals
 
     ok = np.nonzero(fit.converged & np.isfinite(fit.params).all(axis=1))[0]
@@ -498,8 +498,6 @@ def block_noise(bias, spectra, fit: BatchFit, temperature, lockin_rms):
     # At most NOISE_SPECTRA spectra, spread over the block: ~10⁵ residuals fix the model's
     # two numbers to ~1 %, and the whole block's model would cost a third of the fit.
     ok = ok[np.unique(np.linspace(0, ok.size - 1, min(ok.size, NOISE_SPECTRA)).astype(int))]
-    e, kmat = fold(*broadening_matrix(np.asarray(bias, float), temperature,
-                                      lockin_rms=lockin_rms))
     fitted = model(fit.params[ok], e, kmat)
     try:
         return noise_from_residuals(fitted, spectra[ok] - fitted,
