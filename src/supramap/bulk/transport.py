@@ -121,15 +121,17 @@ def _default_normal_window(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
 
 def transition_errors(x: np.ndarray, rho: np.ndarray, *, draws: int = 200,
                       normal_window: tuple[float, float] | None = None,
-                      ) -> dict[str, float]:
+                      base: Transition | None = None) -> dict[str, float]:
     """Standard errors of the transition's criteria (onset, x90, x50, x10, zero) by a
     parametric bootstrap: the noise σ is the scatter of ρ about the normal-state line (its
     window), and *draws* curves ρ + N(0, σ) are analysed with the same window and zero
     criterion (fixed seed: the same file gives the same errors).  The noise on a resistance
     bridge is set by the excitation and the amplifier, not by ρ, so one σ serves the whole
-    curve; a criterion is reported only if ≥ 80 % of the draws find it."""
+    curve; a criterion is reported only if ≥ 80 % of the draws find it.  *base*: the
+    transition of these data with this window, when the caller has it already."""
     xs, y = _sorted(x, rho, "transition")
-    base = transition(xs, y, normal_window=normal_window)
+    if base is None:
+        base = transition(xs, y, normal_window=normal_window)
     lo, hi = normal_window or _default_normal_window(xs, y)
     sel = (xs >= lo) & (xs <= hi)
     if sel.sum() < 4:
@@ -372,7 +374,7 @@ def analyze_transport(temperature: np.ndarray, rho: np.ndarray, *, units: str = 
                                   "Tc_zero_K": b.zero}
             except AnalysisError:
                 continue
-    errors = transition_errors(t, r) if np.isfinite(tr.x50) else {}
+    errors = transition_errors(t, r, base=tr) if np.isfinite(tr.x50) else {}
     return TransportResult(tr, float(popt[0]), float(perr[0]), float(popt[1]), float(popt[2]),
                            float(rrr), rho300, state, units, branches, as_warnings(ws),
                            errors)

@@ -474,10 +474,10 @@ def _fit_rows(bias, rows, temperature, lockin_rms, max_iter, noise="auto"):
                                               lockin_rms=lockin_rms))
             nm = block_noise(flat, res, e, kmat)
             if nm is not None and nm.kind != "constant":
-                p0 = np.where(np.isfinite(res.params), res.params, np.nan)
-                fitted = model(np.nan_to_num(p0), e, kmat)
+                # From the first pass (its NaN rows restart from the default seed).
+                fitted = model(np.nan_to_num(res.params), e, kmat)
                 res = batched_lm(bias, flat, temperature, lockin_rms=lockin_rms,
-                                 max_iter=max_iter, p0=p0, sigma=nm.sigma(fitted))
+                                 max_iter=max_iter, p0=res.params, sigma=nm.sigma(fitted))
     return (res.params.reshape(ny, nx, 4), res.stderr.reshape(ny, nx, 4),
             res.redchi.reshape(ny, nx), res.converged.reshape(ny, nx),
             None if nm is None else nm.to_dict())

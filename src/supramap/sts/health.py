@@ -134,7 +134,7 @@ def _across_the_row(diffs: np.ndarray, step: np.ndarray, scale: np.ndarray) -> b
     at least half of the window's mean step (projected on it, in robust units)."""
     u = step / scale
     u = np.where(np.isfinite(u), u, 0.0)
-    proj = ((diffs - 0.0) / scale) @ u
+    proj = (diffs / scale) @ u
     mean = float(np.mean(proj))
     return mean > 0 and float(np.median(proj)) >= 0.5 * mean
 
