@@ -227,29 +227,60 @@ def test_ingap_intervals_with_a_calibrated_tip_hold_the_truth():
     assert 0.85 <= np.mean(energy_hits) <= 0.95, np.mean(energy_hits)
 
 
-def test_loop_self_field_jc_is_taken_at_the_cusp():
-    """A Kim loop ΔM(H) = ΔM0 / (1 + |H|/0.3 T) on 0.02 T steps that miss H = 0 by half a
-    step, with a diamagnetic slope and 0.2 % noise: the self-field Jc comes from the cusp's
-    extrapolation (linear interpolation between ±0.01 T read 3 % low) and its 90 % interval
-    holds the Bean value of ΔM0.  (Over 200 generated loops with Kim fields ≥ 10 steps the
-    interval held the truth 79–90 % of the time: not yet calibrated.)"""
-    from supramap.bulk.loops import analyze_loop, bean_jc_si
-
-    rng = np.random.default_rng(5)
-    a, b, vol, dm0 = 1e-3, 2e-3, 4e-10, 5e4
-    up = np.arange(-2.01, 2.0, 0.02)
-    dn = up[::-1]
+def _kim_loop(rng, h0, n, noise, offset=0.0, shift=0.0, step=0.02, dm0=5e4, vol=4e-10):
+    """A loop whose ΔM(H) = ΔM0 / (1 + |H|/H0)ⁿ (Kim), with a diamagnetic slope, Gaussian
+    noise on M, fields that miss 0 by ``offset`` steps and a decreasing branch measured on
+    fields shifted by ``shift`` steps from the increasing one: (field T, moment A·m²)."""
+    up = np.arange(-2.0 + offset * step, 2.0, step)
+    dn = (up + shift * step)[::-1]
 
     def m(h, sign):
-        return sign * dm0 / (1 + np.abs(h) / 0.3) / 2 - 0.05 * dm0 * h + \
-            1e-3 * dm0 * rng.standard_normal(h.size)
+        return sign * dm0 / (1 + np.abs(h) / h0) ** n / 2 - 0.05 * dm0 * h + \
+            noise * dm0 * rng.standard_normal(h.size)
 
-    res = analyze_loop(np.concatenate([dn, up]), np.concatenate([m(dn, 1), m(up, -1)]) * vol,
-                       volume=vol, a=a, b=b)
+    return np.concatenate([dn, up]), np.concatenate([m(dn, 1), m(up, -1)]) * vol
+
+
+def test_loop_self_field_jc_is_taken_at_the_cusp():
+    """A Kim loop with H0 = 0.3 T on 0.02 T steps that miss H = 0 by half a step, 0.1 % noise:
+    the self-field Jc comes from the cusp's extrapolation (linear interpolation between
+    ±0.01 T read 3 % low) and its 90 % interval holds the Bean value of ΔM0."""
+    from supramap.bulk.loops import analyze_loop, bean_jc_si
+
+    a, b, vol, dm0 = 1e-3, 2e-3, 4e-10, 5e4
+    h, m = _kim_loop(np.random.default_rng(5), 0.3, 1.0, 1e-3, offset=0.5)
+    res = analyze_loop(h, m, volume=vol, a=a, b=b)
     truth = float(bean_jc_si(np.array([dm0]), a, b)[0])
     lo, hi = res.to_dict()["Jc_self_field_interval_90_A_per_m2"]
     assert lo <= truth <= hi
     assert res.jc_self_field == pytest.approx(truth, rel=0.01)
+    assert not [w for w in res.warnings if w.code == "loop.cusp_unresolved"]
+
+
+def test_loop_self_field_jc_interval_holds():
+    """Simulation-based calibration of the self-field Jc: 160 generated Kim loops (H0 = 10–50
+    field steps, n = 1–2 with the cusp ≥ 10 steps wide, 0.1–0.5 % noise, fields with and
+    without a point at 0, branches on shifted fields): the 90 % interval holds the Bean value
+    of ΔM0 85–95 % of the time (measured 87–93 % per setting over 100 loops each); a cusp of
+    5 steps is flagged (loop.cusp_unresolved), one of ≥ 20 steps never."""
+    from supramap.bulk.loops import analyze_loop, bean_jc_si
+
+    a, b, vol, dm0 = 1e-3, 2e-3, 4e-10, 5e4
+    truth = float(bean_jc_si(np.array([dm0]), a, b)[0])
+    rng = np.random.default_rng(28)
+    hits, flagged = [], []
+    for i in range(160):
+        h0_steps, n = [(10, 1.0), (20, 1.0), (20, 2.0), (50, 1.0), (50, 2.0)][i % 5]
+        h, m = _kim_loop(rng, 0.02 * h0_steps, n, [1e-3, 5e-3][(i // 5) % 2],
+                         offset=0.5 * ((i // 10) % 2), shift=0.5 * ((i // 20) % 2))
+        res = analyze_loop(h, m, volume=vol, a=a, b=b)
+        hits.append(abs(res.jc_self_field - truth) <= Z90 * res.jc_self_field_err)
+        flagged.append(any(w.code == "loop.cusp_unresolved" for w in res.warnings))
+    assert 0.85 <= np.mean(hits) <= 0.95, np.mean(hits)
+    assert not any(flagged)
+    h, m = _kim_loop(rng, 0.1, 1.0, 1e-3)
+    res = analyze_loop(h, m, volume=vol, a=a, b=b)
+    assert any(w.code == "loop.cusp_unresolved" for w in res.warnings)
 
 
 @pytest.mark.parametrize("noise", [0.015, 0.05])

@@ -92,7 +92,7 @@ def test_one_bias_convention_nis_and_sis():
 
 
 def test_deconvolution_keeps_the_in_gap_state_at_positive_energy():
-    from supramap.sts import deconvolve
+    from supramap.sts.deconvolve import deconvolve
 
     td = 1.3 * MEV
     tip = TipModel(delta_eV=td, gamma_eV=0.02 * MEV, temperature_K=0.5)
@@ -205,7 +205,7 @@ def test_failed_tip_calibration_writes_no_tip(tmp_path, capsys):
 
 
 def test_deconvolution_gaps_unbiased_below_half_a_percent():
-    from supramap.sts import deconvolve
+    from supramap.sts.deconvolve import deconvolve
 
     tip = TipModel(delta_eV=1.37 * MEV, gamma_eV=0.01 * MEV, temperature_K=0.4)
     v = np.linspace(-5 * MEV, 5 * MEV, 1001)

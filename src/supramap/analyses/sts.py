@@ -85,7 +85,8 @@ def sts_calibrate_tip(file, *, channel=None, bias_column=None, sample_gaps=(1.26
 def sts_deconvolve(file, tip=None, *, channel=None, bias_column=None, **params) -> Outcome:
     """Recover the sample DOS by regularised inversion of the SIS kernel (``supramap sts
     deconvolve``); ``lambda`` (a keyword: ``**{"lambda": 1e-3}``) fixes the regularisation."""
-    from supramap.sts import TipModel, deconvolve
+    from supramap.sts import TipModel
+    from supramap.sts.deconvolve import deconvolve
 
     file = Path(file)
     if tip is None:

@@ -139,7 +139,8 @@ def _series(m: Measurement, sample: Sample, res: SampleResult) -> None:
 
 
 def _sts(m: Measurement, sample: Sample, res: SampleResult) -> None:
-    from supramap.sts import TipModel, calibrate_tip, coherence_peaks, deconvolve, zero_bias_peak
+    from supramap.sts import TipModel, calibrate_tip, coherence_peaks, zero_bias_peak
+    from supramap.sts.deconvolve import deconvolve
 
     if m.kind == "sts-grid":
         from supramap.io import read

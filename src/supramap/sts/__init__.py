@@ -3,6 +3,10 @@ and deconvolution, peak analysis and series.
 
 The names below are imported on first use (PEP 562): ``import supramap.sts.gapmap`` no longer
 pays for the deconvolution and scipy.signal (1.2 s of a command's start-up before).
+
+``deconvolve`` is both a function and the submodule that holds it: once anything has imported
+``supramap.sts.deconvolve`` the package attribute is the module, so code inside supramap imports
+the function from ``supramap.sts.deconvolve``.
 """
 
 from __future__ import annotations
