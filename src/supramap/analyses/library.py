@@ -730,7 +730,9 @@ def bulk_susceptibility(file, *, length=None, width=None, thickness=None, shape=
         ("shielding fraction (ZFC)", _pct(res.shielding_fraction)),
         (f"Meissner fraction (FC{', cooling' if br.fc_mode == 'cooling' else ''})",
          _pct(res.meissner_fraction)),
-        ("Tc onset (2 % of the corrected drop)", _num(res.Tc_onset_K, "K", ".3f")),
+        ("Tc onset (2 % of the corrected drop)",
+         _num(res.Tc_onset_K, "K", ".3f") + (f" ± {res.Tc_onset_err_K:.2g} K (1σ)"
+                                              if np.isfinite(res.Tc_onset_err_K) else "")),
         ("branches", f"{br.how}; ZFC {0 if zfc is None else len(zfc)} rows, FC "
                      f"{0 if fc is None else len(fc)} rows"),
     ]

@@ -11,7 +11,7 @@ from scipy.special import elliprd
 from supramap.display import displayable
 from supramap.errors import AnalysisError
 from supramap.io.qd import split_segments
-from supramap.quality import QualityWarning, as_warnings, warn, warnings_to_list
+from supramap.quality import QualityWarning, as_warnings, interval_90, warn, warnings_to_list
 
 MU0 = 4e-7 * np.pi
 
@@ -101,7 +101,24 @@ def demag_correct(chi: np.ndarray, n: float) -> np.ndarray:
 
 def onset_temperature(t: np.ndarray, chi: np.ndarray, *, criterion: float = 0.02) -> float:
     """Highest temperature where χ falls below its normal-state value by *criterion* × the
-    full diamagnetic drop (normal state: median of the top 20 % of temperatures)."""
+    full diamagnetic drop (normal state: median of the top 20 % of temperatures): the end of
+    the run of points below that level counted from the lowest temperature, refined by a
+    parabola through the ONSET_POINTS points either side of it (see :func:`_onset_crossing`)."""
+    found = _onset_crossing(t, chi, criterion)
+    return found[0] if found else float("nan")
+
+
+#: Points either side of the onset crossing through which the parabola is fitted.
+ONSET_POINTS = 4
+
+
+def _onset_crossing(t: np.ndarray, chi: np.ndarray, criterion: float
+                    ) -> tuple[float, float] | None:
+    """The onset (see :func:`onset_temperature`) and the linear interpolation's value there,
+    or None when χ never drops.  The straight line between the two points around the level
+    sits on the curved onset (the tail of the drop): 27 mK high on 0.25 K steps for a
+    transition 0.5 K wide, and on noisy data it follows the one point at the crossing; the
+    parabola through 2 × ONSET_POINTS points removes the first and averages the second."""
     order = np.argsort(t)
     t, chi = np.asarray(t, float)[order], np.asarray(chi, float)[order]
     ok = np.isfinite(t) & np.isfinite(chi)
@@ -112,19 +129,52 @@ def onset_temperature(t: np.ndarray, chi: np.ndarray, *, criterion: float = 0.02
     base = float(np.median(top))
     drop = base - float(np.min(chi))
     if drop <= 0:
-        return float("nan")
-    below = chi < base - criterion * drop
-    idx = np.nonzero(~below)[0]
+        return None
+    lv = base - criterion * drop
+    idx = np.nonzero(chi >= lv)[0]
     # The last point (from low T) of the initial run that is below the criterion.
     first_not = idx[0] if idx.size else t.size
     if first_not == 0:
-        return float("nan")
+        return None
     i = first_not - 1
     if i + 1 >= t.size:
-        return float(t[i])
-    lv = base - criterion * drop
+        return float(t[i]), float(t[i])
     frac = (lv - chi[i]) / (chi[i + 1] - chi[i]) if chi[i + 1] != chi[i] else 0.0
-    return float(t[i] + frac * (t[i + 1] - t[i]))
+    linear = float(t[i] + frac * (t[i + 1] - t[i]))
+    sl = slice(max(i + 1 - ONSET_POINTS, 0), min(i + 1 + ONSET_POINTS, t.size))
+    x, y = t[sl] - linear, chi[sl] - lv
+    if x.size < 5 or np.unique(x).size < 3:
+        return linear, linear
+    roots = np.roots(np.polyfit(x, y, 2))
+    roots = roots[np.isreal(roots)].real
+    roots = roots[(roots >= x.min()) & (roots <= x.max())]
+    if roots.size == 0:
+        return linear, linear
+    return float(linear + roots[np.argmin(np.abs(roots))]), linear
+
+
+def onset_error(t: np.ndarray, chi: np.ndarray, noise: float, *, criterion: float = 0.02,
+                draws: int = 200) -> float:
+    """Standard error of :func:`onset_temperature`: a parametric bootstrap (*draws* curves
+    χ + N(0, noise), fixed seed) and, in quadrature, the parabola's difference from the linear
+    interpolation (the curvature the points do not pin down).  On generated erfc transitions
+    (0.3–1.5 K wide, 0.05–0.25 K steps, noise 0.2–2 % of the drop) the 90 % interval holds
+    the noise-free onset 86–89 % of the time (tests/test_calibration.py).  NaN when fewer
+    than 80 % of the draws find an onset."""
+    found = _onset_crossing(t, chi, criterion)
+    if found is None or not (noise > 0):
+        return float("nan")
+    rng = np.random.default_rng(0)
+    chi = np.asarray(chi, float)
+    out = np.full(draws, np.nan)
+    for k in range(draws):
+        again = _onset_crossing(t, chi + noise * rng.standard_normal(chi.size), criterion)
+        if again is not None:
+            out[k] = again[0]
+    good = out[np.isfinite(out)]
+    if good.size < 0.8 * draws:
+        return float("nan")
+    return float(np.hypot(np.std(good, ddof=1), found[0] - found[1]))
 
 
 @dataclass(frozen=True)
@@ -230,11 +280,14 @@ class SusceptibilityResult:
     chi_normal: float = float("nan")
     noise: float = float("nan")
     warnings: tuple[QualityWarning, ...] = ()
+    #: Standard error of :attr:`Tc_onset_K` (:func:`onset_error`).
+    Tc_onset_err_K: float = float("nan")
 
     def to_dict(self) -> dict[str, Any]:
         """Keys of ``supramap bulk susceptibility --json``."""
         d = asdict(self)
         d["warnings"] = warnings_to_list(self.warnings)
+        d["Tc_onset_interval_90_K"] = interval_90(self.Tc_onset_K, self.Tc_onset_err_K)
         return d
 
 
@@ -288,7 +341,7 @@ def analyze_susceptibility(t_zfc: np.ndarray | None, chi_zfc: np.ndarray | None,
     low = _low_t(main_t, main_chi)
     drop = base - low
     significant = drop > 5 * noise if np.isfinite(noise) and noise > 0 else drop > 0
-    tc = nan
+    tc = tc_err = nan
     if not significant:
         ws.append(warn("susceptibility.no_transition",
                        "χ does not fall below its normal-state value on cooling by more than "
@@ -297,6 +350,8 @@ def analyze_susceptibility(t_zfc: np.ndarray | None, chi_zfc: np.ndarray | None,
     else:
         corrected = demag_correct(main_chi, demag_factor)
         tc = onset_temperature(main_t, corrected)
+        # The noise of χ carried through the correction at the normal state (the onset).
+        tc_err = onset_error(main_t, corrected, noise / (1 - demag_factor * base) ** 2)
     z = float(demag_correct(z_meas, demag_factor)) if have_z else nan
     f = float(demag_correct(f_meas, demag_factor)) if have_f else nan
     shielding, meissner = -z, -f
@@ -307,7 +362,7 @@ def analyze_susceptibility(t_zfc: np.ndarray | None, chi_zfc: np.ndarray | None,
                        "(a drop of a positive χ is a magnetic, not a superconducting, "
                        "signature; subtract a known background first if there is one)",
                        chi_low_T_measured=low))
-        shielding = meissner = tc = nan
+        shielding = meissner = tc = tc_err = nan
     else:
         for name, value in (("shielding", shielding), ("Meissner", meissner)):
             if np.isfinite(value) and not -0.05 <= value <= 1.1:
@@ -323,5 +378,5 @@ def analyze_susceptibility(t_zfc: np.ndarray | None, chi_zfc: np.ndarray | None,
         demag_factor=float(demag_factor), chi_zfc_measured=z_meas, chi_fc_measured=f_meas,
         chi_zfc=z, chi_fc=f, shielding_fraction=shielding, meissner_fraction=meissner,
         Tc_onset_K=tc, chi_zfc_cgs=float(si_to_cgs_susceptibility(z)), chi_normal=base,
-        noise=noise, warnings=as_warnings(ws),
+        noise=noise, warnings=as_warnings(ws), Tc_onset_err_K=tc_err,
     )
