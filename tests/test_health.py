@@ -8,6 +8,7 @@ and a new level (the set-point), as a tip picking up an atom does.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -212,17 +213,22 @@ def test_cafm_compare_warns_of_drift(tmp_path):
     assert maps["drift"].to_dict()["scan_drift_px"] == pytest.approx(-2.0, abs=0.3)
 
 
-def _sis_reference(temperature, seed, gaps=(1.26e-3, 1.41e-3)):
+def _sis_reference(temperature, seed, gaps=(1.26e-3, 1.41e-3), lockin_rms=0.0):
     """A Pb tip on Pb(111) (two gaps, equal weights) at *temperature*, every 20 µV over
-    ±4 mV, 0.3 % noise."""
+    ±4 mV, 0.3 % noise, measured with a bias modulation of *lockin_rms*."""
     b, g = sis_didv(lambda e: 0.5 * (dynes(e, gaps[0], 1e-5) + dynes(e, gaps[1], 1e-5)),
-                    temperature=temperature, vmax=4e-3, emax=9e-3)
+                    temperature=temperature, vmax=4e-3, emax=9e-3, lockin_rms=lockin_rms)
     return b, g * (1 + 0.003 * np.random.default_rng(seed).standard_normal(g.size))
 
 
-def _write_dat(path, bias, g, header_temperature):
+def _write_dat(path, bias, g, header_temperature, lockin_rms=None):
+    """A Nanonis bias-spectroscopy .dat; *lockin_rms* writes the lock-in block (the header
+    records the modulation's amplitude, zero to peak)."""
+    lockin = [] if lockin_rms is None else [
+        "Lock-in>Lock-in status\tON\t", "Lock-in>Modulated signal\tBias (V)\t",
+        f"Lock-in>Amplitude\t{lockin_rms * np.sqrt(2):.6E}\t"]
     lines = ["Experiment\tbias spectroscopy\t", "Saved Date\t04.12.2026 10:00:00\t",
-             f"Temperature 1>Temperature 1 (K)\t{header_temperature:.5E}\t",
+             f"Temperature 1>Temperature 1 (K)\t{header_temperature:.5E}\t", *lockin,
              f"Bias Spectroscopy>Num Pixel\t{bias.size}\t", "", "[DATA]",
              "Bias calc (V)\tLI Demod 1 X (A)"]
     lines += [f"{b:.7E}\t{x:.7E}" for b, x in zip(bias, g * 1e-9)]
@@ -249,3 +255,46 @@ def test_tip_calibration_compares_t_eff_with_the_header(tmp_path, header, code):
         found.append({w["code"] for w in d["warnings"]} & {"sts.hotter_than_header",
                                                            "sts.colder_than_header"})
     assert found == [set() if code is None else {code}] * 4
+
+
+LOCKIN_CODES = {"sts.lockin_broader_than_header", "sts.lockin_narrower_than_header"}
+
+
+@pytest.mark.parametrize("true, header, code", [
+    (0.0, None, None), (30e-6, 30e-6, None), (100e-6, 100e-6, None),
+    (100e-6, 30e-6, "sts.lockin_broader_than_header"),
+    (60e-6, 20e-6, "sts.lockin_broader_than_header"),
+    (30e-6, 100e-6, "sts.lockin_narrower_than_header"),
+    (0.0, 50e-6, "sts.lockin_narrower_than_header")])
+def test_tip_calibration_compares_the_bias_modulation_with_the_header(tmp_path, capsys, true,
+                                                                       header, code):
+    """Pb-tip/Pb(111) references at 0.8 K measured with a bias modulation of *true* (V rms)
+    whose header records *header*: a right header draws no warning and the fitted modulation
+    is within 2 % (or 5 µV) of the truth; a wrong one is named, with the fitted value, on
+    every spectrum — in the warning when the calibration succeeds, in the error when the
+    wrong modulation makes it fail (as a 3× one does)."""
+    import json
+
+    from supramap.cli.main import main
+
+    for seed in range(2):
+        b, g = _sis_reference(0.8, seed, lockin_rms=true)
+        src = tmp_path / f"r{seed}.dat"
+        _write_dat(src, b, g, 0.8, lockin_rms=header)
+        out = tmp_path / f"r{seed}.json"
+        rc = main(["sts", "calibrate-tip", str(src), "--temperature", "0.8K", "--out",
+                   str(tmp_path / f"t{seed}.json"), "--json", str(out)])
+        if rc == 0:
+            d = json.loads(out.read_text())
+            found = {w["code"] for w in d["warnings"]} & LOCKIN_CODES
+            assert found == ({code} if code else set()), (seed, found)
+            if code is None:
+                assert d["lockin_rms_fitted_V"] == pytest.approx(true, rel=0.02, abs=5e-6)
+        else:
+            said = capsys.readouterr().err
+            assert code is not None, (seed, said)
+            kind = "larger" if code.endswith("broader_than_header") else "smaller"
+            assert "the tip calibration failed" in said and \
+                f"the modulation reaching the junction is {kind}" in said, said
+            fitted = float(re.search(r"bias modulation of (?:only )?([\d.]+) ±", said)[1])
+            assert fitted == pytest.approx(true * 1e6, rel=0.02, abs=5), said

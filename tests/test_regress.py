@@ -486,3 +486,29 @@ def test_units_written_in_options_equal_bare_numbers(tmp_path, capsys):
         assert code == 0, err
         gam.append(json.loads(j.read_text())["gamma_J_per_mol_K2"])
     assert gam[0] == pytest.approx(gam[1]) and gam[1] == pytest.approx(gam[2])
+
+
+@pytest.mark.parametrize("name, why", [
+    ("nanonis/NanonisReader_BiasSpectroscopy.dat", "the bias step 15.7 mV does not resolve"),
+    ("nanonis/STS_nanonis_generic_5e_1.dat", "the bias modulation (1.41 mV rms, 2 mV peak) "
+                                            "smears")])
+def test_survey_spectra_are_no_tip_calibration(shared, capsys, name, why):
+    """A ±2 V spectrum on 15.7 mV steps was fitted as a Pb reference for over 5 minutes
+    before it failed, and a ±300 mV one with a 2 mV modulation for minutes: neither can show a
+    1.4 meV gap, and both are refused at once with the reason."""
+    code, _, err = run(["sts", "calibrate-tip", str(shared / name), "--out", "t.json"], capsys)
+    assert code != 0 and why in err, err
+
+
+def test_a_gapless_spectrum_is_no_tip_model(tmp_path):
+    """A flat, gapless conductance (a normal tip on a normal metal, 0.3 % noise) must not
+    become a tip model, however well some parameters converge: the fit's tip gap is
+    undetermined or its T_eff above the junction's Tc (tip.implausible)."""
+    from supramap.sts import calibrate_tip
+
+    b = np.linspace(-5e-3, 5e-3, 501)
+    g = (1 + 2 * b) * (1 + 0.003 * np.random.default_rng(0).standard_normal(b.size))
+    _, res = calibrate_tip(b, g, temperature=1.0)
+    assert not res.success
+    assert {"tip.implausible", "fit.poor", "fit.at_bound", "fit.no_covariance"} & \
+        {w.code for w in res.warnings}

@@ -6,7 +6,7 @@ units (energies in eV, temperatures in K, modulation in V rms).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,17 +41,47 @@ def sts_calibrate_tip(file, *, channel=None, bias_column=None, sample_gaps=(1.26
             raise AnalysisError(f"--sample-weights needs {len(gaps)} numbers ≥ 0 (one per "
                                 f"--sample-gaps), got {sample_weights!r}")
     s = _spectrum(file, channel, bias_column)
+    from supramap.sts.kind import check_resolves_gap
+
     notes: list[str] = []
     lockin = lockin_from(lockin_rms, s.lockin_rms_V, notes)
+    check_resolves_gap(s.bias, max(gaps), where=f"{file}: ",
+                       what="the reference's largest gap", lockin_rms=lockin)
+    # Beyond a few gaps an SIS spectrum is the flat normal state: a survey sweep (±300 mV)
+    # fitted whole took minutes on the model's µeV grid; it is fitted over 10 gaps.
+    reach = 10 * max(gaps)
+    if np.abs(s.bias).max() > reach:
+        keep = np.abs(s.bias) <= reach
+        notes.append(f"fitted over |V| ≤ {1e3 * reach:.3g} mV (10× the reference's largest "
+                     f"gap) of the {1e3 * np.abs(s.bias).max():.3g} mV sweep")
+        s = replace(s, bias=s.bias[keep], conductance=s.conductance[keep])
     tip, res = calibrate_tip(s.bias, s.conductance, sample_gaps=gaps, sample_weights=weights,
                              vary_sample=vary_sample, temperature=temperature,
                              lockin_rms=lockin)
+    # The modulation the spectrum demands, against the one modelled (a wrong one fails the
+    # calibration: the sum peak's width is mostly the modulation's).
+    lockin_fit = (float("nan"), float("nan"))
+    lockin_health = []
+    if not vary_sample:
+        from supramap.sts.health import lockin_warnings, reference_lockin
+
+        rms, rms_err, _ = reference_lockin(
+            s.bias, s.conductance, sample_gaps=gaps, sample_gamma=1e-5,
+            sample_weights=tip.extra["sample_weights"] if res.success else weights,
+            temperature=temperature, lockin_rms=lockin, start=res if res.success else None)
+        lockin_fit = (rms, rms_err)
+        source = ("--lockin-rms" if lockin_rms is not None else "the header" if
+                  s.lockin_rms_V is not None else "the analysis (no modulation in the header)")
+        step = float(np.median(np.abs(np.diff(s.bias)))) if s.bias.size > 1 else 0.0
+        lockin_health = lockin_warnings(rms, rms_err, lockin, step, source=source)
     if not res.success:
         raise AnalysisError(f"{file}: the tip calibration failed ("
                             + "; ".join(w.code for w in res.warnings)
                             + f"; fitted tip gap {tip.delta_eV * 1e3:.4g} meV): no tip model "
-                            "written")
-    d = {"file": str(file), **res.to_dict()}
+                            "written" + "".join(f". {w.message[:1].upper()}{w.message[1:]}"
+                                        for w in lockin_health))
+    d = {"file": str(file), **res.to_dict(), "lockin_rms_used_V": lockin,
+         "lockin_rms_fitted_V": lockin_fit[0], "lockin_rms_fitted_err_V": lockin_fit[1]}
     rows = [
         ("tip gap", f"{tip.delta_eV * 1e3:.4f} ± {tip.delta_err_eV * 1e3:.2g} meV"),
         ("tip Γ", f"{tip.gamma_eV * 1e6:.2f} µeV"),
@@ -61,6 +91,9 @@ def sts_calibrate_tip(file, *, channel=None, bias_column=None, sample_gaps=(1.26
         ("reference gap weights", ", ".join(f"{w:.3f}" for w in
                                             tip.extra.get("sample_weights", []))),
         ("reduced χ²", f"{res.redchi:.3g}"),
+        ("bias modulation", f"{lockin * 1e6:.3g} µV rms modelled"
+         + (f"; {lockin_fit[0] * 1e6:.3g} ± {lockin_fit[1] * 1e6:.2g} µV rms fitted"
+            if np.isfinite(lockin_fit[0]) else "")),
     ]
 
     def figures():
@@ -75,7 +108,8 @@ def sts_calibrate_tip(file, *, channel=None, bias_column=None, sample_gaps=(1.26
     if s.temperature_K is not None:
         rows.append(("header temperature", f"{s.temperature_K:.3g} K (thermometer)"))
     return Outcome("sts-calibrate-tip", f"Tip calibration on {file.name}", d, rows, tip,
-                   list(s.warnings) + list(res.warnings) + health, figures=figures,
+                   list(s.warnings) + list(res.warnings) + health + lockin_health,
+                   figures=figures,
                    notes=notes,
                    data={"fit": res},
                    summary=f"Δ_tip = {tip.delta_eV * 1e3:.4f} ± {tip.delta_err_eV * 1e3:.2g} "

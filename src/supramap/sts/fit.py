@@ -79,7 +79,7 @@ def guess_gaps(bias: np.ndarray, g: np.ndarray, n_gaps: int, *, kind: str = "dyn
 
 #: Parameters fitted in meV (values × 1e3) so that lmfit's finite differences and covariance
 #: see numbers of order one; reported back in eV.
-ENERGY = ("delta", "gamma", "tip_delta", "tip_gamma")
+ENERGY = ("delta", "gamma", "tip_delta", "tip_gamma", "lockin_rms")
 
 
 def _factor(name: str) -> float:
@@ -217,7 +217,7 @@ def fit_spectrum(bias: np.ndarray, g: np.ndarray, *, model: str = "dynes", n_gap
                  temperature: float = 1.0, vary_temperature: bool = False,
                  lockin_rms: float = 0.0, fixed: dict[str, float] | None = None,
                  guesses: dict[str, Any] | None = None, sigma: float | None = None,
-                 max_nfev: int = 1500) -> FitResult:
+                 max_nfev: int = 1500, vary_lockin: bool = False) -> FitResult:
     """Fit an NIS (``dynes``: n-gap Dynes sample, normal tip) or SIS (``sis``: single-gap
     Dynes tip on an n-gap Dynes sample) conductance spectrum.
 
@@ -226,7 +226,9 @@ def fit_spectrum(bias: np.ndarray, g: np.ndarray, *, model: str = "dynes", n_gap
     by their outer median and energies fitted in meV, so that a Nanonis conductance of 1e-11 A
     has a covariance too.  Gap weights come from stick-breaking fractions (sum 1 exactly).  A
     failed fit (no covariance, a parameter at a bound, residuals > 5× the noise, structured
-    residuals) has ``success = False`` and says why in ``warnings``.
+    residuals) has ``success = False`` and says why in ``warnings``.  ``vary_lockin`` fits the
+    bias modulation (parameter ``lockin_rms``, V rms, started at *lockin_rms*) instead of
+    taking it as given.
     """
     if model not in MODELS:
         raise AnalysisError(f"unknown model {model!r}; choose from {MODELS}")
@@ -241,12 +243,14 @@ def fit_spectrum(bias: np.ndarray, g: np.ndarray, *, model: str = "dynes", n_gap
     sig_n = None if sigma is None else sigma / s0
     p = _params(b, y_n, model, n_gaps, temperature, vary_temperature, fixed or {},
                 guesses or {})
+    if vary_lockin:
+        p.add("lockin_rms", value=lockin_rms * 1e3, min=0, max=float(np.abs(b).max()) * 1e3)
     fn = nis_model if model == "dynes" else sis_model
     extra = _fixed_grid(model, b, _physical(p.valuesdict(), 1.0), n_gaps)
 
     def model_n(params):
         vals = _physical(params.valuesdict(), 1.0)
-        return fn(b, vals, n_gaps, lockin_rms=lockin_rms, **extra)
+        return fn(b, vals, n_gaps, lockin_rms=vals.get("lockin_rms", lockin_rms), **extra)
 
     def residual(params):
         return (model_n(params) - y_n) / (sig_n or 1.0)
@@ -434,6 +438,9 @@ def calibrate_tip(bias: np.ndarray, g: np.ndarray, *, sample_gaps: Sequence[floa
                         fixed_temperature_K=temperature)
             res = replace(again, warnings=as_warnings([*again.warnings, note]))
     pr = res.params
+    implausible = _implausible_tip(pr, sample_gaps)
+    if implausible:
+        res = replace(res, success=False, warnings=as_warnings([*res.warnings, implausible]))
     r = res.residual - np.mean(res.residual)
     rho = float(np.dot(r[:-1], r[1:]) / np.dot(r, r)) if np.dot(r, r) > 0 else 0.0
     rho = float(np.clip(rho, 0.0, 0.98))
@@ -459,3 +466,32 @@ def calibrate_tip(bias: np.ndarray, g: np.ndarray, *, sample_gaps: Sequence[floa
                           "sample_weights": [pr[f"weight{i}"][0] for i in range(1, n + 1)],
                           "temperature_determined": t_determined})
     return tip, res
+
+
+#: Boltzmann constant (eV/K) and the BCS ratio Δ(0) = 1.764 k_B Tc.
+_K_B = 8.617333262e-5
+_BCS = 1.764
+
+
+def _implausible_tip(pr: dict[str, tuple[float, float | None]], sample_gaps
+                     ) -> QualityWarning | None:
+    """Why a converged calibration is still no tip model: a tip gap the data do not determine
+    (error over half its value), or an effective temperature above the BCS critical
+    temperature of the largest gap in the junction (no gap survives there).  A ±300 mV survey
+    spectrum fitted as a Pb reference converged to Δ_tip = 4.5 ± 1100 µeV at T = 100 K and
+    was written as a tip model."""
+    delta, err = pr["tip_delta"]
+    if err is None or not np.isfinite(err) or err > 0.5 * abs(delta):
+        return warn("tip.implausible",
+                    f"the tip gap is not determined by this spectrum ({delta * 1e3:.3g} ± "
+                    f"{(err or float('nan')) * 1e3:.2g} meV): not a superconducting-tip "
+                    "reference spectrum (or the wrong reference gaps)", tip_delta_eV=delta)
+    t = pr["temperature"][0]
+    tc = max([delta, *sample_gaps]) / (_BCS * _K_B)
+    if t >= tc:
+        return warn("tip.implausible",
+                    f"the fit's effective temperature ({t:.3g} K) is above the BCS critical "
+                    f"temperature of the junction's largest gap ({tc:.3g} K): no gap survives "
+                    "there, so this is not a superconducting-tip reference spectrum",
+                    temperature_K=t, critical_temperature_K=tc)
+    return None
