@@ -14,6 +14,7 @@ from supramap.conduction.edges import EdgeWidths, boundary_edge_widths
 from supramap.conduction.islands import Island, find_islands
 from supramap.conduction.levels import Levels, find_levels
 from supramap.conduction.noise import NoiseFloor, estimate_noise
+from supramap.conduction.tipchange import image_tip_changes, tip_change_warnings
 from supramap.conduction.uncertainty import (
     WIDTH_10_90_PER_SIGMA,
     flip_variance,
@@ -93,6 +94,8 @@ class ConductionResult:
     #: Standard error of each level's mean (from scan-line means; see
     #: :func:`supramap.conduction.uncertainty.level_errors`).
     level_errors_A: tuple[float, ...] = ()
+    #: Tip changes read from the map (:mod:`supramap.conduction.tipchange`).
+    tip_changes: tuple = ()
 
     @property
     def n_islands(self) -> int:
@@ -129,6 +132,7 @@ class ConductionResult:
             "dynamic_range_decades": self.dynamic_range_decades,
             "pixel_size_m": list(self.pixel_size_m),
             "shape": list(self.shape),
+            "tip_changes": [asdict(c) for c in self.tip_changes],
             "warnings": warnings_to_list(self.warnings),
         }
         if self.artefacts is not None:
@@ -462,6 +466,11 @@ def analyze(current: xr.DataArray, *, topography: xr.DataArray | None = None,
             ws.append(warn("cafm.no_conduction",
                            "no pixel conducts above the noise floor: the map shows no conduction",
                            noise_floor_A=noise.floor_A))
+    # The tip's health along the slow axis: its edges' apparent width and the plateaus'
+    # current, line by line.
+    changes = tuple(image_tip_changes(values, mask, levels.levels_A, labels)) \
+        if mask.any() else ()
+    ws += tip_change_warnings(list(changes), values.shape[0])
     return ConductionResult(
         polarity=polarity, noise=noise, threshold_A=float(thr), threshold_source=source,
         conducting_fraction=fraction, conducting_fraction_interval=interval,
@@ -469,7 +478,7 @@ def analyze(current: xr.DataArray, *, topography: xr.DataArray | None = None,
         islands=islands, edges=edges, dynamic_range_decades=dyn,
         pixel_size_m=pixel_size(current), shape=tuple(current.shape), artefacts=artefacts,
         mask=mask, labels=labels, oriented_current=values, warnings=as_warnings(ws),
-        level_errors_A=level_err,
+        level_errors_A=level_err, tip_changes=changes,
     )
 
 
