@@ -99,11 +99,12 @@ def test_library_cli_and_batch_give_the_same_numbers(name, sample, tmp_path, cap
     got = run_one(str(sample / inputs[0]), name, extra, 600.0, str(batch_json))
     assert got["ok"], got
     # The batch's own bookkeeping (which file, its ok flag, where the gap maps went) aside,
-    # the numbers are the command's — to the last digit but for BLAS summation order in
-    # another process (PCA scores differ in the 16th digit).
+    # the numbers are the command's — to the last digits but for BLAS summation order in
+    # another process (PCA scores differ in the 16th digit; an iterative fit carries such a
+    # difference to the 11th: in-gap energies 3e-11 apart after a run of other tests).
     skip = {"ok", "file", "out"}
     assert differences({k: v for k, v in cli.items() if k not in skip},
-                       {k: v for k, v in got.items() if k not in skip}, rtol=1e-12) == []
+                       {k: v for k, v in got.items() if k not in skip}, rtol=1e-9) == []
 
     decl = REGISTRY[name]
     if decl.function is None:

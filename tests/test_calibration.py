@@ -327,3 +327,37 @@ def test_cafm_level_intervals_hold_the_injected_currents(noise):
             hits.append(lo <= truth <= hi)
     assert len(hits) >= 60
     assert 0.85 <= np.mean(hits) <= 0.95, np.mean(hits)
+
+
+def test_four_probe_resistance_interval_holds_the_truth():
+    """The four-probe resistance's 90 % interval under the map's uncertainty: 60 maps of
+    islands (a thresholded smooth random field, 15, 30 or 45 % of a 64² map) seen through a
+    1-px tip with 5 % noise; the truth is the van der Pauw R on the real geometry (before the
+    tip).  The interval (the measured mask and the masks bounding the fraction's 90 % interval,
+    with the middle half of 20 noise re-draws) holds it 85–95 % of the time (measured 93 % on
+    these 60, 95 % on 120: 92.5, 95, 97.5 % at the three fractions)."""
+    from scipy import ndimage as ndi
+
+    from supramap.conduction import analyze
+    from supramap.network import fourprobe
+    from supramap.network.measure import resistance_interval
+
+    n, level = 64, 2e-6
+    g = np.full((n, n), 1e-3)
+    hits = []
+    for s in range(60):
+        rng = np.random.default_rng(s)
+        field = ndi.gaussian_filter(rng.standard_normal((n, n)), 4)
+        geometry = field > np.quantile(field, 1 - [0.15, 0.3, 0.45][s % 3])
+        current = ndi.gaussian_filter(geometry * level, 1.0) + \
+            0.05 * level * rng.standard_normal((n, n))
+        da = xr.DataArray(current, dims=("y", "x"), attrs={"units": "A", "bias_V": 1.0},
+                          coords={"y": np.arange(n) * 20e-9, "x": np.arange(n) * 20e-9})
+        res = analyze(da)
+        kw = dict(geometry="vdp", reference_sheet_resistance=1e3)
+        truth = fourprobe(g, geometry, maps=False, **kw).R_apparent_ohm
+        lo, hi = resistance_interval(g, res.mask, res.conducting_fraction_interval_90,
+                                     res.oriented_current, res.threshold_A, res.noise.sigma_A,
+                                     seed=s, **kw)["R_apparent_interval_90_ohm"]
+        hits.append(lo - 1e-9 <= truth <= hi + 1e-9)
+    assert 0.85 <= np.mean(hits) <= 0.95, np.mean(hits)

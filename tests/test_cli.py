@@ -221,7 +221,8 @@ def test_network_fourprobe_cli(virtual_sample, tmp_path, capsys):
     j = tmp_path / "n.json"
     code, out, err = run(["network", "fourprobe", folder / "01_8K_for_current.bcrf",
                           "--geometry", "inline", "--normal-sheet-resistance", "500",
-                          "--monte-carlo", "3", "--json", j, "--report", tmp_path / "rep"],
+                          "--monte-carlo", "3", "--interval-draws", "4", "--json", j,
+                          "--report", tmp_path / "rep"],
                          capsys)
     assert code == 0, err
     d = json.loads(j.read_text())
@@ -235,6 +236,9 @@ def test_network_fourprobe_cli(virtual_sample, tmp_path, capsys):
     assert d["reference_sheet_resistance_ohm"] == 500
     assert d["residual"] <= 1e-6  # supramap.network.solve.TARGET_RESIDUAL
     assert d["monte_carlo"]["n"] == 3
+    lo, hi = d["R_apparent_interval_90_ohm"]  # asked for: a 512² map has none by default
+    assert lo <= d["R_apparent_ohm"] <= hi and d["draws"] == 4
+    assert "90 % interval" in out
     for name in ("network_clusters.png", "network_potential.png", "network_current.png",
                  "network_montecarlo.png"):
         assert (tmp_path / "rep" / name).exists()

@@ -900,10 +900,14 @@ def _contacts(points_m, image, size: int):
     return pts
 
 
+#: Noise re-draws of the four-probe resistance interval (network.measure.resistance_interval).
+INTERVAL_DRAWS = 20
+
+
 def network_fourprobe(map_file, *, channel=None, threshold="auto", rule="threshold",
                       normal_sheet_resistance=1e3, geometry="vdp", contacts=None,
                       contact_size=1, monte_carlo=0, vary_threshold=False,
-                      progress=None) -> Outcome:
+                      interval_draws=None, progress=None) -> Outcome:
     """Simulate a four-probe / van der Pauw / two-probe measurement on a resistor network
     built from a measured current (A) or sheet-conductance (S) map (``supramap network
     fourprobe``); *progress(i, n)* follows the Monte Carlo."""
@@ -924,6 +928,7 @@ def network_fourprobe(map_file, *, channel=None, threshold="auto", rule="thresho
     values = np.asarray(image.values, dtype=float)
     finite = values[np.isfinite(values)]
     uniform = finite.size > 0 and float(finite.max()) == float(finite.min())
+    cafm = None
     if unit == "S":
         net_in = from_conductance_map(image)
     elif unit == "A" and uniform:
@@ -975,6 +980,24 @@ def network_fourprobe(map_file, *, channel=None, threshold="auto", rule="thresho
     d = result.to_dict()
     d.update({"file": str(map_file), "rule": net_in.rule, "threshold_A": net_in.threshold_A,
               "percolation": perc.to_dict()})
+    notes: list[str] = []
+    if cafm is not None and rule == "threshold":
+        # The 90 % interval under the map's own uncertainty: 3 + N solves, so by default only
+        # on maps up to 256² (a 512² network takes 0.8 s per solve: 2 s → 20 s).
+        draws = interval_draws if interval_draws is not None else (
+            INTERVAL_DRAWS if net_in.conductance.size <= 256 * 256 else 0)
+        if draws:
+            from supramap.network.measure import resistance_interval
+
+            d.update(resistance_interval(
+                net_in.conductance, net_in.sc_mask, cafm.conducting_fraction_interval_90,
+                cafm.oriented_current, cafm.threshold_A, cafm.noise.sigma_A, draws=draws,
+                **shared, contacts=cts))
+        else:
+            notes.append(f"no resistance interval: it needs {INTERVAL_DRAWS + 3} more solves "
+                         f"of this {net_in.conductance.shape[0]}×{net_in.conductance.shape[1]} "
+                         f"network (~10× the time); give --interval-draws {INTERVAL_DRAWS} "
+                         "for it")
     mc = None
     if monte_carlo:
         vary = vary_threshold and mask_for is not None and rule == "threshold"
@@ -983,6 +1006,9 @@ def network_fourprobe(map_file, *, channel=None, threshold="auto", rule="thresho
                     progress=(lambda i: progress(i, monte_carlo)) if progress else None)
         d["monte_carlo"] = mc.to_dict()
     rows = [(k, f"{v:.6g} Ω") for k, v in d["resistances_ohm"].items()]
+    if d.get("R_apparent_interval_90_ohm"):
+        lo, hi = d["R_apparent_interval_90_ohm"]
+        rows.append(("90 % interval (threshold, tip, noise)", f"{lo:.4g} … {hi:.4g} Ω"))
     rows += [
         ("homogeneous reference", f"{d['R_homogeneous_ohm']:.6g} Ω"),
         ("apparent sheet resistance", f"{d['sheet_resistance_apparent_ohm']:.6g} Ω/sq"),
@@ -1011,4 +1037,5 @@ def network_fourprobe(map_file, *, channel=None, threshold="auto", rule="thresho
 
     return Outcome("network-fourprobe", f"Four-probe simulation of {map_file}", d, rows, result,
                    warnings + list(getattr(result, "warnings", []) or []), section=section,
-                   figures=figures, epilogue=[verdict(result)], data={"map": image})
+                   figures=figures, epilogue=[verdict(result)], data={"map": image},
+                   notes=notes)

@@ -37,6 +37,7 @@ def fourprobe(
     contact_size: int = option(N, "contact_size"),
     monte_carlo: int = option(N, "monte_carlo"),
     vary_threshold: bool = option(N, "vary_threshold"),
+    interval_draws: int = option(N, "interval_draws"),
     json_path: Path = JSON_OPT,
     report: Path = REPORT_OPT,
 ) -> None:
@@ -47,7 +48,7 @@ def fourprobe(
         out = call(N, map_file, channel=channel, threshold=threshold, rule=rule,
                    normal_sheet_resistance=normal_sheet_resistance, geometry=geometry,
                    contacts=contacts, contact_size=contact_size, monte_carlo=monte_carlo,
-                   vary_threshold=vary_threshold,
+                   vary_threshold=vary_threshold, interval_draws=interval_draws,
                    progress=lambda i, n: progress.update(task, completed=i, total=n))
         n_px = out.data["map"].size
         progress.summary_text = f"four-probe simulation ({geometry}, {n_px:,} pixels)"

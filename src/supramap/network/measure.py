@@ -484,3 +484,63 @@ def verdict(result) -> str:
             f"{d['reference_sheet_resistance_ohm']:.4g} Ω/sq of the normal phase. "
             f"{f:.1f} % of the area superconducts; the superconductor carries "
             f"{100 * d['current_fraction_in_sc']:.0f} % of the current at the mid cut.")
+
+
+def mask_with_fraction(mask: np.ndarray, fraction: float) -> np.ndarray:
+    """*mask* grown or shrunk evenly along its boundary until it covers *fraction* of the map:
+    the pixels of largest signed distance to the boundary (inside +, outside −).  The
+    boundary moves, the shapes stay: what an uncertain threshold or tip rounding does."""
+    from scipy import ndimage
+
+    m = np.asarray(mask, dtype=bool)
+    k = int(round(fraction * m.size))
+    if k <= 0:
+        return np.zeros_like(m)
+    if k >= m.size:
+        return np.ones_like(m)
+    d = np.where(m, ndimage.distance_transform_edt(m) - 0.5,
+                 0.5 - ndimage.distance_transform_edt(~m))
+    return d >= np.partition(d.ravel(), m.size - k)[m.size - k]
+
+
+def resistance_interval(conductance: np.ndarray, mask: np.ndarray,
+                        fraction_interval: tuple[float, float], current: np.ndarray,
+                        threshold: float, noise_sigma: float, *, draws: int = 20,
+                        seed: int = 0, **kw) -> dict[str, list[float] | int]:
+    """90 % intervals of the simulated resistance and sheet resistance under the map's
+    uncertainty: the range over (a) the measured mask and the masks whose area bounds the
+    conducting fraction's 90 % interval (the boundary's position: threshold and the tip's
+    rounding) and (b) the middle half (25–75 %) of *draws* masks re-cut after adding the
+    map's noise again (flips at the cut, which open or close thin links).  *kw*:
+    :func:`fourprobe`'s geometry, contacts, dx, dy, reference_sheet_resistance.
+
+    On generated maps (islands 15–45 % of the area seen through a 1-px tip with 5 % noise;
+    the truth the network on the real geometry) the interval held the truth 95 % of the time
+    over 120 maps (92.5, 95, 97.5 % at 15, 30, 45 %); (a) alone 88 % (85 % at 15 and 30 %),
+    (b) with its 5–95 % range alone 55–78 %: the measured mask is more resistive than the truth
+    (blur and noise cut thin links), which the noise re-draws do not see, and the middle half
+    of those suffices once (a) is there (their 5–95 % range made the union 98 %)."""
+    rng = np.random.default_rng(seed)
+
+    def solve(m: np.ndarray) -> tuple[float, float]:
+        try:
+            r = fourprobe(conductance, m, maps=False, **kw)
+        except AnalysisError:
+            return float("nan"), float("nan")
+        return r.R_apparent_ohm, r.sheet_resistance_apparent_ohm
+
+    ends = [solve(mask_with_fraction(mask, f)) for f in fraction_interval]
+    base = solve(mask)
+    cur = np.asarray(current, dtype=float)
+    boot = np.array([solve(np.isfinite(cur) & (cur + noise_sigma * rng.standard_normal(
+        cur.shape) > threshold)) for _ in range(draws)]).reshape(-1, 2)
+    out: dict[str, list[float] | int] = {"draws": int(draws)}
+    for j, name in enumerate(("R_apparent_interval_90_ohm",
+                              "sheet_resistance_apparent_interval_90_ohm")):
+        vals = [v[j] for v in (*ends, base)]
+        good = boot[np.isfinite(boot[:, j]), j]
+        if good.size:
+            vals += list(np.percentile(good, [25, 75]))
+        vals = [v for v in vals if np.isfinite(v)]
+        out[name] = [float(min(vals)), float(max(vals))] if vals else None
+    return out
