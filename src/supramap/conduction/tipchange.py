@@ -11,10 +11,13 @@ the island's current level.  A tip that picks up or loses material changes σ fr
 line on, in every island across the width of the scan; a region of the sample with broader
 boundaries changes it in part of the width only, and a slow drift changes it gradually.
 
-The per-line medians of log σ (and of the plateaus' current over their level, for a tip that
-loses its coating) are compared in windows either side of every line; a change is the largest
-difference, in both halves of the width, beyond THRESHOLD robust standard errors of such a
-difference (set from the line-to-line scatter) and beyond MIN_CHANGE.
+The per-line medians of log σ are compared in windows either side of every line; a change is
+the largest difference, with the same sign in both halves of the width, beyond THRESHOLD
+robust standard errors of such a difference (set from the line-to-line scatter) and beyond
+MIN_CHANGE.  A tip that loses its coating scales every island's current instead: the plateaus
+are compared line to line within each island (so the islands' levels cancel), the lines'
+median ratios summed into a series tested the same way, and the step must show in at least
+two islands (a sample region of another level shows in its own island only).
 """
 
 from __future__ import annotations
@@ -227,9 +230,10 @@ def _step(series: np.ndarray, window: int) -> tuple[int, float, float, float] | 
 def image_tip_changes(current: np.ndarray, mask: np.ndarray, levels,
                       labels: np.ndarray | None = None) -> list[ImageTipChange]:
     """Tip changes in a conduction map (rows are the slow axis, scanned in order): a lasting
-    step of the edges' apparent width, or of the plateaus' current over their level, across
-    the whole width of the scan (both halves), beyond THRESHOLD standard errors and
-    MIN_CHANGE.  At most one of each kind (the largest)."""
+    step of the edges' apparent width across the whole width of the scan (both halves), or of
+    the plateaus' current within the islands (seen in ≥ 2 of them), beyond THRESHOLD
+    standard errors and MIN_CHANGE.  At most one of each kind (the largest).  *labels*: the
+    mask's islands when the caller has them."""
     cur = np.asarray(current, dtype=float)
     window = max(WINDOW, cur.shape[0] // 32)
     found = []

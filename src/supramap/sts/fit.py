@@ -12,6 +12,7 @@ import numpy as np
 from supramap.display import displayable
 from supramap.errors import AnalysisError
 from supramap.quality import QualityWarning, as_warnings, warn, warnings_to_list
+from supramap.sts.lineshapes import K_B
 from supramap.sts.models import TipModel, check_bias, nis_model, sis_model
 from supramap.sts.peaks import coherence_peaks, local_noise, spectrum_noise
 
@@ -79,7 +80,7 @@ def guess_gaps(bias: np.ndarray, g: np.ndarray, n_gaps: int, *, kind: str = "dyn
 
 #: Parameters fitted in meV (values × 1e3) so that lmfit's finite differences and covariance
 #: see numbers of order one; reported back in eV.
-ENERGY = ("delta", "gamma", "tip_delta", "tip_gamma", "lockin_rms")
+ENERGY = ("delta", "gamma", "tip_delta", "tip_gamma")
 
 
 def _factor(name: str) -> float:
@@ -217,7 +218,7 @@ def fit_spectrum(bias: np.ndarray, g: np.ndarray, *, model: str = "dynes", n_gap
                  temperature: float = 1.0, vary_temperature: bool = False,
                  lockin_rms: float = 0.0, fixed: dict[str, float] | None = None,
                  guesses: dict[str, Any] | None = None, sigma: float | None = None,
-                 max_nfev: int = 1500, vary_lockin: bool = False) -> FitResult:
+                 max_nfev: int = 1500) -> FitResult:
     """Fit an NIS (``dynes``: n-gap Dynes sample, normal tip) or SIS (``sis``: single-gap
     Dynes tip on an n-gap Dynes sample) conductance spectrum.
 
@@ -226,9 +227,7 @@ def fit_spectrum(bias: np.ndarray, g: np.ndarray, *, model: str = "dynes", n_gap
     by their outer median and energies fitted in meV, so that a Nanonis conductance of 1e-11 A
     has a covariance too.  Gap weights come from stick-breaking fractions (sum 1 exactly).  A
     failed fit (no covariance, a parameter at a bound, residuals > 5× the noise, structured
-    residuals) has ``success = False`` and says why in ``warnings``.  ``vary_lockin`` fits the
-    bias modulation (parameter ``lockin_rms``, V rms, started at *lockin_rms*) instead of
-    taking it as given.
+    residuals) has ``success = False`` and says why in ``warnings``.
     """
     if model not in MODELS:
         raise AnalysisError(f"unknown model {model!r}; choose from {MODELS}")
@@ -243,14 +242,12 @@ def fit_spectrum(bias: np.ndarray, g: np.ndarray, *, model: str = "dynes", n_gap
     sig_n = None if sigma is None else sigma / s0
     p = _params(b, y_n, model, n_gaps, temperature, vary_temperature, fixed or {},
                 guesses or {})
-    if vary_lockin:
-        p.add("lockin_rms", value=lockin_rms * 1e3, min=0, max=float(np.abs(b).max()) * 1e3)
     fn = nis_model if model == "dynes" else sis_model
     extra = _fixed_grid(model, b, _physical(p.valuesdict(), 1.0), n_gaps)
 
     def model_n(params):
         vals = _physical(params.valuesdict(), 1.0)
-        return fn(b, vals, n_gaps, lockin_rms=vals.get("lockin_rms", lockin_rms), **extra)
+        return fn(b, vals, n_gaps, lockin_rms=lockin_rms, **extra)
 
     def residual(params):
         return (model_n(params) - y_n) / (sig_n or 1.0)
@@ -468,8 +465,7 @@ def calibrate_tip(bias: np.ndarray, g: np.ndarray, *, sample_gaps: Sequence[floa
     return tip, res
 
 
-#: Boltzmann constant (eV/K) and the BCS ratio Δ(0) = 1.764 k_B Tc.
-_K_B = 8.617333262e-5
+#: The BCS ratio Δ(0) = 1.764 k_B Tc.
 _BCS = 1.764
 
 
@@ -487,7 +483,7 @@ def _implausible_tip(pr: dict[str, tuple[float, float | None]], sample_gaps
                     f"{(err or float('nan')) * 1e3:.2g} meV): not a superconducting-tip "
                     "reference spectrum (or the wrong reference gaps)", tip_delta_eV=delta)
     t = pr["temperature"][0]
-    tc = max([delta, *sample_gaps]) / (_BCS * _K_B)
+    tc = max([delta, *sample_gaps]) / (_BCS * K_B)
     if t >= tc:
         return warn("tip.implausible",
                     f"the fit's effective temperature ({t:.3g} K) is above the BCS critical "

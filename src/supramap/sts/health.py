@@ -224,16 +224,16 @@ def temperature_warnings(t_eff: float, t_err: float, t_header: float | None,
 
 #: Bias modulations (V rms) tried when a reference spectrum does not fit with the one given:
 #: the cost has side minima in the modulation (a wrong one is traded against T and the tip's
-#: Γ), so a free fit is started from the best of these.
+#: Γ), so the profile starts from the best of these.
 LOCKIN_TRIALS_V = (0.0, 10e-6, 20e-6, 35e-6, 60e-6, 100e-6, 170e-6, 300e-6, 500e-6)
 
 #: A fitted modulation differing from the header's by more than this many standard errors,
 #: by more than LOCKIN_FACTOR and by more than half a bias step is a mismatch.
 LOCKIN_SIGMAS = 4.0
+LOCKIN_FACTOR = 1.25
 #: The coarsest energy grid of the SIS model (sts.fit._fixed_grid): the floor of a fitted
 #: modulation's error.
 MODEL_GRID_V = 2e-6
-LOCKIN_FACTOR = 1.25
 
 
 def reference_lockin(bias: np.ndarray, g: np.ndarray, *, sample_gaps, sample_gamma: float,
