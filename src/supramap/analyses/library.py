@@ -992,6 +992,7 @@ def network_fourprobe(map_file, *, channel=None, threshold="auto", rule="thresho
             d.update(resistance_interval(
                 net_in.conductance, net_in.sc_mask, cafm.conducting_fraction_interval_90,
                 cafm.oriented_current, cafm.threshold_A, cafm.noise.sigma_A, draws=draws,
+                measured=(result.R_apparent_ohm, result.sheet_resistance_apparent_ohm),
                 **shared, contacts=cts))
         else:
             notes.append(f"no resistance interval: it needs {INTERVAL_DRAWS + 3} more solves "

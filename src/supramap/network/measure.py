@@ -510,13 +510,15 @@ def mask_with_fraction(mask: np.ndarray, fraction: float) -> np.ndarray:
 def resistance_interval(conductance: np.ndarray, mask: np.ndarray,
                         fraction_interval: tuple[float, float], current: np.ndarray,
                         threshold: float, noise_sigma: float, *, draws: int = 20,
-                        seed: int = 0, **kw) -> dict[str, list[float] | int]:
+                        seed: int = 0, measured: tuple[float, float] | None = None,
+                        **kw) -> dict[str, list[float] | int]:
     """90 % intervals of the simulated resistance and sheet resistance under the map's
     uncertainty: the range over (a) the measured mask and the masks whose area bounds the
     conducting fraction's 90 % interval (the boundary's position: threshold and the tip's
     rounding) and (b) the middle half (25–75 %) of *draws* masks re-cut after adding the
-    map's noise again (flips at the cut, which open or close thin links).  *kw*:
-    :func:`fourprobe`'s geometry, contacts, dx, dy, reference_sheet_resistance.
+    map's noise again (flips at the cut, which open or close thin links).  *measured*: (R,
+    sheet R) of *mask* when the caller has them.  *kw*: :func:`fourprobe`'s geometry,
+    contacts, dx, dy, reference_sheet_resistance.
 
     On generated maps (islands 15–45 % of the area seen through a 1-px tip with 5 % noise;
     the truth the network on the real geometry) the interval held the truth 95 % of the time
@@ -534,7 +536,7 @@ def resistance_interval(conductance: np.ndarray, mask: np.ndarray,
         return r.R_apparent_ohm, r.sheet_resistance_apparent_ohm
 
     ends = [solve(mask_with_fraction(mask, f)) for f in fraction_interval]
-    base = solve(mask)
+    base = measured if measured is not None else solve(mask)
     cur = np.asarray(current, dtype=float)
     boot = np.array([solve(np.isfinite(cur) & (cur + noise_sigma * rng.standard_normal(
         cur.shape) > threshold)) for _ in range(draws)]).reshape(-1, 2)
