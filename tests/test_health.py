@@ -368,7 +368,7 @@ def test_a_tip_change_in_a_cafm_map_is_found_at_its_line():
             assert c.after / c.before == pytest.approx(settings[s % 3][1] / settings[s % 3][0],
                                                        rel=0.25)
             w = [w for w in res.warnings if w.code == "cafm.tip_change"][0]
-            assert f"lines {c.row}–255" in w.message
+            assert f"lines 0–{c.row - 1} and {c.row}–255" in w.message
             assert res.to_dict()["tip_changes"][0]["row"] == c.row
     assert tp / 24 >= 0.9 and tp / max(tp + fp, 1) >= 0.9, (tp, fp)
 

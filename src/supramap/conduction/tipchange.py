@@ -256,17 +256,19 @@ def image_tip_changes(current: np.ndarray, mask: np.ndarray, levels,
 
 
 def tip_change_warnings(changes: list[ImageTipChange], ny: int) -> list[QualityWarning]:
-    """``cafm.tip_change``, naming the lines affected."""
+    """``cafm.tip_change``, naming the lines on either side (rows as stored)."""
     out = []
     for c in changes:
         what = (f"the edges' apparent width changes from {c.before:.2g} to {c.after:.2g} px"
                 if c.quantity == "edge width" else
                 f"the plateaus' current changes from {c.before:.3g} to {c.after:.3g} × their "
                 "level")
+        # Which part came first depends on the scan direction: both parts are named.
         out.append(warn("cafm.tip_change",
-                        f"{what} at scan line {c.row} (of {ny}), across the whole width and "
-                        f"for good ({c.score:.1f} standard errors): the tip changed there; "
-                        f"lines {c.row}–{ny - 1} were measured with another tip (compare the "
-                        "two parts, or rescan)", row=c.row, quantity=c.quantity,
-                        before=c.before, after=c.after, score=c.score))
+                        f"{what} between scan lines {c.row - 1} and {c.row} (of {ny}), across "
+                        f"the whole width and for good ({c.score:.1f} standard errors): the "
+                        f"tip changed there; lines 0–{c.row - 1} and {c.row}–{ny - 1} were "
+                        "measured with different tips (compare the two parts, or rescan)",
+                        row=c.row, quantity=c.quantity, before=c.before, after=c.after,
+                        score=c.score))
     return out
