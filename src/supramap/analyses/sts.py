@@ -6,7 +6,7 @@ units (energies in eV, temperatures in K, modulation in V rms).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ def sts_calibrate_tip(file, *, channel=None, bias_column=None, sample_gaps=(1.26
     (``result.save(path)``), ``data["fit"]`` the SIS fit."""
     import numpy as np
 
-    from supramap.sts import calibrate_tip
+    from supramap.sts.fit import SAMPLE_GAMMA, calibrate_tip
 
     file = Path(file)
     gaps = [float(g) for g in sample_gaps]
@@ -41,23 +41,18 @@ def sts_calibrate_tip(file, *, channel=None, bias_column=None, sample_gaps=(1.26
             raise AnalysisError(f"--sample-weights needs {len(gaps)} numbers ≥ 0 (one per "
                                 f"--sample-gaps), got {sample_weights!r}")
     s = _spectrum(file, channel, bias_column)
-    from supramap.sts.kind import check_resolves_gap
-
     notes: list[str] = []
     lockin = lockin_from(lockin_rms, s.lockin_rms_V, notes)
-    check_resolves_gap(s.bias, max(gaps), where=f"{file}: ",
-                       what="the reference's largest gap", lockin_rms=lockin)
-    # Beyond a few gaps an SIS spectrum is the flat normal state: a survey sweep (±300 mV)
-    # fitted whole took minutes on the model's µeV grid; it is fitted over 10 gaps.
-    reach = 10 * max(gaps)
-    if np.abs(s.bias).max() > reach:
-        keep = np.abs(s.bias) <= reach
-        notes.append(f"fitted over |V| ≤ {1e3 * reach:.3g} mV (10× the reference's largest "
-                     f"gap) of the {1e3 * np.abs(s.bias).max():.3g} mV sweep")
-        s = replace(s, bias=s.bias[keep], conductance=s.conductance[keep])
-    tip, res = calibrate_tip(s.bias, s.conductance, sample_gaps=gaps, sample_weights=weights,
-                             vary_sample=vary_sample, temperature=temperature,
-                             lockin_rms=lockin)
+    try:
+        tip, res = calibrate_tip(s.bias, s.conductance, sample_gaps=gaps,
+                                 sample_weights=weights, vary_sample=vary_sample,
+                                 temperature=temperature, lockin_rms=lockin)
+    except AnalysisError as e:  # a spectrum that cannot show the reference's gap
+        raise AnalysisError(f"{file}: {e}") from None
+    if res.bias.size < s.bias.size:
+        notes.append(f"fitted over |V| ≤ {1e3 * np.abs(res.bias).max():.3g} mV (10× the "
+                     f"reference's largest gap) of the {1e3 * np.abs(s.bias).max():.3g} mV "
+                     "sweep")
     # The modulation the spectrum demands, against the one modelled (a wrong one fails the
     # calibration: the sum peak's width is mostly the modulation's).
     lockin_fit = (float("nan"), float("nan"))
@@ -65,14 +60,15 @@ def sts_calibrate_tip(file, *, channel=None, bias_column=None, sample_gaps=(1.26
     if not vary_sample:
         from supramap.sts.health import lockin_warnings, reference_lockin
 
+        # On the part of the sweep the calibration fitted (res.bias, res.data).
         rms, rms_err, _ = reference_lockin(
-            s.bias, s.conductance, sample_gaps=gaps, sample_gamma=1e-5,
+            res.bias, res.data, sample_gaps=gaps, sample_gamma=SAMPLE_GAMMA,
             sample_weights=tip.extra["sample_weights"] if res.success else weights,
             temperature=temperature, lockin_rms=lockin, start=res if res.success else None)
         lockin_fit = (rms, rms_err)
         source = ("--lockin-rms" if lockin_rms is not None else "the header" if
                   s.lockin_rms_V is not None else "the analysis (no modulation in the header)")
-        step = float(np.median(np.abs(np.diff(s.bias)))) if s.bias.size > 1 else 0.0
+        step = float(np.median(np.abs(np.diff(res.bias)))) if res.bias.size > 1 else 0.0
         lockin_health = lockin_warnings(rms, rms_err, lockin, step, source=source)
     if not res.success:
         raise AnalysisError(f"{file}: the tip calibration failed ("

@@ -347,9 +347,47 @@ def fit_global(biases: Sequence[np.ndarray], gs: Sequence[np.ndarray], *, shared
     return results
 
 
+#: Dynes broadening of the reference's gaps (eV) when none is given: Pb(111) at < 1 K.
+SAMPLE_GAMMA = 1e-5
+
+
+def reference_fixed(sample_gaps: Sequence[float], sample_gamma: float = SAMPLE_GAMMA,
+                    sample_weights: Sequence[float] | None = None) -> dict[str, float]:
+    """The reference's parameters an SIS fit holds fixed: its gaps, their Dynes Γ and their
+    weights (as given, else equal), normalised to sum 1."""
+    n = len(sample_gaps)
+    weights = [1.0 / n] * n if sample_weights is None else [float(w) for w in sample_weights]
+    total = float(np.sum(weights))
+    if not (total > 0 and all(w >= 0 for w in weights)):
+        raise AnalysisError("sample weights must be ≥ 0 with a positive sum")
+    fixed = {f"delta{i}": float(d) for i, d in enumerate(sample_gaps, start=1)}
+    fixed |= {f"gamma{i}": sample_gamma for i in range(1, n + 1)}
+    if n > 1:
+        fixed |= {f"weight{i}": w / total for i, w in enumerate(weights, start=1)}
+    return fixed
+
+
+#: A reference sweep is fitted over this many times its largest gap (beyond is the flat
+#: normal state).
+REFERENCE_REACH = 10
+
+
+def reference_window(bias: np.ndarray, g: np.ndarray, gap: float, lockin_rms: float = 0.0
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """The part of a reference spectrum a tip calibration fits: refused when it cannot show a
+    gap of *gap* (:func:`supramap.sts.kind.check_resolves_gap`), cut to |V| ≤ REFERENCE_REACH
+    gaps (a ±300 mV survey sweep fitted whole took minutes on the model's µeV grid)."""
+    from supramap.sts.kind import check_resolves_gap
+
+    b, y = np.asarray(bias, dtype=float), np.asarray(g, dtype=float)
+    check_resolves_gap(b, gap, what="the reference's largest gap", lockin_rms=lockin_rms)
+    keep = np.abs(b) <= REFERENCE_REACH * gap
+    return (b, y) if keep.all() else (b[keep], y[keep])
+
+
 def calibrate_tip(bias: np.ndarray, g: np.ndarray, *, sample_gaps: Sequence[float] = (1.26e-3,
                                                                                         1.41e-3),
-                  sample_gamma: float = 1e-5,
+                  sample_gamma: float = SAMPLE_GAMMA,
                   sample_weights: Sequence[float] | None = None,
                   vary_sample: bool = False, temperature: float = 1.0,
                   lockin_rms: float = 0.0, reference: str = "Pb(111)",
@@ -365,25 +403,17 @@ def calibrate_tip(bias: np.ndarray, g: np.ndarray, *, sample_gaps: Sequence[floa
     relative; 1 % for Pb) moves Δ_tip one for one; it is added in quadrature.
     """
     n = len(sample_gaps)
-    fixed: dict[str, float] = {}
     if sample_weights is not None and len(sample_weights) != n:
         raise AnalysisError(f"{len(sample_weights)} sample weights for {n} sample gaps")
-    if not vary_sample:
-        for i, d in enumerate(sample_gaps, start=1):
-            fixed[f"delta{i}"] = d
-            fixed[f"gamma{i}"] = sample_gamma
     # The reference's gap weights: as given, else fitted (a Pb(111) spectrum's two gaps need
     # not weigh equally; forcing them equal made a correct reference fail).  Fitted ones are
     # freed only from the best equal-weight solution: free from the start, the two close gaps
     # trade weight against the tip gap and the temperature and the fit wanders off.
     fit_weights = sample_weights is None and n > 1
-    weights = [1.0 / n] * n if sample_weights is None else list(sample_weights)
-    if n > 1:
-        total = float(np.sum(weights))
-        if not (total > 0 and all(wi >= 0 for wi in weights)):
-            raise AnalysisError("sample weights must be ≥ 0 with a positive sum")
-        for i, wi in enumerate(weights, start=1):
-            fixed[f"weight{i}"] = wi / total
+    fixed = reference_fixed(sample_gaps, sample_gamma, sample_weights)
+    if vary_sample:
+        fixed = {k: v for k, v in fixed.items() if k.startswith("weight")}
+    bias, g = reference_window(bias, g, max(sample_gaps), lockin_rms)
     bs, ys = check_bias(bias, g)
     peaks = coherence_peaks(bs, ys)
     # Without resolved peak pairs (very sharp SIS peaks at low temperature), the SIS peaks of a

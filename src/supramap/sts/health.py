@@ -250,16 +250,11 @@ def reference_lockin(bias: np.ndarray, g: np.ndarray, *, sample_gaps, sample_gam
     temperature, so the two separate: on generated Pb/Pb(111) references at 0.8 K (0.3 %
     noise, 20 µV steps) 30, 50, 100, 200 µV rms are recovered to 0.5 %.  Returns
     (rms, err, fit at rms); NaN when the profile has no minimum or the fit there fails."""
-    from supramap.sts.fit import fit_spectrum
+    from supramap.sts.fit import fit_spectrum, reference_fixed
 
-    n = len(sample_gaps)
-    fixed = {f"delta{i}": float(d) for i, d in enumerate(sample_gaps, start=1)}
-    fixed |= {f"gamma{i}": sample_gamma for i in range(1, n + 1)}
-    weights = list(sample_weights) if sample_weights is not None else [1.0 / n] * n
-    fixed |= {f"weight{i}": float(w) / float(np.sum(weights))
-              for i, w in enumerate(weights, start=1)}
+    fixed = reference_fixed(sample_gaps, sample_gamma, sample_weights)
     b, y = np.asarray(bias, float), np.asarray(g, float)
-    kw = dict(model="sis", n_gaps=n, fixed=fixed, vary_temperature=True)
+    kw = dict(model="sis", n_gaps=len(sample_gaps), fixed=fixed, vary_temperature=True)
     guesses = {"gaps": list(sample_gaps), "gamma": sample_gamma}
     if start is not None:
         best, rms0 = start, lockin_rms
