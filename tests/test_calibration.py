@@ -337,8 +337,9 @@ def test_four_probe_resistance_interval_holds_the_truth():
     islands (a thresholded smooth random field, 15, 30 or 45 % of a 64² map) seen through a
     1-px tip with 5 % noise; the truth is the van der Pauw R on the real geometry (before the
     tip).  The interval (the measured mask and the masks bounding the fraction's 90 % interval,
-    with the middle half of 20 noise re-draws) holds it 85–95 % of the time (measured 93 % on
-    these 60, 95 % on 120: 92.5, 95, 97.5 % at the three fractions)."""
+    with the middle half of 6 noise re-draws, the default) holds it 85–95 % of the time
+    (measured 92 % on these 60, 94 % on 120: 92.5, 95, 95 % at the three fractions; with 20
+    re-draws 93 and 95 %)."""
     from scipy import ndimage as ndi
 
     from supramap.conduction import analyze

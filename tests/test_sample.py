@@ -89,6 +89,11 @@ def test_workflow_results_and_verdict(full_sample):
     assert res.results["susceptibility"]["shielding_fraction"] == pytest.approx(1, abs=0.01)
     assert res.results["heat"]["sc_volume_fraction"] == pytest.approx(0.955, abs=0.005)
     assert res.results["cafm_series"]["vanishing_temperature_K"] == 30.0
+    # The 512² map's four-probe resistance carries its 90 % interval (on by default up to 512²;
+    # its coverage is checked in tests/test_calibration.py).
+    fp = res.results["cafm_8K"]["fourprobe"]
+    lo, hi = fp["R_apparent_interval_90_ohm"]
+    assert lo <= fp["R_apparent_ohm"] <= hi and lo < hi
     assert res.results["sis"]["deconvolved_gaps_eV"] == pytest.approx([1.5e-3, 2.5e-3],
                                                                       abs=3e-5)
     assert res.results["grid"]["fraction_converged"] > 0.95
@@ -364,6 +369,7 @@ def test_sample_report_shows_the_sem_sites_and_the_tip_calibration(full_sample, 
     cl = res.results["grid"]["clusters"]
     assert cl["method"] == "kmeans" and 0 <= cl["gap_comparison"]["eta_squared"] <= 1
     assert "tip gap Δ" in page and " meV" in page
+    assert "R apparent, 90 % interval (threshold, tip, noise)" in page
 
 
 def test_single_command_report_in_headless_chromium(shared, tmp_path):

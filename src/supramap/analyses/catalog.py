@@ -125,7 +125,7 @@ _add("network-fourprobe", "Simulate a four-probe / van der Pauw / two-probe meas
       P("monte_carlo", "integer", "Random contact placements", default=0, lo=0, hi=100000),
       P("vary_threshold", "flag", "Monte Carlo also over threshold ×0.5–2", default=False),
       P("interval_draws", "integer", "Noise re-draws for the resistance's 90 % interval "
-        "(default 20 on maps up to 256², none above: it multiplies the time ~10×; 0: none)",
+        "(default 6 on maps up to 512², none above: it multiplies the time ~3×; 0: none)",
         lo=0, hi=10000)),
      "supramap.network.FourProbeResult", "supramap.analyses.library:network_fourprobe",
      headline=("R_apparent_ohm", "resistance_ratio", "zero_resistance", "sc_fraction"))

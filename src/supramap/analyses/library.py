@@ -900,9 +900,6 @@ def _contacts(points_m, image, size: int):
     return pts
 
 
-#: Noise re-draws of the four-probe resistance interval (network.measure.resistance_interval).
-INTERVAL_DRAWS = 20
-
 
 def network_fourprobe(map_file, *, channel=None, threshold="auto", rule="threshold",
                       normal_sheet_resistance=1e3, geometry="vdp", contacts=None,
@@ -983,21 +980,25 @@ def network_fourprobe(map_file, *, channel=None, threshold="auto", rule="thresho
     notes: list[str] = []
     if cafm is not None and rule == "threshold":
         # The 90 % interval under the map's own uncertainty: 3 + N solves, so by default only
-        # on maps up to 256² (a 512² network takes 0.8 s per solve: 2 s → 20 s).
-        draws = interval_draws if interval_draws is not None else (
-            INTERVAL_DRAWS if net_in.conductance.size <= 256 * 256 else 0)
-        if draws:
-            from supramap.network.measure import resistance_interval
+        # on maps up to 512² (network.measure.INTERVAL_MAX_PIXELS).
+        from supramap.network.measure import (
+            INTERVAL_DRAWS,
+            INTERVAL_MAX_PIXELS,
+            resistance_interval,
+        )
 
+        draws = interval_draws if interval_draws is not None else (
+            INTERVAL_DRAWS if net_in.conductance.size <= INTERVAL_MAX_PIXELS else 0)
+        if draws:
             d.update(resistance_interval(
                 net_in.conductance, net_in.sc_mask, cafm.conducting_fraction_interval_90,
                 cafm.oriented_current, cafm.threshold_A, cafm.noise.sigma_A, draws=draws,
                 measured=(result.R_apparent_ohm, result.sheet_resistance_apparent_ohm),
                 **shared, contacts=cts))
-        else:
-            notes.append(f"no resistance interval: it needs {INTERVAL_DRAWS + 3} more solves "
+        elif interval_draws is None:
+            notes.append(f"no resistance interval: it needs {INTERVAL_DRAWS + 2} more solves "
                          f"of this {net_in.conductance.shape[0]}×{net_in.conductance.shape[1]} "
-                         f"network (~10× the time); give --interval-draws {INTERVAL_DRAWS} "
+                         f"network (~3× the time); give --interval-draws {INTERVAL_DRAWS} "
                          "for it")
     mc = None
     if monte_carlo:
@@ -1028,7 +1029,7 @@ def network_fourprobe(map_file, *, channel=None, threshold="auto", rule="thresho
     def section(rep):
         from supramap.report.network import network_section
 
-        network_section(rep, result, image, mc=mc, percolation=perc)
+        network_section(rep, result, image, mc=mc, percolation=perc, interval=d)
 
     def figures():
         from supramap.report.network import current_figure, potential_figure

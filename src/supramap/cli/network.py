@@ -42,14 +42,22 @@ def fourprobe(
     report: Path = REPORT_OPT,
 ) -> None:
     """Simulate a four-probe / van der Pauw / two-probe measurement on a measured map."""
-    with progress_bar("four-probe simulation") as progress:
+    # No refresh thread: the solves fork (configurations and the interval's masks share the
+    # two cores), which a second thread forbids; the bar is redrawn at each step instead.
+    with progress_bar("four-probe simulation", auto_refresh=False) as progress:
         task = progress.add_task("solving the network" + (
             f" and {monte_carlo} random contact placements" if monte_carlo else ""), total=None)
+        progress.refresh()
+
+        def step(i: int, n: int) -> None:
+            progress.update(task, completed=i, total=n)
+            progress.refresh()
+
         out = call(N, map_file, channel=channel, threshold=threshold, rule=rule,
                    normal_sheet_resistance=normal_sheet_resistance, geometry=geometry,
                    contacts=contacts, contact_size=contact_size, monte_carlo=monte_carlo,
                    vary_threshold=vary_threshold, interval_draws=interval_draws,
-                   progress=lambda i, n: progress.update(task, completed=i, total=n))
+                   progress=step)
         n_px = out.data["map"].size
         progress.summary_text = f"four-probe simulation ({geometry}, {n_px:,} pixels)"
     present(out, json_path, report)

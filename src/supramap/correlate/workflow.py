@@ -105,6 +105,7 @@ def _cafm(m: Measurement, sample: Sample, res: SampleResult) -> None:
     from supramap.conduction import analyze
     from supramap.io import read_image
     from supramap.network import fourprobe, from_current_map, percolation_stats
+    from supramap.network.measure import INTERVAL_MAX_PIXELS, resistance_interval
 
     cur = read_image(m.path("current", sample.base), prefer_units="A")
     topo = read_image(m.path("topography", sample.base), prefer_units="m") \
@@ -121,6 +122,13 @@ def _cafm(m: Measurement, sample: Sample, res: SampleResult) -> None:
         four = fourprobe(net.conductance, r.mask, geometry="vdp", dx=net.dx, dy=net.dy,
                          reference_sheet_resistance=net.normal_sheet_resistance, maps=True)
         d["fourprobe"] = {**four.to_dict(), "percolation": percolation_stats(r.mask).to_dict()}
+        if r.mask.size <= INTERVAL_MAX_PIXELS:
+            # Its 90 % interval under the map's uncertainty (threshold, tip, noise).
+            d["fourprobe"].update(resistance_interval(
+                net.conductance, r.mask, r.conducting_fraction_interval_90, r.oriented_current,
+                r.threshold_A, r.noise.sigma_A, geometry="vdp", dx=net.dx, dy=net.dy,
+                reference_sheet_resistance=net.normal_sheet_resistance,
+                measured=(four.R_apparent_ohm, four.sheet_resistance_apparent_ohm)))
     res.results[m.id] = d
     res.objects[m.id] = {"current": cur, "topography": topo, "deflection": defl, "result": r,
                          "fourprobe": four}

@@ -42,7 +42,7 @@ class Solver:
     matrix: sparse.csr_matrix
     lu: object = None
     amg: object = None
-    tol: float = TARGET_RESIDUAL
+    tol: float = TARGET_RESIDUAL  # the relative residual every solve must reach
     singular: bool = False  # matrix is the whole Laplacian; the ground is fixed after solving
 
     def solve(self, injections: dict[int, float]) -> tuple[np.ndarray, float]:
@@ -69,7 +69,7 @@ class Solver:
         norm_b = np.linalg.norm(b)
         residual = float(np.linalg.norm(k @ x - b) / norm_b) if norm_b > 0 else 0.0
         tol = self.tol
-        while self.amg is not None and residual > TARGET_RESIDUAL and tol > 1e-15:
+        while self.amg is not None and residual > self.tol and tol > 1e-15:
             # pyamg stops on its own (preconditioned) norm; tighten until the true one is met.
             tol /= 10
             x = self.amg.solve(b, x0=x, tol=tol, accel="cg", maxiter=500, cycle="W")

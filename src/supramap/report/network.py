@@ -138,8 +138,10 @@ def monte_carlo_figure(mc, reference: float) -> Figure:
 
 
 def network_section(report: Report, result, image: xr.DataArray, *, mc=None,
-                    percolation=None, prefix: str = "network_") -> None:
-    """Verdict, numbers and figures of a four-probe simulation."""
+                    percolation=None, interval: dict | None = None,
+                    prefix: str = "network_") -> None:
+    """Verdict, numbers and figures of a four-probe simulation; *interval*: the 90 %
+    intervals of :func:`supramap.network.measure.resistance_interval`."""
     report.heading(f"Four-probe simulation ({result.geometry})")
     report.paragraph(verdict(result), css="verdict")
     d = result.to_dict()
@@ -153,6 +155,13 @@ def network_section(report: Report, result, image: xr.DataArray, *, mc=None,
               f"{d['reference_sheet_resistance_ohm']:.5g}"),
              ("current fraction in superconductor", f"{d['current_fraction_in_sc']:.3f}"),
              ("solver relative residual", f"{d['residual']:.1e}")]
+    for key, label, unit in (("R_apparent_interval_90_ohm", "R apparent", "Ω"),
+                             ("sheet_resistance_apparent_interval_90_ohm",
+                              "sheet resistance apparent", "Ω/sq")):
+        if interval and interval.get(key):
+            lo, hi = interval[key]
+            rows.append((f"{label}, 90 % interval (threshold, tip, noise)",
+                         f"{lo:.4g} … {hi:.4g} {unit}"))
     if percolation is not None:
         p = percolation.to_dict()
         rows += [("clusters (spanning x / y)",

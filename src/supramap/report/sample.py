@@ -101,6 +101,7 @@ def write_sample_report(res, out_dir: str | Path, *, extra=None,
 
                     network_section(rep, obj["fourprobe"], obj["current"],
                                     percolation=percolation_stats(obj["result"].mask),
+                                    interval=res.results[m.id].get("fourprobe"),
                                     prefix=f"{m.id}_net_")
             elif m.kind == "cafm-series":
                 series, first = obj
