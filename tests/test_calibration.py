@@ -258,6 +258,93 @@ def test_ingap_intervals_with_a_calibrated_tip_hold_the_truth():
     assert 0.85 <= np.mean(weight_hits) <= 0.95, np.mean(weight_hits)
 
 
+def _ingap_grid(rng, ny, nx, *, temperature=0.4, lockin_rms=20e-6, relative=0.01,
+                floor=0.002):
+    """A (y, x, bias) grid of in-gap Lorentzians (energy ±60 µeV, FWHM 40–100 µeV, weight
+    1.5–2.5·10⁻⁴ eV on a sloped background of 1), each pixel's dI/dV = ∫ DOS(E) (−f′ ⊛
+    lock-in)(E − V) dE on a 0.5 µeV grid with the kernel out to ±1 meV (cut at ±0.2 meV, its
+    tails' 1 % missing narrowed every spectrum and biased the widths by −1.6 %), with
+    lock-in-like noise (*relative* of the signal on top of *floor*)."""
+    k_b = 8.617333262e-5
+    de = 0.5e-6
+    e = np.arange(-3e-3, 3e-3 + de / 2, de)
+    u = np.arange(-2000, 2001) * de
+    thermal = 1 / (4 * k_b * temperature *
+                   np.cosh(np.clip(u / (2 * k_b * temperature), -300, 300)) ** 2)
+    a = np.sqrt(2) * lockin_rms
+    semi = np.where(np.abs(u) < a, 2 * np.sqrt(np.clip(a * a - u * u, 0, None)) /
+                    (np.pi * a * a), 0.0)
+    kern = np.convolve(thermal, semi, mode="same") * de
+    bias = np.linspace(-1e-3, 1e-3, 201)
+    e0 = rng.uniform(-60e-6, 60e-6, (ny, nx))
+    w = rng.uniform(40e-6, 100e-6, (ny, nx))
+    wt = rng.uniform(1.5e-4, 2.5e-4, (ny, nx))
+    g = np.empty((ny, nx, bias.size))
+    for i in range(ny):
+        for j in range(nx):
+            dos = wt[i, j] * (w[i, j] / 2) / np.pi / ((e - e0[i, j]) ** 2 + (w[i, j] / 2) ** 2)
+            clean = np.interp(bias, e, np.convolve(dos, kern, mode="same") * de) + 1 + 50 * bias
+            g[i, j] = lockin_noise(clean, rng, relative, floor)
+    return grid_of(g * 1e-9, ny, nx, bias), e0, w, wt * 1e-9
+
+
+def test_ingap_grid_intervals_hold_the_truth():
+    """Per-pixel in-gap fits on grids with lock-in noise (1 % of the signal, strongest on the
+    peak, over a 0.2 % floor): the noise model from the first pass's residuals and the
+    weighted second pass make the 90 % intervals of energy, FWHM and weight hold the truth
+    85–95 % of the time (measured on these 3 grids of 14²: 87, 90.5, 91.5 %, and 89, 89, 89 %
+    on 6 grids of 16²; unweighted, noise="constant", they held it in 76, 82, 87 %)."""
+    from supramap.sts.ingap_grid import fit_in_gap_grid
+
+    rng = np.random.default_rng(0)
+    hits = {"energy": [], "fwhm": [], "weight": []}
+    for _ in range(3):
+        grid, e0, w, wt = _ingap_grid(rng, 14, 14)
+        ds = fit_in_gap_grid(grid, temperature=0.4, lockin_rms=20e-6, peaks=1)
+        assert ds.attrs["noise_model"].startswith("signal-dependent")
+        ok = ds["converged"].values
+        assert ok.mean() > 0.97
+        for name, truth in (("energy", e0), ("fwhm", w), ("weight", wt)):
+            v, err = ds[f"{name}_1"].values, ds[f"{name}_1_stderr"].values
+            hits[name] += list((np.abs(v - truth) <= Z90 * err)[ok])
+    for name, h in hits.items():
+        assert 0.85 <= np.mean(h) <= 0.95, (name, np.mean(h))
+
+
+def test_ingap_grid_intervals_with_a_calibrated_tip_hold_the_truth():
+    """In-gap grids (3 × 3 Lorentzians, FWHM 40–80 µeV, at 0 or 60–150 µeV, 0.2 % noise)
+    through a Pb-like tip at 0.4 K whose calibrated temperature is off by δ with its error
+    stated as 0.03 K.  Every pixel of a grid shares δ, so δ is stratified over 16 grids (the
+    normal distribution's quantiles of 0.03 K: 14 of 16 within ±1.645σ) instead of drawn:
+    the 90 % intervals of energy, FWHM and weight — the whole fit repeated at T ± δT — hold
+    the truth 85–95 % of the time (measured 94.4, 91.7, 91 %; with the first fit's weights
+    kept for the repeats the weight held it in 79–86 % of 720 pixels with δ drawn, and with
+    errors scaled by each pixel's χ²_red energy and width held it in 95–98 %)."""
+    from scipy.stats import norm
+
+    from supramap.sts.ingap_grid import fit_in_gap_grid
+    from supramap.sts.models import TipModel
+
+    rng = np.random.default_rng(1)
+    hits = {"energy": [], "fwhm": [], "weight": []}
+    for q in (np.arange(16) + 0.5) / 16:
+        w = rng.uniform(40e-6, 80e-6, 9)
+        e0 = rng.choice([0.0, 1.0], 9) * rng.uniform(60e-6, 150e-6, 9)
+        spectra = []
+        for wi, ei in zip(w, e0):
+            b, g = sis_didv(lambda e, wi=wi, ei=ei: 1.0 + 2e-4 * (wi / 2) / np.pi /
+                            ((e - ei) ** 2 + (wi / 2) ** 2))
+            spectra.append(g * (1 + 0.002 * rng.standard_normal(g.size)))
+        tip = TipModel(1.37e-3, 2e-5, 0.4 + 0.03 * norm.ppf(q), temperature_err_K=0.03)
+        ds = fit_in_gap_grid(grid_of(np.array(spectra), 3, 3, b), temperature=0.4, tip=tip,
+                             peaks=1)
+        for name, truth in (("energy", e0), ("fwhm", w), ("weight", np.full(9, 2e-4))):
+            v, err = ds[f"{name}_1"].values.ravel(), ds[f"{name}_1_stderr"].values.ravel()
+            hits[name] += list(np.abs(v - truth) <= Z90 * err)
+    for name, h in hits.items():
+        assert 0.85 <= np.mean(h) <= 0.95, (name, np.mean(h))
+
+
 def _kim_loop(rng, h0, n, noise, offset=0.0, shift=0.0, step=0.02, dm0=5e4, vol=4e-10):
     """A loop whose ΔM(H) = ΔM0 / (1 + |H|/H0)ⁿ (Kim), with a diamagnetic slope, Gaussian
     noise on M, fields that miss 0 by ``offset`` steps and a decreasing branch measured on

@@ -209,6 +209,8 @@ def test_cli_ingap_on_a_grid(tmp_path):
         np.testing.assert_allclose(ds["fwhm_1"].values, np.broadcast_to(w, (4, 5)), rtol=0.06)
     d = json.loads((tmp_path / "m.json").read_text())
     assert d["fraction_converged"] == 1.0
+    # 20 spectra with constant noise: the noise model says so (weights stay equal).
+    assert d["noise_model"].startswith("constant noise σ")
     assert (tmp_path / "rep" / "ingap_maps.png").exists()
     assert main(["sts", "ingap", str(tmp_path / "g.3ds")]) == 2  # --out is needed
 

@@ -386,7 +386,14 @@ def _ingap_grid(file, temperature, lockin_rms, tip, tip_model, shape, npk, windo
     d = {"file": str(file), "shape": shape, "peaks": npk, "temperature_K":
          float(ds.attrs["temperature_K"]), "lockin_rms_V": lockin,
          "tip": None if tip_model is None else str(tip),
-         "fraction_converged": float(conv.mean()), "peaks_summary": []}
+         "fraction_converged": float(conv.mean()), "peaks_summary": [],
+         "noise_model": ds.attrs["noise_model"]}
+    rows.append(("noise model (per-pixel errors: 1σ; 90 % interval ±1.645σ)",
+                 ds.attrs["noise_model"]))
+    if "tip_temperature_fwhm_shift_eV" in ds.attrs:
+        d["tip_temperature_fwhm_shift_eV"] = float(ds.attrs["tip_temperature_fwhm_shift_eV"])
+        rows.append(("tip temperature's uncertainty in the FWHM errors (median)",
+                     f"{1e6 * d['tip_temperature_fwhm_shift_eV']:.3g} µeV"))
     for i in range(1, npk + 1):
         en, fw = ds[f"energy_{i}"].values[conv], ds[f"fwhm_{i}"].values[conv]
         summ = {"peak": i}
