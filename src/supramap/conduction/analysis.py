@@ -32,6 +32,7 @@ from supramap.quality import (
     warnings_to_list,
 )
 from supramap.spm import nan_gaussian
+from supramap.spm.health import offset_jump_warnings, offset_jumps
 from supramap.spm.labels import label_max
 
 #: Candidate conducting pixels lie this many noise σ above the offset.
@@ -96,6 +97,9 @@ class ConductionResult:
     level_errors_A: tuple[float, ...] = ()
     #: Tip changes read from the map (:mod:`supramap.conduction.tipchange`).
     tip_changes: tuple = ()
+    #: Lasting height offsets between scan lines of the topography given with the map
+    #: (:func:`supramap.spm.health.offset_jumps`): a tip change seen in the topography.
+    topography_jumps: tuple = ()
 
     @property
     def n_islands(self) -> int:
@@ -133,6 +137,7 @@ class ConductionResult:
             "pixel_size_m": list(self.pixel_size_m),
             "shape": list(self.shape),
             "tip_changes": [asdict(c) for c in self.tip_changes],
+            "topography_jumps": [asdict(j) for j in self.topography_jumps],
             "warnings": warnings_to_list(self.warnings),
         }
         if self.artefacts is not None:
@@ -471,6 +476,12 @@ def analyze(current: xr.DataArray, *, topography: xr.DataArray | None = None,
     changes = tuple(image_tip_changes(values, mask, levels.levels_A, labels)) \
         if mask.any() else ()
     ws += tip_change_warnings(list(changes), values.shape[0])
+    jumps: tuple = ()
+    if topography is not None and topography.ndim == 2:
+        # … and in the topography recorded with it (raw: line alignment removes the offsets).
+        jumps = tuple(offset_jumps(np.asarray(topography.values, dtype=float)))
+        ws += offset_jump_warnings(list(jumps), topography.shape[0],
+                                   units=str(topography.attrs.get("units", "m")))
     return ConductionResult(
         polarity=polarity, noise=noise, threshold_A=float(thr), threshold_source=source,
         conducting_fraction=fraction, conducting_fraction_interval=interval,
@@ -478,7 +489,7 @@ def analyze(current: xr.DataArray, *, topography: xr.DataArray | None = None,
         islands=islands, edges=edges, dynamic_range_decades=dyn,
         pixel_size_m=pixel_size(current), shape=tuple(current.shape), artefacts=artefacts,
         mask=mask, labels=labels, oriented_current=values, warnings=as_warnings(ws),
-        level_errors_A=level_err, tip_changes=changes,
+        level_errors_A=level_err, tip_changes=changes, topography_jumps=jumps,
     )
 
 
