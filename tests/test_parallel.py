@@ -79,19 +79,31 @@ def test_fork_map_in_a_fresh_process():
 def test_work_runs_with_one_blas_thread_and_nested_calls_stay_in_place():
     """Two processes with a 2-thread OpenBLAS each on two cores spin against each other
     (a 512² four-probe solve: 1.1–2.3 s against 0.5 s), and a nested fork_map would make
-    four processes: inside, BLAS has one thread and a nested call runs in its process."""
-    from threadpoolctl import threadpool_info
+    four processes: inside, BLAS has one thread and a nested call runs in its process.  In
+    a fresh interpreter, as above (this process may have other threads by now)."""
+    import subprocess
+    import sys
 
-    def look(x):
-        blas = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
-        inner = fork_map(lambda y: os.getpid(), [1, 2])
-        return x, blas, len(set(inner)), can_fork()
+    script = """
+import os
+import numpy  # noqa: F401 — loads the OpenBLAS whose threads are counted
+from threadpoolctl import threadpool_info
+from supramap.parallel import can_fork, fork_map
+assert can_fork()
 
-    if not can_fork():
-        pytest.skip("no fork here (not Linux, one core or other threads running)")
-    out = fork_map(look, range(4))
-    assert [x for x, *_ in out] == list(range(4))
-    for _, blas, inner_pids, nested_can_fork in out:
-        assert all(n == 1 for n in blas), blas
-        assert inner_pids == 1 and not nested_can_fork
-    assert can_fork()  # restored after the call
+def look(x):
+    blas = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+    inner = fork_map(lambda y: os.getpid(), [1, 2])
+    return x, blas, len(set(inner)), can_fork()
+
+out = fork_map(look, range(4))
+assert [x for x, *_ in out] == list(range(4)), out
+for _, blas, inner_pids, nested in out:
+    assert blas and all(n == 1 for n in blas), blas
+    assert inner_pids == 1 and not nested, out
+assert can_fork()  # restored after the call
+print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]

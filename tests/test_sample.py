@@ -370,6 +370,13 @@ def test_sample_report_shows_the_sem_sites_and_the_tip_calibration(full_sample, 
     assert cl["method"] == "kmeans" and 0 <= cl["gap_comparison"]["eta_squared"] <= 1
     assert "tip gap Δ" in page and " meV" in page
     assert "R apparent, 90 % interval (threshold, tip, noise)" in page
+    # One table of every number that carries a calibrated interval, under the verdict.
+    assert "Numbers and their 90 % intervals" in page
+    for what in ("Tc mid (50 %)", "Tc onset", "γ", "self-field Jc",
+                 "conducting fraction (interval: of the true area)",
+                 "current level 1", "four-probe R (van der Pauw)", "median gap",
+                 "intrinsic FWHM at 0 T"):
+        assert f"<td>{what}</td>" in page, what
 
 
 def test_single_command_report_in_headless_chromium(shared, tmp_path):
@@ -468,3 +475,23 @@ def test_report_jobs_in_two_processes(tmp_path):
         raise ValueError("bad figure")
     with pytest.raises(ValueError, match="bad figure"):
         run_jobs([(1.0, write("a")), (1.0, bad), (1.0, write("b"))], processes=2)
+
+
+def test_interval_rows_take_each_kind_and_skip_what_is_missing():
+    from supramap.report.sample import interval_rows
+
+    rows = interval_rows({
+        "t": {"kind": "transport", "Tc_mid_K": 9.0, "Tc_mid_interval_90_K": [8.9, 9.1]},
+        "h": {"kind": "heat", "gamma_J_per_mol_K2": 2e-3, "gamma_interval_90": [1.9e-3, 2.1e-3],
+              "beta_J_per_mol_K4": 1e-4, "beta_interval_90": None},
+        "z": {"kind": "sts-ingap", "fits": [{"field_T": 1.0, "fwhm_eV": [50e-6],
+                                             "fwhm_err_eV": [2e-6]}]},
+        "c": {"kind": "cafm", "conducting_fraction": 0.25,
+              "conducting_fraction_interval_90": [0.24, 0.26], "levels_A": [2e-6],
+              "level_intervals_90_A": [None]},
+        "x": "not a result"})
+    assert rows == [("t", "Tc mid (50 %)", "9.000 K", "8.900 … 9.100 K"),
+                    ("h", "γ", "2 mJ/mol K²", "1.9 … 2.1 mJ/mol K²"),
+                    ("z", "intrinsic FWHM at 1 T", "50 µeV", "46.7 … 53.3 µeV"),
+                    ("c", "conducting fraction (interval: of the true area)", "25.00 %",
+                     "24.00 … 26.00 %")]

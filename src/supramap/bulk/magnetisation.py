@@ -160,10 +160,14 @@ def onset_error(t: np.ndarray, chi: np.ndarray, noise: float, *, criterion: floa
     interpolation (the curvature the points do not pin down).  On generated erfc transitions
     (0.3–1.5 K wide, 0.05–0.25 K steps, noise 0.2–2 % of the drop) the 90 % interval holds
     the noise-free onset 86–89 % of the time (tests/test_calibration.py).  NaN when fewer
-    than 80 % of the draws find an onset."""
+    than 80 % of the draws find an onset.  Without noise (a normal state whose first
+    differences are all zero) the parabola's difference alone, when there is one."""
     found = _onset_crossing(t, chi, criterion)
-    if found is None or not (noise > 0):
+    if found is None:
         return float("nan")
+    if not (noise > 0):
+        gap = abs(found[0] - found[1])
+        return float(gap) if gap > 0 else float("nan")
     rng = np.random.default_rng(0)
     chi = np.asarray(chi, float)
     out = np.full(draws, np.nan)

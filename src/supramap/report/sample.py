@@ -30,6 +30,77 @@ def preload() -> None:
     import supramap.report.sts  # noqa: F401
 
 
+def _fmt_interval(value, interval, scale: float, unit: str, fmt: str) -> tuple[str, str] | None:
+    """(value, "lo … hi") in *unit* after × *scale*, or None when either is missing.  *fmt*
+    is the least precision; more significant digits are shown where the interval is
+    narrower than that resolves (two digits of its width)."""
+    import math
+
+    if value is None or not interval or any(v is None for v in interval):
+        return None
+    v, lo, hi = (scale * x for x in (value, *interval))
+    width, top = abs(hi - lo), max(abs(v), abs(lo), abs(hi))
+    if fmt.endswith("g") and width > 0 and top > 0:
+        digits = min(12, max(int(fmt[1:-1]), math.ceil(math.log10(top / width)) + 2))
+        fmt = f".{digits}g"
+    elif fmt.endswith("f") and width > 0:
+        fmt = f".{min(12, max(int(fmt[1:-1]), 1 - math.floor(math.log10(width))))}f"
+    return f"{v:{fmt}} {unit}", f"{lo:{fmt}} … {hi:{fmt}} {unit}"
+
+
+def interval_rows(results: dict) -> list[tuple[str, str, str, str]]:
+    """(item, quantity, value, 90 % interval) for every number of the sample's results that
+    carries one — the calibrated intervals of tests/test_calibration.py, in one table."""
+    from supramap.quality import interval_90
+
+    rows: list[tuple[str, str, str, str]] = []
+
+    def add(item, what, value, interval, scale=1.0, unit="", fmt=".4g"):
+        cell = _fmt_interval(value, interval, scale, unit, fmt)
+        if cell is not None:
+            rows.append((item, what, *cell))
+
+    for item, d in results.items():
+        if not isinstance(d, dict):
+            continue
+        kind = d.get("kind")
+        if kind == "transport":
+            add(item, "Tc mid (50 %)", d.get("Tc_mid_K"), d.get("Tc_mid_interval_90_K"),
+                unit="K", fmt=".3f")
+        elif kind == "susceptibility":
+            add(item, "Tc onset", d.get("Tc_onset_K"), d.get("Tc_onset_interval_90_K"),
+                unit="K", fmt=".3f")
+        elif kind == "heat":
+            add(item, "γ", d.get("gamma_J_per_mol_K2"), d.get("gamma_interval_90"), 1e3,
+                "mJ/mol K²")
+            add(item, "β", d.get("beta_J_per_mol_K4"), d.get("beta_interval_90"), 1e3,
+                "mJ/mol K⁴")
+        elif kind == "loop":
+            add(item, "self-field Jc", d.get("Jc_self_field_A_per_m2"),
+                d.get("Jc_self_field_interval_90_A_per_m2"), 1e-4, "A/cm²")
+        elif kind == "cafm":
+            add(item, "conducting fraction (interval: of the true area)",
+                d.get("conducting_fraction"), d.get("conducting_fraction_interval_90"), 100,
+                "%", ".2f")
+            for i, (lv, iv) in enumerate(zip(d.get("levels_A") or [],
+                                             d.get("level_intervals_90_A") or [])):
+                add(item, f"current level {i + 1}", lv, iv, 1e6, "µA", ".4g")
+            fp = d.get("fourprobe") or {}
+            add(item, "four-probe R (van der Pauw)", fp.get("R_apparent_ohm"),
+                fp.get("R_apparent_interval_90_ohm"), unit="Ω")
+        elif kind == "sts-grid":
+            add(item, "median gap", d.get("median_gap_eV"), d.get("median_gap_interval_90_eV"),
+                1e3, "meV")
+        elif kind == "sts-ingap":
+            for f in d.get("fits") or []:
+                at = f" at {f['field_T']:g} T" if f.get("field_T") is not None else ""
+                for j, (w, e) in enumerate(zip(f.get("fwhm_eV") or [],
+                                               f.get("fwhm_err_eV") or [])):
+                    add(item, f"intrinsic FWHM{at}" + (f" (peak {j + 1})" if j else ""), w,
+                        interval_90(w, e), 1e6, "µeV", ".3g")
+    return rows
+
+
 def write_sample_report(res, out_dir: str | Path, *, extra=None,
                         extra_summary: dict | None = None,
                         provenance: dict | None = None, workers: int = 2) -> Path:
@@ -56,6 +127,13 @@ def write_sample_report(res, out_dir: str | Path, *, extra=None,
         for w in (d.get("warnings") or []) if isinstance(d, dict) else []:
             flagged.append({**w, "message": f"{item}: {w.get('message', '')}"})
     rep.warning_box(flagged, title="Quality warnings (numbers below that cannot be trusted)")
+    intervals = interval_rows(res.results)
+    if intervals:
+        rep.heading("Numbers and their 90 % intervals")
+        rep.paragraph("Each interval holds the truth 85–95 % of the time on data with known "
+                      "truth and realistic noise (tests/test_calibration.py; the README's "
+                      "calibration table says how each is made).")
+        rep.table(intervals, header=["item", "quantity", "value", "90 % interval"])
     if res.errors or res.sample.problems:
         rep.heading("Problems")
         rows = [("description", p) for p in res.sample.problems]
