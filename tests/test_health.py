@@ -194,6 +194,28 @@ def test_scan_drift_is_measured_and_a_constant_lag_is_not_drift():
     np.testing.assert_allclose(drifting, -1.0, atol=0.2)
 
 
+def test_drift_of_an_aborted_scan_and_of_a_featureless_one():
+    """An aborted scan (NaN from line 160 of 256, a few damaged lines before): the drift runs
+    over the measured lines only, and a band with under half its lines measured is left out
+    (a public Createc scan read 6.6 px instead of its 0.65).  A bare tilted plane: no drift
+    can be read (NaN; a public AFM plane read −23 px)."""
+    from supramap.conduction.compare import _clean_topography, scan_drift
+
+    fwd, bwd = scan_pair(7, 2.0, 1.0)
+    whole = scan_drift(fwd, bwd)
+    fwd[160:], bwd[160:] = np.nan, np.nan
+    bwd[155:160] += 5.0  # the last lines before the abort, garbled
+    da = [xr.DataArray(v, dims=("y", "x")) for v in (fwd, bwd)]
+    cut = scan_drift(*[_clean_topography(d).values for d in da])
+    assert whole == pytest.approx(-1.0, abs=0.2)
+    assert cut == pytest.approx(-1.0 * 159 / 255, abs=0.2)
+    y, x = np.mgrid[0:256, 0:256]
+    rng = np.random.default_rng(0)
+    plane = [0.01 * x + 0.002 * y + 1e-4 * rng.standard_normal((256, 256)) for _ in range(2)]
+    assert np.isnan(scan_drift(*[_clean_topography(xr.DataArray(p, dims=("y", "x"))).values
+                                 for p in plane]))
+
+
 def test_cafm_compare_warns_of_drift(tmp_path):
     """Through `compare`: current maps of the same islands, topographies with 2 px of drift."""
     from supramap.conduction.compare import compare

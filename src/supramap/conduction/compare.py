@@ -108,19 +108,27 @@ class Comparison:
 #: lag between forward and backward is undone by the registration and is not drift.  On
 #: generated pairs the estimate of no drift stayed below 0.08 px, of 1 px within 0.1 px.
 DRIFT_WARN_PX = 0.5
+#: Band shifts scattered about their line by more than this (px rms) measure no drift: a
+#: featureless topography (a public AFM scan of a bare tilted plane read "−23 px" from
+#: shifts of −1 to −118 px).  Generated pairs scatter < 0.1 px; a real creeping one 0.3 px.
+BAND_SCATTER_PX = 1.0
 
 
 def scan_drift(a: np.ndarray, b: np.ndarray, bands: int = 8) -> float:
-    """The change of the fast-axis shift of *b* against *a* from the first line to the last
-    (px): a line fitted to the shifts of :func:`supramap.spm.register.band_shifts`."""
+    """The change of the fast-axis shift of *b* against *a* from the first measured line to
+    the last (px): a line fitted to the shifts of :func:`supramap.spm.register.band_shifts`
+    (an aborted scan's empty lines do not lengthen it)."""
     from supramap.spm.register import band_shifts
 
     rows, shifts = band_shifts(a, b, bands=bands)
     ok = np.isfinite(shifts)
     if ok.sum() < 3:
         return float("nan")
-    slope = np.polyfit(rows[ok], shifts[ok], 1)[0]
-    return float(slope * (a.shape[0] - 1))
+    slope, icpt = np.polyfit(rows[ok], shifts[ok], 1)
+    if np.std(shifts[ok] - (slope * rows[ok] + icpt)) > BAND_SCATTER_PX:
+        return float("nan")  # the bands disagree: nothing to register on (a bare plane)
+    measured = np.nonzero(np.isfinite(a).all(axis=1) & np.isfinite(b).all(axis=1))[0]
+    return float(slope * (measured[-1] - measured[0]))
 
 
 def _clean_topography(topo: xr.DataArray) -> xr.DataArray:

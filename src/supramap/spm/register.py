@@ -390,8 +390,9 @@ def band_shifts(reference: np.ndarray, moving: np.ndarray, *, bands: int = 8,
     Each line pair's cross-power spectrum (means removed, tapered) is summed over its band and
     the peak of the circular cross-correlation refined by a parabola; a forward/backward pair
     with a constant lag gives the same shift in every band, thermal drift or creep during the
-    scan a shift that moves with the slow axis.  NaN lines are left out; a band with none
-    gives NaN."""
+    scan a shift that moves with the slow axis.  NaN lines are left out; a band with fewer
+    than half its lines measured gives NaN (the last band of an aborted scan: its few lines,
+    damaged by the cleaning at the scan's end, read −1 px where the others read −7)."""
     a = np.asarray(reference, dtype=float)
     b = np.asarray(moving, dtype=float)
     ny, nx = a.shape
@@ -402,7 +403,7 @@ def band_shifts(reference: np.ndarray, moving: np.ndarray, *, bands: int = 8,
         ra, rb = a[r0:r1], b[r0:r1]
         ok = np.isfinite(ra).all(axis=1) & np.isfinite(rb).all(axis=1)
         centres.append(0.5 * (r0 + r1 - 1))
-        if not ok.any():
+        if ok.sum() < max(1, (r1 - r0) / 2):
             shifts.append(np.nan)
             continue
         # Slopes rather than heights (a rough surface's power is in its longest waves, where
