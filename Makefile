@@ -40,6 +40,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/gapmap.py
 	$(BIN)/python benchmarks/sts.py
 	$(BIN)/python benchmarks/deconvolve.py
+	$(BIN)/python benchmarks/decompose.py
 	$(BIN)/python benchmarks/explorer.py
 	$(BIN)/python benchmarks/readers.py
 	$(BIN)/python benchmarks/apt.py
