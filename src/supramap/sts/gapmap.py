@@ -483,27 +483,13 @@ def _fit_rows(bias, rows, temperature, lockin_rms, max_iter, noise="auto"):
             None if nm is None else nm.to_dict())
 
 
-#: Spectra of a block whose residuals give its noise model.
-NOISE_SPECTRA = 256
-
-
 def block_noise(spectra, fit: BatchFit, e: np.ndarray, kmat: np.ndarray):
     """The noise model of a block from the residuals of its converged pixels (None when too
     few converged); *e*, *kmat*: the folded broadening of :func:`fold`."""
-    from supramap.sts.noise import noise_from_residuals
+    from supramap.sts.noise import noise_from_fits
 
-    ok = np.nonzero(fit.converged & np.isfinite(fit.params).all(axis=1))[0]
-    if ok.size < 2:
-        return None
-    # At most NOISE_SPECTRA spectra, spread over the block: ~10⁵ residuals fix the model's
-    # two numbers to ~1 %, and the whole block's model would cost a third of the fit.
-    ok = ok[np.unique(np.linspace(0, ok.size - 1, min(ok.size, NOISE_SPECTRA)).astype(int))]
-    fitted = model(fit.params[ok], e, kmat)
-    try:
-        return noise_from_residuals(fitted, spectra[ok] - fitted,
-                                    points_per_spectrum=spectra.shape[1])
-    except ValueError:
-        return None
+    return noise_from_fits(spectra, lambda rows: model(fit.params[rows], e, kmat),
+                           fit.converged & np.isfinite(fit.params).all(axis=1), n_params=4)
 
 
 #: Spectra fitted together in one in-process block of :func:`gap_map`.

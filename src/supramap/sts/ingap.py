@@ -154,6 +154,18 @@ def measurement_kernel(b: np.ndarray, temperature: float, lockin_rms: float = 0.
     return e, k, temperature
 
 
+def tip_temperature_error(tip) -> float | None:
+    """The tip's effective-temperature uncertainty to propagate into in-gap fits (K): its
+    ``temperature_err_K``, or ± its whole temperature when its calibration did not determine
+    it (``extra["temperature_determined"]`` False); None without a tip or an error."""
+    if tip is None:
+        return None
+    dt = float(getattr(tip, "temperature_err_K", float("nan")))
+    if not (tip.extra or {}).get("temperature_determined", True):
+        dt = float(tip.temperature_K)
+    return dt if np.isfinite(dt) and dt > 0 else None
+
+
 def fit_in_gap(bias, g, *, temperature: float, lockin_rms: float = 0.0,
                shape: str | Callable = "lorentzian", peaks: int | str = "auto",
                window_eV: float | None = None, tip=None) -> InGapFit:
@@ -169,15 +181,11 @@ def fit_in_gap(bias, g, *, temperature: float, lockin_rms: float = 0.0,
     kw = dict(temperature=temperature, lockin_rms=lockin_rms, shape=shape,
               window_eV=window_eV)
     r = fit_in_gap_fixed(bias, g, peaks=peaks, tip=tip, **kw)
-    if tip is None:
+    dt = tip_temperature_error(tip)
+    if dt is None:
         return r
     t0 = float(tip.temperature_K)
-    dt = float(getattr(tip, "temperature_err_K", float("nan")))
     undetermined = not (tip.extra or {}).get("temperature_determined", True)
-    if undetermined:
-        dt = t0
-    if not (np.isfinite(dt) and dt > 0):
-        return r
     alt = []
     for t in (max(t0 - dt, 0.1 * t0), t0 + dt):
         try:

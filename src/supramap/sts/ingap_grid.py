@@ -16,7 +16,13 @@ import xarray as xr
 
 from supramap.errors import AnalysisError
 from supramap.quality import QualityWarning, warn
-from supramap.sts.ingap import WIDE_SWEEP_EV, fit_in_gap, measurement_kernel, peak_warnings
+from supramap.sts.ingap import (
+    WIDE_SWEEP_EV,
+    fit_in_gap,
+    measurement_kernel,
+    peak_warnings,
+    tip_temperature_error,
+)
 
 #: Pixels evaluated together (their (pixels × bias × parameters) Jacobian stays small).
 CHUNK = 256
@@ -100,7 +106,7 @@ def fit_in_gap_grid(grid: xr.DataArray, *, temperature: float = 1.0, lockin_rms:
     scale = np.where(scale > 0, scale, 1.0)
 
     fit = _Fitter(b, y, good, e, k, shape, peaks, tip, max_iter, tol, scale)
-    fit.absolute = _tip_temperature_error(tip) is not None
+    fit.absolute = tip_temperature_error(tip) is not None
     params, err, redchi, conv_ok, nm = fit.fit(p, noise)
     err, shift = _tip_temperature_spread(fit, tip, temperature, lockin_rms, params, err, noise)
     ds = _dataset(grid, params, err, redchi, conv_ok, peaks, npar, shape, temp, lockin_rms,
@@ -248,35 +254,12 @@ class _Fitter:
         return params, err, redchi, conv_ok
 
 
-#: Converged spectra whose residuals give the grid's noise model (~5·10⁴ residuals).
-NOISE_SPECTRA = 256
-
-
 def _noise_model(fit: _Fitter, params, conv_ok):
     """The grid's noise model from the first pass's residuals (None: too few converged)."""
-    from supramap.sts.noise import noise_from_residuals
+    from supramap.sts.noise import noise_from_fits
 
-    ok = np.nonzero(conv_ok & np.isfinite(params).all(axis=1))[0]
-    if ok.size < 2:
-        return None
-    ok = ok[np.unique(np.linspace(0, ok.size - 1, min(ok.size, NOISE_SPECTRA)).astype(int))]
-    fitted = fit.evaluate(params[ok])[0]
-    try:
-        return noise_from_residuals(fitted, fit.y[ok] - fitted, n_params=fit.npar,
-                                    points_per_spectrum=fit.b.size)
-    except ValueError:
-        return None
-
-
-def _tip_temperature_error(tip) -> float | None:
-    """The tip's temperature uncertainty to propagate (K): its ``temperature_err_K``, or ±
-    itself when its calibration did not determine it; None without a tip or an error."""
-    if tip is None:
-        return None
-    dt = float(getattr(tip, "temperature_err_K", float("nan")))
-    if not (tip.extra or {}).get("temperature_determined", True):
-        dt = float(tip.temperature_K)
-    return dt if np.isfinite(dt) and dt > 0 else None
+    return noise_from_fits(fit.y, lambda rows: fit.evaluate(params[rows])[0],
+                           conv_ok & np.isfinite(params).all(axis=1), n_params=fit.npar)
 
 
 def _tip_temperature_spread(fit: _Fitter, tip, temperature, lockin_rms, params, err,
@@ -295,7 +278,7 @@ def _tip_temperature_spread(fit: _Fitter, tip, temperature, lockin_rms, params, 
     and width intervals held the truth in 95–98 %, z spread 0.6–0.8)."""
     from dataclasses import replace
 
-    dt = _tip_temperature_error(tip)
+    dt = tip_temperature_error(tip)
     if dt is None:
         return err, None
     t0 = float(tip.temperature_K)

@@ -99,3 +99,27 @@ def noise_from_residuals(fitted, residual, *, n_params: int = 4, points_per_spec
         return NoiseModel("constant", unit * float(np.sqrt(np.median(r ** 2) / CHI2_1_MEDIAN
                                                           * dof)), 0.0, int(f.size))
     return NoiseModel("signal-dependent", unit * floor, rel, int(f.size))
+
+
+#: Spectra whose residuals give a noise model (:func:`noise_from_fits`): ~10⁵ residuals fix
+#: its two numbers to ~1 %, and modelling every spectrum of a block would cost a third of
+#: the fit.
+NOISE_SPECTRA = 256
+
+
+def noise_from_fits(spectra: np.ndarray, fitted_of, converged: np.ndarray, *,
+                    n_params: int) -> NoiseModel | None:
+    """The noise model of many fitted spectra (rows of *spectra*) from the residuals of at
+    most :data:`NOISE_SPECTRA` converged ones, spread evenly over them; *fitted_of(rows)*
+    returns the fitted model of those rows.  None when fewer than two converged or too few
+    residuals."""
+    ok = np.nonzero(converged)[0]
+    if ok.size < 2:
+        return None
+    ok = ok[np.unique(np.linspace(0, ok.size - 1, min(ok.size, NOISE_SPECTRA)).astype(int))]
+    fitted = fitted_of(ok)
+    try:
+        return noise_from_residuals(fitted, spectra[ok] - fitted, n_params=n_params,
+                                    points_per_spectrum=spectra.shape[1])
+    except ValueError:
+        return None
