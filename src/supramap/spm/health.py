@@ -8,10 +8,11 @@ the line.  The offset between consecutive lines is read robustly as the median o
 axis of their difference (features cancel, since neighbouring lines see nearly the same
 sample; an oblique step edge moves few pixels of a line pair), the slow trend (tilt, creep)
 is taken out by a running median, and a change is a line pair beyond THRESHOLD robust
-standard deviations of the others whose offset *stays*: the median level of the lines after
-minus that of the lines before equals it to within half.  That persistence is what separates
-a tip change from a scar — one line (or a few) off and back, which the line-alignment tools
-repair — and from the lines' ordinary jitter.
+standard deviations of the others whose offset *stays* — lines SKIP + 1 … SKIP + 4 away on
+either side differ by it too, to within half — and is *uniform*: at least UNIFORM of the
+pair's pixels carry it.  Persistence separates a tip change from a scar (one line, or a few,
+off and back, which the line-alignment tools repair) and from the lines' ordinary jitter;
+uniformity separates it from a step edge at a small angle to the fast axis.
 
 What this cannot tell apart: a step edge that runs along the fast axis (within a line pair
 over the whole width), or a feedback set-point or Z-offset changed by hand during the scan;
@@ -123,7 +124,7 @@ def offset_jumps(z: np.ndarray, *, threshold: float = THRESHOLD,
             with warnings.catch_warnings():  # an aborted scan's empty lines: NaN, refused
                 warnings.simplefilter("ignore", RuntimeWarning)
                 lines = np.nanmedian(pairs, axis=1)
-        trend = np.array([base[i - k:i + k + 1].sum() - base[i] for k in ks])
+        trend = np.array([base[i - k:i + k + 1].sum() for k in ks])  # the 2k + 1 pairs
         jump = float(np.median(lines - trend))
         # Uniform along the line: a new apex shifts every pixel of the line, a step edge
         # at a small angle to the fast axis crosses the pair in part of the width only.
