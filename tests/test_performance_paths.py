@@ -99,6 +99,28 @@ def test_importing_the_cli_loads_no_heavy_library():
     assert out == ""
 
 
+def test_fitting_a_spectrum_loads_neither_scipy_signal_nor_lmfit():
+    """`sts fit`'s fixed cost (#27, < 1 s): fitting a Dynes spectrum (peaks for the start,
+    the thermal convolution, the least squares) imports no scipy.signal, scipy.stats or
+    lmfit (~0.5 s together); fresh interpreter, not timed."""
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np\n"
+            "from supramap.sts import fit_spectrum, zero_bias_peak\n"
+            "from supramap.sts.models import nis_model\n"
+            "b = np.linspace(-5e-3, 5e-3, 101)\n"
+            "v = {'scale': 1.0, 'temperature': 1.0, 'delta1': 1.4e-3, 'gamma1': 5e-5,"
+            " 'weight1': 1.0}\n"
+            "r = fit_spectrum(b, nis_model(b, v, 1, lockin_rms=1e-4), lockin_rms=1e-4)\n"
+            "zero_bias_peak(b, nis_model(b, v, 1))\n"
+            "assert abs(r.value('delta1') - 1.4e-3) < 1e-7, r.params\n"
+            "print(' '.join(m for m in ('scipy.signal', 'scipy.stats', 'lmfit') "
+            "if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == ""
+
 
 def test_reading_a_file_imports_no_dask_and_dask_arrays_still_work():
     """xarray would import dask (0.25–0.9 s) on the first DataArray; supramap._lazy_dask

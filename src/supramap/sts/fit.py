@@ -1,4 +1,5 @@
-"""Fitting tunnelling spectra with lmfit: single spectra, global fits, tip calibration."""
+"""Fitting tunnelling spectra: single spectra, global fits, tip calibration (bounded
+Levenberg–Marquardt, :mod:`supramap.sts.lsq`)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import lmfit
 import numpy as np
 
 from supramap.display import displayable
 from supramap.errors import AnalysisError
 from supramap.quality import QualityWarning, as_warnings, warn, warnings_to_list
 from supramap.sts.lineshapes import K_B
+from supramap.sts.lsq import Parameters, minimize
 from supramap.sts.models import TipModel, check_bias, nis_model, sis_model
 from supramap.sts.peaks import coherence_peaks, local_noise, spectrum_noise
 
@@ -78,7 +79,7 @@ def guess_gaps(bias: np.ndarray, g: np.ndarray, n_gaps: int, *, kind: str = "dyn
     return gaps
 
 
-#: Parameters fitted in meV (values × 1e3) so that lmfit's finite differences and covariance
+#: Parameters fitted in meV (values × 1e3) so that the finite differences and covariance
 #: see numbers of order one; reported back in eV.
 ENERGY = ("delta", "gamma", "tip_delta", "tip_gamma")
 
@@ -100,9 +101,9 @@ def stick_breaking(weights: Sequence[float]) -> list[float]:
 
 
 def _params(bias, g, model, n_gaps, temperature, vary_temperature, fixed, guesses):
-    """lmfit parameters in fitting units: energies in meV, the conductance scale relative to
+    """Fit parameters in fitting units: energies in meV, the conductance scale relative to
     the data's outer median (the data are divided by it too)."""
-    p = lmfit.Parameters()
+    p = Parameters()
     p.add("scale", value=1.0, min=0)
     p.add("temperature", value=temperature, min=0.01, max=100, vary=vary_temperature)
     tip_delta = guesses.get("tip_delta", 0.0)
@@ -119,8 +120,9 @@ def _params(bias, g, model, n_gaps, temperature, vary_temperature, fixed, guesse
         p.add(f"frac{i}", value=fr[i - 1], min=0, max=1,
               vary=not all(w is not None for w in given))
     for i in range(1, n_gaps + 1):
-        terms = [f"(1 - frac{j})" for j in range(1, i)] + ([f"frac{i}"] if i < n_gaps else [])
-        p.add(f"weight{i}", expr=" * ".join(terms) if terms else "1")
+        terms = [(f"frac{j}", True) for j in range(1, i)] + ([(f"frac{i}", False)]
+                                                             if i < n_gaps else [])
+        p.add(f"weight{i}", expr=tuple(terms))
     if model == "sis":
         p.add("tip_delta", value=(tip_delta or 1e-3) * 1e3, min=0, max=vmax)
         p.add("tip_gamma", value=guesses.get("tip_gamma", 1e-5) * 1e3, min=0, max=vmax)
@@ -129,7 +131,7 @@ def _params(bias, g, model, n_gaps, temperature, vary_temperature, fixed, guesse
             continue
         if name not in p:
             raise AnalysisError(f"unknown parameter {name!r}; parameters are {list(p)}")
-        p[name].set(value=value * _factor(name), vary=False, expr="")
+        p.fix(name, value * _factor(name))
     return p
 
 
@@ -223,11 +225,11 @@ def fit_spectrum(bias: np.ndarray, g: np.ndarray, *, model: str = "dynes", n_gap
     Dynes tip on an n-gap Dynes sample) conductance spectrum.
 
     Starting gaps come from the coherence peaks; ``fixed`` pins parameters (SI units);
-    uncertainties are lmfit's (scaled by √χ²ᵣ unless *sigma* is given).  The data are divided
-    by their outer median and energies fitted in meV, so that a Nanonis conductance of 1e-11 A
-    has a covariance too.  Gap weights come from stick-breaking fractions (sum 1 exactly).  A
-    failed fit (no covariance, a parameter at a bound, residuals > 5× the noise, structured
-    residuals) has ``success = False`` and says why in ``warnings``.
+    uncertainties from the covariance (scaled by √χ²ᵣ unless *sigma* is given).  The data are
+    divided by their outer median and energies fitted in meV, so that a Nanonis conductance of
+    1e-11 A has a covariance too.  Gap weights come from stick-breaking fractions (sum 1
+    exactly).  A failed fit (no covariance, a parameter at a bound, residuals > 5× the noise,
+    structured residuals) has ``success = False`` and says why in ``warnings``.
     """
     if model not in MODELS:
         raise AnalysisError(f"unknown model {model!r}; choose from {MODELS}")
@@ -245,18 +247,16 @@ def fit_spectrum(bias: np.ndarray, g: np.ndarray, *, model: str = "dynes", n_gap
     fn = nis_model if model == "dynes" else sis_model
     extra = _fixed_grid(model, b, _physical(p.valuesdict(), 1.0), n_gaps)
 
-    def model_n(params):
-        vals = _physical(params.valuesdict(), 1.0)
-        return fn(b, vals, n_gaps, lockin_rms=lockin_rms, **extra)
+    def model_n(values):
+        return fn(b, _physical(values, 1.0), n_gaps, lockin_rms=lockin_rms, **extra)
 
-    def residual(params):
-        return (model_n(params) - y_n) / (sig_n or 1.0)
+    def residual(values):
+        return (model_n(values) - y_n) / (sig_n or 1.0)
 
     # A bounded number of model evaluations: a spectrum the model cannot describe must end in
     # a reported failure, not in minutes of search.
-    out = lmfit.minimize(residual, p, method="leastsq", scale_covar=sigma is None,
-                         max_nfev=max_nfev)
-    best_n = model_n(out.params)
+    out = minimize(residual, p, scale_covar=sigma is None, max_nfev=max_nfev)
+    best_n = model_n(out.params.valuesdict())
     ws, noise_n, ratio = _fit_checks(out, y_n, y_n - best_n, sig_n)
     params: dict[str, tuple[float, float | None]] = {}
     vary: dict[str, bool] = {}
@@ -264,7 +264,7 @@ def fit_spectrum(bias: np.ndarray, g: np.ndarray, *, model: str = "dynes", n_gap
         f = _factor(k) if k != "scale" else 1.0 / s0
         err = None if v.stderr is None else float(v.stderr) / f
         params[k] = (float(v.value) / f, err)
-        vary[k] = bool(v.vary or (v.expr and v.expr.strip() != "1"))
+        vary[k] = bool(v.vary or v.expr)
     ok = not any(w.code in ("fit.not_converged", "fit.no_covariance", "fit.at_bound",
                             "fit.poor", "fit.gap_implausible") for w in ws)
     return FitResult(model, params, float(out.redchi), ok, b, y, best_n * s0,
@@ -303,21 +303,19 @@ def fit_global(biases: Sequence[np.ndarray], gs: Sequence[np.ndarray], *, shared
         s0 = float(np.median(y[outer])) if outer.any() else float(np.median(y))
         scales.append(s0 if np.isfinite(s0) and s0 > 0 else 1.0)
     data_n = [(b, y / s0) for (b, y), s0 in zip(data, scales)]
-    p = lmfit.Parameters()
+    p = Parameters()
     singles = [_params(b, y, model, n_gaps, temperature, False, {}, {}) for b, y in data_n]
     for k, sp in enumerate(singles):
         for name, par in sp.items():
-            expr = par.expr
-            if expr:
-                for i in range(1, n_gaps):
-                    expr = expr.replace(f"frac{i}", f"frac{i}_{k}")
+            expr = None if par.expr is None else tuple((f"{t}_{k}", c) for t, c in par.expr)
             p.add(f"{name}_{k}", value=par.value, min=par.min, max=par.max, vary=par.vary,
                   expr=expr)
     for name in shared:
         if f"{name}_0" not in p:
             raise AnalysisError(f"unknown shared parameter {name!r}")
         for k in range(1, len(data)):
-            p[f"{name}_{k}"].set(expr=f"{name}_0")
+            q = p[f"{name}_{k}"]
+            q.expr, q.vary = ((f"{name}_0", False),), False
     fn = nis_model if model == "dynes" else sis_model
 
     def split(values, k):
@@ -326,13 +324,12 @@ def fit_global(biases: Sequence[np.ndarray], gs: Sequence[np.ndarray], *, shared
     grids = [_fixed_grid(model, b, _physical(split(p.valuesdict(), k), 1.0), n_gaps)
              for k, (b, _) in enumerate(data_n)]
 
-    def residual(params):
-        vals = params.valuesdict()
+    def residual(vals):
         return np.concatenate([fn(b, _physical(split(vals, k), 1.0), n_gaps,
                                   lockin_rms=lockin_rms, **grids[k]) - y
                                for k, (b, y) in enumerate(data_n)])
 
-    out = lmfit.minimize(residual, p, method="leastsq")
+    out = minimize(residual, p)
     results = []
     for k, ((b, y), s0) in enumerate(zip(data, scales)):
         vals = split(out.params.valuesdict(), k)

@@ -7,10 +7,10 @@ from typing import Any
 
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
-from scipy.signal import find_peaks, peak_widths
 
 from supramap.display import displayable
 from supramap.quality import QualityWarning, as_warnings, warn
+from supramap.sts.peakfind import find_peaks, widths
 
 G0 = 7.748091729e-5  # 2e²/h in S
 
@@ -185,11 +185,11 @@ def zero_bias_peak(bias: np.ndarray, g: np.ndarray, *, window_eV: float | None =
     k = int(idx[np.argmin(np.abs(bs[idx]))])
     if abs(bs[k]) > w / 2:
         return ZeroBiasPeak(False)
-    widths, heights, left, right = peak_widths(ys, [k], rel_height=0.5)
+    fwhm = widths(ys, [k], rel_height=0.5).widths
     step = float(np.median(np.diff(bs)))
     left_i = int(np.searchsorted(bs, bs[k]) - 1)
     base = float(min(ys[: max(left_i, 1)].min(), ys[k + 1:].min() if k + 1 < ys.size
                      else ys[k]))
     height = float(ys[k] - base)
-    return ZeroBiasPeak(True, float(bs[k]), float(widths[0] * step), height,
+    return ZeroBiasPeak(True, float(bs[k]), float(fwhm[0] * step), height,
                         height * conductance_scale / G0 if conductance_scale else None)
