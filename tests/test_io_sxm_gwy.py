@@ -197,3 +197,54 @@ def test_describe(shared):
     cur = d["channels"][names.index("Current_forward")]
     assert cur["shape"] == [256, 256] and cur["units"] == "A"
     assert cur["x_size"] == pytest.approx(4e-9)
+
+
+def _gwy(path, fields):
+    """A Gwyddion file written by gwyfile (the reference library): title → (data, xreal,
+    yreal, xoff, unit_xy, unit_z)."""
+    from gwyfile.objects import GwyContainer, GwyDataField, GwySIUnit
+
+    c = GwyContainer()
+    for i, (title, (d, xreal, yreal, xoff, uxy, uz)) in enumerate(fields.items()):
+        c[f"/{i}/data"] = GwyDataField(d, xreal=xreal, yreal=yreal, xoff=xoff,
+                                       si_unit_xy=GwySIUnit(unitstr=uxy),
+                                       si_unit_z=GwySIUnit(unitstr=uz))
+        c[f"/{i}/data/title"] = title
+    c.tofile(str(path))
+    return path
+
+
+def test_gwy_channels_on_one_grid_and_on_different_grids(tmp_path):
+    """Channels of one size share the coordinates; channels of different sizes or offsets
+    are aligned by xarray (NaN outside each one's own grid); units and metres as written."""
+    pytest.importorskip("gwyfile")
+    from supramap.io import read
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(4, 6)), rng.normal(size=(4, 6))
+    ds = read(_gwy(tmp_path / "one.gwy", {"Height": (a, 6e-6, 4e-6, 0.0, "um", "nm"),
+                                          "Current": (b, 6e-6, 4e-6, 0.0, "um", "A")}))
+    assert list(ds.data_vars) == ["Height", "Current"]
+    np.testing.assert_allclose(ds["Height"].values, a * 1e-9)
+    np.testing.assert_array_equal(ds["Current"].values, b)
+    np.testing.assert_allclose(ds["x"].values, (np.arange(6) + 0.5) * 1e-6 * 1e-6)
+    assert ds["x"].attrs["units"] == "m" and ds["Height"].attrs["units"] == "m"
+    assert ds["Current"].attrs["provenance"] == ["read one.gwy channel Current"]
+
+    c = rng.normal(size=(4, 3))
+    two = read(_gwy(tmp_path / "two.gwy", {"Height": (a, 6.0, 4.0, 0.0, "m", "m"),
+                                           "Small": (c, 3.0, 4.0, 3.0, "m", "A")}))
+    np.testing.assert_allclose(two["x"].values, np.arange(6) + 0.5)
+    np.testing.assert_array_equal(two["Small"].values[:, 3:], c)
+    assert np.isnan(two["Small"].values[:, :3]).all()
+    np.testing.assert_array_equal(two["Height"].values, a)
+
+
+def test_gwy_with_an_infinite_size_is_refused(tmp_path):
+    pytest.importorskip("gwyfile")
+    from supramap.errors import FormatError
+    from supramap.io import read
+
+    p = _gwy(tmp_path / "inf.gwy", {"H": (np.ones((3, 3)), np.inf, 1.0, 0.0, "m", "m")})
+    with pytest.raises(FormatError, match="not positive and finite"):
+        read(p)

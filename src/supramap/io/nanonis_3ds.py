@@ -173,6 +173,8 @@ def read_3ds(path: str | os.PathLike[str], *, chunks: int | None = None) -> xr.D
     y = cy - h / 2 + (np.arange(ny) + 0.5) * dy
     coords = {"y": ("y", y, {"units": "m"}), "x": ("x", x, {"units": "m"}),
               "bias": ("bias", bias, {"units": unit0, "long_name": sweep_name})}
+    # (dims, data, attrs) tuples, not DataArrays: the Dataset then has nothing to align
+    # (2× faster for a small grid's ~14 variables, #27).
     variables: dict[str, Any] = {}
     for k, raw_name in enumerate(channels):
         name, unit = _name_unit(raw_name)
@@ -181,9 +183,7 @@ def read_3ds(path: str | os.PathLike[str], *, chunks: int | None = None) -> xr.D
         if factor != 1.0:  # the file's float32 kept (half of float64), scaled in place
             with np.errstate(invalid="ignore"):
                 sl *= np.float32(factor)
-        variables[name] = xr.DataArray(sl,
-                                       dims=("y", "x", "bias"),
-                                       attrs={"units": si, "channel": raw_name})
+        variables[name] = (("y", "x", "bias"), sl, {"units": si, "channel": raw_name})
     for i, raw_name in enumerate(params):
         name, unit = _name_unit(raw_name)
         si, factor = parse_unit(unit)
@@ -192,9 +192,7 @@ def read_3ds(path: str | os.PathLike[str], *, chunks: int | None = None) -> xr.D
         if factor != 1.0:
             with np.errstate(invalid="ignore"):
                 col *= np.float32(factor)
-        variables[key] = xr.DataArray(col,
-                                      dims=("y", "x"),
-                                      attrs={"units": si, "parameter": raw_name})
+        variables[key] = (("y", "x"), col, {"units": si, "parameter": raw_name})
     attrs = {"format": "3ds", "source_file": str(p), "header": header,
              "points_measured": int(count), "points_total": int(total),
              "grid_angle_deg": float(angle), "provenance": [f"read {p.name}"]}
