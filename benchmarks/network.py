@@ -1,17 +1,18 @@
 """Benchmark: four-probe network solve on a 1024 × 1024 map with ~30 % superconducting clusters.
 
 Compares, in the same run, supramap's contracted network (superconducting clusters merged
-into single nodes, algebraic-multigrid CG) with ``scipy.sparse.linalg.spsolve`` on the
+into single nodes; a symmetric SuperLU factorisation up to ~120 000 unknowns (~400² maps),
+algebraic-multigrid CG above) with ``scipy.sparse.linalg.spsolve`` on the
 uncontracted "penalty" system (every pixel a node, superconducting bonds given 10⁶ × the normal
 conductance).  Both solve one configuration (current A→B of a van der Pauw square) to a
 relative residual ≤ 1e-8 (the baseline; supramap's fourprobe itself stops at 1e-6, which
 leaves resistances within ~1e-7); times are the best of three (ours) and two (baseline) runs; peak
 memory is tracemalloc's.  Then the whole ``fourprobe`` (both van der Pauw configurations on one
-AMG hierarchy, the homogeneous reference from the lattice Green's function, potential and
-current maps) at three sizes, with the fitted exponent of time against pixels.
+factorisation or AMG hierarchy, the homogeneous reference from the lattice Green's function,
+potential and current maps) at three sizes, with the fitted exponent of time against pixels.
 
-Goals (issue #16): ≥ 5× the penalty solve at 1024² (and 2048² with --baseline-2048: 172 s,
-10 GB); the whole fourprobe at 2048² under 15 s and 1.5 GB.
+Goals (issues #16, #27): ≥ 5× the penalty solve at 256², 512², 1024² (and 2048² with
+--baseline-2048: 172 s, 10 GB); the whole fourprobe at 2048² under 15 s and 1.5 GB.
 
     python benchmarks/network.py [--skip-baseline] [--size 1024] [--sizes 512,1024,2048]
 """
@@ -116,7 +117,7 @@ def main() -> None:
     t_ours, (r_ours, res_ours) = run(ours, g, sc, repeat=3)
     m_ours = peak(ours, g, sc)
     print(f"{'':34s}{'time (s)':>10s}{'peak MB':>10s}{'R_AB (Ω)':>14s}{'residual':>11s}")
-    print(f"{'supramap (contracted, AMG-CG)':34s}{t_ours:10.2f}{m_ours:10.0f}{r_ours:14.6f}"
+    print(f"{'supramap (contracted network)':34s}{t_ours:10.2f}{m_ours:10.0f}{r_ours:14.6f}"
           f"{res_ours:11.1e}")
     if not args.skip_baseline:
         t_pen, (r_pen, res_pen) = run(penalty, g, sc, repeat=2)

@@ -255,3 +255,29 @@ def test_correlated_texture_vdp_result_shape():
                 "current_fraction_in_sc", "residual"):
         assert key in d
     assert d["sc_fraction"] == pytest.approx(0.3, abs=0.01)
+
+
+@pytest.mark.parametrize("insulating", [False, True])
+def test_direct_and_multigrid_solves_agree(monkeypatch, insulating):
+    """Both solvers on one map with clusters (and, with insulating pixels, more than one
+    component: the grounded, reduced system): the same resistances within the multigrid's
+    1e-6 residual; and a homogeneous square still reads R_s ln 2 / π through multigrid."""
+    import supramap.network.solve as solve
+
+    rng = np.random.default_rng(5)
+    field = ndimage.gaussian_filter(rng.standard_normal((96, 96)), 3)
+    sc = field > np.quantile(field, 0.7)
+    g = uniform((96, 96))
+    if insulating:  # insulating patches inside; the corner contacts stay connected
+        hole = field < np.quantile(field, 0.1)
+        hole[:12], hole[-12:], hole[:, :12], hole[:, -12:] = False, False, False, False
+        g[hole] = 0.0
+    direct = fourprobe(g, sc)
+    monkeypatch.setattr(solve, "DIRECT_LIMIT", 100)
+    amg = fourprobe(g, sc)
+    assert amg.residual <= 1e-6 and direct.residual < 1e-10
+    assert amg.R_apparent_ohm == pytest.approx(direct.R_apparent_ohm, rel=1e-5)
+    for k, v in direct.resistances_ohm.items():
+        assert amg.resistances_ohm[k] == pytest.approx(v, rel=1e-5, abs=1e-9 * RS)
+    hom = fourprobe(uniform((96, 96)), no_sc((96, 96)))
+    assert hom.sheet_resistance_apparent_ohm == pytest.approx(RS, rel=0.02)
