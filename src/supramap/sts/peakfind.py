@@ -6,7 +6,10 @@ a spectrum; every ``supramap sts fit`` paid it for the starting gaps (#27: an an
 command's fixed cost < 1 s).  The definitions are scipy's (local maxima with plateaus at
 their middle; prominence within an optional window; width at a fraction of the prominence,
 interpolated), and ``tests/test_peakfind.py`` asserts equal output with scipy's on random
-and plateau-rich signals.
+and plateau-rich signals.  Every peak is walked at once on sparse tables (O(n log n) numpy):
+an 8000-point spectrum in 3.5 ms against scipy's 0.3 ms (Cython), used by every spectrum
+analysis (fits' starting gaps, coherence and zero-bias peaks, peak series).  The atom-probe
+mass spectrum's peak search (height and distance) still uses scipy's.
 """
 
 from __future__ import annotations
@@ -41,29 +44,92 @@ class Prominence:
     right_bases: np.ndarray
 
 
-def prominences(x: np.ndarray, peaks: np.ndarray, wlen: float | None = None) -> Prominence:
+class _Tables:
+    """Sparse tables of *x* (block k holds windows of 2ᵏ samples): maxima, minima and the
+    positions of the minima (ties to the left or to the right), for the walks below done on
+    every peak at once in log₂ n steps.  scipy walks sample by sample in Cython; the same walk
+    peak by peak in Python was 100× slower than scipy (35 ms on an 8000-point spectrum)."""
+
+    def __init__(self, x: np.ndarray) -> None:
+        self.x = x
+        self.max, self.min = [x], [x]
+        idx = np.arange(x.size)
+        self.arg_left, self.arg_right = [idx], [idx]
+        k = 1
+        while 2**k <= x.size:
+            h = 2 ** (k - 1)
+            self.max.append(np.maximum(self.max[-1][:-h], self.max[-1][h:]))
+            self.min.append(np.minimum(self.min[-1][:-h], self.min[-1][h:]))
+            a, b = self.arg_left[-1][:-h], self.arg_left[-1][h:]
+            self.arg_left.append(np.where(x[b] < x[a], b, a))
+            a, b = self.arg_right[-1][:-h], self.arg_right[-1][h:]
+            self.arg_right.append(np.where(x[b] <= x[a], b, a))
+            k += 1
+
+    def argmin(self, lo: np.ndarray, hi: np.ndarray, right: bool) -> np.ndarray:
+        """Position of the minimum of x[lo..hi] (inclusive), ties to the rightmost or the
+        leftmost."""
+        k = np.floor(np.log2(hi - lo + 1)).astype(int)
+        tab = self.arg_right if right else self.arg_left
+        out = np.empty(lo.size, dtype=np.intp)
+        for kk in np.unique(k):
+            m = k == kk
+            a, b = tab[kk][lo[m]], tab[kk][hi[m] - 2**kk + 1]
+            better = (self.x[b] <= self.x[a]) if right else (self.x[b] < self.x[a])
+            out[m] = np.where(better, b, a)
+        return out
+
+    def walk_left(self, start: np.ndarray, lo: np.ndarray, above: np.ndarray,
+                  level: np.ndarray) -> np.ndarray:
+        """Smallest pos ≥ lo with every x[pos..start − 1] ≤ level (*above* False) or > level
+        (*above* True, elementwise)."""
+        pos = start.copy()
+        for k in range(len(self.max) - 1, -1, -1):
+            w = 2**k
+            ok = pos - w >= lo
+            j = np.where(ok, pos - w, 0)
+            fits = np.where(above, self.min[k][j] > level, self.max[k][j] <= level)
+            pos = np.where(ok & fits, pos - w, pos)
+        return pos
+
+    def walk_right(self, start: np.ndarray, hi: np.ndarray, above: np.ndarray,
+                   level: np.ndarray) -> np.ndarray:
+        """Largest end ≤ hi with every x[start..end − 1] ≤ level (*above* False) or > level
+        (*above* True)."""
+        end = start.copy()
+        for k in range(len(self.max) - 1, -1, -1):
+            w = 2**k
+            ok = end + w <= hi
+            j = np.where(ok, end, 0)
+            fits = np.where(above, self.min[k][j] > level, self.max[k][j] <= level)
+            end = np.where(ok & fits, end + w, end)
+        return end
+
+
+def prominences(x: np.ndarray, peaks: np.ndarray, wlen: float | None = None,
+                _tables: _Tables | None = None) -> Prominence:
     """Height of each peak above the higher of the lowest points on either side before the
-    signal rises above the peak, within a window of *wlen* samples about it when given."""
+    signal rises above the peak, within a window of *wlen* samples about it when given
+    (finite *x*)."""
     x = np.asarray(x, dtype=float)
+    peaks = np.asarray(peaks, dtype=np.intp)
     n = x.size
-    half = int(np.ceil(wlen)) // 2 if wlen is not None and np.ceil(wlen) >= 2 else None
-    prom = np.empty(len(peaks))
-    lb = np.empty(len(peaks), dtype=np.intp)
-    rb = np.empty(len(peaks), dtype=np.intp)
-    for j, p in enumerate(np.asarray(peaks, dtype=np.intp)):
-        lo, hi = (0, n - 1) if half is None else (max(p - half, 0), min(p + half, n - 1))
-        xp = x[p]
-        left = x[lo:p + 1][::-1]          # from the peak leftwards
-        stop = np.flatnonzero(left > xp)
-        left = left[: stop[0]] if stop.size else left
-        k = int(np.argmin(left))          # first minimum met walking away from the peak
-        right = x[p:hi + 1]
-        stop = np.flatnonzero(right > xp)
-        right = right[: stop[0]] if stop.size else right
-        m = int(np.argmin(right))
-        lb[j], rb[j] = p - k, p + m
-        prom[j] = xp - max(left[k], right[m])
-    return Prominence(prom, lb, rb)
+    if peaks.size == 0:
+        z = np.zeros(0, dtype=np.intp)
+        return Prominence(np.zeros(0), z, z)
+    t = _tables or _Tables(x)
+    half = int(np.ceil(wlen)) // 2 if wlen is not None and np.ceil(wlen) >= 2 else n
+    lo = np.maximum(peaks - half, 0)
+    hi = np.minimum(peaks + half, n - 1)
+    xp = x[peaks]
+    no = np.zeros(peaks.size, dtype=bool)
+    # Left: from the peak towards lo while x ≤ the peak; the first minimum met (rightmost).
+    left_stop = t.walk_left(peaks, lo, no, xp)
+    lb = t.argmin(left_stop, peaks, right=True)
+    # Right: towards hi while x ≤ the peak; the first minimum met (leftmost).
+    right_end = t.walk_right(peaks + 1, hi + 1, no, xp)
+    rb = t.argmin(peaks, right_end - 1, right=False)
+    return Prominence(xp - np.maximum(x[lb], x[rb]), lb, rb)
 
 
 @dataclass(frozen=True)
@@ -78,31 +144,30 @@ class Widths:
 
 
 def widths(x: np.ndarray, peaks: np.ndarray, rel_height: float = 0.5,
-           prominence: Prominence | None = None) -> Widths:
+           prominence: Prominence | None = None, _tables: _Tables | None = None) -> Widths:
     """Width of each peak where the signal crosses peak − *rel_height* × prominence, between
     the peak's bases, with linear interpolation between samples."""
     x = np.asarray(x, dtype=float)
     peaks = np.asarray(peaks, dtype=np.intp)
-    pr = prominence if prominence is not None else prominences(x, peaks)
-    out = np.empty((4, len(peaks)))
-    for j, p in enumerate(peaks):
-        lo, hi = int(pr.left_bases[j]), int(pr.right_bases[j])
-        h = x[p] - pr.prominences[j] * rel_height
-        # Walk left while the signal is above h (not past the left base).
-        seg = x[lo + 1:p + 1][::-1]
-        below = np.flatnonzero(~(h < seg))
-        i = p - int(below[0]) if below.size else lo
-        left = float(i)
-        if x[i] < h:
-            left += (h - x[i]) / (x[i + 1] - x[i])
-        seg = x[p:hi]
-        below = np.flatnonzero(~(h < seg))
-        i = p + int(below[0]) if below.size else hi
-        right = float(i)
-        if x[i] < h:
-            right -= (h - x[i]) / (x[i - 1] - x[i])
-        out[:, j] = right - left, h, left, right
-    return Widths(*out)
+    t = _tables or _Tables(x)
+    pr = prominence if prominence is not None else prominences(x, peaks, _tables=t)
+    if peaks.size == 0:
+        e = np.zeros(0)
+        return Widths(e, e, e, e)
+    lo, hi = pr.left_bases.astype(np.intp), pr.right_bases.astype(np.intp)
+    h = x[peaks] - pr.prominences * rel_height
+    yes = np.ones(peaks.size, dtype=bool)
+    # Left: from the peak down to lo + 1 while above h; stop at the first sample ≤ h (or lo).
+    i = t.walk_left(peaks + 1, lo + 1, yes, h) - 1
+    xi, xn = x[i], x[np.minimum(i + 1, x.size - 1)]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        left = np.where(xi < h, i + (h - xi) / (xn - xi), i.astype(float))
+    # Right: from the peak up to hi − 1 while above h; stop at the first sample ≤ h (or hi).
+    j = t.walk_right(peaks, hi, yes, h)
+    xj, xq = x[j], x[np.maximum(j - 1, 0)]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        right = np.where(xj < h, j - (h - xj) / (xq - xj), j.astype(float))
+    return Widths(right - left, h, left, right)
 
 
 def find_peaks(x: np.ndarray, *, prominence: float | None = None, width: float | None = None,
@@ -115,7 +180,8 @@ def find_peaks(x: np.ndarray, *, prominence: float | None = None, width: float |
     props: dict[str, np.ndarray] = {}
     if prominence is None and width is None:
         return peaks, props
-    pr = prominences(x, peaks, wlen)
+    t = _Tables(x)
+    pr = prominences(x, peaks, wlen, _tables=t)
     if prominence is not None:
         keep = pr.prominences >= prominence
         peaks = peaks[keep]
@@ -123,7 +189,7 @@ def find_peaks(x: np.ndarray, *, prominence: float | None = None, width: float |
     props |= {"prominences": pr.prominences, "left_bases": pr.left_bases,
               "right_bases": pr.right_bases}
     if width is not None:
-        w = widths(x, peaks, rel_height, pr)
+        w = widths(x, peaks, rel_height, pr, _tables=t)
         keep = w.widths >= width
         peaks = peaks[keep]
         props = {k: v[keep] for k, v in props.items()}

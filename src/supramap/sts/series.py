@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.signal import find_peaks, peak_widths
 
 from supramap.display import displayable
 from supramap.errors import AnalysisError
 from supramap.sts.models import check_bias
+from supramap.sts.peakfind import find_peaks, widths
 from supramap.sts.peaks import G0
 
 
@@ -84,7 +84,7 @@ def track_low_energy_peaks(spectra: Sequence[tuple[np.ndarray, np.ndarray]],
             keep = np.sort(keep)
             if keep.size == 2 and not (bs[keep[0]] < 0 < bs[keep[1]]):
                 keep = keep[[int(np.argmax(gs[keep]))]]
-            w = peak_widths(gs, keep, rel_height=0.5)[0] * step
+            w = widths(gs, keep, rel_height=0.5).widths * step
             branches.append([float(bs[i]) for i in keep])
             fwhm.append(float(np.mean(w)))
             height.append(float(np.max(gs[keep]) - np.min(gs)))
