@@ -284,3 +284,18 @@ def test_region_moments_equal_skimage_regionprops():
     got = region_moments(lab, cur)
     for key, want in ref.items():
         np.testing.assert_allclose(got[key], want, rtol=1e-10, atol=1e-12, err_msg=key)
+
+
+def test_region_moments_count_nan_as_zero_and_inf_as_the_largest_float():
+    from supramap.conduction.islands import region_moments
+
+    lab = np.zeros((6, 6), int)
+    lab[:2, :2], lab[3:, 3:], lab[0, 5] = 1, 2, 3
+    cur = -np.ones((6, 6))
+    cur[0, 0] = np.nan                      # region 1: max 0 (NaN counts as 0), mean −0.75
+    cur[4, 4] = np.inf                      # region 2: max the largest float
+    cur[0, 5] = np.nan                      # region 3: only NaN → 0
+    got = region_moments(lab, cur)
+    want = [np.nan_to_num(cur[lab == i]) for i in (1, 2, 3)]
+    np.testing.assert_array_equal(got["intensity_max"], [w.max() for w in want])
+    np.testing.assert_array_equal(got["intensity_mean"], [w.mean() for w in want])

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
+from scipy import ndimage
 
 from supramap.data import make_image
 from supramap.errors import AnalysisError, RegistrationError
@@ -186,3 +187,26 @@ def test_shift_image_moves_content_and_marks_uncovered():
     out = shift_image(_img(z), (2, 3))
     assert out.values[7, 8] == pytest.approx(1)
     assert np.isnan(out.values[0]).all() and np.isnan(out.values[:, :3]).all()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 40), st.integers(1, 40), st.sampled_from([1, 3, 5, 7]),
+       st.integers(1, 9), st.integers(0, 2**31 - 1))
+def test_strip_extreme_filters_equal_scipy(ny, nx, size, strip, seed):
+    """Square min/max filters (mode 'nearest') in strips equal scipy.ndimage's, with ±inf,
+    ties, one-row and one-column images and strips shorter than the window."""
+    import supramap.spm.extreme as ex
+
+    rng = np.random.default_rng(seed)
+    z = rng.integers(0, 4, (ny, nx)).astype(float)
+    z[rng.random((ny, nx)) < 0.05] = np.inf
+    z[rng.random((ny, nx)) < 0.05] = -np.inf
+    old = ex.STRIP_ROWS
+    ex.STRIP_ROWS = strip
+    try:
+        np.testing.assert_array_equal(ex.minimum_filter(z, size),
+                                      ndimage.minimum_filter(z, size=size, mode="nearest"))
+        np.testing.assert_array_equal(ex.maximum_filter(z, size),
+                                      ndimage.maximum_filter(z, size=size, mode="nearest"))
+    finally:
+        ex.STRIP_ROWS = old

@@ -31,7 +31,7 @@ from supramap.quality import (
     warn,
     warnings_to_list,
 )
-from supramap.spm import nan_gaussian
+from supramap.spm import extreme, nan_gaussian
 from supramap.spm.health import offset_jump_warnings, offset_jumps
 from supramap.spm.labels import label_max
 
@@ -227,9 +227,8 @@ def plateau_pixels(values: np.ndarray, detect: float) -> np.ndarray:
     # analysis); copies of the map only where NaN must be replaced.
     finite = bool(np.isfinite(values).all())
     z = values if finite else np.nan_to_num(values, nan=-np.inf)
-    lo = ndimage.minimum_filter(z, size=3, mode="nearest")
-    hi = ndimage.maximum_filter(values if finite else np.nan_to_num(values, nan=np.inf),
-                                size=3, mode="nearest")
+    lo = extreme.minimum_filter(z, 3)
+    hi = extreme.maximum_filter(values if finite else np.nan_to_num(values, nan=np.inf), 3)
     above = lo > detect
     np.subtract(hi, lo, out=hi)  # the 3 × 3 range
     np.abs(z, out=lo)
@@ -382,8 +381,7 @@ def analyze(current: xr.DataArray, *, topography: xr.DataArray | None = None,
         # midpoint of strong and weak parts alike — also inside one connected region holding
         # two levels (a stripe of 3.5 and 5.5 µA), where one cut per region would eat the
         # weaker part's edges.
-        near = ndimage.maximum_filter(np.nan_to_num(graded, nan=-np.inf),
-                                      size=2 * LOCAL_PX + 1, mode="nearest")
+        near = extreme.maximum_filter(np.nan_to_num(graded, nan=-np.inf), 2 * LOCAL_PX + 1)
         # The nearest level, one level at a time (an (ny, nx, levels) difference array was
         # the largest allocation of the analysis: 640 MB at 4096²).
         own = np.full(near.shape, lv[0])
@@ -495,7 +493,7 @@ def analyze(current: xr.DataArray, *, topography: xr.DataArray | None = None,
 
 def _share_above(values: np.ndarray, level: float) -> float:
     n = max(int(np.isfinite(values).sum()), 1)
-    return float((np.nan_to_num(values, nan=-np.inf) > level).sum()) / n
+    return float(np.count_nonzero(values > level)) / n  # NaN compares False
 
 
 def _edges(current: xr.DataArray, mask: np.ndarray, thr: float, max_profiles: int,

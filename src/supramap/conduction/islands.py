@@ -111,7 +111,6 @@ def region_moments(labels: np.ndarray, intensity: np.ndarray) -> dict[str, np.nd
     pass of bincounts over the pixels.  regionprops builds an object per region and computes
     every moment of each: 13 s of a 4096² map with 7,874 islands, against well under a second
     here."""
-    from scipy import ndimage
 
     n = int(labels.max())
     flat = labels.ravel()
@@ -144,15 +143,23 @@ def region_moments(labels: np.ndarray, intensity: np.ndarray) -> dict[str, np.nd
         orientation = np.where(srr - scc == 0, np.where(src > 0, np.pi / 4, -np.pi / 4),
                                0.5 * np.arctan2(2 * src, srr - scc))
     img = np.asarray(intensity)
-    values = np.nan_to_num(img.ravel()[keep].astype(np.float64, copy=False))
+    # np.nan_to_num's values (NaN → 0, ±inf → ± the largest float) in two in-place passes:
+    # nan_to_num itself took 0.17 s on the 5 M region pixels of a 4096² map.
+    values = img.ravel()[keep].astype(np.float64)
+    values[np.isnan(values)] = 0.0
+    big = np.finfo(np.float64).max
+    np.clip(values, -big, big, out=values)
     mean = np.bincount(lab, values, minlength=n + 1)[1:] / area
+    # The maximum per region in one unbuffered scatter (ndimage.maximum with an index sorts
+    # every pixel by label, 4 s at 4096²; a loop over bounding boxes took 0.5 s there).
+    # In chunks: ufunc.at copies its indices to intp (40 MB at once at 4096², above the
+    # analysis's 1 GB peak).
+    peak = np.full(n + 1, -np.inf)
+    for i in range(0, lab.size, 1 << 20):
+        np.maximum.at(peak, lab[i:i + (1 << 20)], values[i:i + (1 << 20)])
+    peak = peak[1:]
     del values, lab, keep
     index = np.arange(1, n + 1)
-    # The maximum per region from its bounding box (ndimage.maximum with an index sorts every
-    # pixel by label: 4 s at 4096²; the boxes of small islands cost a few µs each).
-    peak = np.empty(n)
-    for i, box in enumerate(ndimage.find_objects(labels, max_label=n)):
-        peak[i] = np.nan_to_num(img[box][labels[box] == i + 1]).max()
     return {"label": index, "area": area, "centroid-0": r0, "centroid-1": c0,
             "orientation": orientation, "axis_major_length": major,
             "axis_minor_length": minor, "intensity_mean": mean, "intensity_max": peak}

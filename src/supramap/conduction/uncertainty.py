@@ -111,7 +111,7 @@ def level_errors(values: np.ndarray, mask: np.ndarray, levels, sigmas,
                                   iterations=3)
     vals, errs = [], []
     for level, sigma in zip(levels, sigmas):
-        sel = core & (np.abs(np.nan_to_num(values, nan=np.inf) - level) < 3 * sigma)
+        sel = core & (np.abs(values - level) < 3 * sigma)  # NaN compares False
         rows, _ = np.nonzero(sel)
         n = np.bincount(rows, minlength=values.shape[0]).astype(float)
         tot = np.bincount(rows, weights=raw[sel], minlength=values.shape[0])
