@@ -248,3 +248,14 @@ def test_gwy_with_an_infinite_size_is_refused(tmp_path):
     p = _gwy(tmp_path / "inf.gwy", {"H": (np.ones((3, 3)), np.inf, 1.0, 0.0, "m", "m")})
     with pytest.raises(FormatError, match="not positive and finite"):
         read(p)
+
+
+def test_gwy_whose_data_entries_are_no_data_fields_is_refused(tmp_path):
+    pytest.importorskip("gwyfile")
+    from gwyfile.objects import GwyContainer, GwySIUnit
+
+    c = GwyContainer()
+    c["/0/data"] = GwySIUnit(unitstr="m")   # a /0/data key holding something else
+    c.tofile(str(tmp_path / "odd.gwy"))
+    with pytest.raises(FormatError, match="no data field"):
+        read(tmp_path / "odd.gwy")

@@ -189,6 +189,9 @@ def read_gwy(path: str | Path) -> xr.Dataset:
             attrs["pixel_size_known"] = False
         variables[name] = (data * z_scale if z_scale != 1.0 else data, attrs,
                            {"y": ("y", y, {"units": xy_unit}), "x": ("x", x, {"units": xy_unit})})
+    if not variables:
+        raise FormatError(p, "Gwyddion file holds no data field (its /N/data entries are "
+                             "not GwyDataField objects)")
     ds_attrs = {"format": "gwy", "source_file": str(p)}
     first = next(iter(variables.values()))[2]
     if all(_same_grid(c, first) for _, _, c in variables.values()):
