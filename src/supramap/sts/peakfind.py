@@ -79,31 +79,20 @@ class _Tables:
             out[m] = np.where(better, b, a)
         return out
 
-    def walk_left(self, start: np.ndarray, lo: np.ndarray, above: np.ndarray,
-                  level: np.ndarray) -> np.ndarray:
-        """Smallest pos ≥ lo with every x[pos..start − 1] ≤ level (*above* False) or > level
-        (*above* True, elementwise)."""
+    def walk(self, start: np.ndarray, bound: np.ndarray, above: bool, level: np.ndarray,
+             left: bool) -> np.ndarray:
+        """From *start* towards *bound* (left: the smallest pos ≥ bound with every
+        x[pos..start − 1]; right: the largest end ≤ bound with every x[start..end − 1]) while
+        the samples stay ≤ *level* (or > *level* with *above*), level per walk."""
         pos = start.copy()
         for k in range(len(self.max) - 1, -1, -1):
             w = 2**k
-            ok = pos - w >= lo
-            j = np.where(ok, pos - w, 0)
-            fits = np.where(above, self.min[k][j] > level, self.max[k][j] <= level)
-            pos = np.where(ok & fits, pos - w, pos)
+            nxt = pos - w if left else pos + w
+            ok = nxt >= bound if left else nxt <= bound
+            j = np.where(ok, np.minimum(pos, nxt), 0)  # the block of 2ᵏ samples crossed
+            fits = self.min[k][j] > level if above else self.max[k][j] <= level
+            pos = np.where(ok & fits, nxt, pos)
         return pos
-
-    def walk_right(self, start: np.ndarray, hi: np.ndarray, above: np.ndarray,
-                   level: np.ndarray) -> np.ndarray:
-        """Largest end ≤ hi with every x[start..end − 1] ≤ level (*above* False) or > level
-        (*above* True)."""
-        end = start.copy()
-        for k in range(len(self.max) - 1, -1, -1):
-            w = 2**k
-            ok = end + w <= hi
-            j = np.where(ok, end, 0)
-            fits = np.where(above, self.min[k][j] > level, self.max[k][j] <= level)
-            end = np.where(ok & fits, end + w, end)
-        return end
 
 
 def prominences(x: np.ndarray, peaks: np.ndarray, wlen: float | None = None,
@@ -122,12 +111,11 @@ def prominences(x: np.ndarray, peaks: np.ndarray, wlen: float | None = None,
     lo = np.maximum(peaks - half, 0)
     hi = np.minimum(peaks + half, n - 1)
     xp = x[peaks]
-    no = np.zeros(peaks.size, dtype=bool)
     # Left: from the peak towards lo while x ≤ the peak; the first minimum met (rightmost).
-    left_stop = t.walk_left(peaks, lo, no, xp)
+    left_stop = t.walk(peaks, lo, False, xp, left=True)
     lb = t.argmin(left_stop, peaks, right=True)
     # Right: towards hi while x ≤ the peak; the first minimum met (leftmost).
-    right_end = t.walk_right(peaks + 1, hi + 1, no, xp)
+    right_end = t.walk(peaks + 1, hi + 1, False, xp, left=False)
     rb = t.argmin(peaks, right_end - 1, right=False)
     return Prominence(xp - np.maximum(x[lb], x[rb]), lb, rb)
 
@@ -156,14 +144,13 @@ def widths(x: np.ndarray, peaks: np.ndarray, rel_height: float = 0.5,
         return Widths(e, e, e, e)
     lo, hi = pr.left_bases.astype(np.intp), pr.right_bases.astype(np.intp)
     h = x[peaks] - pr.prominences * rel_height
-    yes = np.ones(peaks.size, dtype=bool)
     # Left: from the peak down to lo + 1 while above h; stop at the first sample ≤ h (or lo).
-    i = t.walk_left(peaks + 1, lo + 1, yes, h) - 1
+    i = t.walk(peaks + 1, lo + 1, True, h, left=True) - 1
     xi, xn = x[i], x[np.minimum(i + 1, x.size - 1)]
     with np.errstate(divide="ignore", invalid="ignore"):
         left = np.where(xi < h, i + (h - xi) / (xn - xi), i.astype(float))
     # Right: from the peak up to hi − 1 while above h; stop at the first sample ≤ h (or hi).
-    j = t.walk_right(peaks, hi, yes, h)
+    j = t.walk(peaks, hi, True, h, left=False)
     xj, xq = x[j], x[np.maximum(j - 1, 0)]
     with np.errstate(divide="ignore", invalid="ignore"):
         right = np.where(xj < h, j - (h - xj) / (xq - xj), j.astype(float))

@@ -10,7 +10,7 @@ from scipy.ndimage import gaussian_filter1d
 
 from supramap.display import displayable
 from supramap.quality import QualityWarning, as_warnings, warn
-from supramap.sts.peakfind import find_peaks, widths
+from supramap.sts.peakfind import find_peaks
 
 G0 = 7.748091729e-5  # 2e²/h in S
 
@@ -182,10 +182,11 @@ def zero_bias_peak(bias: np.ndarray, g: np.ndarray, *, window_eV: float | None =
     idx, props = find_peaks(ys, prominence=floor, width=3)
     if idx.size == 0:
         return ZeroBiasPeak(False)
-    k = int(idx[np.argmin(np.abs(bs[idx]))])
+    nearest = int(np.argmin(np.abs(bs[idx])))
+    k = int(idx[nearest])
     if abs(bs[k]) > w / 2:
         return ZeroBiasPeak(False)
-    fwhm = widths(ys, [k], rel_height=0.5).widths
+    fwhm = props["widths"][nearest:nearest + 1]  # at half prominence, as find_peaks measured
     step = float(np.median(np.diff(bs)))
     left_i = int(np.searchsorted(bs, bs[k]) - 1)
     base = float(min(ys[: max(left_i, 1)].min(), ys[k + 1:].min() if k + 1 < ys.size
