@@ -1,8 +1,10 @@
 """Solving Kirchhoff's equations of a contracted network for several current injections.
 
-Small systems are factorised once with SuperLU; large ones get an algebraic-multigrid
-(pyamg) preconditioner for conjugate gradients.  Either way the set-up is shared by every
-injection pattern.
+Systems up to ~1024² maps are factorised once, a sparse LDLᵀ (Cholesky) on an approximate-
+minimum-degree ordering (qdldl, the OSQP project's factorisation: the grounded conductance
+matrix is symmetric positive definite, so no pivoting is needed); larger ones get an
+algebraic-multigrid (pyamg) preconditioner for conjugate gradients, whose memory grows
+linearly.  Either way the set-up is shared by every injection pattern.
 """
 
 from __future__ import annotations
@@ -12,18 +14,17 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 from scipy.sparse import csgraph
-from scipy.sparse.linalg import splu
 
 from supramap.errors import AnalysisError
 from supramap.network.model import Network
 
-#: Systems up to this many unknowns are factorised directly (SuperLU, symmetric mode on a
-#: minimum-degree ordering of K + Kᵀ); larger ones use algebraic multigrid-preconditioned
-#: conjugate gradients (pyamg).  Measured, the whole ``fourprobe`` (two configurations) on
-#: maps 30 % superconducting: direct 0.058 / 0.117 / 0.318 / 0.670 s at 192² / 256² / 384² /
-#: 512², multigrid (or the former COLAMD factorisation below 30 000) 0.094 / 0.189 / 0.336 /
-#: 0.567 s: the cross-over lies between 384² (~103 000 unknowns) and 512² (~184 000).
-DIRECT_LIMIT = 120_000
+#: Systems up to this many unknowns (every 1024² map) are factorised directly (qdldl's LDLᵀ);
+#: larger ones use algebraic multigrid-preconditioned conjugate gradients (pyamg), whose
+#: memory grows linearly.  Measured, the whole ``fourprobe`` (two configurations) on maps 30 %
+#: superconducting, direct against multigrid: 0.42 / 0.84 s at 512², 1.87 / 2.82 s at 1024²
+#: (625 / 463 MB peak), 2.8 / 3.5 s at 1200², 5.6 / 5.9 s at 1448² (1.14 / 0.78 GB), and at
+#: 2048² 11.9 / 11.5 s but 2.17 / 1.43 GB.
+DIRECT_LIMIT = 1_100_000
 #: Relative residual ‖K v − b‖/‖b‖ every solve must reach.  Measured on a 2048² map with 30 %
 #: superconducting clusters: residual 7.7e-7 leaves the four-probe resistance within 2e-8
 #: (relative) of the fully converged one, at 8 multigrid-CG iterations instead of 12 for 1e-8;
@@ -44,20 +45,39 @@ class Solver:
     index: np.ndarray  # node -> row of the reduced system, -1 for ground/outside
     ground: int
     matrix: sparse.csr_matrix
-    lu: object = None
+    factor: object = None  # qdldl.Solver of the grounded matrix
     amg: object = None
     tol: float = TARGET_RESIDUAL  # the relative residual every solve must reach
     singular: bool = False  # matrix is the whole Laplacian; the ground is fixed after solving
 
     def _amg_solve(self, b: np.ndarray, x0: np.ndarray | None, tol: float) -> np.ndarray:
-        """Multigrid-preconditioned CG.  W-cycles: 15 CG iterations instead of 21 (F) or 35
-        (V) on a 2048² map with 30 % superconducting clusters, 4.7 s against 6.1 s and 6.9 s.
-        One BLAS thread: the cycles are sparse (no BLAS) and the coarsest level's small dense
-        pseudo-inverse is slower on two threads (a 256² solve 0.165 s against 0.10 s)."""
+        """Multigrid-preconditioned CG (at most 100 iterations a call: W-cycles converge in ~15
+        whatever the size; a tolerance below round-off would otherwise run on). W-cycles: 15 CG
+        iterations instead of 21 (F) or 35 (V) on a 2048² map with 30 % superconducting clusters,
+        4.7 s against 6.1 s and 6.9 s. One BLAS thread: the cycles are sparse (no BLAS) and the
+        coarsest level's small dense pseudo-inverse is slower on two threads (a 256² solve 0.165 s
+        against 0.10 s).
+
+        On the whole (singular) Laplacian the preconditioned residual is projected off the
+        constant null vector.  Without it, round-off grows a constant in the search directions
+        until pᵀKp ≤ 0: pyamg's CG stopped ("indefinite") at a residual of 1.7e-4 on a 1448²
+        map with 30 % superconducting clusters; projected, it reaches 4e-9 in 11 iterations.
+        """
+        from scipy.sparse.linalg import LinearOperator, cg
         from threadpoolctl import threadpool_limits
 
+        cycle = self.amg.aspreconditioner(cycle="W")
+        if self.singular:
+            def project(r: np.ndarray) -> np.ndarray:
+                z = cycle @ r
+                return z - z.mean()
+
+            precondition = LinearOperator(self.matrix.shape, matvec=project, dtype=float)
+        else:
+            precondition = cycle
         with threadpool_limits(1):
-            return self.amg.solve(b, x0=x0, tol=tol, accel="cg", maxiter=500, cycle="W")
+            x, _ = cg(self.matrix, b, x0=x0, rtol=tol, atol=0.0, maxiter=100, M=precondition)
+        return x
 
     def solve(self, injections: dict[int, float]) -> tuple[np.ndarray, float]:
         """Node potentials (V, NaN outside the component; ground = 0) and the relative residual
@@ -74,18 +94,25 @@ class Solver:
                 b[self.index[node]] += current
         if k.shape[0] == 0:
             x = b
-        elif self.lu is not None:
-            x = self.lu.solve(b)
+        elif self.factor is not None:
+            x = self.factor.solve(b)
         else:
             x = self._amg_solve(b, None, self.tol)
         norm_b = np.linalg.norm(b)
         residual = float(np.linalg.norm(k @ x - b) / norm_b) if norm_b > 0 else 0.0
         tol = self.tol
         while self.amg is not None and residual > self.tol and tol > 1e-15:
-            # pyamg stops on its own (preconditioned) norm; tighten until the true one is met.
+            # CG stops on its recursively updated residual, which can drift below the true
+            # one: restart from x with a tighter tolerance until the true one is met, or no
+            # longer falls (round-off: a tolerance below ~1e-13 cannot be reached).
             tol /= 10
-            x = self._amg_solve(b, x, tol)
-            residual = float(np.linalg.norm(k @ x - b) / norm_b)
+            x_new = self._amg_solve(b, x, tol)
+            new = float(np.linalg.norm(k @ x_new - b) / norm_b)
+            if new > 0.5 * residual:
+                if new < residual:
+                    x, residual = x_new, new
+                break
+            x, residual = x_new, new
         if self.singular:
             # The whole, ungrounded Laplacian was solved (consistent: injections sum to zero);
             # potentials are fixed up to a constant — ground them here.
@@ -127,18 +154,30 @@ def make_solver(network: Network, ground: int, *, tol: float = TARGET_RESIDUAL) 
     index[keep] = np.arange(keep.size)
     solver = Solver(network, component, index, ground, k, tol=tol)
     if 0 < keep.size <= DIRECT_LIMIT:
-        try:
-            # K is symmetric positive definite once grounded: no pivoting is needed, and a
-            # symmetric minimum-degree ordering fills 3× less than SuperLU's default COLAMD
-            # (256²: 1.4 M against 4.3 M entries; factorisation 0.085 s against 0.165 s).
-            solver.lu = splu(k.tocsc(), permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
-                             options={"SymmetricMode": True})
-        except RuntimeError as exc:  # conductances so unequal that the matrix is singular
-            raise AnalysisError(f"the network's conductance matrix is singular ({exc}): "
-                                "conductances span too many orders of magnitude") from None
+        solver.factor = _factorise(k)
     elif keep.size > DIRECT_LIMIT:
         solver.amg = _amg(k)
     return solver
+
+
+def _factorise(k: sparse.csr_matrix):
+    """LDLᵀ of the grounded (symmetric positive definite) matrix *k*.
+
+    Why qdldl and not scipy's SuperLU: SuperLU factorises the SPD matrix as a general one (an
+    LU with both triangles, its symbolic analysis on K + Kᵀ); an LDLᵀ on an AMD ordering
+    stores one triangle and measured 0.046 / 0.22 / 1.3 s at 256² / 512² / 1024² maps (30 %
+    superconducting) against SuperLU's best ordering 0.085 / 0.53 s / (multigrid 2.2 s).
+    """
+    import qdldl
+
+    # k is symmetric: its lower triangle in CSR is the upper triangle in CSC, no transpose.
+    low = sparse.tril(k, format="csr")
+    upper = sparse.csc_matrix((low.data, low.indices, low.indptr), shape=k.shape)
+    try:
+        return qdldl.Solver(upper, upper=True)
+    except RuntimeError:  # conductances so unequal that a pivot vanished
+        raise AnalysisError("the network's conductance matrix is singular: conductances span "
+                            "too many orders of magnitude") from None
 
 
 def _amg(k: sparse.csr_matrix):
