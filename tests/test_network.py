@@ -304,3 +304,21 @@ def test_multigrid_on_the_whole_laplacian_reaches_a_tight_residual(monkeypatch):
     v, residual = iterative.solve({a: 1.0, b: -1.0})
     assert residual <= 3e-13
     assert v[a] - v[b] == pytest.approx(v_direct[a] - v_direct[b], rel=1e-10)
+
+
+def test_a_solve_that_does_not_converge_is_an_error(monkeypatch):
+    """Potentials that leave Kirchhoff's law unsatisfied (here a multigrid that returns no
+    progress, or NaN) give an AnalysisError naming the residual, never a resistance."""
+    import supramap.network.solve as solve
+
+    field = ndimage.gaussian_filter(np.random.default_rng(2).standard_normal((48, 48)), 3)
+    sc = field > np.quantile(field, 0.7)
+    net = build_network(uniform(sc.shape), sc, default_contacts(sc.shape, "vdp"))
+    a, b = net.contact_nodes[0], net.contact_nodes[1]
+    monkeypatch.setattr(solve, "DIRECT_LIMIT", 100)
+    for stuck in (np.zeros, lambda n: np.full(n, np.nan)):
+        solver = make_solver(net, a)
+        monkeypatch.setattr(solve.Solver, "_amg_solve",
+                            lambda self, rhs, x0, tol, stuck=stuck: stuck(rhs.size))
+        with pytest.raises(AnalysisError, match="did not converge"):
+            solver.solve({a: 1.0, b: -1.0})

@@ -30,6 +30,9 @@ DIRECT_LIMIT = 1_100_000
 #: (relative) of the fully converged one, at 8 multigrid-CG iterations instead of 12 for 1e-8;
 #: currents are conserved to 1e-6 of the injected current.  Direct solves reach ~1e-15.
 TARGET_RESIDUAL = 1e-6
+#: A solve whose residual stays this many times above the target is an error, not a result
+#: (round-off may leave the last digit short of a tight target; 100× is a failed solve).
+FAILED_RESIDUAL = 100.0
 
 
 @dataclass
@@ -113,6 +116,10 @@ class Solver:
                     x, residual = x_new, new
                 break
             x, residual = x_new, new
+        if not residual <= FAILED_RESIDUAL * self.tol:  # NaN included
+            # A resistance from potentials that do not satisfy Kirchhoff's law is no answer.
+            raise AnalysisError(f"the network solve did not converge: relative residual "
+                                f"{residual:.1e} where {self.tol:.0e} was asked")
         if self.singular:
             # The whole, ungrounded Laplacian was solved (consistent: injections sum to zero);
             # potentials are fixed up to a constant — ground them here.
