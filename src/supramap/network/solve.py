@@ -102,20 +102,24 @@ class Solver:
         else:
             x = self._amg_solve(b, None, self.tol)
         norm_b = np.linalg.norm(b)
-        residual = float(np.linalg.norm(k @ x - b) / norm_b) if norm_b > 0 else 0.0
+
+        def relative_residual(v: np.ndarray) -> float:
+            return float(np.linalg.norm(k @ v - b) / norm_b) if norm_b > 0 else 0.0
+
+        residual = relative_residual(x)
         tol = self.tol
         while self.amg is not None and residual > self.tol and tol > 1e-15:
             # CG stops on its recursively updated residual, which can drift below the true
             # one: restart from x with a tighter tolerance until the true one is met, or no
-            # longer falls (round-off: a tolerance below ~1e-13 cannot be reached).
+            # longer halves (round-off: a tolerance below ~1e-13 cannot be reached).
             tol /= 10
             x_new = self._amg_solve(b, x, tol)
-            new = float(np.linalg.norm(k @ x_new - b) / norm_b)
-            if new > 0.5 * residual:
-                if new < residual:
-                    x, residual = x_new, new
+            new = relative_residual(x_new)
+            halved = new <= 0.5 * residual
+            if new < residual:
+                x, residual = x_new, new
+            if not halved:
                 break
-            x, residual = x_new, new
         if not residual <= FAILED_RESIDUAL * self.tol:  # NaN included
             # A resistance from potentials that do not satisfy Kirchhoff's law is no answer.
             raise AnalysisError(f"the network solve did not converge: relative residual "
