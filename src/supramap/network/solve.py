@@ -1,8 +1,10 @@
 """Solving Kirchhoff's equations of a contracted network for several current injections.
 
-Systems up to ~1024² maps are factorised once, a sparse LDLᵀ (Cholesky) on an approximate-
-minimum-degree ordering (qdldl, the OSQP project's factorisation: the grounded conductance
-matrix is symmetric positive definite, so no pivoting is needed); larger ones get an
+Systems up to ~1024² maps are factorised once: the normal pixels on one colour of a
+checkerboard (no two share a bond) are eliminated exactly, then the Schur complement left gets a
+sparse LDLᵀ (Cholesky) on an approximate-minimum-degree ordering (qdldl, the OSQP project's
+factorisation: the grounded conductance matrix is symmetric positive definite, so no pivoting
+is needed); larger ones get an
 algebraic-multigrid (pyamg) preconditioner for conjugate gradients, whose memory grows
 linearly.  Either way the set-up is shared by every injection pattern.
 """
@@ -18,12 +20,12 @@ from scipy.sparse import csgraph
 from supramap.errors import AnalysisError
 from supramap.network.model import Network
 
-#: Systems up to this many unknowns (every 1024² map) are factorised directly (qdldl's LDLᵀ);
-#: larger ones use algebraic multigrid-preconditioned conjugate gradients (pyamg), whose
-#: memory grows linearly.  Measured, the whole ``fourprobe`` (two configurations) on maps 30 %
-#: superconducting, direct against multigrid: 0.42 / 0.84 s at 512², 1.87 / 2.82 s at 1024²
-#: (625 / 463 MB peak), 2.8 / 3.5 s at 1200², 5.6 / 5.9 s at 1448² (1.14 / 0.78 GB), and at
-#: 2048² 11.9 / 11.5 s but 2.17 / 1.43 GB.
+#: Systems up to this many unknowns (every 1024² map) are factorised directly (checkerboard
+#: elimination, then qdldl's LDLᵀ); larger ones use algebraic multigrid-preconditioned
+#: conjugate gradients (pyamg), whose memory grows linearly.  Measured, the whole
+#: ``fourprobe`` (two configurations) on maps 30 % superconducting, direct against multigrid:
+#: 0.39 / 0.84 s at 512², 1.52 / 2.82 s at 1024² (636 / 463 MB peak), 5.1 / 5.3 s at 1448²
+#: (1.16 / 0.78 GB); at 2048² (before the elimination) 11.9 / 11.5 s but 2.17 / 1.43 GB.
 DIRECT_LIMIT = 1_100_000
 #: Relative residual ‖K v − b‖/‖b‖ every solve must reach.  Measured on a 2048² map with 30 %
 #: superconducting clusters: residual 7.7e-7 leaves the four-probe resistance within 2e-8
@@ -165,25 +167,84 @@ def make_solver(network: Network, ground: int, *, tol: float = TARGET_RESIDUAL) 
     index[keep] = np.arange(keep.size)
     solver = Solver(network, component, index, ground, k, tol=tol)
     if 0 < keep.size <= DIRECT_LIMIT:
-        solver.factor = _factorise(k)
+        solver.factor = _factorise(k, _checkerboard(network, index, k))
     elif keep.size > DIRECT_LIMIT:
         solver.amg = _amg(k)
     return solver
 
 
-def _factorise(k: sparse.csr_matrix):
-    """LDLᵀ of the grounded (symmetric positive definite) matrix *k*.
+def _checkerboard(network: Network, index: np.ndarray, k: sparse.csr_matrix) -> np.ndarray | None:
+    """Rows of *k* that are normal pixels on the even squares of a checkerboard (row + column
+    even): no two of them share a bond, since bonds join 4-neighbouring pixels only (checked
+    again where they are eliminated).  None when too few such rows are left."""
+    ny, nx = network.shape
+    rows, cols = np.ogrid[:ny, :nx]
+    even = (~network.perfect & ((rows + cols) % 2 == 0)).ravel()
+    at = index[network.node_of_pixel[even]]
+    red = np.zeros(k.shape[0], dtype=bool)
+    red[at[at >= 0]] = True
+    n_red = np.count_nonzero(red)
+    return red if k.shape[0] // 8 <= n_red < k.shape[0] else None
+
+
+@dataclass
+class _Eliminated:
+    """Solves ``K x = b`` from the LDLᵀ of the Schur complement ``S = K_bb − K_br D⁻¹ K_rb``
+    left after eliminating an independent set of nodes ("red", diagonal block ``D``)."""
+
+    black: np.ndarray  # rows of K kept in S
+    red: np.ndarray  # rows of K eliminated
+    k_rb: sparse.csr_matrix  # K's red rows, black columns
+    d: np.ndarray  # K's diagonal on the red rows
+    ldl: object  # qdldl.Solver of S
+
+    def solve(self, b: np.ndarray) -> np.ndarray:
+        b_r = b[self.red]
+        x_b = self.ldl.solve(b[self.black] - self.k_rb.T @ (b_r / self.d))
+        x = np.empty(b.size)
+        x[self.black] = x_b
+        x[self.red] = (b_r - self.k_rb @ x_b) / self.d
+        return x
+
+
+def _factorise(k: sparse.csr_matrix, red: np.ndarray | None = None):
+    """LDLᵀ of the grounded (symmetric positive definite) matrix *k*, after eliminating the
+    independent rows *red* exactly (block Gaussian elimination: ``D`` is diagonal).
 
     Why qdldl and not scipy's SuperLU: SuperLU factorises the SPD matrix as a general one (an
     LU with both triangles, its symbolic analysis on K + Kᵀ); an LDLᵀ on an AMD ordering
     stores one triangle and measured 0.046 / 0.22 / 1.3 s at 256² / 512² / 1024² maps (30 %
     superconducting) against SuperLU's best ordering 0.085 / 0.53 s / (multigrid 2.2 s).
+
+    Why eliminate half the normal pixels first: minimum degree would eliminate those degree-4
+    nodes first anyway, but qdldl's AMD ordering costs about as much as its factorisation;
+    on a matrix of half the rows it is done in half the time.  Measured on maps 30 %
+    superconducting (``benchmarks/network.py``, 'factor s'), Schur complement and factorisation
+    together against the factorisation of the whole matrix: 39 against 47 ms at 256², 178
+    against 232 ms at 512², 0.97 against 1.36 s at 1024².
     """
     import qdldl
 
+    red_rows = np.flatnonzero(red) if red is not None else None
+    if red_rows is not None:
+        k_r = k[red_rows]
+        # Independent: each red row's only red column is its own diagonal (positive in a
+        # connected, grounded system).  Otherwise no elimination.
+        if np.count_nonzero(red[k_r.indices]) != red_rows.size:
+            red_rows = None
+    if red_rows is not None:
+        black = np.flatnonzero(~red)
+        d = k.diagonal()[red_rows]
+        k_rb = k_r[:, black]
+        s = (k[black][:, black] - k_rb.T @ (sparse.diags(1.0 / d) @ k_rb)).tocsr()
+        return _Eliminated(black, red_rows, k_rb, d, _factorise(s))
     # k is symmetric: its lower triangle in CSR is the upper triangle in CSC, no transpose.
-    low = sparse.tril(k, format="csr")
-    upper = sparse.csc_matrix((low.data, low.indices, low.indptr), shape=k.shape)
+    # (Masked here: scipy's tril goes through COO, 2.2 against 0.5 ms on a 256² map.)
+    row = np.repeat(np.arange(k.shape[0], dtype=k.indices.dtype), np.diff(k.indptr))
+    low = k.indices <= row
+    indptr = np.zeros(k.shape[0] + 1, dtype=k.indptr.dtype)
+    np.cumsum(np.bincount(row[low], minlength=k.shape[0]), out=indptr[1:])
+    upper = sparse.csc_matrix((k.data[low], k.indices[low], indptr), shape=k.shape)
     try:
         return qdldl.Solver(upper, upper=True)
     except RuntimeError:  # conductances so unequal that a pivot vanished
