@@ -5,9 +5,13 @@ Nanonis ``.sxm`` and ``.3ds`` against nanonispy2 (``pip install supramap[bench]`
 units and checks).  Real files from ``../shared/data`` when present, and large files written
 here (a 2048² four-channel scan, a 128² × 401 three-channel grid, a 2048² Gwyddion field).
 Times are the best of 5 warm reads; peak memory is tracemalloc's, for one read.  Ratio > 1
-means supramap is faster / smaller.
+means supramap is faster / smaller.  Beside each real (small) file, the floor of supramap's data
+model measured in the same run: building the xarray Dataset of the arrays already read (public
+xarray API, nothing else).  Then, as users run it, the cold command ``supramap info FILE``
+against a fresh Python reading the file with the peer, with ``import xarray`` as the floor.
 
-Goal (issue #16): ≥ 1× the peers on the same file (time), memory no more than theirs.
+Goals (issue #16): ≥ 1× the peers on the same file (time), memory no more than theirs; (issue
+#27): within 2× of the peers' time on small files, ≤ 1.2× their memory on large ones.
 
     python benchmarks/readers.py
 """
@@ -22,6 +26,7 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
+import xarray as xr
 
 from supramap.data import make_image
 from supramap.io import read
@@ -111,11 +116,65 @@ def peer(path: Path):
     return "nanonispy2", run
 
 
+def dataset_floor(ds: xr.Dataset):
+    """Building *ds* again from its arrays, coordinates and attrs (xarray's public
+    constructor): what any reader returning this Dataset pays, whatever it reads."""
+    data = {k: (v.dims, v.values, v.attrs) for k, v in ds.data_vars.items()}
+    coords = {k: (v.dims, v.values, v.attrs) for k, v in ds.coords.items()}
+    attrs = dict(ds.attrs)
+    return lambda: xr.Dataset(data, coords=coords, attrs=attrs)
+
+
+PEER_SCRIPT = {
+    ".sxm": "import sys, nanonispy2 as n; n.read.Scan(sys.argv[1]).signals",
+    ".3ds": ("import sys, warnings, nanonispy2 as n; warnings.simplefilter('ignore'); "
+             "n.read.Grid(sys.argv[1], header_override={'Delay before measuring (s)': '0', "
+             "'Start time': '', 'End time': '', 'Comment': '', 'User': ''}).signals"),
+    ".gwy": ("import sys, gwyfile; [f.data for f in gwyfile.util.get_datafields("
+             "gwyfile.load(sys.argv[1])).values()]"),
+}
+
+
+def cold(small: list[tuple[str, Path]]) -> None:
+    """As users run it: ``supramap info FILE`` and a fresh Python reading the file with the
+    peer, alternating, 5 pairs after one untimed run of each (medians)."""
+    import statistics
+    import subprocess
+    import sys
+
+    from _cold import supramap_command
+
+    def once(cmd: list[str]) -> float:
+        t = time.perf_counter()
+        subprocess.run(cmd, check=True, capture_output=True)
+        return time.perf_counter() - t
+
+    floor = [sys.executable, "-c", "import xarray"]
+    print()
+    print("cold, as users run it (5 pairs, medians): `supramap info FILE` against a new Python "
+          "reading FILE with the peer; `python -c 'import xarray'` is supramap's floor")
+    print(f"{'file':34s}{'info s':>8s}{'peer s':>8s}{'×':>6s}{'xarray s':>10s}  goal ≤ 2×")
+    for name, path in small:
+        peer_cmd = [sys.executable, "-c", PEER_SCRIPT[path.suffix], str(path)]
+        ours_cmd = [*supramap_command(), "info", str(path)]
+        for cmd in (ours_cmd, peer_cmd, floor):
+            once(cmd)
+        a, b, c = [], [], []
+        for _ in range(5):
+            a.append(once(ours_cmd))
+            b.append(once(peer_cmd))
+            c.append(once(floor))
+        ratio = statistics.median(x / y for x, y in zip(a, b))
+        print(f"{name:34s}{statistics.median(a):8.2f}{statistics.median(b):8.2f}{ratio:6.1f}"
+              f"{statistics.median(c):10.2f}  {'met' if ratio <= 2 else 'NOT met'}", flush=True)
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         files = make_files(Path(tmp))
         print(f"{'file':34s}{'MB':>7s}{'ours s':>9s}{'peer s':>9s}{'×':>6s}{'ours MB':>9s}"
-              f"{'peer MB':>9s}  peer")
+              f"{'peer MB':>9s}  peer; #27 goal")
+        small = []
         for name, path in files:
             mb = path.stat().st_size / 2**20
             ours = partial(read, path)
@@ -128,8 +187,21 @@ def main() -> None:
                 continue
             t_peer = best(run)
             m_peer = peak(run)
+            if mb < 4:  # small: time within 2× of the peer's
+                small.append((name, path))
+                verdict = f"time {t_ours / t_peer:.1f}× ≤ 2×: " + \
+                    ("met" if t_ours <= 2 * t_peer else "NOT met")
+            else:  # large: memory within 1.2× of the peer's
+                verdict = f"memory {m_ours / m_peer:.2f}× ≤ 1.2×: " + \
+                    ("met" if m_ours <= 1.2 * m_peer else "NOT met")
             print(f"{name:34s}{mb:7.1f}{t_ours:9.4f}{t_peer:9.4f}{t_peer / t_ours:6.2f}"
-                  f"{m_ours:9.1f}{m_peer:9.1f}  {label}", flush=True)
+                  f"{m_ours:9.1f}{m_peer:9.1f}  {label}; {verdict}", flush=True)
+            if mb < 4:
+                t_floor = best(dataset_floor(ours()))
+                print(f"{'':34s}{'':7s}{t_floor:9.4f}  building its xarray Dataset alone: "
+                      f"{t_floor / t_peer:.1f}× the peer's whole read", flush=True)
+        if small:
+            cold(small)
 
 
 if __name__ == "__main__":
