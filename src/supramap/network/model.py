@@ -179,26 +179,29 @@ def build_network(conductance: np.ndarray, sc_mask: np.ndarray, contacts: list[C
     sc_lab, _ = ndimage.label(sc, structure=cross)
     sc_cluster = sc_lab.ravel().astype(itype, copy=False)
 
+    node2 = node.reshape(ny, nx)
+
     def bonds(left, right, ratio):
-        pl, pr = perfect.ravel()[left], perfect.ravel()[right]
-        gl, gr = g.ravel()[left], g.ravel()[right]
+        # left/right: the two pixels of every bond as slices of the map (views, no gathers)
+        pl, pr = perfect[left].ravel(), perfect[right].ravel()
+        gl, gr = g[left].ravel(), g[right].ravel()
         with np.errstate(divide="ignore", invalid="ignore"):
             series = np.where(gl + gr > 0, gl * gr / (gl + gr), 0.0)
         val = np.where(pl & pr, 0.0, np.where(pl, gr, np.where(pr, gl, series))) * 2 * ratio
-        na, nb = node[left], node[right]
+        na, nb = node2[left].ravel(), node2[right].ravel()
         keep = (val > 0) & (na != nb)
         return na, nb, val, keep
 
-    hl, hr = idx[:, :-1].ravel(), idx[:, 1:].ravel()
-    vl, vr = idx[:-1, :].ravel(), idx[1:, :].ravel()
-    ha, hb, hg, hk = bonds(hl, hr, dy / dx)
-    va, vb, vg, vk = bonds(vl, vr, dx / dy)
+    h_pair = (np.s_[:, :-1], np.s_[:, 1:])
+    v_pair = (np.s_[:-1, :], np.s_[1:, :])
+    ha, hb, hg, hk = bonds(*h_pair, dy / dx)
+    va, vb, vg, vk = bonds(*v_pair, dx / dy)
     bond_a = np.concatenate([ha[hk], va[vk]])
     bond_b = np.concatenate([hb[hk], vb[vk]])
     bond_g = np.concatenate([hg[hk], vg[vk]])
-    h_bond = np.full(hl.size, -1, dtype=itype)
+    h_bond = np.full(hk.size, -1, dtype=itype)
     h_bond[hk] = np.arange(int(hk.sum()), dtype=itype)
-    v_bond = np.full(vl.size, -1, dtype=itype)
+    v_bond = np.full(vk.size, -1, dtype=itype)
     v_bond[vk] = int(hk.sum()) + np.arange(int(vk.sum()), dtype=itype)
 
     # Off-diagonal entries once per direction and the diagonal as the nodes' total bond
