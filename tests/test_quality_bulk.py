@@ -334,6 +334,52 @@ def test_clean_window_has_no_heat_warning():
     assert r.sc_volume_fraction == pytest.approx(0.5, abs=0.03)
 
 
+
+def _debye_heat(t, theta, atoms=2):
+    """Molar Debye lattice heat capacity (J/mol K), by quadrature of the Debye integral."""
+    from scipy.integrate import quad
+
+    r = 8.314462618
+
+    def one(temp):
+        x = theta / temp
+        integral = quad(lambda u: u**4 * np.exp(u) / np.expm1(u) ** 2, 0, x)[0]
+        return 9 * atoms * r * (temp / theta) ** 3 * integral
+    return np.array([one(temp) for temp in t])
+
+
+def _sc_electronic(t, gamma_n, tc):
+    """C_e: 3γn T³/Tc² below Tc (entropy γn Tc at Tc, jump ratio 2), γn T above."""
+    return np.where(t < tc, 3 * gamma_n * t**3 / tc**2, gamma_n * t)
+
+
+@pytest.mark.parametrize("theta", [150.0, 200.0])
+def test_curved_normal_state_is_warned(theta):
+    """Tc = 14 K on a Debye lattice of θ_D = 150–200 K: at 15–30 K C/T against T² is no
+    straight line, and the one fitted there gives γn 3–10× the true 20 mJ/mol K².  The
+    result must say so (and name both estimates); a lattice that follows T³ (the same β at
+    low T) and a given γn must not be warned."""
+    from supramap.bulk import analyze_heat
+    from supramap.bulk.heat import debye_temperature
+
+    gamma_n, tc = 20e-3, 14.0
+    t = np.arange(1.5, 35.0, 0.25)
+    c = _sc_electronic(t, gamma_n, tc) + _debye_heat(t, theta)
+    r = analyze_heat(t, c, window=(2, 4), atoms_per_formula_unit=2)
+    w = {x.code: x for x in r.warnings}
+    assert "heat.normal_state_curved" in w
+    line = w["heat.normal_state_curved"].values["gamma_n_line"]
+    assert line > 2.5 * gamma_n and r.gamma_n == line  # the straight line's value, warned
+    # The same low-temperature β as a pure T³ lattice: no curvature, no warning.
+    beta = 12 * np.pi**4 * 2 * 8.314462618 / (5 * theta**3)
+    assert debye_temperature(beta, 2) == pytest.approx(theta)
+    clean = analyze_heat(t, _sc_electronic(t, gamma_n, tc) + beta * t**3, window=(2, 4))
+    assert "heat.normal_state_curved" not in set(codes(clean.warnings))
+    assert clean.gamma_n == pytest.approx(gamma_n, rel=1e-3)
+    given = analyze_heat(t, c, window=(2, 4), gamma_n=gamma_n)
+    assert "heat.normal_state_curved" not in set(codes(given.warnings))
+
+
 # ---- atom probe: isotope overlaps --------------------------------------------------------------
 
 def test_composition_splits_isotope_overlaps(tmp_path):

@@ -436,6 +436,7 @@ def analyze_heat(t: np.ndarray, c_molar: np.ndarray, *, window: tuple[float, flo
     # the electronic part below Tc is then free of the low-temperature window's bias.
     beta_e, beta_e_err, gamma_ns = fit.beta, fit.beta_err, None
     above = np.isfinite(t) & np.isfinite(c) & (t > tc_guess * 1.1) & (t < tc_guess * 1.1 + 15)
+    curved = None
     if above.sum() >= 6:
         coef, cov = np.polyfit(t[above] ** 2, c[above] / t[above], 1, cov="unscaled")
         resid = c[above] / t[above] - np.polyval(coef, t[above] ** 2)
@@ -443,6 +444,8 @@ def analyze_heat(t: np.ndarray, c_molar: np.ndarray, *, window: tuple[float, flo
         if coef[0] > 0 and coef[1] > 0:
             beta_e, gamma_ns = float(coef[0]), float(coef[1])
             beta_e_err = float(np.sqrt(cov[0, 0] * s2))
+            if gamma_n is None:
+                curved = _normal_state_curvature(t[above], c[above], gamma_ns)
     ce_t = c / t - beta_e * t**2
     if gamma_n is None:
         if gamma_ns is not None:
@@ -462,6 +465,8 @@ def analyze_heat(t: np.ndarray, c_molar: np.ndarray, *, window: tuple[float, flo
     except AnalysisError:
         jump = None
     ws = check_window(t, c, fit, tc=jump.Tc_K if jump else tc_guess)
+    if curved is not None:
+        ws.append(curved)
     alpha = None
     try:
         alpha = fit_alpha_model(t, c, gamma_n=gamma_n, beta=beta_e, tc_guess=tc_guess)
@@ -494,6 +499,30 @@ def analyze_heat(t: np.ndarray, c_molar: np.ndarray, *, window: tuple[float, flo
                        fraction=fraction))
     return HeatResult(fit, theta, float(gamma_n), fraction, jump, alpha, as_warnings(ws),
                       float(gamma0), float(beta), source, float(beta_err))
+
+
+def _normal_state_curvature(t: np.ndarray, c: np.ndarray, gamma_line: float):
+    """A warning when C/T against T² above Tc is curved enough that γn, extrapolated to
+    T = 0, depends on the lattice model: a T⁴ term (C ∝ T⁵) significant at 3σ that moves the
+    intercept by more than 25 %.  Above ~θ_D/50 the lattice leaves its T³ law: a Debye
+    lattice of θ_D = 200 K seen at 15–30 K gives a straight-line γn 3× the true one."""
+    if t.size < 8:
+        return None
+    x, y = t**2, c / t
+    coef, cov = np.polyfit(x / x.max(), y, 2, cov="unscaled")
+    resid = y - np.polyval(coef, x / x.max())
+    s2 = float(resid @ resid) / max(t.size - 3, 1)
+    delta_sigma = float(np.sqrt(cov[0, 0] * s2))
+    gamma_quad = float(coef[2])
+    if abs(coef[0]) > 3 * delta_sigma and abs(gamma_quad - gamma_line) > 0.25 * abs(gamma_line):
+        return warn("heat.normal_state_curved",
+                    f"C/T against T² is curved at {t.min():.3g}–{t.max():.3g} K above Tc (the "
+                    f"lattice is past its T³ law): γn = {gamma_line * 1e3:.3g} mJ/mol K² from a "
+                    f"straight line, {gamma_quad * 1e3:.3g} with a T⁴ term. The superconducting "
+                    "fraction and ΔC/γnTc depend on it: give γn (e.g. from the normal state in "
+                    "a field, or a non-superconducting reference)",
+                    gamma_n_line=gamma_line, gamma_n_with_T4=gamma_quad)
+    return None
 
 
 def _normal_state(t: np.ndarray, c: np.ndarray, fit: DebyeFit, atoms: float,
