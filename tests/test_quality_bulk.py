@@ -335,6 +335,25 @@ def test_clean_window_has_no_heat_warning():
 
 
 
+
+def test_fully_superconducting_crystal_has_no_heat_warning():
+    """γ0 = 0 (every electron gapped, α = 2.5 so a 1.5–3 K window is clean to 0.1 % of γn):
+    the window intercept, a hair below zero from the gap's tail, is no "negative γ"; the
+    fraction, a hair above 1, is not out of range; nothing is replaced.  The α-model curve
+    is the direct formula above; 0.3 % noise, 10 seeds."""
+    from supramap.bulk import analyze_heat
+
+    gamma_n, beta, tc = 20e-3, 0.5e-3, 14.0
+    t = np.concatenate([np.linspace(1.5, 13.8, 120), np.linspace(14.2, 25, 40)])
+    c0 = t * (gamma_n * _alpha_ce_over_gamma_t(t / tc, 2.5) + beta * t**2)
+    for seed in range(10):
+        c = c0 * (1 + 0.003 * np.random.default_rng(seed).standard_normal(t.size))
+        r = analyze_heat(t, c, window=(1.5, 3), atoms_per_formula_unit=2)
+        assert not set(codes(r.warnings)), codes(r.warnings)
+        assert r.source == "window"
+        assert r.sc_volume_fraction == pytest.approx(1.0, abs=0.01)
+        assert abs(r.gamma0) < 0.01 * gamma_n
+
 def _debye_heat(t, theta, atoms=2):
     """Molar Debye lattice heat capacity (J/mol K), by quadrature of the Debye integral."""
     from scipy.integrate import quad
