@@ -478,8 +478,7 @@ def analyze_heat(t: np.ndarray, c_molar: np.ndarray, *, window: tuple[float, flo
         alpha = None
     # A fully superconducting sample has γ0 = 0: a window intercept within 1 % of γn (or its
     # 2σ) of zero is that, not a negative γ (the gap's own tail leaves ~−0.1 % of γn there).
-    negligible = max(2 * fit.gamma_err, ZERO_GAMMA * gamma_n)
-    if fit.gamma < -negligible:
+    if fit.gamma < -_zero_tolerance(fit.gamma_err, gamma_n):
         ws.append(warn("heat.negative_gamma",
                        f"the window fit gives γ = {fit.gamma * 1e3:.3g} mJ/mol K² < 0: C/T vs T² "
                        "is not linear there (superconducting electronic part or curvature); "
@@ -500,7 +499,7 @@ def analyze_heat(t: np.ndarray, c_molar: np.ndarray, *, window: tuple[float, flo
     theta = debye_temperature(beta, atoms_per_formula_unit) if beta > 0 else float("nan")
     fraction = float(1 - gamma0 / gamma_n)
     g0_err = alpha.gamma0_err if source == "alpha-model" and alpha else fit.gamma_err
-    slack = max(2 * g0_err, ZERO_GAMMA * gamma_n) / gamma_n
+    slack = _zero_tolerance(g0_err, gamma_n) / gamma_n
     if not -slack <= fraction <= 1 + slack:
         ws.append(warn("heat.fraction_out_of_range",
                        f"superconducting fraction 1 − γ0/γn = {100 * fraction:.1f} % lies "
@@ -508,6 +507,13 @@ def analyze_heat(t: np.ndarray, c_molar: np.ndarray, *, window: tuple[float, flo
                        fraction=fraction))
     return HeatResult(fit, theta, float(gamma_n), fraction, jump, alpha, as_warnings(ws),
                       float(gamma0), float(beta), source, float(beta_err))
+
+
+def _zero_tolerance(gamma_err: float, gamma_n: float) -> float:
+    """How far from zero a fitted γ0 is still zero: 2σ, or ``ZERO_GAMMA`` of γn (an error that
+    is NaN or infinite counts for nothing)."""
+    two_sigma = 2 * gamma_err if np.isfinite(gamma_err) else 0.0
+    return max(two_sigma, ZERO_GAMMA * gamma_n)
 
 
 def _normal_state_curvature(t: np.ndarray, c: np.ndarray, gamma_line: float):

@@ -1,12 +1,12 @@
 """Solving Kirchhoff's equations of a contracted network for several current injections.
 
 Systems up to ~1024² maps are factorised once: the normal pixels on one colour of a
-checkerboard (no two share a bond) are eliminated exactly, then the Schur complement left gets a
-sparse LDLᵀ (Cholesky) on an approximate-minimum-degree ordering (qdldl, the OSQP project's
+checkerboard (no two share a bond) are eliminated exactly, then the Schur complement left gets
+a sparse LDLᵀ (Cholesky) on an approximate-minimum-degree ordering (qdldl, the OSQP project's
 factorisation: the grounded conductance matrix is symmetric positive definite, so no pivoting
-is needed); larger ones get an
-algebraic-multigrid (pyamg) preconditioner for conjugate gradients, whose memory grows
-linearly.  Either way the set-up is shared by every injection pattern.
+is needed).  Larger ones get an algebraic-multigrid (pyamg) preconditioner for conjugate
+gradients, whose memory grows linearly.  Either way the set-up is shared by every injection
+pattern.
 """
 
 from __future__ import annotations
@@ -233,13 +233,13 @@ def _factorise(k: sparse.csr_matrix, red: np.ndarray | None = None):
     red_rows = np.flatnonzero(red) if red is not None else None
     if red_rows is not None:
         k_r = k[red_rows]
-        # Independent: each red row's only red column is its own diagonal (positive in a
+        d = k.diagonal()[red_rows]
+        # Independent: each red row's only red column is its own diagonal, positive (as in a
         # connected, grounded system).  Otherwise no elimination.
-        if np.count_nonzero(red[k_r.indices]) != red_rows.size:
+        if np.count_nonzero(red[k_r.indices]) != red_rows.size or not np.all(d > 0):
             red_rows = None
     if red_rows is not None:
         black = np.flatnonzero(~red)
-        d = k.diagonal()[red_rows]
         k_b = k[black]
         k_br = k_b[:, red_rows]
         k_rb = k_r[:, black]
