@@ -16,7 +16,8 @@ def supramap_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "supramap.cli.main"]
 
 
-def _once(cmd: list[str]) -> float:
+def once(cmd: list[str]) -> float:
+    """Wall time (s) of *cmd* run once in a new process."""
     t = time.perf_counter()
     subprocess.run(cmd, check=True, capture_output=True)
     return time.perf_counter() - t
@@ -27,12 +28,12 @@ def cold_pairs(label: str, cmd: list[str], baseline_label: str, baseline: list[s
     """Run *cmd* and *baseline* alternately *runs* times (after one untimed run of each, which
     warms the file cache); print medians, ranges and the median of the pair ratios; return
     the median of *cmd*."""
-    _once(cmd)
-    _once(baseline)
+    once(cmd)
+    once(baseline)
     a, b = [], []
     for _ in range(runs):
-        a.append(_once(cmd))
-        b.append(_once(baseline))
+        a.append(once(cmd))
+        b.append(once(baseline))
     ratios = [x / y for x, y in zip(a, b)]
     ma = statistics.median(a)
     print(f"cold CLI ({runs} pairs, median [min–max]):")

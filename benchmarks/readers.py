@@ -139,15 +139,9 @@ def cold(small: list[tuple[str, Path]]) -> None:
     """As users run it: ``supramap info FILE`` and a fresh Python reading the file with the
     peer, alternating, 5 pairs after one untimed run of each (medians)."""
     import statistics
-    import subprocess
     import sys
 
-    from _cold import supramap_command
-
-    def once(cmd: list[str]) -> float:
-        t = time.perf_counter()
-        subprocess.run(cmd, check=True, capture_output=True)
-        return time.perf_counter() - t
+    from _cold import once, supramap_command
 
     floor = [sys.executable, "-c", "import xarray"]
     print()

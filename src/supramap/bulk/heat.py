@@ -442,12 +442,10 @@ def analyze_heat(t: np.ndarray, c_molar: np.ndarray, *, window: tuple[float, flo
     above = np.isfinite(t) & np.isfinite(c) & (t > tc_guess * 1.1) & (t < tc_guess * 1.1 + 15)
     curved = None
     if above.sum() >= 6:
-        coef, cov = np.polyfit(t[above] ** 2, c[above] / t[above], 1, cov="unscaled")
-        resid = c[above] / t[above] - np.polyval(coef, t[above] ** 2)
-        s2 = float(resid @ resid) / max(int(above.sum()) - 2, 1)
+        coef, err = _polyfit_err(t[above] ** 2, c[above] / t[above], 1)
         if coef[0] > 0 and coef[1] > 0:
             beta_e, gamma_ns = float(coef[0]), float(coef[1])
-            beta_e_err = float(np.sqrt(cov[0, 0] * s2))
+            beta_e_err = float(err[0])
             if gamma_n is None:
                 curved = _normal_state_curvature(t[above], c[above], gamma_ns)
     ce_t = c / t - beta_e * t**2
@@ -509,6 +507,16 @@ def analyze_heat(t: np.ndarray, c_molar: np.ndarray, *, window: tuple[float, flo
                       float(gamma0), float(beta), source, float(beta_err))
 
 
+def _polyfit_err(x: np.ndarray, y: np.ndarray, deg: int) -> tuple[np.ndarray, np.ndarray]:
+    """Polynomial coefficients (highest power first) and their standard errors, the
+    covariance scaled by the residual variance over n − deg − 1 degrees of freedom (numpy's
+    ``cov=True`` divides by n − deg − 3)."""
+    coef, cov = np.polyfit(x, y, deg, cov="unscaled")
+    resid = y - np.polyval(coef, x)
+    s2 = float(resid @ resid) / max(x.size - deg - 1, 1)
+    return coef, np.sqrt(np.diag(cov) * s2)
+
+
 def _zero_tolerance(gamma_err: float, gamma_n: float) -> float:
     """How far from zero a fitted γ0 is still zero: 2σ, or ``ZERO_GAMMA`` of γn (an error that
     is NaN or infinite counts for nothing)."""
@@ -523,13 +531,10 @@ def _normal_state_curvature(t: np.ndarray, c: np.ndarray, gamma_line: float):
     lattice of θ_D = 200 K seen at 15–30 K gives a straight-line γn 3× the true one."""
     if t.size < 8:
         return None
-    x, y = t**2, c / t
-    coef, cov = np.polyfit(x / x.max(), y, 2, cov="unscaled")
-    resid = y - np.polyval(coef, x / x.max())
-    s2 = float(resid @ resid) / max(t.size - 3, 1)
-    delta_sigma = float(np.sqrt(cov[0, 0] * s2))
+    x = t**2
+    coef, err = _polyfit_err(x / x.max(), c / t, 2)
     gamma_quad = float(coef[2])
-    if abs(coef[0]) > 3 * delta_sigma and abs(gamma_quad - gamma_line) > 0.25 * abs(gamma_line):
+    if abs(coef[0]) > 3 * err[0] and abs(gamma_quad - gamma_line) > 0.25 * abs(gamma_line):
         return warn("heat.normal_state_curved",
                     f"C/T against T² is curved at {t.min():.3g}–{t.max():.3g} K above Tc (the "
                     f"lattice is past its T³ law): γn = {gamma_line * 1e3:.3g} mJ/mol K² from a "
